@@ -1,0 +1,132 @@
+// Package compress detects and removes whole-stream compression by magic bytes, the way
+// docker load does, so every reader in imgx accepts plain, gzip, zstd, xz and bzip2 input alike.
+package compress
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Kind names a stream compression.
+type Kind string
+
+const (
+	None  Kind = "none"
+	Gzip  Kind = "gzip"
+	Zstd  Kind = "zstd"
+	Xz    Kind = "xz"
+	Bzip2 Kind = "bzip2"
+)
+
+var magics = []struct {
+	kind  Kind
+	magic []byte
+}{
+	{Gzip, []byte{0x1f, 0x8b}},
+	{Zstd, []byte{0x28, 0xb5, 0x2f, 0xfd}},
+	{Xz, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}},
+	{Bzip2, []byte{'B', 'Z', 'h'}},
+}
+
+// Detect peeks at the start of br and reports its compression. It consumes nothing.
+func Detect(br *bufio.Reader) (Kind, error) {
+	head, err := br.Peek(6)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return None, err
+	}
+	for _, m := range magics {
+		if bytes.HasPrefix(head, m.magic) {
+			return m.kind, nil
+		}
+	}
+	return None, nil
+}
+
+// ErrTooLarge is returned when decompressed data exceeds the limit given to
+// [NewReader]: a guard against decompression bombs.
+var ErrTooLarge = errors.New("decompressed data exceeds limit")
+
+// Options tune [NewReader].
+type Options struct {
+	// Limit caps the number of decompressed bytes; 0 means no limit.
+	Limit int64
+}
+
+// NewReader returns a reader of the decompressed stream and the detected kind.
+// Close releases decoder resources; it does not close r.
+func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 1<<20)
+	}
+	kind, err := Detect(br)
+	if err != nil {
+		return nil, None, fmt.Errorf("detect compression: %w", err)
+	}
+	var rc io.ReadCloser
+	switch kind {
+	case Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, kind, fmt.Errorf("gzip: %w", err)
+		}
+		rc = zr
+	case Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(1<<27))
+		if err != nil {
+			return nil, kind, fmt.Errorf("zstd: %w", err)
+		}
+		rc = zstdCloser{zr}
+	case Xz:
+		zr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, kind, fmt.Errorf("xz: %w", err)
+		}
+		rc = io.NopCloser(zr)
+	case Bzip2:
+		rc = io.NopCloser(bzip2.NewReader(br))
+	default:
+		rc = io.NopCloser(br)
+	}
+	if opts.Limit > 0 {
+		rc = &limitReader{rc: rc, left: opts.Limit}
+	}
+	return rc, kind, nil
+}
+
+type zstdCloser struct{ *zstd.Decoder }
+
+func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }
+
+type limitReader struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// Distinguish "exactly at the limit" from "over it" by probing one byte.
+		var one [1]byte
+		n, err := l.rc.Read(one[:])
+		if n > 0 {
+			return 0, ErrTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.rc.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (l *limitReader) Close() error { return l.rc.Close() }

@@ -1,0 +1,247 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gofrs/flock"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Store is an OCI image layout directory owned (but not exclusively) by imgx.
+// A Store is safe for concurrent use by several goroutines and processes.
+type Store struct {
+	root string
+}
+
+const (
+	metaDir   = ".imgx"
+	stagedDir = ".imgx/staged/sha256"
+	ingestDir = ".imgx/ingest"
+	lockFile  = ".imgx/lock"   // exclusive while index.json or blobs/ change
+	liveFile  = ".imgx/active" // shared by every open Tx; exclusive for garbage collection
+)
+
+// DefaultRoot returns the store directory used when none is given:
+// $IMGX_STORE, else ${XDG_DATA_HOME:-$HOME/.local/share}/imgx.
+func DefaultRoot() (string, error) {
+	if d := os.Getenv("IMGX_STORE"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "imgx"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("locate store: %w (set --store or IMGX_STORE)", err)
+	}
+	return filepath.Join(home, ".local", "share", "imgx"), nil
+}
+
+// Open opens the store at root, creating an empty OCI layout there if the directory is
+// missing or empty. A directory that holds an OCI layout written by another tool is used
+// as it is.
+func Open(root string) (*Store, error) {
+	s := &Store{root: root}
+	for _, d := range []string{"blobs/sha256", stagedDir, ingestDir} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", root, err)
+		}
+	}
+	layoutPath := filepath.Join(root, ocispec.ImageLayoutFile)
+	switch data, err := os.ReadFile(layoutPath); {
+	case errors.Is(err, fs.ErrNotExist):
+		b, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+		if err := writeFileAtomic(layoutPath, b); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", root, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	default:
+		var l ocispec.ImageLayout
+		if err := json.Unmarshal(data, &l); err != nil || l.Version == "" {
+			return nil, fmt.Errorf("open store %s: %s is not an OCI layout marker", root, layoutPath)
+		}
+	}
+	if _, err := os.Stat(s.indexPath()); errors.Is(err, fs.ErrNotExist) {
+		unlock, err := s.lock()
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if _, err := os.Stat(s.indexPath()); errors.Is(err, fs.ErrNotExist) {
+			if err := s.writeIndex(&ocispec.Index{}); err != nil {
+				return nil, fmt.Errorf("open store %s: %w", root, err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Root returns the store directory.
+func (s *Store) Root() string { return s.root }
+
+func (s *Store) indexPath() string { return filepath.Join(s.root, ocispec.ImageIndexFile) }
+
+// BlobPath is where blob d lives once committed.
+func (s *Store) BlobPath(d digest.Digest) string {
+	return filepath.Join(s.root, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
+}
+
+func (s *Store) stagedPath(d digest.Digest) string {
+	return filepath.Join(s.root, stagedDir, d.Encoded())
+}
+
+// lock takes the store's exclusive index lock, waiting for it.
+func (s *Store) lock() (func(), error) {
+	l := flock.New(filepath.Join(s.root, lockFile))
+	if err := l.Lock(); err != nil {
+		return nil, fmt.Errorf("lock store %s: %w", s.root, err)
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// Has reports whether blob d is committed in the store. It trusts the name: blobs only
+// reach their final name after verification; [Store.Check] re-hashes.
+func (s *Store) Has(d digest.Digest) bool {
+	if d.Validate() != nil {
+		return false
+	}
+	_, err := os.Stat(s.BlobPath(d))
+	return err == nil
+}
+
+// Open opens committed blob d for reading. It returns an error wrapping ErrNotFound if
+// the store lacks it. The bytes are not re-verified; use [Store.Fetch] across trust
+// boundaries.
+func (s *Store) Open(ctx context.Context, d digest.Digest) (*os.File, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("blob %q: %w", d, err)
+	}
+	f, err := os.Open(s.BlobPath(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("blob %s: %w", d, ErrNotFound)
+	}
+	return f, err
+}
+
+// Fetch opens the blob described by desc and verifies size and digest as it is read: the
+// reader returns an error wrapping ErrDigestMismatch or ErrSizeMismatch at the end of a
+// corrupted blob instead of io.EOF.
+func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	f, err := s.Open(ctx, desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return newVerifyReader(f, desc), nil
+}
+
+// ReadBlob reads a small blob (manifest, index, config) fully and verifies it.
+// max bounds the size read, a guard against a corrupted store making imgx read gigabytes.
+func (s *Store) ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	const max = 64 << 20
+	if desc.Size > max {
+		return nil, fmt.Errorf("blob %s: %d bytes is too large for metadata", desc.Digest, desc.Size)
+	}
+	rc, err := s.Fetch(ctx, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// Index returns the store's index.json.
+func (s *Store) Index() (*ocispec.Index, error) {
+	data, err := os.ReadFile(s.indexPath())
+	if err != nil {
+		return nil, fmt.Errorf("read index: %w", err)
+	}
+	var ix ocispec.Index
+	if err := json.Unmarshal(data, &ix); err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.indexPath(), err)
+	}
+	return &ix, nil
+}
+
+func (s *Store) writeIndex(ix *ocispec.Index) error {
+	ix.SchemaVersion = 2
+	ix.MediaType = ocispec.MediaTypeImageIndex
+	if ix.Manifests == nil {
+		ix.Manifests = []ocispec.Descriptor{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ix); err != nil {
+		return err
+	}
+	return writeFileAtomic(s.indexPath(), buf.Bytes())
+}
+
+// updateIndex applies fn to index.json under the store lock and writes it atomically.
+func (s *Store) updateIndex(fn func(ix *ocispec.Index) error) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.updateIndexLocked(fn)
+}
+
+func (s *Store) updateIndexLocked(fn func(ix *ocispec.Index) error) error {
+	ix, err := s.Index()
+	if err != nil {
+		return err
+	}
+	if err := fn(ix); err != nil {
+		return err
+	}
+	return s.writeIndex(ix)
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and renames it
+// into place, so readers see the old or the new content, never a mix.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/gofrs/flock"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/ref"
+)
+
+// Tx stages blobs and tag changes and makes them visible together in [Tx.Commit].
+// Until then nothing in blobs/ or index.json changes. Methods are safe for concurrent use,
+// so a reader may stage several blobs in parallel.
+type Tx struct {
+	s    *Store
+	live *flock.Flock
+
+	mu      sync.Mutex
+	staged  map[digest.Digest]bool // staged by this or an earlier (interrupted) tx; true if written by this tx
+	tags    []tagOp
+	done    bool
+	written int64
+}
+
+type tagOp struct {
+	ref  ref.Ref // zero for an untagged image
+	desc ocispec.Descriptor
+}
+
+// Begin starts a transaction. It holds a shared lock that keeps garbage collection away
+// from the staging pool and from blobs the transaction relies on, until Commit or Discard.
+func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	l := flock.New(filepath.Join(s.root, liveFile))
+	if err := l.RLock(); err != nil {
+		return nil, fmt.Errorf("lock store %s: %w", s.root, err)
+	}
+	return &Tx{s: s, live: l, staged: map[digest.Digest]bool{}}, nil
+}
+
+// Has reports whether blob d is committed or already staged (by this transaction or by
+// an interrupted one, whose verified blobs are reused).
+func (tx *Tx) Has(d digest.Digest) bool {
+	if tx.s.Has(d) {
+		return true
+	}
+	tx.mu.Lock()
+	_, ok := tx.staged[d]
+	tx.mu.Unlock()
+	if ok {
+		return true
+	}
+	if d.Validate() != nil {
+		return false
+	}
+	if _, err := os.Stat(tx.s.stagedPath(d)); err == nil {
+		tx.mu.Lock()
+		if _, ok := tx.staged[d]; !ok {
+			tx.staged[d] = false
+		}
+		tx.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+// BytesWritten reports how many blob bytes this transaction wrote to disk (blobs the
+// store already had are not counted).
+func (tx *Tx) BytesWritten() int64 {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.written
+}
+
+// Put reads a blob from r and stages it. want gives the expected digest and size; an empty
+// digest means "compute it" and a negative size means "unknown" (for blobs imgx creates).
+// The bytes are hashed as they are written; a mismatch returns an error wrapping
+// ErrDigestMismatch or ErrSizeMismatch and stages nothing. A blob that is already present is
+// still read and verified, but not written again. Put returns the blob's descriptor.
+func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (ocispec.Descriptor, error) {
+	if want.Digest != "" {
+		if err := want.Digest.Validate(); err != nil {
+			return want, fmt.Errorf("blob %q: %w", want.Digest, err)
+		}
+		if tx.Has(want.Digest) {
+			n, got, err := hashCopy(ctx, io.Discard, r, want.Size)
+			if err != nil {
+				return want, fmt.Errorf("blob %s: %w", want.Digest, err)
+			}
+			return want, check(want, n, got)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Join(tx.s.root, ingestDir), "blob-*")
+	if err != nil {
+		return want, fmt.Errorf("stage blob: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	n, got, err := hashCopy(ctx, f, r, want.Size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	name := want.Digest
+	if name == "" {
+		name = got
+	}
+	if err != nil {
+		return want, fmt.Errorf("blob %s: %w", name, err)
+	}
+	if want.Digest == "" {
+		want.Digest = got
+		if want.Size < 0 {
+			want.Size = n
+		}
+	}
+	if err := check(want, n, got); err != nil {
+		return want, err
+	}
+	if err := os.Rename(tmp, tx.s.stagedPath(want.Digest)); err != nil {
+		return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
+	}
+	tx.mu.Lock()
+	tx.staged[want.Digest] = true
+	tx.written += n
+	tx.mu.Unlock()
+	return want, nil
+}
+
+// PutBytes stages a small blob held in memory (a manifest or config imgx made).
+func (tx *Tx) PutBytes(ctx context.Context, mediaType string, data []byte) (ocispec.Descriptor, error) {
+	d := digest.FromBytes(data)
+	return tx.Put(ctx, bytesReader(data), ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))})
+}
+
+// Open reads a committed or staged blob.
+func (tx *Tx) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	f, err := tx.s.Open(ctx, d)
+	if errors.Is(err, ErrNotFound) {
+		if f2, err2 := os.Open(tx.s.stagedPath(d)); err2 == nil {
+			return f2, nil
+		}
+	}
+	return f, err
+}
+
+// Tag records that r should point at desc (a manifest or index) on commit. A zero r records
+// an untagged image, kept reachable so that garbage collection does not remove it.
+func (tx *Tx) Tag(r ref.Ref, desc ocispec.Descriptor) {
+	tx.mu.Lock()
+	tx.tags = append(tx.tags, tagOp{ref: r, desc: desc})
+	tx.mu.Unlock()
+}
+
+// Commit checks that every tagged image is complete (all blobs it reaches are committed
+// or staged), then moves the staged blobs into blobs/ and updates index.json in one locked
+// step. If the check fails nothing changes and the error wraps ErrMissingBlob.
+func (tx *Tx) Commit(ctx context.Context) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return errors.New("commit: transaction already finished")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	unlock, err := tx.s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	need := map[digest.Digest]bool{}
+	for _, t := range tx.tags {
+		if err := tx.walk(ctx, t.desc, need); err != nil {
+			if t.ref.IsZero() {
+				return fmt.Errorf("image %s: %w", t.desc.Digest, err)
+			}
+			return fmt.Errorf("image %s: %w", t.ref.Familiar(), err)
+		}
+	}
+	for d := range need {
+		if tx.s.Has(d) {
+			continue
+		}
+		if err := os.Rename(tx.s.stagedPath(d), tx.s.BlobPath(d)); err != nil {
+			return fmt.Errorf("commit blob %s: %w", d, err)
+		}
+	}
+	if err := syncDir(filepath.Dir(tx.s.BlobPath(digest.FromString("")))); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if len(tx.tags) > 0 {
+		if err := tx.s.updateIndexLocked(func(ix *ocispec.Index) error {
+			for _, t := range tx.tags {
+				setTag(ix, t.ref, t.desc)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+	}
+	tx.discardLocked(false)
+	return nil
+}
+
+// walk adds desc and everything it reaches to need, checking that each blob is
+// committed or staged and that manifests parse.
+func (tx *Tx) walk(ctx context.Context, desc ocispec.Descriptor, need map[digest.Digest]bool) error {
+	if need[desc.Digest] {
+		return nil
+	}
+	path := tx.s.BlobPath(desc.Digest)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		path = tx.s.stagedPath(desc.Digest)
+		fi, err = os.Stat(path)
+	}
+	if err != nil {
+		return fmt.Errorf("%w %s (%s)", ErrMissingBlob, desc.Digest, desc.MediaType)
+	}
+	if fi.Size() != desc.Size {
+		return fmt.Errorf("blob %s: %w: have %d bytes, descriptor says %d", desc.Digest, ErrSizeMismatch, fi.Size(), desc.Size)
+	}
+	need[desc.Digest] = true
+	if !oci.IsManifest(desc.MediaType) && !oci.IsIndex(desc.MediaType) {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	kids, err := oci.Children(desc.MediaType, data)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	for _, k := range kids {
+		if err := tx.walk(ctx, k, need); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Discard ends the transaction without committing. Blobs this transaction staged are
+// removed, so a rejected input leaves the store as it was.
+func (tx *Tx) Discard() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.discardLocked(true)
+}
+
+// Suspend ends the transaction without committing but keeps its verified staged blobs,
+// so that re-running an interrupted load does not write them again.
+func (tx *Tx) Suspend() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.discardLocked(false)
+}
+
+func (tx *Tx) discardLocked(removeStaged bool) {
+	if tx.done {
+		return
+	}
+	tx.done = true
+	if removeStaged {
+		for d, mine := range tx.staged {
+			if mine {
+				os.Remove(tx.s.stagedPath(d))
+			}
+		}
+	}
+	_ = tx.live.Unlock()
+}
+
+func check(want ocispec.Descriptor, n int64, got digest.Digest) error {
+	if want.Size >= 0 && n != want.Size {
+		return fmt.Errorf("blob %s: %w: got %d bytes, want %d", want.Digest, ErrSizeMismatch, n, want.Size)
+	}
+	if got != want.Digest {
+		return &MismatchError{Want: want.Digest, Got: got}
+	}
+	return nil
+}
+
+// MismatchError reports a blob whose bytes hash to another digest.
+type MismatchError struct{ Want, Got digest.Digest }
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("blob %s: digest mismatch: content hashes to %s", e.Want, e.Got)
+}
+
+func (e *MismatchError) Unwrap() error { return ErrDigestMismatch }
