@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/store"
+)
+
+// resolve finds an image in the store and turns not-found errors into ones with a hint.
+func resolve(ctx context.Context, s *store.Store, in string) (store.Resolved, error) {
+	r, err := s.Resolve(ctx, in)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, withHint(err, "'imgx images' lists the images in "+s.Root())
+	}
+	return r, err
+}
+
+// loadImage resolves in and loads the image for platform (nil: default).
+func loadImage(ctx context.Context, s *store.Store, in string, platform *ocispec.Platform) (*image.Image, store.Resolved, error) {
+	r, err := resolve(ctx, s, in)
+	if err != nil {
+		return nil, r, err
+	}
+	im, err := image.Load(ctx, s, r.Desc, platform)
+	if err != nil {
+		return nil, r, fmt.Errorf("image %s: %w", in, err)
+	}
+	return im, r, nil
+}
+
+func loadIndex(ctx context.Context, s *store.Store, d ocispec.Descriptor) (*ocispec.Index, error) {
+	data, err := s.ReadBlob(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return oci.ParseIndex(data)
+}
