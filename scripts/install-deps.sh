@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the real peers imgx's tests run against (skopeo, umoci, OpenSSH sshd, vsftpd,
+# zstd, openssl) from Debian's packages. Does nothing for tools already present, so
+# `make test` stays fast on a prepared machine. Needs root (or sudo) only when something
+# is missing.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have skopeo || need+=(skopeo)
+have umoci || need+=(umoci)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have ssh || need+=(openssh-client)
+[ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
+have zstd || need+=(zstd)
+have openssl || need+=(openssl)
+have curl || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${need[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  if have sudo; then SUDO=sudo; else
+    echo "install-deps: need root to apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
