@@ -56,6 +56,14 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", root, err)
 		}
 	}
+	// Lock files exist from the start so that taking a lock never changes the tree.
+	for _, f := range []string{lockFile, liveFile} {
+		lf, err := os.OpenFile(filepath.Join(root, f), os.O_CREATE|os.O_RDONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", root, err)
+		}
+		lf.Close()
+	}
 	layoutPath := filepath.Join(root, ocispec.ImageLayoutFile)
 	switch data, err := os.ReadFile(layoutPath); {
 	case errors.Is(err, fs.ErrNotExist):
