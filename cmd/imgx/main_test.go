@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -23,6 +24,14 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/home/.config")
 			return nil
+		},
+		// [real] guards steps that need real peers (skopeo, umoci, sshd, …), which CI
+		// installs and enables with IMGX_REAL_TESTS=1.
+		Condition: func(cond string) (bool, error) {
+			if cond == "real" {
+				return os.Getenv("IMGX_REAL_TESTS") == "1", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
 }
