@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/imgx/imgx/image/rootfs"
+)
+
+func init() {
+	var o struct{ output, platform string }
+	register(&Command{
+		Name:  "export",
+		Usage: "[flags] REF",
+		Short: "Write an image's flattened filesystem as a tar",
+		Long: `Export writes the image's filesystem, with all layers applied (whiteouts removed), as
+one tar stream, like 'docker export' of a container made from the image. The output file
+appears only when complete.`,
+		Example: `  imgx export example/app:2 -o rootfs.tar
+  imgx export example/app:2 | tar -t | head`,
+		Flags: func(fs *pflag.FlagSet) {
+			fs.StringVarP(&o.output, "output", "o", "-", "write to FILE instead of stdout")
+			fs.StringVar(&o.platform, "platform", "", "platform to export from a multi-platform image")
+		},
+		Args: exactArgs(1, "REF"),
+		Run: func(ctx context.Context, e *Env, args []string) error {
+			p, err := platformFlag(o.platform)
+			if err != nil {
+				return err
+			}
+			s, err := e.Store()
+			if err != nil {
+				return err
+			}
+			im, _, err := loadImage(ctx, s, args[0], p)
+			if err != nil {
+				return err
+			}
+			return writeOutput(e, o.output, func(w io.Writer) error {
+				if err := rootfs.Flatten(ctx, im.Layers(s), w); err != nil {
+					return fmt.Errorf("export %s: %w", args[0], err)
+				}
+				return nil
+			})
+		},
+	})
+}
+
+// writeOutput runs fill against stdout ("-") or a temporary file beside path that is
+// synced and renamed into place only when fill succeeds: a failed export never leaves a
+// partial file under the name the user asked for.
+func writeOutput(e *Env, path string, fill func(w io.Writer) error) error {
+	if path == "-" || path == "" {
+		return fill(e.Stdout)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,60 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/image/rootfs"
+	"github.com/imgx/imgx/store"
+)
+
+// Layers returns openers for the image's uncompressed layer streams, bottom first, for
+// the filesystem operations in package rootfs.
+func (im *Image) Layers(f Fetcher) []rootfs.Opener {
+	out := make([]rootfs.Opener, len(im.Manifest.Layers))
+	for i := range out {
+		i := i
+		out[i] = func(ctx context.Context) (io.ReadCloser, error) { return im.OpenLayer(ctx, f, i) }
+	}
+	return out
+}
+
+// FlattenOptions tune [Flatten].
+type FlattenOptions struct {
+	Compression Compression
+	Now         func() time.Time
+}
+
+// Flatten stages a one-layer image in tx with im's filesystem (whiteouts applied) and its
+// config: Env, Entrypoint, Cmd, WorkingDir, User, ExposedPorts, Volumes, Labels and OnBuild
+// are kept; the history is replaced by one entry naming the source manifest digest,
+// because the old entries describe layers that no longer exist.
+func Flatten(ctx context.Context, f Fetcher, tx *store.Tx, im *Image, opts FlattenOptions) (ocispec.Descriptor, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Compression == "" {
+		opts.Compression = Gzip
+	}
+	layer, diffID, err := WriteLayer(ctx, tx, opts.Compression, func(w io.Writer) error {
+		return rootfs.Flatten(ctx, im.Layers(f), w)
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("flatten %s: %w", im.Desc.Digest, err)
+	}
+	cfg := im.Config.DeepCopy()
+	now := v1.Time{Time: opts.Now().UTC()}
+	cfg.Created = now
+	cfg.RootFS = v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{{Algorithm: "sha256", Hex: diffID.Encoded()}}}
+	cfg.History = []v1.History{{
+		Created:   now,
+		CreatedBy: "imgx flatten",
+		Comment:   fmt.Sprintf("flattened from %s (%d layers)", im.Desc.Digest, len(im.Manifest.Layers)),
+	}}
+	return WriteImage(ctx, tx, cfg, []ocispec.Descriptor{layer})
+}
