@@ -1,0 +1,200 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/imgx/imgx/internal/compress"
+	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/store"
+)
+
+// LoadOptions tune [Load] and [LoadDir]. The zero value is ready to use.
+type LoadOptions struct {
+	// Progress counts input bytes read (for a directory: bytes of the files staged).
+	Progress progress.Progress
+	// MaxRatio bounds how much the archive may expand: once more than RatioFloor bytes of
+	// content came out, content may be at most MaxRatio times the bytes read from the
+	// input. It stops decompression bombs. Default 250 (gzip cannot exceed about 1030).
+	MaxRatio int64
+	// RatioFloor is the content size below which MaxRatio is not applied. Default 1 GiB.
+	RatioFloor int64
+	// MaxSize, if positive, caps the total bytes of content read from the archive.
+	MaxSize int64
+}
+
+// Result describes a successful load.
+type Result struct {
+	Format      Format        `json:"format"`
+	Compression compress.Kind `json:"compression"`
+	Images      []Loaded      `json:"images"`
+	// BytesWritten counts blob bytes written to the store; blobs it already had are
+	// verified but not written again.
+	BytesWritten int64 `json:"bytesWritten"`
+	// Notes explain choices made on the way (an incomplete index, a bare-tag ref.name).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Load reads a docker-archive or oci-archive stream (possibly gzip, zstd, xz or bzip2
+// compressed as a whole) in one pass and adds its images to s. Nothing becomes visible in
+// s unless the whole archive was read and checked; on error the store is left as it was.
+// Errors name the archive entry at fault.
+func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*Result, error) {
+	raw := &countReader{r: progress.Reader(r, opts.Progress)}
+	br := bufio.NewReaderSize(raw, 1<<20)
+	zr, kind, err := compress.NewReader(br, compress.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer zr.Close()
+	g := newGuard(raw, opts)
+
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Discard()
+	tr := tar.NewReader(zr)
+	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
+	if err != nil {
+		if errors.Is(err, tar.ErrHeader) && g.entries == 0 {
+			return nil, fmt.Errorf("load: %w: input is not a tar archive (compression: %s)", ErrUnknownFormat, kind)
+		}
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	// Read what follows the end-of-archive marker: the writer's padding, and for a
+	// compressed stream the trailer whose checksum the decoder verifies at EOF.
+	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 16<<20)); err != nil {
+		return nil, fmt.Errorf("load: after the last entry: %w", truncated(err))
+	}
+	res, err := finish(ctx, tx, src)
+	if err != nil {
+		return nil, err
+	}
+	res.Compression = kind
+	return res, nil
+}
+
+// LoadDir adds the images of an OCI image layout directory, or of an unpacked
+// docker-archive, to s. Only the files the metadata refers to are read.
+func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) (*Result, error) {
+	if _, err := DetectDir(dir); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Discard()
+	src := &dirSource{root: dir, tx: tx, staged: map[string]blobInfo{}, p: progress.OrNoop(opts.Progress)}
+	res, err := finish(ctx, tx, src)
+	if err != nil {
+		return nil, err
+	}
+	res.Compression = compress.None
+	return res, nil
+}
+
+// LoadPath loads a file (see [Load]), a directory (see [LoadDir]), or standard input
+// when path is "-" and stdin is given.
+func LoadPath(ctx context.Context, s *store.Store, path string, stdin io.Reader, opts LoadOptions) (*Result, error) {
+	if path == "-" {
+		return Load(ctx, s, stdin, opts)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if fi.IsDir() {
+		return LoadDir(ctx, s, path, opts)
+	}
+	f, err := os.Open(filepath.Clean(path))
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer f.Close()
+	if opts.Progress != nil {
+		opts.Progress.SetTotal(fi.Size())
+	}
+	return Load(ctx, s, f, opts)
+}
+
+func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
+	b := newBuilder(src, tx)
+	if err := b.build(ctx); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), Notes: b.notes}, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// guard bounds the content coming out of the archive against the bytes read in.
+type guard struct {
+	raw               *countReader
+	out               int64
+	ratio, floor, max int64
+	entries           int
+}
+
+func newGuard(raw *countReader, o LoadOptions) *guard {
+	g := &guard{raw: raw, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
+	if g.ratio <= 0 {
+		g.ratio = 250
+	}
+	if g.floor <= 0 {
+		g.floor = 1 << 30
+	}
+	return g
+}
+
+func (g *guard) add(n int) error {
+	g.out += int64(n)
+	if g.max > 0 && g.out > g.max {
+		return fmt.Errorf("%w: content exceeds the limit of %d bytes", ErrTooLarge, g.max)
+	}
+	if g.out > g.floor && g.out > g.ratio*g.raw.n {
+		return fmt.Errorf("%w: %d bytes of content from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
+	}
+	return nil
+}
+
+// tarGuard is a tar reader whose entry contents count against the guard.
+type tarGuard struct {
+	tr *tar.Reader
+	g  *guard
+}
+
+func (t *tarGuard) Next() (*tar.Header, error) {
+	h, err := t.tr.Next()
+	if err == nil {
+		t.g.entries++
+	}
+	return h, err
+}
+
+func (t *tarGuard) Read(p []byte) (int, error) {
+	n, err := t.tr.Read(p)
+	if gerr := t.g.add(n); gerr != nil {
+		return n, gerr
+	}
+	return n, err
+}

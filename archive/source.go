@@ -1,0 +1,377 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/store"
+)
+
+// Bounds on what is held in memory while loading.
+const (
+	maxMetaSize = 32 << 20 // manifest.json, index.json, repositories, oci-layout
+	maxBlobMeta = 16 << 20 // a manifest, index or config read back from staging
+	maxEntries  = 1 << 20  // tar entries in one archive
+	maxLinkHops = 16
+)
+
+// metaNames are the top-level files read into memory instead of being staged as blobs.
+var metaNames = map[string]bool{"manifest.json": true, "index.json": true, "repositories": true, "oci-layout": true}
+
+// blobInfo is what the loader knows about one staged file.
+type blobInfo struct {
+	Digest digest.Digest
+	Size   int64
+}
+
+// source gives the image builder access to an archive's files by name.
+type source interface {
+	// meta returns a top-level metadata file (see metaNames), or ok=false if absent.
+	meta(name string) (data []byte, ok bool, err error)
+	// blob makes sure the named file is staged and returns its digest and size. The
+	// error wraps ErrMissingEntry if there is no such file.
+	blob(ctx context.Context, name string) (blobInfo, error)
+	// kind describes the input for results: archive or directory.
+	dir() bool
+}
+
+// cleanName normalises an archive entry name (or a name found in metadata) and rejects
+// names that could leave the archive root.
+func cleanName(name string) (string, error) {
+	n := strings.TrimPrefix(name, "./")
+	n = strings.TrimSuffix(n, "/")
+	switch {
+	case n == "" || n == ".":
+		return "", nil
+	case strings.ContainsRune(n, 0) || strings.ContainsRune(n, '\\'):
+		return "", fmt.Errorf("entry %q: %w: invalid character in name", name, ErrUnsafeEntry)
+	case strings.HasPrefix(n, "/"):
+		return "", fmt.Errorf("entry %s: %w: absolute path", name, ErrUnsafeEntry)
+	}
+	for _, el := range strings.Split(n, "/") {
+		if el == ".." {
+			return "", fmt.Errorf("entry %s: %w: path climbs out of the archive with ..", name, ErrUnsafeEntry)
+		}
+	}
+	return path.Clean(n), nil
+}
+
+// linkTarget resolves a link entry's target to an archive path, rejecting targets outside.
+func linkTarget(name, target string, symlink bool) (string, error) {
+	if strings.HasPrefix(target, "/") {
+		return "", fmt.Errorf("entry %s: %w: link to absolute path %s", name, ErrUnsafeEntry, target)
+	}
+	t := target
+	if symlink {
+		t = path.Join(path.Dir(name), target)
+	}
+	t = path.Clean(t)
+	if t == ".." || strings.HasPrefix(t, "../") || t == "." {
+		return "", fmt.Errorf("entry %s: %w: link target %s is outside the archive", name, ErrUnsafeEntry, target)
+	}
+	return t, nil
+}
+
+// knownDigest returns the digest a file's name promises: blobs/sha256/HEX in an OCI layout,
+// HEX.json (legacy docker config) or sha256:HEX (go-containerregistry config) at the top.
+// It returns "" for other names.
+func knownDigest(name string) (digest.Digest, error) {
+	if rest, ok := strings.CutPrefix(name, ocispec.ImageBlobsDir+"/"); ok {
+		alg, hex, ok := strings.Cut(rest, "/")
+		if !ok {
+			return "", nil
+		}
+		if alg != "sha256" {
+			return "", fmt.Errorf("entry %s: %w: only sha256 blobs are supported", name, ErrBadEntry)
+		}
+		d := digest.NewDigestFromEncoded(digest.SHA256, hex)
+		if d.Validate() != nil {
+			return "", fmt.Errorf("entry %s: %w: file name is not a sha256 digest", name, ErrBadEntry)
+		}
+		return d, nil
+	}
+	if strings.Contains(name, "/") {
+		return "", nil
+	}
+	if h, ok := strings.CutSuffix(name, ".json"); ok && isHex64(h) {
+		return digest.NewDigestFromEncoded(digest.SHA256, h), nil
+	}
+	if h, ok := strings.CutPrefix(name, "sha256:"); ok && isHex64(h) {
+		return digest.NewDigestFromEncoded(digest.SHA256, h), nil
+	}
+	return "", nil
+}
+
+// legacyV1 reports files of the pre-1.10 layout (<id>/json, <id>/VERSION) that manifest.json
+// never refers to: they are skipped, not staged.
+func legacyV1(name string) bool {
+	dir, file, ok := strings.Cut(name, "/")
+	return ok && !strings.Contains(file, "/") && dir != ocispec.ImageBlobsDir && (file == "json" || file == "VERSION")
+}
+
+// streamSource holds what a one-pass read of a tar stream staged.
+type streamSource struct {
+	files map[string]blobInfo
+	links map[string]string // link entry -> target archive path
+	metas map[string][]byte
+	seen  map[string]bool
+}
+
+func (s *streamSource) dir() bool { return false }
+
+func (s *streamSource) meta(name string) ([]byte, bool, error) {
+	b, ok := s.metas[name]
+	return b, ok, nil
+}
+
+func (s *streamSource) blob(_ context.Context, name string) (blobInfo, error) {
+	n, err := cleanName(name)
+	if err != nil {
+		return blobInfo{}, err
+	}
+	orig := n
+	for hops := 0; ; hops++ {
+		if b, ok := s.files[n]; ok {
+			return b, nil
+		}
+		t, ok := s.links[n]
+		if !ok {
+			break
+		}
+		if hops >= maxLinkHops {
+			return blobInfo{}, fmt.Errorf("entry %s: %w: too many links (a loop?)", orig, ErrBadEntry)
+		}
+		n = t
+	}
+	if n != orig {
+		return blobInfo{}, fmt.Errorf("entry %s: %w: link to %s, which is not a file in the archive", orig, ErrMissingEntry, n)
+	}
+	if s.seen[n] {
+		return blobInfo{}, fmt.Errorf("entry %s: %w: not a regular file", n, ErrBadEntry)
+	}
+	return blobInfo{}, fmt.Errorf("entry %s: %w: not in the archive", n, ErrMissingEntry)
+}
+
+// collect reads every entry of tr, staging regular files in tx and keeping metadata files
+// in memory.
+// tarStream is the part of *tar.Reader that collect uses.
+type tarStream interface {
+	Next() (*tar.Header, error)
+	io.Reader
+}
+
+func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, error) {
+	s := &streamSource{files: map[string]blobInfo{}, links: map[string]string{}, metas: map[string][]byte{}, seen: map[string]bool{}}
+	last := "the start"
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return s, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read archive after entry %s: %w", last, truncated(err))
+		}
+		if n >= maxEntries {
+			return nil, fmt.Errorf("%w: more than %d entries", ErrTooLarge, maxEntries)
+		}
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		name, err := cleanName(h.Name)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			continue
+		}
+		last = name
+		if h.Typeflag == tar.TypeDir {
+			continue
+		}
+		if s.seen[name] {
+			return nil, fmt.Errorf("entry %s: %w", name, ErrDuplicateEntry)
+		}
+		s.seen[name] = true
+		switch h.Typeflag {
+		case tar.TypeSymlink, tar.TypeLink:
+			// docker save (before 25) and skopeo link <id>/layer.tar to the one copy of a
+			// shared layer. Links are never created on disk: they only alias another entry,
+			// resolved when metadata refers to them.
+			t, err := linkTarget(name, h.Linkname, h.Typeflag == tar.TypeSymlink)
+			if err != nil {
+				return nil, err
+			}
+			s.links[name] = t
+			continue
+		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old writers still emit TypeRegA
+		default:
+			return nil, fmt.Errorf("entry %s: %w: unsupported entry type %q", name, ErrBadEntry, h.Typeflag)
+		}
+		if err := s.add(ctx, tx, name, h.Size, tr); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *streamSource) add(ctx context.Context, tx *store.Tx, name string, size int64, r io.Reader) error {
+	if metaNames[name] {
+		b, err := readMeta(name, size, r)
+		if err != nil {
+			return err
+		}
+		s.metas[name] = b
+		return nil
+	}
+	if legacyV1(name) {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return fmt.Errorf("entry %s: %w", name, truncated(err))
+		}
+		return nil
+	}
+	b, err := stage(ctx, tx, name, size, r)
+	if err != nil {
+		return err
+	}
+	s.files[name] = b
+	return nil
+}
+
+func readMeta(name string, size int64, r io.Reader) ([]byte, error) {
+	if size > maxMetaSize {
+		return nil, fmt.Errorf("entry %s: %w: %d bytes is too large for metadata", name, ErrTooLarge, size)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxMetaSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %w", name, truncated(err))
+	}
+	if len(b) > maxMetaSize {
+		return nil, fmt.Errorf("entry %s: %w: more than %d bytes is too large for metadata", name, ErrTooLarge, maxMetaSize)
+	}
+	return b, nil
+}
+
+// stage writes one file into the transaction, checking it against the digest its name
+// promises, if any.
+func stage(ctx context.Context, tx *store.Tx, name string, size int64, r io.Reader) (blobInfo, error) {
+	want, err := knownDigest(name)
+	if err != nil {
+		return blobInfo{}, err
+	}
+	desc, err := tx.Put(ctx, r, ocispec.Descriptor{Digest: want, Size: size})
+	if err != nil {
+		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, store.ErrSizeMismatch) {
+			return blobInfo{}, fmt.Errorf("entry %s: %w: %w", name, ErrBadEntry, err)
+		}
+		return blobInfo{}, fmt.Errorf("entry %s: %w", name, truncated(err))
+	}
+	return blobInfo{Digest: desc.Digest, Size: desc.Size}, nil
+}
+
+// truncated turns the EOF errors of a cut-off tar into a message that says so.
+func truncated(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("archive is truncated: %w", err)
+	}
+	return err
+}
+
+// dirSource reads an OCI layout or unpacked docker-archive directory, staging only the
+// files the metadata refers to.
+type dirSource struct {
+	root   string
+	tx     *store.Tx
+	staged map[string]blobInfo
+	p      progress.Progress
+}
+
+func (d *dirSource) dir() bool { return true }
+
+func (d *dirSource) meta(name string) ([]byte, bool, error) {
+	p, fi, err := d.resolve(name)
+	if errors.Is(err, ErrMissingEntry) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	b, err := readMeta(name, fi.Size(), f)
+	return b, err == nil, err
+}
+
+func (d *dirSource) blob(ctx context.Context, name string) (blobInfo, error) {
+	n, err := cleanName(name)
+	if err != nil {
+		return blobInfo{}, err
+	}
+	if b, ok := d.staged[n]; ok {
+		return b, nil
+	}
+	p, fi, err := d.resolve(n)
+	if err != nil {
+		return blobInfo{}, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return blobInfo{}, fmt.Errorf("entry %s: %w", n, err)
+	}
+	defer f.Close()
+	b, err := stage(ctx, d.tx, n, fi.Size(), progress.Reader(f, d.p))
+	if err != nil {
+		return blobInfo{}, err
+	}
+	d.staged[n] = b
+	return b, nil
+}
+
+// resolve finds name under root, following symlinks only while they stay inside root.
+func (d *dirSource) resolve(name string) (string, fs.FileInfo, error) {
+	n, err := cleanName(name)
+	if err != nil {
+		return "", nil, err
+	}
+	orig := n
+	for hops := 0; ; hops++ {
+		p := filepath.Join(d.root, filepath.FromSlash(n))
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil, fmt.Errorf("entry %s: %w: not in the directory", orig, ErrMissingEntry)
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("entry %s: %w", orig, err)
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			return p, fi, nil
+		case fi.Mode()&fs.ModeSymlink != 0 && hops < maxLinkHops:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return "", nil, fmt.Errorf("entry %s: %w", orig, err)
+			}
+			if n, err = linkTarget(n, filepath.ToSlash(t), true); err != nil {
+				return "", nil, err
+			}
+		default:
+			return "", nil, fmt.Errorf("entry %s: %w: not a regular file", orig, ErrBadEntry)
+		}
+	}
+}
