@@ -1,0 +1,347 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/store"
+)
+
+// SaveOptions tune [Save].
+type SaveOptions struct {
+	// Format is FormatDockerArchive or FormatOCIArchive.
+	Format Format
+	// Platform chooses, for a docker-archive, which platform of a multi-platform image
+	// manifest.json names (docker load reads one image per entry). Default: this
+	// machine's platform if the index has it, else its first image. The whole index is
+	// still written to index.json.
+	Platform *ocispec.Platform
+	// Progress counts bytes written; its total is set to the expected size up front.
+	Progress progress.Progress
+}
+
+// SaveResult describes what [Save] wrote.
+type SaveResult struct {
+	Images int   `json:"images"` // index.json entries
+	Blobs  int   `json:"blobs"`  // distinct blobs, each written once
+	Bytes  int64 `json:"bytes"`  // bytes of the archive
+}
+
+// Save writes images from s to w as one archive. Blobs that several images share are
+// written once. Metadata comes first, then manifests and configs, then layers, each
+// blob read back from the store and verified as it streams.
+func Save(ctx context.Context, s *store.Store, w io.Writer, images []store.Resolved, opts SaveOptions) (*SaveResult, error) {
+	if opts.Format != FormatDockerArchive && opts.Format != FormatOCIArchive {
+		return nil, fmt.Errorf("save: format %q: %w: want %s or %s", opts.Format, ErrUnknownFormat, FormatDockerArchive, FormatOCIArchive)
+	}
+	if len(images) == 0 {
+		return nil, errors.New("save: no image given")
+	}
+	p := newPlan(s)
+	for _, im := range images {
+		if err := p.add(ctx, im, opts); err != nil {
+			name := im.Desc.Digest.String()
+			if !im.Ref.IsZero() {
+				name = im.Ref.Familiar()
+			}
+			return nil, fmt.Errorf("save %s: %w", name, err)
+		}
+	}
+	p.blobs = append(append([]ocispec.Descriptor{}, p.meta...), p.layers...)
+	pr := progress.OrNoop(opts.Progress)
+	cw := &countWriter{w: progress.Writer(w, pr)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	tw := tar.NewWriter(bw)
+
+	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	ix := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: p.index}
+	ix.SchemaVersion = 2
+	ixData, err := json.Marshal(ix)
+	if err != nil {
+		return nil, err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{ocispec.ImageLayoutFile, layout}, {"index.json", ixData}}
+	if opts.Format == FormatDockerArchive {
+		dm, err := json.Marshal(p.docker)
+		if err != nil {
+			return nil, err
+		}
+		repos, err := json.Marshal(p.repos)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, struct {
+			name string
+			data []byte
+		}{"manifest.json", dm}, struct {
+			name string
+			data []byte
+		}{"repositories", repos})
+	}
+	var total int64
+	for _, b := range p.blobs {
+		total += b.Size + 1024
+	}
+	pr.SetTotal(total)
+	for _, f := range files {
+		if err := writeFile(tw, f.name, f.data); err != nil {
+			return nil, fmt.Errorf("save: write %s: %w", f.name, err)
+		}
+	}
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: epoch}); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+	}
+	buf := make([]byte, 1<<20)
+	for _, b := range p.blobs {
+		if err := copyBlob(ctx, s, tw, b, buf); err != nil {
+			return nil, fmt.Errorf("save: blob %s: %w", b.Digest, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	return &SaveResult{Images: len(p.index), Blobs: len(p.blobs), Bytes: cw.n}, nil
+}
+
+var epoch = time.Unix(0, 0)
+
+func writeFile(tw *tar.Writer, name string, data []byte) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(data)), Mode: 0o644, ModTime: epoch}); err != nil {
+		return err
+	}
+	_, err := tw.Write(data)
+	return err
+}
+
+func copyBlob(ctx context.Context, s *store.Store, tw *tar.Writer, d ocispec.Descriptor, buf []byte) error {
+	rc, err := s.Fetch(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: blobName(d.Digest), Size: d.Size, Mode: 0o644, ModTime: epoch}); err != nil {
+		return err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := rc.Read(buf)
+		if n > 0 {
+			if _, err := tw.Write(buf[:n]); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// plan collects, before anything is written, the blobs and metadata of an archive.
+type plan struct {
+	s      *store.Store
+	seen   map[digest.Digest]bool
+	meta   []ocispec.Descriptor // manifests, indexes, configs
+	layers []ocispec.Descriptor
+	blobs  []ocispec.Descriptor // meta then layers
+	index  []ocispec.Descriptor
+	docker []dockerEntry
+	byMan  map[digest.Digest]int // manifest digest -> docker entry
+	repos  map[string]map[string]string
+	named  map[string]bool // index.json entries already written, by tag or digest
+}
+
+func newPlan(s *store.Store) *plan {
+	return &plan{s: s, seen: map[digest.Digest]bool{}, byMan: map[digest.Digest]int{}, repos: map[string]map[string]string{}, named: map[string]bool{}, docker: []dockerEntry{}}
+}
+
+func (p *plan) add(ctx context.Context, im store.Resolved, opts SaveOptions) error {
+	desc := ocispec.Descriptor{MediaType: im.Desc.MediaType, Digest: im.Desc.Digest, Size: im.Desc.Size, Platform: im.Desc.Platform}
+	if err := p.walk(ctx, desc); err != nil {
+		return err
+	}
+	key := desc.Digest.String()
+	if !im.Ref.IsZero() {
+		key = im.Ref.String()
+		desc.Annotations = map[string]string{
+			ocispec.AnnotationRefName: im.Ref.Familiar(),
+			store.AnnotationFullName:  im.Ref.String(),
+		}
+	}
+	if !p.named[key] {
+		p.named[key] = true
+		p.index = append(p.index, desc)
+	}
+	if opts.Format != FormatDockerArchive {
+		return nil
+	}
+	man, err := p.dockerTarget(ctx, desc, opts.Platform)
+	if err != nil {
+		return err
+	}
+	data, err := p.s.ReadBlob(ctx, man)
+	if err != nil {
+		return err
+	}
+	m, err := oci.ParseManifest(data)
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", man.Digest, err)
+	}
+	if !isImageConfig(m.Config.MediaType) {
+		return fmt.Errorf("manifest %s: config type %s is not a container image: docker-archive cannot hold it (use oci-archive)", man.Digest, m.Config.MediaType)
+	}
+	i, ok := p.byMan[man.Digest]
+	if !ok {
+		e := dockerEntry{Config: blobName(m.Config.Digest), RepoTags: []string{}, Layers: []string{}}
+		for _, l := range m.Layers {
+			e.Layers = append(e.Layers, blobName(l.Digest))
+		}
+		p.docker = append(p.docker, e)
+		i = len(p.docker) - 1
+		p.byMan[man.Digest] = i
+	}
+	if !im.Ref.IsZero() {
+		t := im.Ref.Familiar()
+		for _, have := range p.docker[i].RepoTags {
+			if have == t {
+				return nil
+			}
+		}
+		p.docker[i].RepoTags = append(p.docker[i].RepoTags, t)
+		repo := im.Ref.FamiliarName()
+		if p.repos[repo] == nil {
+			p.repos[repo] = map[string]string{}
+		}
+		p.repos[repo][im.Ref.Tag()] = m.Config.Digest.Encoded()
+	}
+	return nil
+}
+
+// dockerTarget is the image manifest a docker-archive entry describes: desc itself, or the
+// chosen platform of an index.
+func (p *plan) dockerTarget(ctx context.Context, desc ocispec.Descriptor, want *ocispec.Platform) (ocispec.Descriptor, error) {
+	for depth := 0; oci.IsIndex(desc.MediaType); depth++ {
+		if depth > 4 {
+			return desc, fmt.Errorf("index %s: nested too deeply", desc.Digest)
+		}
+		data, err := p.s.ReadBlob(ctx, desc)
+		if err != nil {
+			return desc, err
+		}
+		ix, err := oci.ParseIndex(data)
+		if err != nil {
+			return desc, fmt.Errorf("index %s: %w", desc.Digest, err)
+		}
+		if want == nil {
+			want = &ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+		}
+		var pick, first *ocispec.Descriptor
+		for i, m := range ix.Manifests {
+			if !oci.IsManifest(m.MediaType) && !oci.IsIndex(m.MediaType) {
+				continue
+			}
+			if m.Platform != nil && m.Platform.OS == "unknown" {
+				continue // attestations
+			}
+			if first == nil {
+				first = &ix.Manifests[i]
+			}
+			if m.Platform != nil && m.Platform.OS == want.OS && m.Platform.Architecture == want.Architecture &&
+				(want.Variant == "" || m.Platform.Variant == want.Variant) {
+				pick = &ix.Manifests[i]
+				break
+			}
+		}
+		switch {
+		case pick != nil:
+			desc = *pick
+		case isDefaultPlatform(want) && first != nil:
+			desc = *first
+		default:
+			return desc, fmt.Errorf("index %s has no image for platform %s", desc.Digest, platformString(want))
+		}
+	}
+	if !oci.IsManifest(desc.MediaType) {
+		return desc, fmt.Errorf("%s has media type %s, not an image", desc.Digest, desc.MediaType)
+	}
+	return desc, nil
+}
+
+// isDefaultPlatform reports whether want is the default (this machine's) platform, for which the first
+// image is an acceptable fallback; an explicit platform must match.
+func isDefaultPlatform(want *ocispec.Platform) bool {
+	return want.OS == runtime.GOOS && want.Architecture == runtime.GOARCH && want.Variant == ""
+}
+
+func (p *plan) walk(ctx context.Context, d ocispec.Descriptor) error {
+	if p.seen[d.Digest] {
+		return nil
+	}
+	p.seen[d.Digest] = true
+	if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
+		return nil
+	}
+	p.meta = append(p.meta, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+	data, err := p.s.ReadBlob(ctx, d)
+	if err != nil {
+		return err
+	}
+	kids, err := oci.Children(d.MediaType, data)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	for i, k := range kids {
+		if oci.IsManifest(k.MediaType) || oci.IsIndex(k.MediaType) {
+			if err := p.walk(ctx, k); err != nil {
+				return err
+			}
+			continue
+		}
+		if p.seen[k.Digest] {
+			continue
+		}
+		p.seen[k.Digest] = true
+		k = ocispec.Descriptor{MediaType: k.MediaType, Digest: k.Digest, Size: k.Size}
+		if i == 0 && oci.IsManifest(d.MediaType) {
+			p.meta = append(p.meta, k) // the config
+		} else {
+			p.layers = append(p.layers, k)
+		}
+	}
+	return nil
+}
