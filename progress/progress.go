@@ -1,0 +1,91 @@
+package progress
+
+import (
+	"io"
+	"sync"
+)
+
+// Progress receives the progress of one operation. Implementations are
+// safe for concurrent use.
+type Progress interface {
+	// SetTotal sets the expected number of bytes; a negative total means
+	// unknown. It may be called again when the estimate changes.
+	SetTotal(total int64)
+	// Add records n more bytes done (n may be a whole resumed prefix).
+	Add(n int64)
+	// Done marks the end of the operation, successful or not; renderers
+	// print their last line. Further calls are ignored.
+	Done()
+}
+
+// Noop is a Progress that shows nothing.
+var Noop Progress = noop{}
+
+type noop struct{}
+
+func (noop) SetTotal(int64) {}
+func (noop) Add(int64)      {}
+func (noop) Done()          {}
+
+// OrNoop returns p, or Noop when p is nil, so options can leave it unset.
+func OrNoop(p Progress) Progress {
+	if p == nil {
+		return Noop
+	}
+	return p
+}
+
+// Reader counts the bytes read through it.
+func Reader(r io.Reader, p Progress) io.Reader {
+	return &reader{r, OrNoop(p)}
+}
+
+type reader struct {
+	r io.Reader
+	p Progress
+}
+
+func (r *reader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	if n > 0 {
+		r.p.Add(int64(n))
+	}
+	return n, err
+}
+
+// Writer counts the bytes written through it.
+func Writer(w io.Writer, p Progress) io.Writer {
+	return &writer{w, OrNoop(p)}
+}
+
+type writer struct {
+	w io.Writer
+	p Progress
+}
+
+func (w *writer) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if n > 0 {
+		w.p.Add(int64(n))
+	}
+	return n, err
+}
+
+// Counter is a Progress that only counts; tests and callers that render
+// their own way read it with Get.
+type Counter struct {
+	mu          sync.Mutex
+	total, done int64
+	finished    bool
+}
+
+func (c *Counter) SetTotal(t int64) { c.mu.Lock(); c.total = t; c.mu.Unlock() }
+func (c *Counter) Add(n int64)      { c.mu.Lock(); c.done += n; c.mu.Unlock() }
+func (c *Counter) Done()            { c.mu.Lock(); c.finished = true; c.mu.Unlock() }
+
+// Get returns the bytes done, the total and whether Done was called.
+func (c *Counter) Get() (done, total int64, finished bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done, c.total, c.finished
+}

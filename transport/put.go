@@ -1,0 +1,264 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+
+	"github.com/imgx/imgx/progress"
+)
+
+// DefaultCheckpointInterval is the distance between two prefix hashes in
+// the resume state. Resume verification holds one interval in memory.
+const DefaultCheckpointInterval = 8 << 20
+
+// PutOptions tunes [Put]. The zero value is ready to use.
+type PutOptions struct {
+	// NoOverwrite refuses (fs.ErrExist) when name already exists.
+	NoOverwrite bool
+	// NoResume discards a partial upload instead of resuming it.
+	NoResume bool
+	// Size, when known (> 0), is checked against the free space of
+	// backends that report it, before anything is written.
+	Size int64
+	// Progress receives the bytes taken from src, resumed ones included.
+	Progress progress.Progress
+	// CheckpointInterval overrides DefaultCheckpointInterval (tests).
+	CheckpointInterval int64
+	// SaveEvery is how many intervals pass between two saves of the resume
+	// state; 0 means 8 (64 MiB with the default interval).
+	SaveEvery int
+}
+
+// PutResult describes a finished upload.
+type PutResult struct {
+	Size    int64  // bytes in the published file
+	Resumed int64  // bytes taken from an earlier, interrupted upload
+	SHA256  string // hex sha256 of the whole file, computed while streaming
+}
+
+// resumeState is stored beside a partial upload. Sums[i] is the sha256 of
+// the first (i+1)*Interval bytes; Hash is the marshalled sha256 state after
+// the last of them, a second check that also lets a later version carry the
+// whole-file hash across a resume.
+type resumeState struct {
+	Version  int      `json:"version"`
+	Interval int64    `json:"interval"`
+	Sums     [][]byte `json:"sums"`
+	Hash     []byte   `json:"sha256_state"`
+}
+
+// Put uploads src to name and publishes it atomically. src is read exactly
+// once, front to back. If an earlier Put of the same name was interrupted,
+// the prefix it uploaded is checked against src by hash (nothing is
+// downloaded) and kept as far as it matches: src's first bytes are read and
+// skipped, and the upload goes on where the two diverge or where the
+// earlier one stopped. On any error, cancellation included, the partial
+// upload is kept for the next run.
+func Put(ctx context.Context, b Backend, name string, src io.Reader, opts PutOptions) (PutResult, error) {
+	if err := CheckName(name); err != nil {
+		return PutResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return PutResult{}, fmt.Errorf("put %s: %w", name, err)
+	}
+	interval := opts.CheckpointInterval
+	if interval <= 0 {
+		interval = DefaultCheckpointInterval
+	}
+	saveEvery := opts.SaveEvery
+	if saveEvery <= 0 {
+		saveEvery = 8
+	}
+	prog := progress.OrNoop(opts.Progress)
+	if opts.Size > 0 {
+		prog.SetTotal(opts.Size)
+	}
+	if opts.NoOverwrite {
+		if _, err := b.Stat(ctx, name); err == nil {
+			return PutResult{}, Permanent(fmt.Errorf("put %s: %w", name, errExist))
+		} else if !b.IsNotExist(err) {
+			return PutResult{}, fmt.Errorf("put %s: %w", name, err)
+		}
+	}
+	u, err := b.Create(ctx, name)
+	if err != nil {
+		return PutResult{}, fmt.Errorf("put %s: %w", name, err)
+	}
+	p := &putter{ctx: ctx, u: u, src: src, interval: interval, saveEvery: saveEvery, prog: prog,
+		h: sha256.New(), buf: make([]byte, interval)}
+	res, err := p.run(b, name, opts)
+	if err != nil {
+		_ = u.Abort(context.WithoutCancel(ctx))
+		return res, fmt.Errorf("put %s: %w", name, err)
+	}
+	return res, nil
+}
+
+type putter struct {
+	ctx       context.Context
+	u         Upload
+	src       io.Reader
+	interval  int64
+	saveEvery int
+	prog      progress.Progress
+	h         hash.Hash
+	buf       []byte
+	pos       int64
+	st        resumeState
+}
+
+func (p *putter) run(b Backend, name string, opts PutOptions) (PutResult, error) {
+	pending, err := p.resume(opts.NoResume)
+	if err != nil {
+		return PutResult{}, err
+	}
+	resumed := p.pos
+	if opts.Size > 0 {
+		if sr, ok := b.(SpaceReporter); ok {
+			if err := checkSpace(p.ctx, b, sr, name, opts.Size-resumed); err != nil {
+				return PutResult{}, err
+			}
+		}
+	}
+	if len(pending) > 0 {
+		if err := p.write(pending); err != nil {
+			return PutResult{}, err
+		}
+	}
+	for {
+		if err := p.ctx.Err(); err != nil {
+			return PutResult{}, err
+		}
+		// Read up to the next checkpoint so sums land on exact multiples.
+		want := p.interval - p.pos%p.interval
+		n, rerr := io.ReadFull(p.src, p.buf[:want])
+		if n > 0 {
+			if err := p.write(p.buf[:n]); err != nil {
+				return PutResult{}, err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return PutResult{}, fmt.Errorf("read source at byte %d: %w", p.pos, rerr)
+		}
+	}
+	if err := p.u.Commit(p.ctx); err != nil {
+		return PutResult{}, err
+	}
+	p.prog.Done()
+	return PutResult{Size: p.pos, Resumed: resumed, SHA256: hex.EncodeToString(p.h.Sum(nil))}, nil
+}
+
+// write sends data to the upload, hashing it and saving the resume state at
+// checkpoints. data never crosses a checkpoint boundary.
+func (p *putter) write(data []byte) error {
+	if _, err := p.u.Write(data); err != nil {
+		return err
+	}
+	p.h.Write(data)
+	p.pos += int64(len(data))
+	p.prog.Add(int64(len(data)))
+	if p.pos%p.interval != 0 {
+		return nil
+	}
+	p.st.Sums = append(p.st.Sums, p.h.Sum(nil))
+	if len(p.st.Sums)%p.saveEvery != 0 {
+		return nil
+	}
+	state, err := p.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	p.st.Version, p.st.Interval, p.st.Hash = 1, p.interval, state
+	js, err := json.Marshal(&p.st)
+	if err != nil {
+		return err
+	}
+	return p.u.Checkpoint(p.ctx, js)
+}
+
+// resume compares src with the partial upload, consumes the matching
+// prefix and truncates the upload after it. It returns bytes already read
+// from src that still have to be written.
+func (p *putter) resume(noResume bool) ([]byte, error) {
+	off := p.u.Offset()
+	var st resumeState
+	usable := false
+	if off > 0 && !noResume && p.u.State() != nil {
+		if err := json.Unmarshal(p.u.State(), &st); err == nil && st.Version == 1 && st.Interval == p.interval {
+			usable = true
+		}
+	}
+	if !usable {
+		if off > 0 {
+			if err := p.u.Truncate(p.ctx, 0); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	// Checkpoints past the end of the temporary file are unusable: the
+	// state may run ahead of data that was still in flight when cut.
+	k := min(int64(len(st.Sums)), off/p.interval)
+	var pending []byte
+	for i := int64(0); i < k; i++ {
+		if err := p.ctx.Err(); err != nil {
+			return nil, err
+		}
+		before, err := p.h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		n, err := io.ReadFull(p.src, p.buf)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("read source at byte %d: %w", i*p.interval+int64(n), err)
+		}
+		p.h.Write(p.buf[:n])
+		if int64(n) < p.interval || !bytes.Equal(p.h.Sum(nil), st.Sums[i]) {
+			// Diverged inside this interval: go back to the hash of
+			// the matching prefix and rewrite from there.
+			if err := p.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(before); err != nil {
+				return nil, err
+			}
+			pending = p.buf[:n]
+			break
+		}
+		p.st.Sums = append(p.st.Sums, st.Sums[i])
+		p.pos += int64(n)
+		p.prog.Add(int64(n))
+	}
+	if pending == nil && k == int64(len(st.Sums)) && st.Hash != nil {
+		state, _ := p.h.(encoding.BinaryMarshaler).MarshalBinary()
+		if !bytes.Equal(state, st.Hash) {
+			return nil, fmt.Errorf("%w: hash state disagrees with checkpoint sums", ErrResumeState)
+		}
+	}
+	if p.pos != off {
+		if err := p.u.Truncate(p.ctx, p.pos); err != nil {
+			return nil, err
+		}
+	}
+	return pending, nil
+}
+
+func checkSpace(ctx context.Context, b Backend, sr SpaceReporter, name string, need int64) error {
+	dir := path.Dir(name)
+	if dir == "." {
+		dir = ""
+	}
+	free, err := sr.FreeSpace(ctx, dir)
+	if err != nil || free >= need {
+		return nil // an unknown free space is no reason to refuse
+	}
+	return Permanent(&InsufficientSpaceError{Where: b.Location(), Need: need, Free: free})
+}
