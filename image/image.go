@@ -96,7 +96,7 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 	}
 	im.Manifest, im.RawManifest = m, data
 	if im.RawConfig, err = ReadBlob(ctx, f, m.Config); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", im.Desc.Digest, err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(im.RawConfig))
 	if err != nil {

@@ -128,6 +128,10 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	if err := check(want, n, got); err != nil {
 		return want, err
 	}
+	if tx.Has(want.Digest) {
+		// Only known now that the digest is computed: the deferred Remove drops the copy.
+		return want, nil
+	}
 	if err := os.Rename(tmp, tx.s.stagedPath(want.Digest)); err != nil {
 		return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
 	}
@@ -192,6 +196,9 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	}
 	for d := range need {
 		if tx.s.Has(d) {
+			if tx.staged[d] {
+				os.Remove(tx.s.stagedPath(d)) // committed meanwhile by another process
+			}
 			continue
 		}
 		if err := os.Rename(tx.s.stagedPath(d), tx.s.BlobPath(d)); err != nil {
