@@ -1,0 +1,89 @@
+package bundle
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Base is what a delta bundle builds on: the identity it records and the blobs the
+// receiver is known to hold once the base (and its chain) is loaded. [ReadBase] builds one
+// from a bundle file; a nightly job may build one from its own state.
+type Base struct {
+	Ref     BaseRef
+	Carried map[digest.Digest]bool
+}
+
+// BaseFromManifest makes a Base from a bundle's manifest bytes; name is a file name hint.
+func BaseFromManifest(mbytes []byte, name string) (*Base, *Manifest, error) {
+	m, err := ParseManifest(mbytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &Base{
+		Ref:     BaseRef{Digest: digest.FromBytes(mbytes), Sequence: m.Sequence, Name: name},
+		Carried: map[digest.Digest]bool{},
+	}
+	for _, d := range m.Blobs {
+		b.Carried[d.Digest] = true
+	}
+	// The receiver had the expected blobs before loading the base, so it still has them.
+	for _, d := range m.Expects {
+		b.Carried[d.Digest] = true
+	}
+	if m.Base != nil {
+		first := *m.Base
+		first.Chain = nil
+		b.Ref.Chain = append([]BaseRef{first}, m.Base.Chain...)
+	}
+	return b, m, nil
+}
+
+// ReadBase reads the manifest of the bundle at path (only its head, not its blobs) and,
+// where they sit in the same directory under the names the chain records, the manifests
+// of the bundles it builds on, so that a delta omits every blob the chain carried.
+func ReadBase(ctx context.Context, path string) (*Base, error) {
+	mb, err := readManifestFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("base bundle %s: %w", path, err)
+	}
+	b, _, err := BaseFromManifest(mb, filepath.Base(path))
+	if err != nil {
+		return nil, fmt.Errorf("base bundle %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for _, anc := range b.Ref.Chain {
+		if anc.Name == "" || anc.Name != filepath.Base(anc.Name) {
+			continue
+		}
+		ab, err := readManifestFile(filepath.Join(dir, anc.Name))
+		if err != nil || digest.FromBytes(ab) != anc.Digest {
+			continue // not reachable: its blobs are still excluded if the base expected them
+		}
+		ancBase, _, err := BaseFromManifest(ab, anc.Name)
+		if err != nil {
+			continue
+		}
+		for d := range ancBase.Carried {
+			b.Carried[d] = true
+		}
+	}
+	return b, nil
+}
+
+func readManifestFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rd, err := openReader(f)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return rd.ManifestBytes, nil
+}

@@ -1,0 +1,216 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/verify"
+)
+
+// layerSpec describes a test layer: files of given sizes, random (incompressible) or text.
+type layerSpec struct {
+	seed   uint64
+	size   int
+	random bool
+	gzip   bool
+}
+
+// layerTar builds a layer tar deterministically from spec.
+func layerTar(t testing.TB, l layerSpec) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	data := make([]byte, l.size)
+	if l.random {
+		r := rand.New(rand.NewPCG(l.seed, 1))
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+	} else {
+		line := []byte("the quick brown fox jumps over the lazy dog " + strings.Repeat("x", int(l.seed%17)) + "\n")
+		for i := range data {
+			data[i] = line[i%len(line)]
+		}
+	}
+	name := "file-" + hex.EncodeToString([]byte{byte(l.seed)})
+	tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "etc/" + name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))})
+	tw.Write(data)
+	tw.Close()
+	return buf.Bytes()
+}
+
+// addImage writes an image with the given layers into s and tags it.
+func addImage(t testing.TB, s *store.Store, tag string, layers ...layerSpec) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Discard()
+	var cfg ocispec.Image
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.RootFS.Type = "layers"
+	cfg.Config.Env = []string{"PATH=/usr/bin"}
+	var lds []ocispec.Descriptor
+	for _, l := range layers {
+		raw := layerTar(t, l)
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.FromBytes(raw))
+		mt, blob := ocispec.MediaTypeImageLayer, raw
+		if l.gzip {
+			var gz bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+			zw.Write(raw)
+			zw.Close()
+			mt, blob = ocispec.MediaTypeImageLayerGzip, gz.Bytes()
+		}
+		d, err := tx.PutBytes(ctx, mt, blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lds = append(lds, d)
+	}
+	cb, _ := json.Marshal(cfg)
+	cd, err := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: lds}
+	m.SchemaVersion = 2
+	mb, _ := json.Marshal(m)
+	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ref.ParseNamed(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Tag(r, md)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
+
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// treeHash hashes every file under root (names, modes, contents).
+func treeHash(t testing.TB, root string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			lines = append(lines, "d "+rel)
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		lines = append(lines, fi.Mode().String()+" "+rel+" "+hex.EncodeToString(sum[:]))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+type testKey struct {
+	priv *verify.PrivateKey
+	pub  verify.PublicKey
+}
+
+var keyCache = map[int]testKey{}
+
+// key returns test key n (generation runs scrypt: cache it).
+func key(t testing.TB, n int) testKey {
+	t.Helper()
+	if k, ok := keyCache[n]; ok {
+		return k
+	}
+	privPEM, pubPEM, err := verify.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := verify.LoadPrivateKey(privPEM, verify.StaticPassword([]byte("pw")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := verify.LoadPublicKey(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyCache[n] = testKey{priv, pub}
+	return keyCache[n]
+}
+
+// sourceStore holds two images sharing a base layer, one gzip layer each, plus one
+// uncompressed layer.
+func sourceStore(t testing.TB) *store.Store {
+	s := newStore(t)
+	base := layerSpec{seed: 1, size: 300 << 10, random: true, gzip: true}
+	addImage(t, s, "example/app:1", base, layerSpec{seed: 2, size: 200 << 10}, layerSpec{seed: 3, size: 50 << 10, random: true, gzip: true})
+	addImage(t, s, "example/web:2", base, layerSpec{seed: 4, size: 100 << 10, gzip: true})
+	return s
+}
+
+func save(t testing.TB, s *store.Store, refs []string, opts SaveOptions) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := Save(context.Background(), s, refs, &buf, opts); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// tarEntries lists the entry names of an uncompressed bundle.
+func tarEntries(t testing.TB, b []byte) []string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	return names
+}

@@ -1,0 +1,225 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/verify"
+)
+
+// LoadOptions tune [Load].
+type LoadOptions struct {
+	// Policy decides whether the signatures are enough. The zero Policy trusts no key and
+	// accepts any bundle with a warning (Result.Signature.Warning).
+	Policy   verify.Policy
+	Progress Progress
+}
+
+// LoadResult describes a loaded bundle.
+type LoadResult struct {
+	Manifest       *Manifest
+	ManifestDigest digest.Digest
+	Signature      verify.Result
+	Images         []Image
+	BlobsWritten   int   // blobs the store did not have
+	BlobsSkipped   int   // blobs it had (still hashed from the stream)
+	BytesWritten   int64 // blob bytes written to disk
+}
+
+// Load reads a bundle from r into s. In order: the manifest and signatures are checked
+// against the policy before any blob is staged; a delta's base blobs must already be in
+// the store; every blob is hashed as it streams into the store's staging area; the store
+// changes only in the final commit, and only if everything verified. On failure the
+// blobs this load staged are removed, except when ctx was cancelled: then they stay
+// staged, verified, so that a re-run does not write them again.
+func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (res *LoadResult, err error) {
+	ra := newReadAhead(r)
+	defer ra.Close()
+	rd, err := openReader(ra)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer rd.Close()
+	m := rd.Manifest
+	res = &LoadResult{Manifest: m, ManifestDigest: rd.ManifestDigest, Images: m.Images}
+
+	res.Signature, err = opts.Policy.Verify(rd.ManifestBytes, rd.Signatures)
+	if err != nil {
+		return res, fmt.Errorf("load: %w: %w", ErrSignature, err)
+	}
+	if err := checkBase(s, m); err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
+	if err := rd.readFiles(); err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
+
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			tx.Suspend()
+		} else {
+			tx.Discard() // no-op after Commit
+		}
+	}()
+	total := m.TotalSize()
+	var done int64
+	for i := range m.Blobs {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		e, err := rd.nextBlob(i, nil)
+		if err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+		had := tx.Has(e.Desc.Digest)
+		var src io.Reader = e.R
+		if opts.Progress != nil {
+			src = &progressReader{r: e.R, base: done, total: total, fn: opts.Progress}
+		}
+		if _, err := tx.Put(ctx, src, e.Desc); err != nil {
+			return res, fmt.Errorf("load: %s: %w", rd.blobName(i), classifyStoreErr(rd, err))
+		}
+		if had {
+			res.BlobsSkipped++
+		} else {
+			res.BlobsWritten++
+		}
+		done += e.Desc.Size
+	}
+	if err := rd.finish(); err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
+	for _, im := range m.Images {
+		var r ref.Ref
+		if im.Ref != "" {
+			if r, err = ref.ParseNamed(im.Ref); err != nil {
+				return res, fmt.Errorf("load: image %s: %w", imageName(im), err)
+			}
+		}
+		tx.Tag(r, im.Descriptor)
+	}
+	res.BytesWritten = tx.BytesWritten()
+	if err := tx.Commit(ctx); err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
+	if opts.Progress != nil {
+		opts.Progress(total, total)
+	}
+	return res, nil
+}
+
+func classifyStoreErr(rd *reader, err error) error {
+	switch {
+	case errors.Is(err, store.ErrDigestMismatch):
+		return fmt.Errorf("%w: %w", ErrDigest, err)
+	case errors.Is(err, store.ErrSizeMismatch):
+		return fmt.Errorf("%w: %w", ErrSize, err)
+	}
+	return rd.wrap(err)
+}
+
+// checkBase fails, before anything is written, if a delta's base is not in the store.
+func checkBase(s *store.Store, m *Manifest) error {
+	if m.Base == nil {
+		return nil
+	}
+	var missing []digest.Digest
+	for _, d := range m.Expects {
+		if !s.Has(d.Digest) {
+			missing = append(missing, d.Digest)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: this delta builds on %s; the store lacks %d of the %d blobs it carried (first %s): load that bundle first",
+		ErrMissingBase, m.Base, len(missing), len(m.Expects), missing[0])
+}
+
+// readAhead reads its source in its own goroutine, so that decompression overlaps with
+// hashing and writing. Memory: a few fixed buffers. Close stops the goroutine.
+type readAhead struct {
+	full chan []byte
+	free chan []byte
+	buf  []byte // the buffer being consumed
+	cur  []byte // its unread part
+	err  error
+	errc chan error
+	stop chan struct{}
+	once sync.Once
+}
+
+const readAheadBuf = 1 << 20
+
+func newReadAhead(r io.Reader) *readAhead {
+	ra := &readAhead{full: make(chan []byte, 4), free: make(chan []byte, 4), errc: make(chan error, 1), stop: make(chan struct{})}
+	for range 4 {
+		ra.free <- make([]byte, readAheadBuf)
+	}
+	go func() {
+		defer close(ra.full)
+		for {
+			var b []byte
+			select {
+			case b = <-ra.free:
+			case <-ra.stop:
+				return
+			}
+			n, err := io.ReadFull(r, b)
+			if n > 0 {
+				select {
+				case ra.full <- b[:n]:
+				case <-ra.stop:
+					return
+				}
+			}
+			if err != nil {
+				if err == io.ErrUnexpectedEOF {
+					err = io.EOF
+				}
+				ra.errc <- err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.buf != nil {
+			ra.free <- ra.buf[:readAheadBuf]
+			ra.buf = nil
+		}
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		b, ok := <-ra.full
+		if !ok {
+			select {
+			case ra.err = <-ra.errc:
+			default:
+				ra.err = errors.New("read-ahead stopped")
+			}
+			continue
+		}
+		ra.buf, ra.cur = b, b
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close stops the reading goroutine (it may still be blocked in the source's Read).
+func (ra *readAhead) Close() { ra.once.Do(func() { close(ra.stop) }) }

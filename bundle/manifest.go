@@ -1,0 +1,210 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Format constants; see docs/bundle-format.md.
+const (
+	MediaType     = "application/vnd.imgx.bundle.manifest.v1+json"
+	FormatVersion = "1.0"
+	formatMajor   = 1
+
+	ManifestName   = "imgx-bundle.json"
+	signaturesDir  = "signatures/"
+	signatureExt   = ".sigstore.json"
+	blobsPrefix    = "blobs/sha256/"
+	dockerManifest = "manifest.json"
+
+	maxManifestSize  = 16 << 20
+	maxSignatureSize = 1 << 20
+	maxSignatures    = 64
+	maxFileSize      = 16 << 20
+	maxMetaBlob      = 16 << 20 // a manifest, index or config kept in memory
+	maxMetaTotal     = 64 << 20
+)
+
+// Manifest is the bundle manifest, imgx-bundle.json.
+type Manifest struct {
+	MediaType     string               `json:"mediaType"`
+	FormatVersion string               `json:"formatVersion"`
+	Created       time.Time            `json:"created"`
+	Sequence      int                  `json:"sequence"`
+	Images        []Image              `json:"images"`
+	Files         []File               `json:"files"`
+	Blobs         []ocispec.Descriptor `json:"blobs"`
+	Base          *BaseRef             `json:"base,omitempty"`
+	Expects       []ocispec.Descriptor `json:"expects,omitempty"`
+}
+
+// Image is one image the bundle carries and load tags.
+type Image struct {
+	Name          string             `json:"name,omitempty"` // familiar form, "app:1.2"
+	Ref           string             `json:"ref,omitempty"`  // normalised, "docker.io/library/app:1.2"
+	Descriptor    ocispec.Descriptor `json:"descriptor"`
+	FlattenedFrom digest.Digest      `json:"flattenedFrom,omitempty"`
+}
+
+// File is a layout file (oci-layout, index.json, manifest.json) pinned by digest.
+type File struct {
+	Name   string        `json:"name"`
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+}
+
+// BaseRef identifies the bundle a delta builds on.
+type BaseRef struct {
+	Digest   digest.Digest `json:"digest"` // sha256 of the base's imgx-bundle.json
+	Sequence int           `json:"sequence"`
+	Name     string        `json:"name,omitempty"` // file name hint for messages
+	Chain    []BaseRef     `json:"chain,omitempty"`
+}
+
+// String names the base for error messages.
+func (b *BaseRef) String() string {
+	s := fmt.Sprintf("bundle %s (sequence %d)", b.Digest, b.Sequence)
+	if b.Name != "" {
+		s = fmt.Sprintf("%s, %s", b.Name, s)
+	}
+	return s
+}
+
+// Marshal encodes m deterministically (the bytes that get signed).
+func (m *Manifest) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ParseManifest decodes and validates a bundle manifest. A major version other than 1 is
+// refused with ErrVersion before anything else is looked at.
+func ParseManifest(data []byte) (*Manifest, error) {
+	var head struct {
+		MediaType     string `json:"mediaType"`
+		FormatVersion string `json:"formatVersion"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ManifestName, err)
+	}
+	major, _, ok := strings.Cut(head.FormatVersion, ".")
+	n, err := strconv.Atoi(major)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("%w: %s: formatVersion %q is not MAJOR.MINOR", ErrMalformed, ManifestName, head.FormatVersion)
+	}
+	if n != formatMajor {
+		return nil, fmt.Errorf("%w %s (this imgx reads %d.x)", ErrVersion, head.FormatVersion, formatMajor)
+	}
+	if head.MediaType != MediaType {
+		return nil, fmt.Errorf("%w: %s: mediaType %q, want %q", ErrMalformed, ManifestName, head.MediaType, MediaType)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ManifestName, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", ManifestName, err)
+	}
+	return &m, nil
+}
+
+// validate checks what can be checked without the blobs: descriptors well formed, no
+// duplicates, files in the documented order, base and expects together.
+func (m *Manifest) validate() error {
+	if len(m.Images) == 0 {
+		return malformed("no images")
+	}
+	seen := map[digest.Digest]string{}
+	checkDesc := func(where string, d ocispec.Descriptor) error {
+		if d.Digest.Algorithm() != digest.SHA256 || d.Digest.Validate() != nil {
+			return malformed("%s: digest %q is not a valid sha256 digest", where, d.Digest)
+		}
+		if d.Size < 0 {
+			return malformed("%s %s: negative size", where, d.Digest)
+		}
+		if d.MediaType == "" {
+			return malformed("%s %s: no media type", where, d.Digest)
+		}
+		return nil
+	}
+	for i, d := range m.Blobs {
+		if err := checkDesc(fmt.Sprintf("blob %d", i+1), d); err != nil {
+			return err
+		}
+		if prev, dup := seen[d.Digest]; dup {
+			return malformed("blob %s listed twice (%s and blobs)", d.Digest, prev)
+		}
+		seen[d.Digest] = "blobs"
+	}
+	for i, d := range m.Expects {
+		if err := checkDesc(fmt.Sprintf("expected blob %d", i+1), d); err != nil {
+			return err
+		}
+		if prev, dup := seen[d.Digest]; dup {
+			return malformed("blob %s listed twice (%s and expects)", d.Digest, prev)
+		}
+		seen[d.Digest] = "expects"
+	}
+	if (m.Base == nil) != (m.Sequence == 0) {
+		return malformed("sequence %d with base %v: a delta has both, a full bundle neither", m.Sequence, m.Base != nil)
+	}
+	if m.Base == nil && len(m.Expects) > 0 {
+		return malformed("expects blobs but names no base bundle")
+	}
+	if m.Base != nil && m.Base.Digest.Validate() != nil {
+		return malformed("base digest %q is invalid", m.Base.Digest)
+	}
+	for i, im := range m.Images {
+		if err := checkDesc(fmt.Sprintf("image %d", i+1), im.Descriptor); err != nil {
+			return err
+		}
+	}
+	want := []string{"oci-layout", "index.json", dockerManifest}
+	if len(m.Files) != len(want) {
+		return malformed("files: %d entries, want %v", len(m.Files), want)
+	}
+	for i, f := range m.Files {
+		if f.Name != want[i] {
+			return malformed("files[%d] is %q, want %q", i, f.Name, want[i])
+		}
+		if f.Digest.Algorithm() != digest.SHA256 || f.Digest.Validate() != nil || f.Size < 0 || f.Size > maxFileSize {
+			return malformed("file %s: bad digest or size", f.Name)
+		}
+	}
+	return nil
+}
+
+// tarBound is the most tar bytes a well-formed bundle with this manifest can hold after
+// the head: headers (PAX included), padding, data, end blocks, plus slack.
+func (m *Manifest) tarBound(headSize int64) int64 {
+	entry := func(size int64) int64 { return 3*512 + (size+511)/512*512 }
+	n := headSize + 2*512 + 1<<20
+	for _, f := range m.Files {
+		n += entry(f.Size)
+	}
+	for _, b := range m.Blobs {
+		n += entry(b.Size)
+	}
+	return n
+}
+
+// TotalSize is the sum of the sizes of the blobs the bundle carries.
+func (m *Manifest) TotalSize() int64 {
+	var n int64
+	for _, b := range m.Blobs {
+		n += b.Size
+	}
+	return n
+}

@@ -1,0 +1,496 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/verify"
+)
+
+// Progress receives the bytes of blob data processed so far and the total expected.
+// It is called from the goroutine doing the work, at most every few MiB.
+type Progress func(done, total int64)
+
+// SaveOptions tune [Save]. The zero value writes a zstd bundle at the default level,
+// unsigned, with every blob.
+type SaveOptions struct {
+	Compression Compression // Zstd (default) or None
+	Level       Level       // for compressible entries
+	Workers     int         // parallel zstd encoders; 0: min(GOMAXPROCS, 4)
+
+	// Signers sign the bundle manifest; each adds one signature file.
+	Signers []crypto.Signer
+
+	// Since makes a delta bundle: blobs the base carried are left out and listed as
+	// expected. See [ReadBase].
+	Since *Base
+
+	// Platform selects one platform from multi-platform images; nil keeps the index.
+	Platform *ocispec.Platform
+
+	// Flatten, when set, replaces each image before it is written (see the image package's
+	// flatten); it returns the new image's descriptor, already committed to the store.
+	Flatten func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error)
+
+	Progress Progress
+	Now      func() time.Time // creation time; default time.Now
+}
+
+// SaveResult describes a written bundle.
+type SaveResult struct {
+	Manifest       *Manifest
+	ManifestDigest digest.Digest // the bundle's identity
+	Signers        []string      // key IDs, sha256:<hex>
+	Written        int64         // bytes written to w
+}
+
+// Save writes the images named by refs (tags, digests or ID prefixes, as [store.Store.Resolve]
+// takes them) from s to w as one bundle.
+func Save(ctx context.Context, s *store.Store, refs []string, w io.Writer, opts SaveOptions) (*SaveResult, error) {
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("save: no images named")
+	}
+	level, err := opts.Level.encoderLevel()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Compression != "" && opts.Compression != Zstd && opts.Compression != None {
+		return nil, fmt.Errorf("compression %q: want zstd or none", string(opts.Compression))
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	p, err := plan(ctx, s, refs, opts)
+	if err != nil {
+		return nil, err
+	}
+	m := p.manifest
+	m.Created = now().UTC().Truncate(time.Second)
+	mbytes, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	res := &SaveResult{Manifest: m, ManifestDigest: digest.FromBytes(mbytes)}
+	sigs := map[string][]byte{}
+	for _, sg := range opts.Signers {
+		sig, err := verify.Sign(ctx, sg, mbytes)
+		if err != nil {
+			return nil, fmt.Errorf("sign bundle: %w", err)
+		}
+		name, id, err := signatureName(sig)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := sigs[name]; !dup {
+			res.Signers = append(res.Signers, id)
+		}
+		sigs[name] = sig
+	}
+
+	cw := &countWriter{w: w}
+	var sw segmentWriter = plainWriter{cw}
+	if opts.Compression != None {
+		sw = newFrameWriter(cw, level, opts.Workers)
+	}
+	werr := writeBundle(ctx, s, sw, m, mbytes, sigs, p, opts.Progress)
+	if cerr := sw.Close(); werr == nil {
+		werr = cerr
+	}
+	res.Written = cw.n
+	if werr != nil {
+		return nil, fmt.Errorf("save: %w", werr)
+	}
+	return res, nil
+}
+
+// signatureName returns the archive name for a signature, from its key hint.
+func signatureName(sig []byte) (name, keyID string, err error) {
+	ps, err := verify.ParseSignature(sig)
+	if err != nil {
+		return "", "", err
+	}
+	id := ps.KeyID()
+	if !strings.HasPrefix(id, "sha256:") || digest.Digest(id).Validate() != nil {
+		return "", "", fmt.Errorf("signature has no usable key hint")
+	}
+	return signaturesDir + strings.TrimPrefix(id, "sha256:") + signatureExt, id, nil
+}
+
+// savePlan is everything decided before the first byte is written.
+type savePlan struct {
+	manifest *Manifest
+	files    [][]byte // oci-layout, index.json, manifest.json
+	layers   map[digest.Digest]bool
+}
+
+func plan(ctx context.Context, s *store.Store, refs []string, opts SaveOptions) (*savePlan, error) {
+	m := &Manifest{MediaType: MediaType, FormatVersion: FormatVersion}
+	meta := map[digest.Digest][]byte{}
+	var metaTotal int64
+	readMeta := func(d ocispec.Descriptor) ([]byte, error) {
+		if b, ok := meta[d.Digest]; ok {
+			return b, nil
+		}
+		if d.Size > maxMetaBlob || metaTotal+d.Size > maxMetaTotal {
+			return nil, fmt.Errorf("blob %s (%s): %d bytes is too large for metadata", d.Digest, d.MediaType, d.Size)
+		}
+		b, err := s.ReadBlob(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		meta[d.Digest] = b
+		metaTotal += d.Size
+		return b, nil
+	}
+
+	for _, in := range refs {
+		r, err := s.Resolve(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		desc := r.Desc
+		if opts.Platform != nil && oci.IsIndex(desc.MediaType) {
+			b, err := readMeta(desc)
+			if err != nil {
+				return nil, err
+			}
+			desc, err = selectPlatform(b, *opts.Platform)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: %w", in, err)
+			}
+		}
+		im := Image{Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
+		if opts.Flatten != nil {
+			nd, err := opts.Flatten(ctx, s, im.Descriptor)
+			if err != nil {
+				return nil, fmt.Errorf("flatten %s: %w", in, err)
+			}
+			im.FlattenedFrom = im.Descriptor.Digest
+			im.Descriptor = ocispec.Descriptor{MediaType: nd.MediaType, Digest: nd.Digest, Size: nd.Size}
+		}
+		if !r.Ref.IsZero() {
+			im.Name, im.Ref = r.Ref.Familiar(), r.Ref.String()
+		}
+		m.Images = append(m.Images, im)
+	}
+
+	// Walk every image: indexes and manifests (parents first), then configs, then layers.
+	var heads, configs, layers []ocispec.Descriptor
+	seen := map[digest.Digest]bool{}
+	isLayer := map[digest.Digest]bool{}
+	var walk func(d ocispec.Descriptor) error
+	walk = func(d ocispec.Descriptor) error {
+		if seen[d.Digest] {
+			return nil
+		}
+		seen[d.Digest] = true
+		d = ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+		if !oci.IsIndex(d.MediaType) && !oci.IsManifest(d.MediaType) {
+			return fmt.Errorf("blob %s: media type %s is not an image manifest or index", d.Digest, d.MediaType)
+		}
+		heads = append(heads, d)
+		b, err := readMeta(d)
+		if err != nil {
+			return err
+		}
+		if oci.IsIndex(d.MediaType) {
+			ix, err := oci.ParseIndex(b)
+			if err != nil {
+				return fmt.Errorf("index %s: %w", d.Digest, err)
+			}
+			for _, c := range ix.Manifests {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		mf, err := oci.ParseManifest(b)
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		if !seen[mf.Config.Digest] {
+			seen[mf.Config.Digest] = true
+			configs = append(configs, ocispec.Descriptor{MediaType: mf.Config.MediaType, Digest: mf.Config.Digest, Size: mf.Config.Size})
+		}
+		for _, l := range mf.Layers {
+			if !seen[l.Digest] {
+				seen[l.Digest] = true
+				isLayer[l.Digest] = true
+				layers = append(layers, ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size})
+			}
+		}
+		return nil
+	}
+	for _, im := range m.Images {
+		if err := walk(im.Descriptor); err != nil {
+			if im.Name != "" {
+				return nil, fmt.Errorf("image %s: %w", im.Name, err)
+			}
+			return nil, fmt.Errorf("image %s: %w", im.Descriptor.Digest, err)
+		}
+	}
+	all := append(append(heads, configs...), layers...)
+	for _, d := range all {
+		if !s.Has(d.Digest) {
+			return nil, fmt.Errorf("blob %s (%s): %w", d.Digest, d.MediaType, store.ErrNotFound)
+		}
+		if opts.Since != nil && isLayer[d.Digest] && opts.Since.Carried[d.Digest] {
+			m.Expects = append(m.Expects, d)
+		} else {
+			m.Blobs = append(m.Blobs, d)
+		}
+	}
+	if m.Blobs == nil {
+		m.Blobs = []ocispec.Descriptor{}
+	}
+	if opts.Since != nil {
+		b := opts.Since.Ref
+		m.Base = &b
+		m.Sequence = b.Sequence + 1
+	}
+
+	files, err := layoutFiles(m, meta, opts.Platform)
+	if err != nil {
+		return nil, err
+	}
+	names := []string{"oci-layout", "index.json", dockerManifest}
+	for i, f := range files {
+		m.Files = append(m.Files, File{Name: names[i], Digest: digest.FromBytes(f), Size: int64(len(f))})
+	}
+	return &savePlan{manifest: m, files: files, layers: isLayer}, nil
+}
+
+func selectPlatform(indexJSON []byte, want ocispec.Platform) (ocispec.Descriptor, error) {
+	ix, err := oci.ParseIndex(indexJSON)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var have []string
+	for _, c := range ix.Manifests {
+		if c.Platform == nil {
+			continue
+		}
+		p := c.Platform
+		have = append(have, platformString(*p))
+		if p.OS == want.OS && p.Architecture == want.Architecture && (want.Variant == "" || p.Variant == want.Variant) {
+			return c, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("no manifest for platform %s (index has %s)", platformString(want), strings.Join(have, ", "))
+}
+
+func platformString(p ocispec.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// layoutFiles builds oci-layout, index.json and the Docker manifest.json.
+func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.Platform) ([][]byte, error) {
+	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	ix := ocispec.Index{Versioned: versioned2, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
+	type dockerEntry struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	docker := []dockerEntry{}
+	dockerIdx := map[digest.Digest]int{}
+	for _, im := range m.Images {
+		d := im.Descriptor
+		if im.Ref != "" {
+			d.Annotations = map[string]string{store.AnnotationRefName: im.Name, store.AnnotationFullName: im.Ref}
+		}
+		ix.Manifests = append(ix.Manifests, d)
+
+		md := im.Descriptor
+		if oci.IsIndex(md.MediaType) {
+			p := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+			if platform != nil {
+				p = *platform
+			}
+			c, err := selectPlatform(meta[md.Digest], p)
+			if err != nil {
+				parsed, _ := oci.ParseIndex(meta[md.Digest])
+				if parsed == nil || len(parsed.Manifests) == 0 {
+					continue
+				}
+				c = parsed.Manifests[0]
+			}
+			if _, ok := meta[c.Digest]; !ok || !oci.IsManifest(c.MediaType) {
+				continue
+			}
+			md = c
+		}
+		mf, err := oci.ParseManifest(meta[md.Digest])
+		if err != nil || (mf.Config.MediaType != ocispec.MediaTypeImageConfig && mf.Config.MediaType != oci.DockerConfig) {
+			continue // an artifact, not an image docker can load
+		}
+		i, ok := dockerIdx[md.Digest]
+		if !ok {
+			e := dockerEntry{Config: blobPath(mf.Config.Digest), RepoTags: []string{}}
+			for _, l := range mf.Layers {
+				e.Layers = append(e.Layers, blobPath(l.Digest))
+			}
+			docker = append(docker, e)
+			i = len(docker) - 1
+			dockerIdx[md.Digest] = i
+		}
+		if im.Ref != "" {
+			if r, err := ref.Parse(im.Ref); err == nil && r.Tag() != "" {
+				docker[i].RepoTags = append(docker[i].RepoTags, r.Familiar())
+			}
+		}
+	}
+	ixb, err := json.Marshal(ix)
+	if err != nil {
+		return nil, err
+	}
+	db, err := json.Marshal(docker)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{layout, ixb, db}, nil
+}
+
+func blobPath(d digest.Digest) string { return blobsPrefix + d.Encoded() }
+
+// alreadyCompressed reports whether a blob of this media type is compressed data that
+// zstd cannot shrink.
+func alreadyCompressed(mt string) bool {
+	return strings.HasSuffix(mt, "gzip") || strings.HasSuffix(mt, "zstd") || strings.HasSuffix(mt, "+gzip") ||
+		mt == oci.DockerLayer || mt == oci.DockerLayerForeign
+}
+
+func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manifest, mbytes []byte,
+	sigs map[string][]byte, p *savePlan, progress Progress) error {
+	tw := tar.NewWriter(sw)
+	mtime := m.Created
+	put := func(name string, size int64, r io.Reader) error {
+		h := &tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		if _, err := io.Copy(tw, r); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return tw.Flush()
+	}
+	if err := writeHead(tw, put, mbytes, sigs); err != nil {
+		return err
+	}
+	if err := sw.Cut(modeCompress); err != nil {
+		return err
+	}
+	names := []string{"oci-layout", "index.json", dockerManifest}
+	for i, f := range p.files {
+		if err := put(names[i], int64(len(f)), bytes.NewReader(f)); err != nil {
+			return err
+		}
+	}
+	total := m.TotalSize()
+	var done int64
+	for _, d := range m.Blobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		mode := modeCompress
+		if p.layers[d.Digest] && alreadyCompressed(d.MediaType) {
+			mode = modeRaw
+		}
+		if err := sw.Cut(mode); err != nil {
+			return err
+		}
+		rc, err := s.Fetch(ctx, d)
+		if err != nil {
+			return err
+		}
+		var r io.Reader = rc
+		if progress != nil {
+			r = &progressReader{r: rc, base: done, total: total, fn: progress}
+		}
+		err = put(blobPath(d.Digest), d.Size, r)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		done += d.Size
+	}
+	if err := sw.Cut(modeCompress); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(total, total)
+	}
+	return nil
+}
+
+// writeHead writes the manifest and the signatures, sorted by name.
+func writeHead(tw *tar.Writer, put func(string, int64, io.Reader) error, mbytes []byte, sigs map[string][]byte) error {
+	if err := put(ManifestName, int64(len(mbytes)), bytes.NewReader(mbytes)); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(sigs))
+	for n := range sigs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := put(n, int64(len(sigs[n])), bytes.NewReader(sigs[n])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var versioned2 = specsVersioned()
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type progressReader struct {
+	r           io.Reader
+	base, total int64
+	n, last     int64
+	fn          Progress
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.n-p.last >= 4<<20 {
+		p.last = p.n
+		p.fn(p.base+p.n, p.total)
+	}
+	return n, err
+}
+
