@@ -105,3 +105,16 @@ func LooksLikeDigest(s string) bool {
 	}
 	return true
 }
+
+// ParseRepository parses a repository name without tag or digest ("registry.lan/app").
+// The result carries the tag "latest"; use WithTag for others.
+func ParseRepository(s string) (Ref, error) {
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return Ref{}, fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
+	}
+	if !reference.IsNameOnly(n) {
+		return Ref{}, fmt.Errorf("%w %q: want a repository without tag or digest", ErrInvalid, s)
+	}
+	return Ref{named: reference.TagNameOnly(n)}, nil
+}

@@ -10,7 +10,10 @@ import (
 )
 
 func init() {
-	var o struct{ semver string }
+	var o struct {
+		semver string
+		force  bool
+	}
 	register(&Command{
 		Name:  "tag",
 		Usage: "[flags] SRC DST... | --semver X.Y.Z SRC REPO",
@@ -23,6 +26,7 @@ highest release and never to a pre-release.`,
   imgx tag --semver 1.9.2 app:build-412 registry.lan/app`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.semver, "semver", "", "apply the semantic-version tag set for version X.Y.Z to REPO")
+			fs.BoolVar(&o.force, "force", false, "with --semver, move an existing X.Y.Z tag that points at another image")
 		},
 		Args: minArgs(2, "SRC and at least one DST"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
@@ -38,7 +42,7 @@ highest release and never to a pre-release.`,
 				if len(args) != 2 {
 					return usagef("--semver takes SRC and one REPO")
 				}
-				return semverTag(ctx, e, s, r.Desc, o.semver, args[1])
+				return semverTag(ctx, e, s, r.Desc, o.semver, args[1], o.force)
 			}
 			for _, dst := range args[1:] {
 				t, err := ref.ParseNamed(dst)
