@@ -34,12 +34,14 @@ func dir(name string) ent        { return ent{name: name, typ: tar.TypeDir, mode
 func sym(name, target string) ent {
 	return ent{name: name, typ: tar.TypeSymlink, mode: 0o777, link: target}
 }
-func hard(name, target string) ent { return ent{name: name, typ: tar.TypeLink, mode: 0o644, link: target} }
-func wh(name string) ent           { return file(name, "") }
+func hard(name, target string) ent {
+	return ent{name: name, typ: tar.TypeLink, mode: 0o644, link: target}
+}
+func wh(name string) ent { return file(name, "") }
 
-func (e ent) withMode(m int64) ent       { e.mode = m; return e }
-func (e ent) withOwner(u, g int) ent     { e.uid, e.gid = u, g; return e }
-func (e ent) withTime(t time.Time) ent   { e.mtime = t; return e }
+func (e ent) withMode(m int64) ent     { e.mode = m; return e }
+func (e ent) withOwner(u, g int) ent   { e.uid, e.gid = u, g; return e }
+func (e ent) withTime(t time.Time) ent { e.mtime = t; return e }
 func (e ent) withXattr(k, v string) ent {
 	e.xattrs = maps.Clone(e.xattrs)
 	if e.xattrs == nil {
