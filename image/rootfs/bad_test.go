@@ -68,7 +68,7 @@ func TestFlattenBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := flatten(t, good, tt.layer)
-t		t.Log(err)
+			t.Log(err)
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
