@@ -203,7 +203,7 @@ func loadPrivateKey(name string, pemBytes []byte, pw PasswordFunc) (*PrivateKey,
 	}
 	switch block.Type {
 	case sigstoreKeyPEMType, cosignKeyPEMType:
-	case "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "OPENSSH PRIVATE KEY":
+	case "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY":
 		return nil, fmt.Errorf("%s: %w (PEM %q): encrypt it with `cosign import-key-pair --key FILE`", what, ErrUnencryptedKey, block.Type)
 	default:
 		return nil, fmt.Errorf("%s: unsupported PEM type %q, want %q", what, block.Type, sigstoreKeyPEMType)
