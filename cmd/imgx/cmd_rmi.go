@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
 
@@ -72,5 +71,4 @@ past an image that cannot be removed and the command fails at the end.`,
 			return errors.Join(errs...)
 		},
 	})
-	_ = ref.Ref{}
 }
