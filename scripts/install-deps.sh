@@ -17,7 +17,14 @@ have openssl || need+=(openssl)
 have curl || need+=(curl)
 [ -x /usr/bin/time ] || need+=(time)
 
+cosign() {
+  # cosign (for signature interop tests) is built from the Go module proxy: about 2.5 min
+  # the first time. A failure only makes those tests skip.
+  "$(dirname "$0")/install-cosign.sh" || echo "install-deps: cosign build failed; cosign interop tests will skip" >&2
+}
+
 if [ ${#need[@]} -eq 0 ]; then
+  cosign
   exit 0
 fi
 echo "install-deps: installing ${need[*]}" >&2
@@ -31,3 +38,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+cosign
