@@ -114,7 +114,7 @@ func (b *builder) ociIndex(ctx context.Context, data []byte, hasDocker bool) err
 		return fmt.Errorf("%w: %w", ErrBadMetadata, err)
 	}
 	for i, d := range ix.Manifests {
-		where := fmt.Sprintf("manifest %d (%s)", i, d.Digest)
+		where := fmt.Sprintf("manifest %d (%s)", i+1, d.Digest)
 		st, err := b.walk(ctx, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -248,7 +248,7 @@ func (b *builder) walk(ctx context.Context, desc ocispec.Descriptor) (status, er
 		for i, k := range kids {
 			kst, err := b.walk(ctx, k)
 			if err != nil {
-				return missing, fmt.Errorf("index %s: manifest %d: %w", desc.Digest, i, err)
+				return missing, fmt.Errorf("index %s: manifest %d: %w", desc.Digest, i+1, err)
 			}
 			if kst != complete {
 				st = partial

@@ -220,7 +220,7 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 			continue
 		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old writers still emit TypeRegA
 		default:
-			return nil, fmt.Errorf("entry %s: %w: unsupported entry type %q", name, ErrBadEntry, h.Typeflag)
+			return nil, fmt.Errorf("entry %s: %w: unsupported entry type %s", name, ErrBadEntry, typeName(h.Typeflag))
 		}
 		if err := s.add(ctx, tx, name, h.Size, tr); err != nil {
 			return nil, err
@@ -374,4 +374,18 @@ func (d *dirSource) resolve(name string) (string, fs.FileInfo, error) {
 			return "", nil, fmt.Errorf("entry %s: %w: not a regular file", orig, ErrBadEntry)
 		}
 	}
+}
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "fifo"
+	case tar.TypeGNUSparse:
+		return "sparse file"
+	}
+	return fmt.Sprintf("%q", t)
 }
