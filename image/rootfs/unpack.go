@@ -200,6 +200,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
 		err = unix.Mknodat(int(parent.Fd()), path.Base(name), kind|0o600, int(dev))
 		parent.Close()
+		if errors.Is(err, unix.EPERM) && typ != tar.TypeFifo {
+			return nil // root without CAP_MKNOD (user namespace): same policy
+		}
 		if err != nil {
 			return fmt.Errorf("mknod: %w", err)
 		}
@@ -260,7 +263,7 @@ func (x *extractor) parents(name string, create bool) error {
 		case err != nil:
 			return err
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%w: parent %s is a symlink", ErrUnsafePath, cur)
+			return fmt.Errorf("parent %s is a symlink: %w", cur, ErrUnsafePath)
 		case !fi.IsDir():
 			return fmt.Errorf("%w: parent %s is not a directory", ErrBadLayer, cur)
 		}
