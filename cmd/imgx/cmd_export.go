@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image/rootfs"
+	"github.com/imgx/imgx/internal/atomicfile"
 )
 
 func init() {
@@ -29,15 +28,7 @@ appears only when complete.`,
 		},
 		Args: exactArgs(1, "REF"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
-			p, err := platformFlag(o.platform)
-			if err != nil {
-				return err
-			}
-			s, err := e.Store()
-			if err != nil {
-				return err
-			}
-			im, _, err := loadImage(ctx, s, args[0], p)
+			s, im, err := openImage(ctx, e, args[0], o.platform)
 			if err != nil {
 				return err
 			}
@@ -58,25 +49,13 @@ func writeOutput(e *Env, path string, fill func(w io.Writer) error) error {
 	if path == "-" || path == "" {
 		return fill(e.Stdout)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer f.Abort()
 	if err := fill(f); err != nil {
-		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return f.Commit()
 }

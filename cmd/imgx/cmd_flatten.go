@@ -37,15 +37,7 @@ survive. Flattening makes one image smaller but loses layer sharing with other i
 			if err != nil {
 				return usagef("%v", err)
 			}
-			p, err := platformFlag(o.platform)
-			if err != nil {
-				return err
-			}
-			s, err := e.Store()
-			if err != nil {
-				return err
-			}
-			im, _, err := loadImage(ctx, s, args[0], p)
+			s, im, err := openImage(ctx, e, args[0], o.platform)
 			if err != nil {
 				return err
 			}

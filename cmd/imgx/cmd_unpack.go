@@ -24,15 +24,7 @@ outside are refused. Ownership is restored when running as root.`,
 		},
 		Args: exactArgs(2, "REF and DIR"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
-			p, err := platformFlag(o.platform)
-			if err != nil {
-				return err
-			}
-			s, err := e.Store()
-			if err != nil {
-				return err
-			}
-			im, _, err := loadImage(ctx, s, args[0], p)
+			s, im, err := openImage(ctx, e, args[0], o.platform)
 			if err != nil {
 				return err
 			}

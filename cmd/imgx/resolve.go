@@ -41,3 +41,18 @@ func loadIndex(ctx context.Context, s *store.Store, d ocispec.Descriptor) (*ocis
 	}
 	return oci.ParseIndex(data)
 }
+
+// openImage opens the store and loads image in for the --platform value given ("" for
+// the default): the common start of every command that works on one image.
+func openImage(ctx context.Context, e *Env, in, platform string) (*store.Store, *image.Image, error) {
+	p, err := platformFlag(platform)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := e.Store()
+	if err != nil {
+		return nil, nil, err
+	}
+	im, _, err := loadImage(ctx, s, in, p)
+	return s, im, err
+}

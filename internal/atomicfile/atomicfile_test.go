@@ -1,0 +1,47 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteFileReplacesWhole(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "index.json")
+	if err := WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("new content"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	fi, _ := os.Stat(p)
+	if string(b) != "new content" || fi.Mode().Perm() != 0o600 {
+		t.Errorf("got %q %v", b, fi.Mode())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+}
+
+func TestAbortLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.tar")
+	f, err := Create(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("partial"))
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Error("final name visible before commit")
+	}
+	f.Abort()
+	f.Abort() // idempotent
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("abort left %v", ents)
+	}
+	if err := f.Commit(); err == nil {
+		t.Error("commit after abort succeeded")
+	}
+}
