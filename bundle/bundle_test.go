@@ -155,6 +155,8 @@ func TestSignatures(t *testing.T) {
 	}
 }
 
+var policyNone = verify.Policy{}
+
 func TestVersionRefused(t *testing.T) {
 	m := []byte(`{"mediaType":"application/vnd.imgx.bundle.manifest.v2+json","formatVersion":"2.0"}`)
 	_, err := ParseManifest(m)

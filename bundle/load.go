@@ -40,7 +40,7 @@ type LoadResult struct {
 // blobs this load staged are removed, except when ctx was cancelled: then they stay
 // staged, verified, so that a re-run does not write them again.
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (res *LoadResult, err error) {
-	ra := newReadAhead(r)
+	ra := newReadAhead(ctx, r)
 	defer ra.Close()
 	rd, err := openReader(ra)
 	if err != nil {
@@ -150,6 +150,7 @@ func checkBase(s *store.Store, m *Manifest) error {
 // readAhead reads its source in its own goroutine, so that decompression overlaps with
 // hashing and writing. Memory: a few fixed buffers. Close stops the goroutine.
 type readAhead struct {
+	ctx  context.Context
 	full chan []byte
 	free chan []byte
 	buf  []byte // the buffer being consumed
@@ -162,8 +163,8 @@ type readAhead struct {
 
 const readAheadBuf = 1 << 20
 
-func newReadAhead(r io.Reader) *readAhead {
-	ra := &readAhead{full: make(chan []byte, 4), free: make(chan []byte, 4), errc: make(chan error, 1), stop: make(chan struct{})}
+func newReadAhead(ctx context.Context, r io.Reader) *readAhead {
+	ra := &readAhead{ctx: ctx, full: make(chan []byte, 4), free: make(chan []byte, 4), errc: make(chan error, 1), stop: make(chan struct{})}
 	for range 4 {
 		ra.free <- make([]byte, readAheadBuf)
 	}
@@ -176,7 +177,7 @@ func newReadAhead(r io.Reader) *readAhead {
 			case <-ra.stop:
 				return
 			}
-			n, err := io.ReadFull(r, b)
+			n, err := r.Read(b)
 			if n > 0 {
 				select {
 				case ra.full <- b[:n]:
@@ -184,10 +185,11 @@ func newReadAhead(r io.Reader) *readAhead {
 					return
 				}
 			}
+			if n == 0 && err == nil {
+				ra.free <- b // a Read may return nothing; ask again
+				continue
+			}
 			if err != nil {
-				if err == io.ErrUnexpectedEOF {
-					err = io.EOF
-				}
 				ra.errc <- err
 				return
 			}
@@ -205,7 +207,14 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 		if ra.err != nil {
 			return 0, ra.err
 		}
-		b, ok := <-ra.full
+		var b []byte
+		var ok bool
+		select {
+		case b, ok = <-ra.full:
+		case <-ra.ctx.Done():
+			ra.err = ra.ctx.Err()
+			continue
+		}
 		if !ok {
 			select {
 			case ra.err = <-ra.errc:

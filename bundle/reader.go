@@ -75,7 +75,10 @@ func (rd *reader) readHead() error {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: empty stream", ErrNotBundle)
 		}
-		return fmt.Errorf("%w: %w", ErrNotBundle, rd.wrap(err))
+		if err := rd.wrap(err); errors.Is(err, ErrTruncated) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrNotBundle, err)
 	}
 	if h.Name != ManifestName {
 		return fmt.Errorf("%w: first entry is %q, want %s", ErrNotBundle, h.Name, ManifestName)
@@ -103,6 +106,8 @@ func (rd *reader) readHead() error {
 		}
 		if h == nil || !strings.HasPrefix(h.Name, signaturesDir) {
 			rd.pending = h
+			// Now that the head is known, bound the rest tightly.
+			rd.limit.setTotal(rd.limit.n + rd.Manifest.tarBound(0))
 			return nil
 		}
 		if !sigNameRE.MatchString(h.Name) {

@@ -72,7 +72,7 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ra := newReadAhead(r)
+	ra := newReadAhead(ctx, r)
 	defer ra.Close()
 	rd, err := openReader(ra)
 	if err != nil {

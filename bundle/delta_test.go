@@ -1,0 +1,87 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDelta(t *testing.T) {
+	ctx := context.Background()
+	src := sourceStore(t)
+	dir := t.TempDir()
+	full := save(t, src, []string{"example/app:1"}, SaveOptions{})
+	fullPath := filepath.Join(dir, "release-1.imgx")
+	if err := os.WriteFile(fullPath, full, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := ReadBase(ctx, fullPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := save(t, src, []string{"example/app:1", "example/web:2"}, SaveOptions{Since: base})
+	rd, err := openReader(bytes.NewReader(delta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rd.Manifest
+	rd.Close()
+	// app:1's three layers are expected; web:2 brings one new layer plus metadata.
+	if len(m.Expects) != 3 || m.Base == nil || m.Base.Name != "release-1.imgx" || m.Sequence != 1 {
+		t.Fatalf("delta: expects %d, base %+v, sequence %d", len(m.Expects), m.Base, m.Sequence)
+	}
+	for _, d := range m.Blobs {
+		if base.Carried[d.Digest] && !strings.Contains(d.MediaType, "manifest") && !strings.Contains(d.MediaType, "config") {
+			t.Fatalf("delta carries layer %s that its base carried", d.Digest)
+		}
+	}
+	if _, err := Verify(ctx, bytes.NewReader(delta), policyNone); err != nil {
+		t.Fatalf("Verify delta: %v", err)
+	}
+
+	// Into an empty store: refused before anything is written, naming the base.
+	dst := newStore(t)
+	before := treeHash(t, dst.Root())
+	_, err = Load(ctx, dst, bytes.NewReader(delta), LoadOptions{})
+	if !errors.Is(err, ErrMissingBase) || !strings.Contains(err.Error(), "release-1.imgx") {
+		t.Fatalf("Load delta without base = %v", err)
+	}
+	if treeHash(t, dst.Root()) != before {
+		t.Fatal("refused delta changed the store")
+	}
+	if _, err := Load(ctx, dst, bytes.NewReader(full), LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(ctx, dst, bytes.NewReader(delta), LoadOptions{}); err != nil {
+		t.Fatalf("Load delta after base: %v", err)
+	}
+	if _, err := dst.Resolve(ctx, "example/web:2"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A delta on the delta: the chain names both, and blobs carried by the first bundle
+	// (reachable beside the second) are still left out.
+	deltaPath := filepath.Join(dir, "release-2.imgx")
+	os.WriteFile(deltaPath, delta, 0o644)
+	base2, err := ReadBase(ctx, deltaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(base2.Ref.Chain) != 1 || base2.Ref.Chain[0].Name != "release-1.imgx" || base2.Ref.Sequence != 1 {
+		t.Fatalf("chain = %+v", base2.Ref)
+	}
+	addImage(t, src, "example/app:2", layerSpec{seed: 1, size: 300 << 10, random: true, gzip: true}, layerSpec{seed: 9, size: 10 << 10, gzip: true})
+	d2 := save(t, src, []string{"example/app:2"}, SaveOptions{Since: base2})
+	rd, _ = openReader(bytes.NewReader(d2))
+	if rd.Manifest.Sequence != 2 || len(rd.Manifest.Expects) != 1 || len(rd.Manifest.Blobs) != 3 {
+		t.Fatalf("second delta: sequence %d, expects %d, blobs %d", rd.Manifest.Sequence, len(rd.Manifest.Expects), len(rd.Manifest.Blobs))
+	}
+	rd.Close()
+	if _, err := Load(ctx, dst, bytes.NewReader(d2), LoadOptions{}); err != nil {
+		t.Fatalf("Load second delta: %v", err)
+	}
+}
