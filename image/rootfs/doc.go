@@ -34,6 +34,13 @@
 //   - Output keeps type, mode (permission, setuid/setgid/sticky), uid/gid,
 //     uname/gname, mtime, device numbers, link targets and non-standard PAX
 //     records such as SCHILY.xattr.*. Access and change times are dropped.
+//     Directories that only appear as parents get mode 0755, owner 0:0 and
+//     mtime 0 (the epoch), so output is reproducible.
+//   - Flatten's output is in layer order (each directory at its first
+//     surviving incarnation), not grouped by directory: streaming needs it.
+//     Extractors that set a directory's mtime when they leave it in archive
+//     order (GNU tar) may leave some directory mtimes at extraction time;
+//     [Unpack] sets them all at the end.
 //
 // # Unpack
 //
