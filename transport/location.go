@@ -36,11 +36,11 @@ type Location struct {
 
 // ParseLocation parses one of:
 //
-//	-                                    standard input/output
-//	/path, ./path, path, file:///path     a local file or directory
-//	sftp://[user@]host[:port]/path       path absolute on the server; /~/ is the home directory
-//	ftp://[user@]host[:port]/path        path relative to the login directory
-//	ftps://[user@]host[:port]/path       the same over explicit TLS
+//   - standard input/output
+//     /path, ./path, path, file:///path     a local file or directory
+//     sftp://[user@]host[:port]/path       path absolute on the server; /~/ is the home directory
+//     ftp://[user@]host[:port]/path        path relative to the login directory
+//     ftps://[user@]host[:port]/path       the same over explicit TLS
 //
 // A password in the URL is refused with [ErrPasswordInURL].
 func ParseLocation(s string) (Location, error) {

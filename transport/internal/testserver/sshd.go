@@ -1,0 +1,106 @@
+package testserver
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// RealTests reports whether slow tests against real servers are enabled
+// (IMGX_REAL_TESTS=1), and skips t with a message otherwise.
+func RealTests(t testing.TB) {
+	t.Helper()
+	if os.Getenv("IMGX_REAL_TESTS") != "1" {
+		t.Skip("real-server test: set IMGX_REAL_TESTS=1 to run")
+	}
+}
+
+// SSHD is a running OpenSSH sshd.
+type SSHD struct {
+	Addr string
+	User string
+	Keys *SSHKeys
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+}
+
+// StartSSHD runs /usr/sbin/sshd -D on a free 127.0.0.1 port with a fresh
+// host key, accepting Keys.ClientKey for the current user, with OpenSSH's
+// sftp-server. It skips t when sshd is not installed (scripts/sshd-test.sh
+// installs it) and stops sshd by PID when t ends.
+func StartSSHD(t testing.TB) *SSHD {
+	t.Helper()
+	sshd := "/usr/sbin/sshd"
+	if _, err := os.Stat(sshd); err != nil {
+		t.Skip("sshd not installed: run scripts/sshd-test.sh or apt-get install openssh-server")
+	}
+	sftpServer := ""
+	for _, p := range []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server"} {
+		if _, err := os.Stat(p); err == nil {
+			sftpServer = p
+			break
+		}
+	}
+	if sftpServer == "" {
+		t.Skip("OpenSSH sftp-server not found")
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
+	keys := NewSSHKeys(t)
+	port := FreePort(t)
+	cfg := filepath.Join(keys.Dir, "sshd_config")
+	conf := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+UsePAM no
+LogLevel ERROR
+Subsystem sftp %s
+`, port, keys.HostKey, filepath.Join(keys.Dir, "sshd.pid"), filepath.Join(keys.Dir, "authorized_keys"), sftpServer)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &SSHD{Addr: hostPort(port), User: u.Username, Keys: keys, log: &bytes.Buffer{}}
+	WriteKnownHosts(t, keys.KnownHosts, s.Addr, keys.HostSigner.PublicKey())
+	s.cmd = exec.Command(sshd, "-D", "-e", "-f", cfg)
+	s.cmd.Stderr = s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start sshd: %v", err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		if t.Failed() && s.log.Len() > 0 {
+			t.Logf("sshd log:\n%s", s.log)
+		}
+	})
+	waitPort(t, s.Addr, s.log)
+	return s
+}
+
+func waitPort(t testing.TB, addr string, log *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := dialTCP(addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server on %s did not start: %s", addr, log)
+}

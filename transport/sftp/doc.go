@@ -1,0 +1,20 @@
+// Package sftp stores bundles on an SFTP server, over SSH
+// (golang.org/x/crypto/ssh and github.com/pkg/sftp).
+//
+// Uploads write .NAME.imgx-part and publish with the posix-rename@openssh.com
+// extension, which replaces the target atomically. Reads and writes are
+// pipelined (concurrent requests, 128 KiB packets) and aes128-gcm is the
+// preferred cipher: on the measured machine that is what brings pkg/sftp
+// near OpenSSH's own speed.
+//
+// Authentication uses ssh-agent ($SSH_AUTH_SOCK) and key files: those given
+// in [Options.Identities], those named by IdentityFile in ~/.ssh/config, or
+// the usual ~/.ssh/id_* files. An encrypted key is opened with
+// $IMGX_SSH_PASSPHRASE or [Options.Passphrase]. Host, user, port and
+// identities come from the matching Host entries of ~/.ssh/config.
+//
+// The server's host key must be in ~/.ssh/known_hosts (or
+// [Options.KnownHosts]). An unknown or changed key is refused with its
+// SHA256 fingerprint, a permanent error; only
+// [Options.InsecureIgnoreHostKey] turns the check off.
+package sftp
