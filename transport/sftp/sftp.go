@@ -362,6 +362,13 @@ func (u *upload) Write(p []byte) (int, error) {
 	u.written = true
 	n, err := u.f.WriteAt(p, u.off)
 	u.off += int64(n)
+	var se *sftp.StatusError
+	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
+		// OpenSSH reports a full disk as a bare "Failure": say why.
+		if free, ferr := u.b.FreeSpace(u.ctx, path.Dir(u.name)); ferr == nil && free < int64(len(p)) {
+			err = fmt.Errorf("%w: disk full on the server (%s free)", err, transport.FormatBytes(free))
+		}
+	}
 	return n, u.b.wrap("write", u.name, err)
 }
 
@@ -604,6 +611,9 @@ func (b *Backend) FreeSpace(ctx context.Context, dir string) (int64, error) {
 	}
 	if _, ok := c.sftp.HasExtension("statvfs@openssh.com"); !ok {
 		return 0, errors.ErrUnsupported
+	}
+	if dir == "." {
+		dir = ""
 	}
 	st, err := c.sftp.StatVFS(b.path(dir))
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/internal/testserver"
 	"github.com/imgx/imgx/transport/transporttest"
@@ -44,4 +46,8 @@ func TestConformanceOpenSSH(t *testing.T) {
 	transporttest.Run(t, func(t *testing.T) transport.Backend {
 		return dialT(t, srv.Addr, srv.User, srv.Keys)
 	})
+}
+
+func ssh_fp(srv *testserver.SFTPServer) string {
+	return gossh.FingerprintSHA256(srv.Keys.HostSigner.PublicKey())
 }

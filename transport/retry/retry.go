@@ -1,0 +1,382 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/imgx/imgx/transport"
+)
+
+// Options tunes the retries. The zero value is ready to use.
+type Options struct {
+	// MaxRetries is the number of retries after the first attempt; 0 means
+	// 5, negative means none.
+	MaxRetries int
+	// InitialDelay doubles after each failed retry up to MaxDelay; zero
+	// values mean 500ms and 30s.
+	InitialDelay, MaxDelay time.Duration
+	// ReplayBuffer is how many of the most recently uploaded bytes are kept
+	// to resend when the server lost data that was in flight (FTP); 0
+	// means 16 MiB.
+	ReplayBuffer int
+	// Notify, if set, hears of each retry before the wait (the CLI prints
+	// "retrying in 2s: ...").
+	Notify func(op string, err error, attempt int, delay time.Duration)
+}
+
+// Backend retries the operations of the backend it wraps.
+type Backend struct {
+	transport.Backend
+	opts Options
+	// sleep waits or returns ctx's error; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+var _ transport.Backend = (*Backend)(nil)
+var _ transport.Unwrapper = (*Backend)(nil)
+
+// New wraps b.
+func New(b transport.Backend, opts Options) *Backend {
+	if opts.MaxRetries == 0 {
+		opts.MaxRetries = 5
+	}
+	if opts.InitialDelay <= 0 {
+		opts.InitialDelay = 500 * time.Millisecond
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = 30 * time.Second
+	}
+	if opts.ReplayBuffer <= 0 {
+		opts.ReplayBuffer = 16 << 20
+	}
+	return &Backend{Backend: b, opts: opts, sleep: sleep}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Unwrap returns the wrapped backend.
+func (b *Backend) Unwrap() transport.Backend { return b.Backend }
+
+// shouldStop reports whether err ends the retries.
+func (b *Backend) shouldStop(ctx context.Context, err error) bool {
+	return err == nil || ctx.Err() != nil || b.Backend.IsPermanent(err) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// wait sleeps before retry number attempt (from 1). It returns an error
+// when no retry is left or ctx ends.
+func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) error {
+	if b.shouldStop(ctx, err) {
+		return err
+	}
+	if attempt > b.opts.MaxRetries {
+		if b.opts.MaxRetries <= 0 {
+			return err
+		}
+		return fmt.Errorf("%w (gave up after %d retries)", err, b.opts.MaxRetries)
+	}
+	d := b.opts.InitialDelay << (attempt - 1)
+	if d > b.opts.MaxDelay || d <= 0 {
+		d = b.opts.MaxDelay
+	}
+	d = d*4/5 + time.Duration(rand.Int64N(int64(d)*2/5+1)) // ±20% so clients spread out
+	if b.opts.Notify != nil {
+		b.opts.Notify(op, err, attempt, d)
+	}
+	if serr := b.sleep(ctx, d); serr != nil {
+		return err
+	}
+	return nil
+}
+
+// do runs fn until it succeeds, fails permanently or retries run out.
+// fn learns the attempt number (0 first).
+func (b *Backend) do(ctx context.Context, op string, fn func(attempt int) error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn(attempt)
+		if err == nil {
+			return nil
+		}
+		if werr := b.wait(ctx, op, attempt+1, err); werr != nil {
+			return werr
+		}
+	}
+}
+
+// Stat implements transport.Backend.
+func (b *Backend) Stat(ctx context.Context, name string) (fi transport.FileInfo, err error) {
+	err = b.do(ctx, "stat "+name, func(int) (e error) {
+		fi, e = b.Backend.Stat(ctx, name)
+		return e
+	})
+	return fi, err
+}
+
+// Remove implements transport.Backend. A retry that finds the file gone
+// counts as success: the lost reply was to a removal that happened.
+func (b *Backend) Remove(ctx context.Context, name string) error {
+	return b.do(ctx, "remove "+name, func(attempt int) error {
+		err := b.Backend.Remove(ctx, name)
+		if attempt > 0 && b.Backend.IsNotExist(err) {
+			return nil
+		}
+		return err
+	})
+}
+
+// Rename implements transport.Backend. A retry that finds oldname gone and
+// newname present counts as success.
+func (b *Backend) Rename(ctx context.Context, oldname, newname string) error {
+	return b.do(ctx, "rename "+oldname, func(attempt int) error {
+		err := b.Backend.Rename(ctx, oldname, newname)
+		if attempt > 0 && b.Backend.IsNotExist(err) {
+			if _, serr := b.Backend.Stat(ctx, newname); serr == nil {
+				return nil
+			}
+		}
+		return err
+	})
+}
+
+// List implements transport.Backend. A retried listing does not call fn
+// again for names it already delivered.
+func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileInfo) error) error {
+	seen := map[string]bool{}
+	var fnErr error
+	err := b.do(ctx, "list "+dir, func(int) error {
+		return b.Backend.List(ctx, dir, func(fi transport.FileInfo) error {
+			if seen[fi.Name] {
+				return nil
+			}
+			seen[fi.Name] = true
+			if err := fn(fi); err != nil {
+				fnErr = err
+				return err
+			}
+			return nil
+		})
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+// Open implements transport.Backend. The reader re-opens at the byte it
+// reached when a read fails transiently.
+func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	var rc io.ReadCloser
+	err := b.do(ctx, "open "+name, func(int) (e error) {
+		rc, e = b.Backend.Open(ctx, name, offset)
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &reader{ctx: ctx, b: b, name: name, off: offset, rc: rc}, nil
+}
+
+type reader struct {
+	ctx  context.Context
+	b    *Backend
+	name string
+	off  int64
+	rc   io.ReadCloser
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	for attempt := 1; ; attempt++ {
+		n, err := r.rc.Read(p)
+		r.off += int64(n)
+		if err == nil || err == io.EOF || n > 0 {
+			return n, err
+		}
+		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), attempt, err); werr != nil {
+			return 0, werr
+		}
+		r.rc.Close()
+		rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
+		for oerr != nil {
+			attempt++
+			if werr := r.b.wait(r.ctx, "reopen "+r.name, attempt, oerr); werr != nil {
+				return 0, werr
+			}
+			rc, oerr = r.b.Backend.Open(r.ctx, r.name, r.off)
+		}
+		r.rc = rc
+	}
+}
+
+func (r *reader) Close() error { return r.rc.Close() }
+
+// Create implements transport.Backend.
+func (b *Backend) Create(ctx context.Context, name string) (transport.Upload, error) {
+	var u transport.Upload
+	err := b.do(ctx, "create "+name, func(int) (e error) {
+		u, e = b.Backend.Create(ctx, name)
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &upload{ctx: ctx, b: b, name: name, u: u, pos: u.Offset(), state: u.State(),
+		replay: replay{max: b.opts.ReplayBuffer, start: u.Offset()}}, nil
+}
+
+// upload reconnects and continues after a transient failure.
+type upload struct {
+	ctx     context.Context
+	b       *Backend
+	name    string
+	u       transport.Upload
+	pos     int64 // bytes the caller has written, as far as it knows
+	state   []byte
+	written bool
+	replay  replay
+}
+
+// replay keeps the last max bytes written, for resending.
+type replay struct {
+	max   int
+	buf   []byte
+	start int64 // offset of buf[0]
+}
+
+func (r *replay) add(p []byte) {
+	if len(p) >= r.max {
+		r.start += int64(len(r.buf) + len(p) - r.max)
+		r.buf = append(r.buf[:0], p[len(p)-r.max:]...)
+		return
+	}
+	if len(r.buf)+len(p) > 2*r.max { // compact now and then, not on every write
+		drop := len(r.buf) + len(p) - r.max
+		r.start += int64(drop)
+		r.buf = append(r.buf[:0], r.buf[drop:]...)
+	}
+	r.buf = append(r.buf, p...)
+}
+
+// since returns the bytes from off to the end, if still kept.
+func (r *replay) since(off int64) ([]byte, bool) {
+	if off < r.start || off > r.start+int64(len(r.buf)) {
+		return nil, false
+	}
+	return r.buf[off-r.start:], true
+}
+
+// recover reconnects and brings the server's temporary file to exactly
+// u.pos bytes.
+func (u *upload) recover(op string, cause error) error {
+	err := cause
+	for attempt := 1; ; attempt++ {
+		if werr := u.b.wait(u.ctx, op+" "+u.name, attempt, err); werr != nil {
+			return werr
+		}
+		u.u.Abort(context.WithoutCancel(u.ctx))
+		var nu transport.Upload
+		if nu, err = u.b.Backend.Create(u.ctx, u.name); err != nil {
+			continue
+		}
+		u.u = nu
+		have := nu.Offset()
+		switch {
+		case have >= u.pos:
+			err = nu.Truncate(u.ctx, u.pos)
+		default:
+			missing, ok := u.replay.since(have)
+			if !ok || have+int64(len(missing)) != u.pos {
+				return transport.Permanent(fmt.Errorf("%s %s: server kept %d of %d bytes, more than the replay buffer can resend: %w",
+					op, u.name, have, u.pos, cause))
+			}
+			if err = nu.Truncate(u.ctx, have); err == nil {
+				_, err = nu.Write(missing)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+	}
+}
+
+func (u *upload) Write(p []byte) (int, error) {
+	u.written = true
+	n, err := u.u.Write(p)
+	if err == nil {
+		u.pos += int64(n)
+		u.replay.add(p)
+		return n, nil
+	}
+	for {
+		if rerr := u.recover("write", err); rerr != nil {
+			return 0, rerr
+		}
+		if _, err = u.u.Write(p); err == nil {
+			u.pos += int64(len(p))
+			u.replay.add(p)
+			return len(p), nil
+		}
+	}
+}
+
+func (u *upload) Offset() int64 { return u.pos }
+func (u *upload) State() []byte { return u.state }
+
+func (u *upload) Truncate(ctx context.Context, size int64) error {
+	if err := u.u.Truncate(ctx, size); err != nil {
+		return err
+	}
+	u.pos = size
+	u.replay = replay{max: u.replay.max, start: size}
+	return nil
+}
+
+func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
+	err := u.u.Checkpoint(ctx, state)
+	for err != nil {
+		if rerr := u.recover("checkpoint", err); rerr != nil {
+			return rerr
+		}
+		err = u.u.Checkpoint(ctx, state)
+	}
+	return nil
+}
+
+func (u *upload) Commit(ctx context.Context) error {
+	err := u.u.Commit(ctx)
+	for err != nil {
+		if u.b.shouldStop(ctx, err) {
+			return err
+		}
+		// The rename may have happened with its reply lost.
+		if fi, serr := u.b.Backend.Stat(ctx, u.name); serr == nil && fi.Size == u.pos {
+			if nu, cerr := u.b.Backend.Create(ctx, u.name); cerr == nil {
+				if nu.Offset() == 0 {
+					nu.Discard(ctx)
+					return nil
+				}
+				nu.Abort(ctx)
+			}
+		}
+		if rerr := u.recover("commit", err); rerr != nil {
+			return rerr
+		}
+		err = u.u.Commit(ctx)
+	}
+	return nil
+}
+
+func (u *upload) Abort(ctx context.Context) error   { return u.u.Abort(ctx) }
+func (u *upload) Discard(ctx context.Context) error { return u.u.Discard(ctx) }
