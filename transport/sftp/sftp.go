@@ -660,4 +660,3 @@ func (b *Backend) Close() error {
 	b.closeAgent()
 	return nil
 }
-
