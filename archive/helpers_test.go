@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -296,3 +297,10 @@ func usedStore(t testing.TB) *store.Store {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func writeFileForce(p string, b []byte) error {
+	os.Chmod(p, 0o644)
+	return os.WriteFile(p, b, 0o644)
+}
+
+func newPeekReader(b []byte) *bufio.Reader { return bufio.NewReaderSize(bytes.NewReader(b), 1<<16) }
