@@ -1,0 +1,710 @@
+package ftp
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/textproto"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/imgx/imgx/transport"
+)
+
+// Environment variables with credentials, used when ~/.netrc has none.
+const (
+	UserEnv     = "IMGX_FTP_USER"
+	PasswordEnv = "IMGX_FTP_PASSWORD"
+)
+
+// Options configures an FTP backend; the CLI fills it from flags.
+type Options struct {
+	User  string // overrides the URL's user
+	Netrc string // "" means ~/.netrc, "none" reads none
+	// CAFile adds certificates to trust for FTPS besides the system pool.
+	CAFile string
+	// InsecureSkipVerify accepts any FTPS certificate (a man in the
+	// middle can read the password). Only for tests and throwaway servers.
+	InsecureSkipVerify bool
+	DisableEPSV        bool          // go straight to PASV
+	Timeout            time.Duration // per connection and reply; 0 means 30s
+	// Dial replaces the TCP dialer for control and data connections
+	// (tests inject faults here).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Backend is a directory on an FTP server. Control connections are pooled;
+// a transfer holds one for its whole duration.
+type Backend struct {
+	addr, user, password string
+	root                 string // relative to the login directory, "" for it
+	home                 string // the login directory, to return to after CWD
+	loc                  string
+	opts                 Options
+	tls                  *tls.Config
+
+	mu     sync.Mutex
+	idle   []*ftp.ServerConn
+	closed bool
+}
+
+var _ transport.Backend = (*Backend)(nil)
+
+// Dial logs in to the server of loc and returns a backend rooted at the
+// directory loc.Path, relative to the login directory. The directory must
+// exist.
+func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, error) {
+	if loc.Scheme != transport.FTP && loc.Scheme != transport.FTPS {
+		return nil, fmt.Errorf("ftp: location %s is not ftp:// or ftps://", loc)
+	}
+	port := loc.Port
+	if port == 0 {
+		port = 21
+	}
+	b := &Backend{addr: net.JoinHostPort(loc.Host, strconv.Itoa(port)), opts: opts}
+	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc)
+	l := loc
+	if b.user != "anonymous" {
+		l.User = b.user
+	}
+	b.loc = strings.TrimSuffix(l.String(), "/")
+	if loc.Scheme == transport.FTPS {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if opts.CAFile != "" {
+			pem, err := os.ReadFile(opts.CAFile)
+			if err != nil {
+				return nil, transport.Permanent(fmt.Errorf("ftps: CA file: %w", err))
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, transport.Permanent(fmt.Errorf("ftps: CA file %s: no PEM certificate", opts.CAFile))
+			}
+		}
+		b.tls = &tls.Config{
+			ServerName:         loc.Host,
+			RootCAs:            pool,
+			InsecureSkipVerify: opts.InsecureSkipVerify,
+			MinVersion:         tls.VersionTLS12,
+			// Servers such as vsftpd insist that data connections resume
+			// the control connection's TLS session.
+			ClientSessionCache: tls.NewLRUClientSessionCache(8),
+		}
+	}
+	b.root = strings.Trim(path.Clean(strings.TrimPrefix(loc.Path, "./")), "/")
+	if b.root == "." {
+		b.root = ""
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if b.root != "" {
+		if err := b.checkDir(c, b.root); err != nil {
+			b.put(c, err)
+			b.Close()
+			return nil, transport.Permanent(fmt.Errorf("ftp %s: directory %s: %w", b.loc, b.root, err))
+		}
+	}
+	b.put(c, nil)
+	return b, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// credentials picks the login: ~/.netrc, then the environment, then
+// anonymous.
+func credentials(host, user, netrc string) (string, string) {
+	if netrc != "none" {
+		if netrc == "" {
+			if home, err := os.UserHomeDir(); err == nil {
+				netrc = home + "/.netrc"
+			}
+		}
+		if f, err := os.Open(netrc); err == nil {
+			l, p, ok := netrcLookup(f, host, user)
+			f.Close()
+			if ok {
+				return l, p
+			}
+		}
+	}
+	envUser := os.Getenv(UserEnv)
+	if pw, ok := os.LookupEnv(PasswordEnv); ok && (user == "" || envUser == "" || envUser == user) {
+		return firstNonEmpty(user, envUser, "anonymous"), pw
+	}
+	if user != "" {
+		return user, ""
+	}
+	return "anonymous", "imgx@"
+}
+
+// get returns an idle control connection or logs in a new one.
+func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, transport.ErrClosed
+	}
+	if n := len(b.idle); n > 0 {
+		c := b.idle[n-1]
+		b.idle = b.idle[:n-1]
+		b.mu.Unlock()
+		return c, nil
+	}
+	b.mu.Unlock()
+	timeout := b.opts.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	opts := []ftp.DialOption{
+		ftp.DialWithContext(ctx),
+		ftp.DialWithTimeout(timeout),
+		ftp.DialWithShutTimeout(timeout),
+		ftp.DialWithDisabledEPSV(b.opts.DisableEPSV),
+	}
+	if b.opts.Dial != nil {
+		opts = append(opts, ftp.DialWithDialFunc(func(network, addr string) (net.Conn, error) {
+			c, err := b.opts.Dial(ctx, network, addr)
+			if err == nil && b.tls != nil && addr != b.addr {
+				c = tls.Client(c, b.tls) // a data connection
+			}
+			return c, err
+		}))
+	}
+	if b.tls != nil {
+		opts = append(opts, ftp.DialWithExplicitTLS(b.tls))
+	}
+	c, err := ftp.Dial(b.addr, opts...)
+	if err != nil {
+		return nil, b.wrap("connect", "", err)
+	}
+	if err := c.Login(b.user, b.password); err != nil {
+		c.Quit()
+		var te *textproto.Error
+		if errors.As(err, &te) && te.Code == ftp.StatusNotLoggedIn || !errors.As(err, &te) && !isNetError(err) {
+			err = transport.Permanent(fmt.Errorf("login as %s refused: %w (credentials come from ~/.netrc or %s/%s)", b.user, err, UserEnv, PasswordEnv))
+		}
+		return nil, b.wrap("login", "", err)
+	}
+	home, err := c.CurrentDir()
+	if err != nil {
+		c.Quit()
+		return nil, b.wrap("login", "", err)
+	}
+	b.mu.Lock()
+	b.home = home
+	b.mu.Unlock()
+	return c, nil
+}
+
+// put returns c to the pool unless err says the connection is broken.
+func (b *Backend) put(c *ftp.ServerConn, err error) {
+	var te *textproto.Error
+	if err != nil && !errors.As(err, &te) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+		c.Quit()
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || len(b.idle) >= 4 {
+		c.Quit()
+		return
+	}
+	b.idle = append(b.idle, c)
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed)
+}
+
+func (b *Backend) path(name string) string {
+	if b.root == "" {
+		return name
+	}
+	return b.root + "/" + name
+}
+
+// wrap adds context; a 550 reply in a lookup becomes fs.ErrNotExist.
+func (b *Backend) wrap(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) && te.Code == ftp.StatusFileUnavailable && op != "write" && op != "create" && op != "publish" {
+		err = fmt.Errorf("%w (%d %s)", fs.ErrNotExist, te.Code, te.Msg)
+	}
+	if name != "" {
+		return fmt.Errorf("ftp %s: %s %s: %w", b.loc, op, name, err)
+	}
+	return fmt.Errorf("ftp %s: %s: %w", b.loc, op, err)
+}
+
+// checkDir tells a missing directory (CWD fails) from an empty one, which
+// LIST on vsftpd does not. It leaves the connection in the login directory.
+func (b *Backend) checkDir(c *ftp.ServerConn, dir string) error {
+	if err := c.ChangeDir(dir); err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) && te.Code == ftp.StatusFileUnavailable {
+			return fmt.Errorf("%w (%d %s)", fs.ErrNotExist, te.Code, te.Msg)
+		}
+		return err
+	}
+	return c.ChangeDir(b.home)
+}
+
+// Location implements transport.Backend.
+func (b *Backend) Location() string { return b.loc }
+
+// Create implements transport.Backend.
+func (b *Backend) Create(ctx context.Context, name string) (transport.Upload, error) {
+	if err := transport.CheckName(name); err != nil {
+		return nil, err
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if d := path.Dir(name); d != "." {
+		if err := b.checkDir(c, b.path(d)); err != nil {
+			b.put(c, err)
+			return nil, transport.Permanent(b.wrap("create", name, err))
+		}
+	}
+	u := &upload{ctx: ctx, b: b, c: c, name: name, tmp: b.path(transport.TempName(name)), statePath: b.path(transport.StateName(name))}
+	if size, err := c.FileSize(u.tmp); err == nil {
+		u.off, u.have = size, size
+		if rd, err := c.Retr(u.statePath); err == nil {
+			u.state, _ = io.ReadAll(io.LimitReader(rd, 64<<20))
+			rd.Close()
+		}
+	}
+	return u, nil
+}
+
+// upload streams through a pipe into StorFrom, one transfer at a time.
+type upload struct {
+	ctx           context.Context
+	b             *Backend
+	c             *ftp.ServerConn // nil once ended
+	name, tmp     string
+	statePath     string
+	off           int64 // bytes written, counting those in flight
+	have          int64 // size of the temporary file when Create found it
+	state         []byte
+	written, done bool
+	cut           bool // Truncate asked for a shorter file than the server has
+	pw            *io.PipeWriter
+	result        chan error
+}
+
+func (u *upload) start() {
+	pr, pw := io.Pipe()
+	u.pw, u.result = pw, make(chan error, 1)
+	off := u.off
+	go func() {
+		err := u.c.StorFrom(u.tmp, pr, uint64(off))
+		pr.CloseWithError(err)
+		u.result <- err
+	}()
+}
+
+// finish ends the running transfer and waits for the server's reply.
+func (u *upload) finish() error {
+	if u.pw == nil {
+		return nil
+	}
+	u.pw.Close()
+	err := <-u.result
+	u.pw = nil
+	return err
+}
+
+func (u *upload) Write(p []byte) (int, error) {
+	if u.done {
+		return 0, transport.ErrClosed
+	}
+	if err := u.ctx.Err(); err != nil {
+		return 0, err
+	}
+	u.written = true
+	if u.pw == nil {
+		u.start()
+	}
+	n, err := u.pw.Write(p)
+	u.off += int64(n)
+	if err != nil {
+		return n, u.fail("write", err)
+	}
+	return n, nil
+}
+
+// fail ends the upload after an error: the control connection's state is
+// unknown, so it is closed rather than pooled.
+func (u *upload) fail(op string, err error) error {
+	if u.pw != nil {
+		u.pw.CloseWithError(err)
+		if e := <-u.result; e != nil {
+			err = e
+		}
+		u.pw = nil
+	}
+	u.done = true
+	u.c.Quit()
+	return u.b.wrap(op, u.name, err)
+}
+
+func (u *upload) Offset() int64 { return u.off }
+func (u *upload) State() []byte { return u.state }
+
+// Truncate: FTP cannot shorten a file. Writing restarts at size with
+// REST+STOR; vsftpd then cuts the file at the end of that transfer, and
+// Commit checks the size so that a server which does not cannot publish
+// stale trailing bytes.
+func (u *upload) Truncate(ctx context.Context, size int64) error {
+	switch {
+	case u.done:
+		return transport.ErrClosed
+	case u.written:
+		return errors.New("truncate after write")
+	case size > u.off || size < 0:
+		return fmt.Errorf("truncate to %d: beyond offset %d", size, u.off)
+	}
+	u.off = size
+	u.cut = size < u.have
+	return nil
+}
+
+func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
+	if u.done {
+		return transport.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := u.finish(); err != nil {
+		return u.fail("write", err)
+	}
+	if err := u.c.Stor(u.statePath, strings.NewReader(string(state))); err != nil {
+		return u.fail("save resume state", err)
+	}
+	return nil
+}
+
+func (u *upload) Commit(ctx context.Context) error {
+	if u.done {
+		return transport.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !u.written && (u.off == 0 || u.cut) {
+		u.start() // an empty upload, or one cut short, still needs a STOR
+	}
+	if err := u.finish(); err != nil {
+		return u.fail("write", err)
+	}
+	size, err := u.c.FileSize(u.tmp)
+	if err != nil {
+		return u.fail("check size", err)
+	}
+	if size != u.off {
+		u.c.Delete(u.tmp)
+		return u.fail("publish", transport.Permanent(fmt.Errorf("server holds %d bytes, %d were sent; the partial file was removed", size, u.off)))
+	}
+	if err := u.c.Rename(u.tmp, u.b.path(u.name)); err != nil {
+		return u.fail("publish", err)
+	}
+	u.c.Delete(u.statePath)
+	u.done = true
+	u.b.put(u.c, nil)
+	return nil
+}
+
+func (u *upload) Abort(context.Context) error {
+	if u.done {
+		return transport.ErrClosed
+	}
+	if u.pw != nil {
+		u.fail("abort", errors.New("aborted"))
+		return nil
+	}
+	u.done = true
+	u.b.put(u.c, nil)
+	return nil
+}
+
+func (u *upload) Discard(ctx context.Context) error {
+	if !u.done {
+		u.Abort(ctx)
+	}
+	c, err := u.b.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.Delete(u.tmp)
+	c.Delete(u.statePath)
+	u.b.put(c, err)
+	return u.b.wrap("discard", u.name, err)
+}
+
+// Open implements transport.Backend.
+func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	if err := transport.CheckName(name); err != nil {
+		return nil, err
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 {
+		// REST past the end is an error on some servers; there is
+		// nothing to read there anyway.
+		if size, err := c.FileSize(b.path(name)); err == nil && offset >= size {
+			b.put(c, nil)
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+	}
+	resp, err := c.RetrFrom(b.path(name), uint64(offset))
+	if err != nil {
+		b.put(c, err)
+		return nil, b.wrap("open", name, err)
+	}
+	return transport.ContextReader(ctx, &reader{b: b, c: c, resp: resp, name: name}), nil
+}
+
+type reader struct {
+	b    *Backend
+	c    *ftp.ServerConn
+	resp *ftp.Response
+	name string
+	err  error
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.resp.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+		return n, r.b.wrap("read", r.name, err)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error {
+	if r.c == nil {
+		return nil
+	}
+	if r.err != nil {
+		r.c.Quit()
+		r.c = nil
+		return nil
+	}
+	err := r.resp.Close()
+	r.b.put(r.c, err)
+	r.c = nil
+	return nil
+}
+
+// Stat implements transport.Backend: SIZE and MDTM for a file, the parent's
+// listing for anything else.
+func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, error) {
+	if err := transport.CheckName(name); err != nil {
+		return transport.FileInfo{}, err
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return transport.FileInfo{}, err
+	}
+	fi, err := b.stat(c, name)
+	b.put(c, err)
+	return fi, b.wrap("stat", name, err)
+}
+
+func (b *Backend) stat(c *ftp.ServerConn, name string) (transport.FileInfo, error) {
+	if size, err := c.FileSize(b.path(name)); err == nil {
+		fi := transport.FileInfo{Name: path.Base(name), Size: size}
+		if c.IsGetTimeSupported() {
+			fi.ModTime, _ = c.GetTime(b.path(name))
+		}
+		return fi, nil
+	}
+	dir := path.Dir(name)
+	if dir == "." {
+		dir = ""
+	}
+	entries, err := b.list(c, dir)
+	if err != nil {
+		return transport.FileInfo{}, err
+	}
+	for _, e := range entries {
+		if e.Name == path.Base(name) {
+			return e, nil
+		}
+	}
+	return transport.FileInfo{}, fs.ErrNotExist
+}
+
+func (b *Backend) list(c *ftp.ServerConn, dir string) ([]transport.FileInfo, error) {
+	p := b.path(dir)
+	if dir == "" {
+		p = b.root
+	}
+	if p != "" {
+		if err := b.checkDir(c, p); err != nil {
+			return nil, err
+		}
+	}
+	if p == "" {
+		p = "."
+	}
+	entries, err := c.List(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []transport.FileInfo
+	for _, e := range entries {
+		if e.Name == "." || e.Name == ".." || transport.IsTempName(e.Name) {
+			continue
+		}
+		out = append(out, transport.FileInfo{Name: path.Base(e.Name), Size: int64(e.Size), ModTime: e.Time,
+			IsDir: e.Type == ftp.EntryTypeFolder})
+	}
+	return out, nil
+}
+
+// List implements transport.Backend.
+func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileInfo) error) error {
+	if err := transport.CheckDir(dir); err != nil {
+		return err
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	entries, err := b.list(c, dir)
+	b.put(c, err)
+	if err != nil {
+		return b.wrap("list", dir, err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove implements transport.Backend.
+func (b *Backend) Remove(ctx context.Context, name string) error {
+	if err := transport.CheckName(name); err != nil {
+		return err
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.Delete(b.path(name))
+	b.put(c, err)
+	return b.wrap("remove", name, err)
+}
+
+// Rename implements transport.Backend. The existence check and RNFR/RNTO
+// are separate commands: a concurrent writer can slip between.
+func (b *Backend) Rename(ctx context.Context, oldname, newname string) error {
+	if err := transport.CheckName(oldname); err != nil {
+		return err
+	}
+	if err := transport.CheckName(newname); err != nil {
+		return err
+	}
+	c, err := b.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = b.rename(c, oldname, newname)
+	b.put(c, err)
+	return b.wrap("rename", oldname, err)
+}
+
+func (b *Backend) rename(c *ftp.ServerConn, oldname, newname string) error {
+	if _, err := b.stat(c, oldname); err != nil {
+		return err
+	}
+	if _, err := b.stat(c, newname); err == nil {
+		return fmt.Errorf("%s: %w", newname, fs.ErrExist)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if d := path.Dir(newname); d != "." {
+		parts := strings.Split(d, "/")
+		for i := range parts {
+			c.MakeDir(b.path(strings.Join(parts[:i+1], "/"))) // exists already: fine
+		}
+	}
+	return c.Rename(b.path(oldname), b.path(newname))
+}
+
+// IsNotExist implements transport.Backend.
+func (b *Backend) IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// IsPermanent implements transport.Backend: 5xx replies and 452 (no
+// space) are final, other 4xx replies and network errors are not. TLS
+// certificate errors are permanent.
+func (b *Backend) IsPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	if transport.IsPermanent(err) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+		return true
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code >= 500 || te.Code == ftp.Status452
+	}
+	var ce *tls.CertificateVerificationError
+	var ue x509.UnknownAuthorityError
+	var he x509.HostnameError
+	if errors.As(err, &ce) || errors.As(err, &ue) || errors.As(err, &he) {
+		return true
+	}
+	return false
+}
+
+// Close implements transport.Backend.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for _, c := range b.idle {
+		c.Quit()
+	}
+	b.idle = nil
+	return nil
+}
