@@ -304,3 +304,7 @@ func writeFileForce(p string, b []byte) error {
 }
 
 func newPeekReader(b []byte) *bufio.Reader { return bufio.NewReaderSize(bytes.NewReader(b), 1<<16) }
+
+type ioReadCloser = io.ReadCloser
+
+func nopCloser(r io.Reader) io.ReadCloser { return io.NopCloser(r) }
