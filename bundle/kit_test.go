@@ -214,3 +214,7 @@ func tarEntries(t testing.TB, b []byte) []string {
 	}
 	return names
 }
+
+type storeT = store.Store
+
+func storeOpen(root string) (*store.Store, error) { return store.Open(root) }

@@ -166,7 +166,7 @@ const readAheadBuf = 1 << 20
 func newReadAhead(ctx context.Context, r io.Reader) *readAhead {
 	ra := &readAhead{ctx: ctx, full: make(chan []byte, 4), free: make(chan []byte, 4), errc: make(chan error, 1), stop: make(chan struct{})}
 	for range 4 {
-		ra.free <- make([]byte, readAheadBuf)
+		ra.free <- (*aheadPool.Get().(*[]byte))[:readAheadBuf]
 	}
 	go func() {
 		defer close(ra.full)
@@ -231,4 +231,19 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 }
 
 // Close stops the reading goroutine (it may still be blocked in the source's Read).
-func (ra *readAhead) Close() { ra.once.Do(func() { close(ra.stop) }) }
+// Buffers still queued go back to the pool.
+func (ra *readAhead) Close() {
+	ra.once.Do(func() {
+		close(ra.stop)
+		for {
+			select {
+			case b := <-ra.free:
+				aheadPool.Put(&b)
+			default:
+				return
+			}
+		}
+	})
+}
+
+var aheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadBuf); return &b }}

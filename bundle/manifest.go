@@ -128,7 +128,7 @@ func (m *Manifest) validate() error {
 	}
 	seen := map[digest.Digest]string{}
 	checkDesc := func(where string, d ocispec.Descriptor) error {
-		if d.Digest.Algorithm() != digest.SHA256 || d.Digest.Validate() != nil {
+		if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
 			return malformed("%s: digest %q is not a valid sha256 digest", where, d.Digest)
 		}
 		if d.Size < 0 {
@@ -179,7 +179,7 @@ func (m *Manifest) validate() error {
 		if f.Name != want[i] {
 			return malformed("files[%d] is %q, want %q", i, f.Name, want[i])
 		}
-		if f.Digest.Algorithm() != digest.SHA256 || f.Digest.Validate() != nil || f.Size < 0 || f.Size > maxFileSize {
+		if f.Digest.Validate() != nil || f.Digest.Algorithm() != digest.SHA256 || f.Size < 0 || f.Size > maxFileSize {
 			return malformed("file %s: bad digest or size", f.Name)
 		}
 	}
