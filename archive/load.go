@@ -63,7 +63,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 	tr := tar.NewReader(zr)
 	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
 	if err != nil {
-		if errors.Is(err, tar.ErrHeader) && g.entries == 0 {
+		if g.entries == 0 && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
 			return nil, fmt.Errorf("load: %w: input is not a tar archive (compression: %s)", ErrUnknownFormat, kind)
 		}
 		return nil, fmt.Errorf("load: %w", err)

@@ -174,7 +174,7 @@ type tarStream interface {
 
 func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, error) {
 	s := &streamSource{files: map[string]blobInfo{}, links: map[string]string{}, metas: map[string][]byte{}, seen: map[string]bool{}}
-	last := "the start"
+	last := ""
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -184,6 +184,9 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 			return s, nil
 		}
 		if err != nil {
+			if last == "" {
+				return nil, fmt.Errorf("read archive: %w", truncated(err))
+			}
 			return nil, fmt.Errorf("read archive after entry %s: %w", last, truncated(err))
 		}
 		if n >= maxEntries {
