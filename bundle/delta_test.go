@@ -85,3 +85,26 @@ func TestDelta(t *testing.T) {
 		t.Fatalf("Load second delta: %v", err)
 	}
 }
+
+func TestFlatten(t *testing.T) {
+	ctx := context.Background()
+	src := sourceStore(t)
+	b := save(t, src, []string{"example/app:1"}, SaveOptions{Flatten: FlattenInStore(nil, nil)})
+	rep, err := Verify(ctx, bytes.NewReader(b), policyNone)
+	if err != nil {
+		t.Fatalf("Verify flattened: %v", err)
+	}
+	orig, _ := src.Resolve(ctx, "example/app:1")
+	im := rep.Images[0]
+	if im.FlattenedFrom != orig.Desc.Digest || im.Descriptor.Digest == orig.Desc.Digest || rep.LayersUnpacked != 1 {
+		t.Fatalf("flattened image %+v, layers %d", im, rep.LayersUnpacked)
+	}
+	dst := newStore(t)
+	if _, err := Load(ctx, dst, bytes.NewReader(b), LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.Resolve(ctx, "example/app:1")
+	if err != nil || got.Desc.Digest != im.Descriptor.Digest {
+		t.Fatalf("loaded %v %v", got.Desc.Digest, err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
@@ -61,7 +62,21 @@ type SaveResult struct {
 // Save writes the images named by refs (tags, digests or ID prefixes, as [store.Store.Resolve]
 // takes them) from s to w as one bundle.
 func Save(ctx context.Context, s *store.Store, refs []string, w io.Writer, opts SaveOptions) (*SaveResult, error) {
-	if len(refs) == 0 {
+	var images []store.Resolved
+	for _, in := range refs {
+		r, err := s.Resolve(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, r)
+	}
+	return SaveImages(ctx, s, images, w, opts)
+}
+
+// SaveImages is [Save] for images already resolved. An image resolved by digest (zero
+// Ref) is carried untagged.
+func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w io.Writer, opts SaveOptions) (*SaveResult, error) {
+	if len(images) == 0 {
 		return nil, fmt.Errorf("save: no images named")
 	}
 	level, err := opts.Level.encoderLevel()
@@ -75,7 +90,7 @@ func Save(ctx context.Context, s *store.Store, refs []string, w io.Writer, opts 
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	p, err := plan(ctx, s, refs, opts)
+	p, err := plan(ctx, s, images, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +153,7 @@ type savePlan struct {
 	layers   map[digest.Digest]bool
 }
 
-func plan(ctx context.Context, s *store.Store, refs []string, opts SaveOptions) (*savePlan, error) {
+func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
 	m := &Manifest{MediaType: MediaType, FormatVersion: FormatVersion}
 	meta := map[digest.Digest][]byte{}
 	var metaTotal int64
@@ -158,10 +173,10 @@ func plan(ctx context.Context, s *store.Store, refs []string, opts SaveOptions) 
 		return b, nil
 	}
 
-	for _, in := range refs {
-		r, err := s.Resolve(ctx, in)
-		if err != nil {
-			return nil, err
+	for _, r := range images {
+		in := r.Desc.Digest.String()
+		if !r.Ref.IsZero() {
+			in = r.Ref.Familiar()
 		}
 		desc := r.Desc
 		if opts.Platform != nil && oci.IsIndex(desc.MediaType) {
@@ -274,6 +289,32 @@ func plan(ctx context.Context, s *store.Store, refs []string, opts SaveOptions) 
 		m.Files = append(m.Files, File{Name: names[i], Digest: digest.FromBytes(f), Size: int64(len(f))})
 	}
 	return &savePlan{manifest: m, files: files, layers: isLayer}, nil
+}
+
+// FlattenInStore returns a [SaveOptions.Flatten] that flattens each image (the platform p
+// of an index; nil: the default) with the image package and commits the one-layer image,
+// untagged, to the store so that it can be written from there.
+func FlattenInStore(p *ocispec.Platform, now func() time.Time) func(context.Context, *store.Store, ocispec.Descriptor) (ocispec.Descriptor, error) {
+	return func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+		im, err := image.Load(ctx, s, desc, p)
+		if err != nil {
+			return desc, err
+		}
+		tx, err := s.Begin(ctx)
+		if err != nil {
+			return desc, err
+		}
+		defer tx.Discard()
+		nd, err := image.Flatten(ctx, s, tx, im, image.FlattenOptions{Now: now})
+		if err != nil {
+			return desc, err
+		}
+		tx.Tag(ref.Ref{}, nd)
+		if err := tx.Commit(ctx); err != nil {
+			return desc, err
+		}
+		return nd, nil
+	}
 }
 
 func selectPlatform(indexJSON []byte, want ocispec.Platform) (ocispec.Descriptor, error) {
