@@ -40,14 +40,14 @@ type Report struct {
 	ManifestDigest digest.Digest
 	Compression    string
 	Signature      verify.Result
-	SignatureErr   error
+	SignatureErr   error `json:"-"`
 	Images         []Image
 	Base           *BaseRef
-	Expected       int   // blobs a delta expects the receiver to have
-	BlobsChecked   int   // blobs whose digest and size were checked
-	LayersUnpacked int   // layers decompressed and checked against their diff ID
-	Bytes          int64 // blob bytes read
-	Problems       []error
+	Expected       int     // blobs a delta expects the receiver to have
+	BlobsChecked   int     // blobs whose digest and size were checked
+	LayersUnpacked int     // layers decompressed and checked against their diff ID
+	Bytes          int64   // blob bytes read
+	Problems       []error `json:"-"`
 }
 
 // OK reports whether the bundle passed every check.

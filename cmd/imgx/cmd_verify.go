@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/imgx/imgx/bundle"
+)
+
+func init() {
+	var o struct {
+		policy policyFlags
+		fast   bool
+		json   bool
+	}
+	register(&Command{
+		Name:  "verify",
+		Usage: "[--key PUB]... [--threshold K] [--fast] [--json] BUNDLE|-",
+		Short: "Check a bundle's signatures and contents without loading it",
+		Long: `Verify reads a whole bundle and checks: its signatures against the trust policy (the
+--key files plus the public keys in $IMGX_TRUST_DIR, default ~/.config/imgx/trusted/), every
+blob's digest and size, the entry order, manifests and configs against each other, and,
+unless --fast, each layer decompressed against its diff ID. It reports every problem, not
+only the first, and shows the signers, the images and, for a delta bundle, the bundle it
+builds on.
+
+Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
+		Example: `  imgx verify --key release.pub release-1.2.imgx
+  imgx verify --key a.pub --key b.pub --threshold 2 release-1.2.imgx
+  ssh host cat b.imgx | imgx verify --fast --json -`,
+		Flags: func(fs *pflag.FlagSet) {
+			o.policy.add(fs)
+			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
+			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+		},
+		Args: exactArgs(1, "BUNDLE (or - for standard input)"),
+		Run: func(ctx context.Context, e *Env, args []string) error {
+			pol, err := o.policy.policy()
+			if err != nil {
+				return err
+			}
+			r, done, err := openBundle(e, args[0])
+			if err != nil {
+				return err
+			}
+			defer done()
+			var opts []bundle.VerifyOption
+			if o.fast {
+				opts = append(opts, bundle.Fast())
+			}
+			rep, err := bundle.Verify(ctx, r, pol, opts...)
+			if rep == nil {
+				return fmt.Errorf("verify %s: %w", args[0], err)
+			}
+			if o.json {
+				if jerr := writeJSON(e.Stdout, verifyJSON(rep)); jerr != nil {
+					return jerr
+				}
+			} else {
+				printVerify(e, args[0], rep)
+			}
+			if err != nil {
+				return fmt.Errorf("verify %s: %d problem(s)", args[0], len(rep.Problems))
+			}
+			return nil
+		},
+	})
+}
+
+func printVerify(e *Env, name string, rep *bundle.Report) {
+	w := e.Stdout
+	m := rep.Manifest
+	fmt.Fprintf(w, "Bundle:     %s (format %s, %s, created %s)\n", name, m.FormatVersion, rep.Compression, m.Created.Format("2006-01-02 15:04:05Z"))
+	fmt.Fprintf(w, "Manifest:   %s\n", rep.ManifestDigest)
+	for _, s := range rep.Signature.Signers {
+		state := "valid"
+		switch {
+		case !s.Trusted:
+			state = "untrusted key"
+		case !s.Valid:
+			state = "INVALID"
+		}
+		fmt.Fprintf(w, "Signature:  %s (%s)\n", s.KeyID, state)
+	}
+	if len(rep.Signature.Signers) == 0 {
+		fmt.Fprintf(w, "Signature:  none\n")
+	}
+	if rep.Signature.Warning != "" {
+		e.Warnf("%s", rep.Signature.Warning)
+	}
+	if rep.Base != nil {
+		fmt.Fprintf(w, "Delta on:   %s; expects %d blob(s) already loaded\n", rep.Base, rep.Expected)
+	}
+	for _, im := range rep.Images {
+		name := im.Name
+		if name == "" {
+			name = "<untagged>"
+		}
+		extra := ""
+		if im.FlattenedFrom != "" {
+			extra = ", flattened from " + im.FlattenedFrom.String()
+		}
+		fmt.Fprintf(w, "Image:      %s %s%s\n", name, im.Descriptor.Digest, extra)
+	}
+	fmt.Fprintf(w, "Checked:    %d of %d blob(s), %s; %d layer(s) unpacked\n", rep.BlobsChecked, len(m.Blobs), humanSize(rep.Bytes), rep.LayersUnpacked)
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "problem: %v\n", p)
+	}
+	if rep.OK() {
+		fmt.Fprintln(w, "OK")
+	} else {
+		fmt.Fprintf(w, "FAILED: %d problem(s)\n", len(rep.Problems))
+	}
+}
+
+type verifyReport struct {
+	*bundle.Report
+	OK       bool     `json:"ok"`
+	Problems []string `json:"problems"`
+	Signers  []signer `json:"signers"`
+}
+
+type signer struct {
+	KeyID   string `json:"keyID"`
+	Trusted bool   `json:"trusted"`
+	Valid   bool   `json:"valid"`
+	Error   string `json:"error,omitempty"`
+}
+
+func verifyJSON(rep *bundle.Report) verifyReport {
+	out := verifyReport{Report: rep, OK: rep.OK(), Problems: []string{}, Signers: []signer{}}
+	for _, p := range rep.Problems {
+		out.Problems = append(out.Problems, p.Error())
+	}
+	for _, s := range rep.Signature.Signers {
+		sg := signer{KeyID: s.KeyID, Trusted: s.Trusted, Valid: s.Valid}
+		if s.Err != nil {
+			sg.Error = s.Err.Error()
+		}
+		out.Signers = append(out.Signers, sg)
+	}
+	return out
+}
