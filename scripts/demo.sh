@@ -35,6 +35,7 @@ fi
 if has keygen && has save && has verify; then
   step "4. sign and save a bundle, ship it, verify and load it elsewhere"
   export IMGX_PASSWORD=demo-password
+  mkdir -p "$OUT/usb"   # the USB stick
   run "$IMGX" keygen --output-prefix "$OUT/release"
   run "$IMGX" save example/hello:1.0 example/hello:latest --sign-key "$OUT/release.key" -o "$OUT/usb/hello-1.0.imgx"
   run "$IMGX" verify --key "$OUT/release.pub" "$OUT/usb/hello-1.0.imgx"
