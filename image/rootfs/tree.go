@@ -166,8 +166,8 @@ func readErr(last string, err error) error {
 	return fmt.Errorf("%w: read tar after entry %s: %w", ErrBadLayer, last, err)
 }
 
-// entryType maps header types onto the ones rootfs handles; ok is false for
-// headers that are skipped (PAX global headers).
+// entryType maps header types onto the ones rootfs handles; skip is set for
+// headers that carry no file (PAX global headers).
 func entryType(hdr *tar.Header) (typ byte, skip bool, err error) {
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:

@@ -233,6 +233,9 @@ func wantTree(t testing.TB) []string {
 
 func TestUnpack(t *testing.T) {
 	dir := t.TempDir()
+	// Runs before TempDir's removal, which an unprivileged user cannot do
+	// inside the read-only directory.
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "ro"), 0o755) })
 	layers := testImage(t)
 	if err := Unpack(context.Background(), openers(layers...), dir); err != nil {
 		t.Fatalf("Unpack: %v", err)
