@@ -76,6 +76,7 @@ type frameWriter struct {
 	mode frameMode
 
 	free    chan []byte    // input buffers
+	outs    chan []byte    // output buffers
 	jobs    chan *frameJob // to the workers
 	ordered chan *frameJob // to the output goroutine, in stream order
 	wg      sync.WaitGroup
@@ -102,12 +103,14 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel, workers int) *frameW
 		out:     out,
 		level:   level,
 		free:    make(chan []byte, workers+2),
+		outs:    make(chan []byte, workers+2),
 		jobs:    make(chan *frameJob, workers),
 		ordered: make(chan *frameJob, workers+1),
 		outDone: make(chan struct{}),
 	}
 	for range workers + 2 {
 		fw.free <- nil // allocated on first use
+		fw.outs <- nil
 	}
 	fw.buf = fw.getBuf()
 	for range workers {
@@ -130,12 +133,13 @@ func (fw *frameWriter) worker() {
 	defer fw.wg.Done()
 	var enc *zstd.Encoder
 	for j := range fw.jobs {
+		j.out = fw.getOut()
 		if j.mode == modeRaw {
 			j.out = appendRawFrame(j.out[:0], j.in)
 		} else {
 			if enc == nil {
 				enc, j.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(fw.level), zstd.WithEncoderConcurrency(1),
-					zstd.WithWindowSize(chunkSize))
+					zstd.WithWindowSize(chunkSize), zstd.WithLowerEncoderMem(true))
 			}
 			if j.err == nil {
 				j.out = enc.EncodeAll(j.in, j.out[:0])
@@ -161,7 +165,13 @@ func (fw *frameWriter) output() {
 			fw.fail(err)
 		}
 		fw.free <- j.in[:0]
+		fw.outs <- j.out[:0]
 	}
+}
+
+// getOut returns a reusable output buffer; there are as many as input buffers.
+func (fw *frameWriter) getOut() []byte {
+	return <-fw.outs
 }
 
 func (fw *frameWriter) fail(err error) {
