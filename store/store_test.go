@@ -426,3 +426,21 @@ func TestConcurrentTagging(t *testing.T) {
 		t.Errorf("%d entries after 20 concurrent tags, want 20", len(ents))
 	}
 }
+
+func TestCommitDropsUnusedStaged(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tx, _ := s.Begin(ctx)
+	md := stageImage(t, tx, []byte("used"))
+	if _, err := tx.PutBytes(ctx, "x", []byte("staged but never tagged")); err != nil {
+		t.Fatal(err)
+	}
+	tx.Tag(mustRef(t, "app"), md)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := s.Check(ctx)
+	if !rep.OK() || rep.Leftovers != 0 || rep.Unreachable != 0 || rep.Blobs != 3 {
+		t.Errorf("after commit: %+v", rep)
+	}
+}

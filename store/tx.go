@@ -112,12 +112,11 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	name := want.Digest
-	if name == "" {
-		name = got
-	}
 	if err != nil {
-		return want, fmt.Errorf("blob %s: %w", name, err)
+		if want.Digest == "" {
+			return want, fmt.Errorf("stage blob (%s): %w", want.MediaType, err)
+		}
+		return want, fmt.Errorf("blob %s: %w", want.Digest, err)
 	}
 	if want.Digest == "" {
 		want.Digest = got
@@ -216,6 +215,13 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			return nil
 		}); err != nil {
 			return fmt.Errorf("commit: %w", err)
+		}
+	}
+	// Blobs this transaction staged that no tagged image uses (an incomplete index's
+	// children, say) would otherwise wait for prune.
+	for d, mine := range tx.staged {
+		if mine && !need[d] {
+			os.Remove(tx.s.stagedPath(d))
 		}
 	}
 	tx.discardLocked(false)
