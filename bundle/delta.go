@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,10 +81,18 @@ func readManifestFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	rd, err := openReader(f)
+	mb, _, err := ReadHead(f)
+	return mb, err
+}
+
+// ReadHead reads only the head of a bundle stream: the manifest bytes (whose sha256 is the
+// bundle's identity) and the parsed manifest. Signatures are not checked here; a caller
+// that acts on the content must use [Load] or [Verify]. It reads a few KiB, not the blobs.
+func ReadHead(r io.Reader) ([]byte, *Manifest, error) {
+	rd, err := openReader(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rd.Close()
-	return rd.ManifestBytes, nil
+	return rd.ManifestBytes, rd.Manifest, nil
 }

@@ -110,6 +110,11 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		tx.Tag(r, im.Descriptor)
 	}
 	res.BytesWritten = tx.BytesWritten()
+	// The store remembers which bundles it loaded (with their manifests), in the same
+	// commit: a nightly ingest then loads each bundle exactly once.
+	if err := tx.Record(RecordKind, rd.ManifestDigest.Encoded(), rd.ManifestBytes); err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("load: %w", err)
 	}
@@ -127,6 +132,19 @@ func classifyStoreErr(rd *reader, err error) error {
 		return fmt.Errorf("%w: %w", ErrSize, err)
 	}
 	return rd.wrap(err)
+}
+
+// RecordKind is the store record kind under which [Load] notes each bundle it loaded,
+// keyed by the hex of the bundle's manifest digest, holding the manifest bytes.
+const RecordKind = "bundles"
+
+// Loaded reports whether the bundle with manifest digest d was loaded into s.
+func Loaded(s *store.Store, d digest.Digest) bool {
+	if d.Validate() != nil {
+		return false
+	}
+	_, err := s.GetRecord(RecordKind, d.Encoded())
+	return err == nil
 }
 
 // checkBase fails, before anything is written, if a delta's base is not in the store.

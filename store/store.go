@@ -223,3 +223,17 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
+
+// TryLock takes the store-wide advisory lock called name (for example "ingest") without
+// waiting. ok is false if another process holds it. The lock ends with unlock or the process.
+func (s *Store) TryLock(name string) (unlock func(), ok bool, err error) {
+	if !recordName.MatchString(name) {
+		return nil, false, fmt.Errorf("lock %q: invalid name", name)
+	}
+	l := flock.New(filepath.Join(s.root, metaDir, name+".lock"))
+	ok, err = l.TryLock()
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return func() { _ = l.Unlock() }, true, nil
+}

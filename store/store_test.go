@@ -444,3 +444,27 @@ func TestCommitDropsUnusedStaged(t *testing.T) {
 		t.Errorf("after commit: %+v", rep)
 	}
 }
+
+func TestRecordsCommitWithTx(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tx, _ := s.Begin(ctx)
+	if err := tx.Record("bundles", "abc123", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Record("bundles", "../escape", nil); err == nil {
+		t.Error("record with a path in its key accepted")
+	}
+	tx.Discard()
+	if _, err := s.GetRecord("bundles", "abc123"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("record of a discarded tx visible: %v", err)
+	}
+	tx, _ = s.Begin(ctx)
+	tx.Record("bundles", "abc123", []byte("loaded"))
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.GetRecord("bundles", "abc123"); err != nil || string(b) != "loaded" {
+		t.Fatalf("GetRecord = %q, %v", b, err)
+	}
+}

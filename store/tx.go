@@ -28,6 +28,7 @@ type Tx struct {
 	mu      sync.Mutex
 	staged  map[digest.Digest]bool // staged by this or an earlier (interrupted) tx; true if written by this tx
 	tags    []tagOp
+	records []record
 	done    bool
 	written int64
 }
@@ -216,6 +217,9 @@ func (tx *Tx) Commit(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
+	}
+	if err := tx.s.writeRecordsLocked(tx.records); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	// Blobs this transaction staged that no tagged image uses (an incomplete index's
 	// children, say) would otherwise wait for prune.
