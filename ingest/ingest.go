@@ -1,0 +1,368 @@
+// Package ingest is the receiving side of a nightly sync: it finds the complete bundles in
+// an incoming directory (local, SFTP or FTP), orders them so that every base comes before
+// the deltas built on it, and for each one verifies and loads it (signatures per the trust
+// policy, every digest, verify-before-commit), then moves it to a done directory, or to a
+// failed directory with a NAME.reason file beside it.
+//
+// It is idempotent: the store records every bundle it loaded (by manifest digest, in the
+// same commit as the images), so a re-run after a crash skips what was loaded and finishes
+// the rest. One ingest runs per store at a time.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/transport"
+	"github.com/imgx/imgx/verify"
+)
+
+// ErrLocked is returned when another ingest holds the store's ingest lock.
+var ErrLocked = errors.New("another ingest is running on this store")
+
+// Options configure [Run].
+type Options struct {
+	Store  *store.Store
+	Policy verify.Policy
+
+	// Source holds the incoming bundles in Dir ("" for its root).
+	Source transport.Backend
+	Dir    string
+	// DoneDir and FailedDir are directories on Source where processed bundles are moved.
+	// An empty DoneDir leaves loaded bundles in place (unless Delete); an empty FailedDir
+	// leaves failed ones in place and writes no reason file.
+	DoneDir, FailedDir string
+	// Delete removes loaded bundles instead of moving them to DoneDir.
+	Delete bool
+	// Strict fails a delta whose base is not loaded instead of letting it wait.
+	Strict bool
+	// Suffix selects bundle files by name; default ".imgx".
+	Suffix string
+
+	// Progress, if set, is told about each bundle being loaded.
+	Progress func(name string, done, total int64)
+	// FreeSpace reports the bytes free in the store's filesystem; default statfs.
+	FreeSpace func(dir string) (int64, error)
+}
+
+// Outcome of one bundle.
+type Outcome string
+
+const (
+	Loaded  Outcome = "loaded"
+	Skipped Outcome = "skipped" // loaded before (same manifest digest)
+	Waiting Outcome = "waiting" // a delta whose base is not loaded yet
+	Failed  Outcome = "failed"
+)
+
+// Item reports one bundle.
+type Item struct {
+	Name     string        `json:"name"`
+	Outcome  Outcome       `json:"outcome"`
+	Digest   digest.Digest `json:"digest,omitempty"`
+	Sequence int           `json:"sequence"`
+	Base     string        `json:"base,omitempty"`
+	Images   []string      `json:"images,omitempty"`
+	Bytes    int64         `json:"bytes"`         // blob bytes written to the store
+	Size     int64         `json:"bundle_size"`   // size of the bundle file
+	Signers  []string      `json:"signers,omitempty"`
+	Reason   string        `json:"reason,omitempty"` // why it failed or waits
+	MovedTo  string        `json:"moved_to,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
+}
+
+// Report is the result of one run.
+type Report struct {
+	Items                            []Item `json:"bundles"`
+	Loaded, Skipped, Waiting, Failed int
+	Bytes                            int64 `json:"bytes"`
+}
+
+type candidate struct {
+	info     transport.FileInfo
+	name     string // path on Source
+	manifest *bundle.Manifest
+	digest   digest.Digest
+	item     *Item
+}
+
+// Run processes every complete bundle in opts.Dir once. It returns an error wrapping
+// ErrLocked if another ingest is running, and other errors only when it could not look at
+// the directory at all; per-bundle failures are in the report.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Suffix == "" {
+		opts.Suffix = ".imgx"
+	}
+	if opts.FreeSpace == nil {
+		opts.FreeSpace = statfsFree
+	}
+	unlock, ok, err := opts.Store.TryLock("ingest")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("store %s: %w", opts.Store.Root(), ErrLocked)
+	}
+	defer unlock()
+
+	var files []transport.FileInfo
+	err = opts.Source.List(ctx, opts.Dir, func(fi transport.FileInfo) error {
+		if !fi.IsDir && strings.HasSuffix(fi.Name, opts.Suffix) {
+			files = append(files, fi)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", where(opts.Source, opts.Dir), err)
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+
+	rep := &Report{}
+	var pending []*candidate
+	for _, fi := range files {
+		c := &candidate{info: fi, name: path.Join(opts.Dir, fi.Name), item: &Item{Name: fi.Name, Size: fi.Size}}
+		mb, m, err := readHead(ctx, opts.Source, c.name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			fail(ctx, opts, c, fmt.Errorf("read bundle head: %w", err))
+			rep.add(c.item)
+			continue
+		}
+		c.manifest, c.digest = m, digest.FromBytes(mb)
+		c.item.Digest, c.item.Sequence = c.digest, m.Sequence
+		if m.Base != nil {
+			c.item.Base = m.Base.String()
+		}
+		for _, im := range m.Images {
+			c.item.Images = append(c.item.Images, imageName(im))
+		}
+		if bundle.Loaded(opts.Store, c.digest) {
+			c.item.Outcome = Skipped
+			c.item.Reason = "already loaded"
+			finish(ctx, opts, c)
+			rep.add(c.item)
+			continue
+		}
+		pending = append(pending, c)
+	}
+
+	// Bases first: a full bundle is ready; a delta is ready once its base is loaded.
+	sort.SliceStable(pending, func(i, j int) bool {
+		a, b := pending[i].manifest, pending[j].manifest
+		if a.Sequence != b.Sequence {
+			return a.Sequence < b.Sequence
+		}
+		return a.Created.Before(b.Created)
+	})
+	for progress := true; progress && len(pending) > 0; {
+		progress = false
+		var next []*candidate
+		for _, c := range pending {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			if b := c.manifest.Base; b != nil && !bundle.Loaded(opts.Store, b.Digest) {
+				next = append(next, c)
+				continue
+			}
+			load(ctx, opts, c)
+			rep.add(c.item)
+			progress = true
+		}
+		pending = next
+	}
+	for _, c := range pending {
+		b := c.manifest.Base
+		c.item.Reason = fmt.Sprintf("needs %s, which is not loaded", b)
+		if failedHere(rep, b.Digest) {
+			c.item.Reason += " (it failed in this run)"
+		}
+		if opts.Strict {
+			fail(ctx, opts, c, errors.New(c.item.Reason))
+		} else {
+			c.item.Outcome = Waiting
+		}
+		rep.add(c.item)
+	}
+	return rep, ctx.Err()
+}
+
+func load(ctx context.Context, opts Options, c *candidate) {
+	need := int64(0)
+	for _, b := range c.manifest.Blobs {
+		if !opts.Store.Has(b.Digest) {
+			need += b.Size
+		}
+	}
+	if free, err := opts.FreeSpace(opts.Store.Root()); err == nil && free < need+need/20 {
+		// Not the bundle's fault: it waits for space rather than being quarantined.
+		c.item.Outcome = Waiting
+		c.item.Reason = fmt.Sprintf("store needs %s, %s free", transport.FormatBytes(need), transport.FormatBytes(free))
+		return
+	}
+	rc, err := opts.Source.Open(ctx, c.name, 0)
+	if err != nil {
+		if ctx.Err() == nil {
+			fail(ctx, opts, c, err)
+		}
+		return
+	}
+	defer rc.Close()
+	var prog bundle.Progress
+	if opts.Progress != nil {
+		prog = func(done, total int64) { opts.Progress(c.info.Name, done, total) }
+	}
+	res, err := bundle.Load(ctx, opts.Store, rc, bundle.LoadOptions{Policy: opts.Policy, Progress: prog})
+	if err != nil {
+		if ctx.Err() != nil {
+			c.item.Outcome = Waiting
+			c.item.Reason = "interrupted"
+			return
+		}
+		fail(ctx, opts, c, err)
+		return
+	}
+	c.item.Outcome = Loaded
+	c.item.Bytes = res.BytesWritten
+	c.item.Signers = res.Signature.TrustedBy
+	if w := res.Signature.Warning; w != "" {
+		c.item.Warnings = append(c.item.Warnings, w)
+	}
+	finish(ctx, opts, c)
+}
+
+// finish moves a loaded (or already loaded) bundle out of the incoming directory.
+func finish(ctx context.Context, opts Options, c *candidate) {
+	switch {
+	case opts.Delete:
+		if err := opts.Source.Remove(ctx, c.name); err != nil && !opts.Source.IsNotExist(err) {
+			c.item.Warnings = append(c.item.Warnings, "remove: "+err.Error())
+		} else {
+			c.item.MovedTo = "(deleted)"
+		}
+	case opts.DoneDir != "":
+		dst := path.Join(opts.DoneDir, c.info.Name)
+		if err := moveAside(ctx, opts.Source, c.name, dst); err != nil {
+			c.item.Warnings = append(c.item.Warnings, "move to done: "+err.Error())
+		} else {
+			c.item.MovedTo = dst
+		}
+	}
+}
+
+// fail marks a bundle failed and quarantines it with a reason file.
+func fail(ctx context.Context, opts Options, c *candidate, cause error) {
+	c.item.Outcome = Failed
+	c.item.Reason = cause.Error()
+	if opts.FailedDir == "" {
+		return
+	}
+	dst := path.Join(opts.FailedDir, c.info.Name)
+	if err := moveAside(ctx, opts.Source, c.name, dst); err != nil {
+		c.item.Warnings = append(c.item.Warnings, "move to failed: "+err.Error())
+		return
+	}
+	c.item.MovedTo = dst
+	text := fmt.Sprintf("bundle: %s\nfailed: %s\nreason: %s\n", c.info.Name, time.Now().UTC().Format(time.RFC3339), cause)
+	if c.digest != "" {
+		text += fmt.Sprintf("manifest: %s\nsequence: %d\n", c.digest, c.manifest.Sequence)
+	}
+	if err := writeFile(ctx, opts.Source, dst+".reason", []byte(text)); err != nil {
+		c.item.Warnings = append(c.item.Warnings, "write reason: "+err.Error())
+	}
+}
+
+// moveAside renames src to dst; if dst exists (the same name failed or loaded before),
+// the new one gets a numbered suffix rather than replacing it.
+func moveAside(ctx context.Context, b transport.Backend, src, dst string) error {
+	err := b.Rename(ctx, src, dst)
+	for i := 1; err != nil && errors.Is(err, fs.ErrExist) && i < 100; i++ {
+		err = b.Rename(ctx, src, fmt.Sprintf("%s.%d", dst, i))
+	}
+	return err
+}
+
+func writeFile(ctx context.Context, b transport.Backend, name string, data []byte) error {
+	up, err := b.Create(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := up.Truncate(ctx, 0); err != nil {
+		up.Discard(ctx)
+		return err
+	}
+	if _, err := up.Write(data); err != nil {
+		up.Discard(ctx)
+		return err
+	}
+	return up.Commit(ctx)
+}
+
+func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *bundle.Manifest, error) {
+	rc, err := b.Open(ctx, name, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rc.Close()
+	return bundle.ReadHead(io.LimitReader(rc, 64<<20))
+}
+
+func (r *Report) add(it *Item) {
+	r.Items = append(r.Items, *it)
+	switch it.Outcome {
+	case Loaded:
+		r.Loaded++
+		r.Bytes += it.Bytes
+	case Skipped:
+		r.Skipped++
+	case Waiting:
+		r.Waiting++
+	case Failed:
+		r.Failed++
+	}
+}
+
+func failedHere(r *Report, d digest.Digest) bool {
+	for _, it := range r.Items {
+		if it.Digest == d && it.Outcome == Failed {
+			return true
+		}
+	}
+	return false
+}
+
+func imageName(im bundle.Image) string {
+	if im.Name != "" {
+		return im.Name
+	}
+	return im.Descriptor.Digest.String()
+}
+
+func where(b transport.Backend, dir string) string {
+	if dir == "" {
+		return b.Location()
+	}
+	return strings.TrimSuffix(b.Location(), "/") + "/" + dir
+}
+
+func statfsFree(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
