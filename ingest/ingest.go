@@ -75,8 +75,8 @@ type Item struct {
 	Sequence int           `json:"sequence"`
 	Base     string        `json:"base,omitempty"`
 	Images   []string      `json:"images,omitempty"`
-	Bytes    int64         `json:"bytes"`         // blob bytes written to the store
-	Size     int64         `json:"bundle_size"`   // size of the bundle file
+	Bytes    int64         `json:"bytes"`       // blob bytes written to the store
+	Size     int64         `json:"bundle_size"` // size of the bundle file
 	Signers  []string      `json:"signers,omitempty"`
 	Reason   string        `json:"reason,omitempty"` // why it failed or waits
 	MovedTo  string        `json:"moved_to,omitempty"`
