@@ -185,15 +185,24 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 		ftp.DialWithShutTimeout(timeout),
 		ftp.DialWithDisabledEPSV(b.opts.DisableEPSV),
 	}
-	if b.opts.Dial != nil {
-		opts = append(opts, ftp.DialWithDialFunc(func(network, addr string) (net.Conn, error) {
-			c, err := b.opts.Dial(ctx, network, addr)
-			if err == nil && b.tls != nil && addr != b.addr {
-				c = tls.Client(c, b.tls) // a data connection
-			}
-			return c, err
-		}))
+	// Our own dialer puts an idle timeout on every connection, so a
+	// server that stops answering cannot hang a transfer forever.
+	dial := b.opts.Dial
+	if dial == nil {
+		d := &net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+		dial = d.DialContext
 	}
+	opts = append(opts, ftp.DialWithDialFunc(func(network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c = &idleConn{Conn: c, timeout: timeout}
+		if b.tls != nil && addr != b.addr {
+			c = tls.Client(c, b.tls) // a data connection
+		}
+		return c, nil
+	}))
 	if b.tls != nil {
 		opts = append(opts, ftp.DialWithExplicitTLS(b.tls))
 	}
@@ -686,7 +695,7 @@ func (b *Backend) IsPermanent(err error) bool {
 	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
-		return te.Code >= 500 || te.Code == ftp.Status452
+		return te.Code >= 500 || te.Code == ftp.Status452 || te.Code == ftp.StatusActionAborted && diskError(te.Msg)
 	}
 	var ce *tls.CertificateVerificationError
 	var ue x509.UnknownAuthorityError
@@ -707,4 +716,29 @@ func (b *Backend) Close() error {
 	}
 	b.idle = nil
 	return nil
+}
+
+// idleConn fails a read or write that makes no progress for timeout.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
+}
+
+// diskError recognises a 451 that is a storage failure: vsftpd answers a
+// full disk with "451 Failure writing to local file.", and retrying that
+// only fills the disk again.
+func diskError(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "writing to local file") || strings.Contains(m, "space") ||
+		strings.Contains(m, "quota") || strings.Contains(m, "disk")
 }

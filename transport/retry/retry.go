@@ -246,6 +246,8 @@ type upload struct {
 	state   []byte
 	written bool
 	replay  replay
+	// failures since the last write that got through
+	failures int
 }
 
 // replay keeps the last max bytes written, for resending.
@@ -281,8 +283,11 @@ func (r *replay) since(off int64) ([]byte, bool) {
 // u.pos bytes.
 func (u *upload) recover(op string, cause error) error {
 	err := cause
-	for attempt := 1; ; attempt++ {
-		if werr := u.b.wait(u.ctx, op+" "+u.name, attempt, err); werr != nil {
+	for {
+		// Failures count until a write gets through, so a link that
+		// always breaks before the next write completes still ends.
+		u.failures++
+		if werr := u.b.wait(u.ctx, op+" "+u.name, u.failures, err); werr != nil {
 			return werr
 		}
 		u.u.Abort(context.WithoutCancel(u.ctx))
@@ -317,6 +322,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	if err == nil {
 		u.pos += int64(n)
 		u.replay.add(p)
+		u.failures = 0
 		return n, nil
 	}
 	for {
@@ -326,6 +332,7 @@ func (u *upload) Write(p []byte) (int, error) {
 		if _, err = u.u.Write(p); err == nil {
 			u.pos += int64(len(p))
 			u.replay.add(p)
+			u.failures = 0
 			return len(p), nil
 		}
 	}
