@@ -25,6 +25,7 @@ type GetOptions struct {
 // its final name is the caller's business. It returns the final size.
 func Get(ctx context.Context, b Backend, name string, dst *os.File, opts GetOptions) (int64, error) {
 	prog := progress.OrNoop(opts.Progress)
+	defer prog.Done()
 	fi, err := b.Stat(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("get %s: %w", name, err)
@@ -62,6 +63,5 @@ func Get(ctx context.Context, b Backend, name string, dst *os.File, opts GetOpti
 	if err := dst.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
 		return total, fmt.Errorf("get %s: sync: %w", name, err)
 	}
-	prog.Done()
 	return total, nil
 }

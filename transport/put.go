@@ -78,6 +78,7 @@ func Put(ctx context.Context, b Backend, name string, src io.Reader, opts PutOpt
 		saveEvery = 8
 	}
 	prog := progress.OrNoop(opts.Progress)
+	defer prog.Done()
 	if opts.Size > 0 {
 		prog.SetTotal(opts.Size)
 	}
@@ -155,7 +156,6 @@ func (p *putter) run(b Backend, name string, opts PutOptions) (PutResult, error)
 	if err := p.u.Commit(p.ctx); err != nil {
 		return PutResult{}, err
 	}
-	p.prog.Done()
 	return PutResult{Size: p.pos, Resumed: resumed, SHA256: hex.EncodeToString(p.h.Sum(nil))}, nil
 }
 
