@@ -221,6 +221,13 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if b.isVolumeName(name) {
+		vs, err := b.volumeSet(name)
+		if err != nil {
+			return nil, err
+		}
+		return vs.open(ctx, offset)
+	}
 	f, err := os.Open(b.path(name))
 	if errors.Is(err, fs.ErrNotExist) {
 		if vs, verr := b.volumeSet(name); verr == nil {
@@ -253,6 +260,13 @@ func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, er
 	}
 	if err := ctx.Err(); err != nil {
 		return transport.FileInfo{}, err
+	}
+	if b.isVolumeName(name) {
+		vs, err := b.volumeSet(name)
+		if err != nil {
+			return transport.FileInfo{}, err
+		}
+		return vs.info(), nil
 	}
 	fi, err := os.Stat(b.path(name))
 	if errors.Is(err, fs.ErrNotExist) {

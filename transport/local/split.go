@@ -549,3 +549,18 @@ func (vs *volumeSet) rename(newname string) error {
 	}
 	return os.Remove(vs.b.path(vs.base + IndexSuffix))
 }
+
+// isVolumeName reports whether name is a volume (NAME.001) or the index
+// of a published set, which are read as the whole set.
+func (b *Backend) isVolumeName(name string) bool {
+	base := ""
+	if m := volumeRE.FindStringSubmatch(name); m != nil {
+		base = m[1]
+	} else if s, ok := strings.CutSuffix(name, IndexSuffix); ok {
+		base = s
+	} else {
+		return false
+	}
+	_, err := os.Stat(b.path(base + IndexSuffix))
+	return err == nil
+}
