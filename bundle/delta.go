@@ -2,8 +2,8 @@ package bundle
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -70,6 +71,8 @@ func addImage(t testing.TB, s *store.Store, tag string, layers ...layerSpec) oci
 	cfg.OS, cfg.Architecture = "linux", "amd64"
 	cfg.RootFS.Type = "layers"
 	cfg.Config.Env = []string{"PATH=/usr/bin"}
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cfg.Created = &created
 	var lds []ocispec.Descriptor
 	for _, l := range layers {
 		raw := layerTar(t, l)

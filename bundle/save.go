@@ -48,7 +48,10 @@ type SaveOptions struct {
 	Flatten func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error)
 
 	Progress Progress
-	Now      func() time.Time // creation time; default time.Now
+	// Now gives the bundle's creation time. By default it is the creation time of the
+	// newest image in it, which makes a bundle a pure function of its images, key and
+	// base: a re-run writes the same bytes, so an interrupted upload resumes.
+	Now func() time.Time
 }
 
 // SaveResult describes a written bundle.
@@ -95,7 +98,11 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		return nil, err
 	}
 	m := p.manifest
-	m.Created = now().UTC().Truncate(time.Second)
+	m.Created = p.newest
+	if opts.Now != nil || m.Created.IsZero() {
+		m.Created = now()
+	}
+	m.Created = m.Created.UTC().Truncate(time.Second)
 	mbytes, err := m.Marshal()
 	if err != nil {
 		return nil, err
@@ -151,6 +158,7 @@ type savePlan struct {
 	manifest *Manifest
 	files    [][]byte // oci-layout, index.json, manifest.json
 	layers   map[digest.Digest]bool
+	newest   time.Time // creation time of the newest image config
 }
 
 func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
@@ -208,6 +216,7 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 	var heads, configs, layers []ocispec.Descriptor
 	seen := map[digest.Digest]bool{}
 	isLayer := map[digest.Digest]bool{}
+	var newest time.Time
 	var walk func(d ocispec.Descriptor) error
 	walk = func(d ocispec.Descriptor) error {
 		if seen[d.Digest] {
@@ -242,6 +251,14 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 		if !seen[mf.Config.Digest] {
 			seen[mf.Config.Digest] = true
 			configs = append(configs, ocispec.Descriptor{MediaType: mf.Config.MediaType, Digest: mf.Config.Digest, Size: mf.Config.Size})
+			if cb, err := readMeta(mf.Config); err == nil {
+				var c struct {
+					Created time.Time `json:"created"`
+				}
+				if json.Unmarshal(cb, &c) == nil && c.Created.After(newest) {
+					newest = c.Created
+				}
+			}
 		}
 		for _, l := range mf.Layers {
 			if !seen[l.Digest] {
@@ -288,7 +305,7 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 	for i, f := range files {
 		m.Files = append(m.Files, File{Name: names[i], Digest: digest.FromBytes(f), Size: int64(len(f))})
 	}
-	return &savePlan{manifest: m, files: files, layers: isLayer}, nil
+	return &savePlan{manifest: m, files: files, layers: isLayer, newest: newest}, nil
 }
 
 // FlattenInStore returns a [SaveOptions.Flatten] that flattens each image (the platform p

@@ -27,7 +27,7 @@ func (im *Image) Layers(f Fetcher) []rootfs.Opener {
 // FlattenOptions tune [Flatten].
 type FlattenOptions struct {
 	Compression Compression
-	Now         func() time.Time
+	Now         func() time.Time // creation time of the new image; default: the source's
 }
 
 // Flatten stages a one-layer image in tx with im's filesystem (whiteouts applied) and its
@@ -35,9 +35,6 @@ type FlattenOptions struct {
 // are kept; the history is replaced by one entry naming the source manifest digest,
 // because the old entries describe layers that no longer exist.
 func Flatten(ctx context.Context, f Fetcher, tx *store.Tx, im *Image, opts FlattenOptions) (ocispec.Descriptor, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Compression == "" {
 		opts.Compression = Gzip
 	}
@@ -48,7 +45,12 @@ func Flatten(ctx context.Context, f Fetcher, tx *store.Tx, im *Image, opts Flatt
 		return ocispec.Descriptor{}, fmt.Errorf("flatten %s: %w", im.Desc.Digest, err)
 	}
 	cfg := im.Config.DeepCopy()
-	now := v1.Time{Time: opts.Now().UTC()}
+	// By default the flattened image keeps the source's creation time, so flattening the
+	// same image twice gives the same digest (and a re-saved bundle the same bytes).
+	now := cfg.Created
+	if opts.Now != nil {
+		now = v1.Time{Time: opts.Now().UTC()}
+	}
 	cfg.Created = now
 	cfg.RootFS = v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{{Algorithm: "sha256", Hex: diffID.Encoded()}}}
 	cfg.History = []v1.History{{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -153,7 +154,16 @@ func SignDigest(ctx context.Context, signer crypto.Signer, digest []byte) ([]byt
 			s = &cryptoSigner{signer}
 		}
 	}
-	sig, err := s.SignMessage(nil, options.WithDigest(digest), options.WithContext(ctx), options.WithRand(rand.Reader))
+	var sig []byte
+	if ek := ecdsaKey(signer); ek != nil {
+		// RFC 6979 deterministic ECDSA (what ecdsa.PrivateKey.Sign does with a nil
+		// random source): the same key over the same manifest gives the same bytes, so a
+		// re-run of `imgx save` reproduces the bundle exactly and an interrupted upload
+		// resumes instead of starting over. Security is that of randomised ECDSA.
+		sig, err = ek.Sign(nil, digest, crypto.SHA256)
+	} else {
+		sig, err = s.SignMessage(nil, options.WithDigest(digest), options.WithContext(ctx), options.WithRand(rand.Reader))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sign with key %s: %w", pub.ID(), err)
 	}
@@ -163,6 +173,14 @@ func SignDigest(ctx context.Context, signer crypto.Signer, digest []byte) ([]byt
 		return nil, fmt.Errorf("sign with key %s: signature does not verify: %w", pub.ID(), err)
 	}
 	return (&Signature{Hint: pub.Hint(), Digest: bytes.Clone(digest), Signature: sig}).Marshal()
+}
+
+func ecdsaKey(signer crypto.Signer) *ecdsa.PrivateKey {
+	if k, ok := signer.(*PrivateKey); ok {
+		signer = k.key
+	}
+	k, _ := signer.(*ecdsa.PrivateKey)
+	return k
 }
 
 // cryptoSigner adapts a crypto.Signer to signature.Signer for SignDigest.
