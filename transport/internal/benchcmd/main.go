@@ -1,0 +1,88 @@
+// Command benchcmd times one upload or download with imgx's transport, for
+// scripts/bench-transport.sh. It prints "MB/s" on stdout.
+//
+//	benchcmd put FILE URL [flags]
+//	benchcmd get URL FILE [flags]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/imgx/imgx/transport"
+	"github.com/imgx/imgx/transport/dial"
+)
+
+func main() {
+	identity := flag.String("identity", "", "SSH key file")
+	knownHosts := flag.String("known-hosts", "", "known_hosts file")
+	caFile := flag.String("cafile", "", "FTPS CA file")
+	flag.Parse()
+	if flag.NArg() != 3 {
+		fmt.Fprintln(os.Stderr, "usage: benchcmd put FILE URL | get URL FILE")
+		os.Exit(2)
+	}
+	var opts dial.Options
+	if *identity != "" {
+		opts.SFTP.Identities = []string{*identity}
+	}
+	opts.SFTP.KnownHosts = *knownHosts
+	opts.SFTP.SSHConfig = "none"
+	opts.SFTP.NoAgent = true
+	opts.FTP.CAFile = *caFile
+	opts.FTP.Netrc = "none"
+	if err := run(context.Background(), flag.Arg(0), flag.Arg(1), flag.Arg(2), opts); err != nil {
+		fmt.Fprintln(os.Stderr, "benchcmd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, op, a, b string, opts dial.Options) error {
+	url, file := b, a
+	if op == "get" {
+		url, file = a, b
+	}
+	loc, err := transport.ParseLocation(url)
+	if err != nil {
+		return err
+	}
+	be, name, err := dial.Open(ctx, loc, opts)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	start := time.Now()
+	var n int64
+	switch op {
+	case "put":
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		be.Remove(ctx, name)
+		res, err := transport.Put(ctx, be, name, f, transport.PutOptions{NoResume: true})
+		if err != nil {
+			return err
+		}
+		n = res.Size
+	case "get":
+		os.Remove(file)
+		f, err := os.Create(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if n, err = transport.Get(ctx, be, name, f, transport.GetOptions{}); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown operation %q", op)
+	}
+	el := time.Since(start).Seconds()
+	fmt.Printf("%.0f\n", float64(n)/el/1e6)
+	return nil
+}
