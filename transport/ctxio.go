@@ -32,7 +32,7 @@ func (r *ctxReader) WriteTo(w io.Writer) (int64, error) {
 		}
 		return wt.WriteTo(&ctxWriter{r.ctx, w})
 	}
-	return io.Copy(w, struct{ io.Reader }{r})
+	return io.CopyBuffer(w, struct{ io.Reader }{r}, make([]byte, 1<<20))
 }
 
 func (r *ctxReader) Close() error { return r.rc.Close() }

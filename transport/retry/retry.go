@@ -220,6 +220,57 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 }
 
+// WriteTo keeps the wrapped reader's fast path (pkg/sftp pipelines reads in
+// WriteTo) and still re-opens after a transient failure.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for attempt := 1; ; attempt++ {
+		cw := &countWriter{w: w}
+		var err error
+		if wt, ok := r.rc.(io.WriterTo); ok {
+			_, err = wt.WriteTo(cw)
+		} else {
+			_, err = io.CopyBuffer(cw, struct{ io.Reader }{r.rc}, make([]byte, 1<<20))
+		}
+		r.off += cw.n
+		total += cw.n
+		if err == nil || cw.err != nil {
+			return total, err // done, or the destination failed
+		}
+		if cw.n > 0 {
+			attempt = 1
+		}
+		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), attempt, err); werr != nil {
+			return total, werr
+		}
+		r.rc.Close()
+		for {
+			rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
+			if oerr == nil {
+				r.rc = rc
+				break
+			}
+			attempt++
+			if werr := r.b.wait(r.ctx, "reopen "+r.name, attempt, oerr); werr != nil {
+				return total, werr
+			}
+		}
+	}
+}
+
+type countWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
+}
+
 func (r *reader) Close() error { return r.rc.Close() }
 
 // Create implements transport.Backend.

@@ -18,6 +18,7 @@ func SmallDisk(t testing.TB, size string) string {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount tmpfs: %v: %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	// Lazy: a server process may still be leaving the directory.
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	return dir
 }
