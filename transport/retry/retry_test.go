@@ -32,7 +32,9 @@ func (f *flaky) Stat(ctx context.Context, name string) (transport.FileInfo, erro
 	return f.Backend.Stat(ctx, name)
 }
 
-func (f *flaky) IsPermanent(err error) bool { return transport.IsPermanent(err) || errors.Is(err, fs.ErrNotExist) }
+func (f *flaky) IsPermanent(err error) bool {
+	return transport.IsPermanent(err) || errors.Is(err, fs.ErrNotExist)
+}
 
 func newFlaky(t *testing.T, failN int, err error) (*flaky, *Backend, *[]time.Duration) {
 	lb, _ := local.New(t.TempDir(), local.Options{})
