@@ -50,7 +50,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 	br := bufio.NewReaderSize(raw, 1<<20)
 	zr, kind, err := compress.NewReader(br, compress.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	defer zr.Close()
 	g := newGuard(raw, opts)
@@ -64,14 +64,14 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
 	if err != nil {
 		if g.entries == 0 && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
-			return nil, fmt.Errorf("load: %w: input is not a tar archive (compression: %s)", ErrUnknownFormat, kind)
+			return nil, fmt.Errorf("%w: input is not a tar archive (compression: %s)", ErrUnknownFormat, kind)
 		}
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	// Read what follows the end-of-archive marker: the writer's padding, and for a
 	// compressed stream the trailer whose checksum the decoder verifies at EOF.
 	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 16<<20)); err != nil {
-		return nil, fmt.Errorf("load: after the last entry: %w", truncated(err))
+		return nil, fmt.Errorf("after the last entry: %w", truncated(err))
 	}
 	res, err := finish(ctx, tx, src)
 	if err != nil {
@@ -85,7 +85,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 // docker-archive, to s. Only the files the metadata refers to are read.
 func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) (*Result, error) {
 	if _, err := DetectDir(dir); err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	tx, err := s.Begin(ctx)
 	if err != nil {
@@ -109,14 +109,14 @@ func LoadPath(ctx context.Context, s *store.Store, path string, stdin io.Reader,
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	if fi.IsDir() {
 		return LoadDir(ctx, s, path, opts)
 	}
 	f, err := os.Open(filepath.Clean(path))
 	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	if opts.Progress != nil {
@@ -128,10 +128,10 @@ func LoadPath(ctx context.Context, s *store.Store, path string, stdin io.Reader,
 func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
 	b := newBuilder(src, tx)
 	if err := b.build(ctx); err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return nil, err
 	}
 	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), Notes: b.notes}, nil
 }

@@ -4,106 +4,125 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/imgx/imgx/archive"
+	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/store"
 )
 
-// Hooks for the imgx bundle format, set in init by the bundle command's own file so that
-// `imgx load` stays one command. isBundle looks at the peeked start of the input;
-// loadBundle then loads it from r, of which nothing has been consumed. loadBundleFlags,
-// if set, adds the bundle's flags (keys, trust policy) to `imgx load`.
-var (
-	isBundle        func(p archive.Peeked) bool
-	loadBundle      func(ctx context.Context, e *Env, s *store.Store, r io.Reader, o *loadOptions) error
-	loadBundleFlags func(fs *pflag.FlagSet)
-)
-
 type loadOptions struct {
-	input string
-	json  bool
-	quiet bool
+	input     string
+	json      bool
+	quiet     bool
+	policy    policyFlags
+	transport transportFlags
 }
 
 func init() {
 	var o loadOptions
 	register(&Command{
 		Name:  "load",
-		Usage: "[-i FILE|DIR|-] [--json]",
-		Short: "Load images from a docker save, oci-archive or OCI layout",
-		Long: `Load reads images from an archive and adds them to the store: docker-archive as written
-by 'docker save' (any Docker version), podman or skopeo; oci-archive; an OCI image layout
-directory; each archive possibly gzip, zstd, xz or bzip2 compressed as a whole. Input from
-a pipe is read in one pass. Nothing is added unless the whole archive was read and every
-blob checked against its digest, size and the image config's diff IDs; a rejected archive
-leaves the store as it was.
+		Usage: "[flags] [-i LOCATION]",
+		Short: "Load images from a bundle, docker save, oci-archive or OCI layout",
+		Long: `Load verifies and adds images to the store. It reads:
+
+  - imgx bundles: signatures are checked against the trust policy before any blob is
+    stored (--key files plus the keys in $IMGX_TRUST_DIR, default ~/.config/imgx/trusted/;
+    with any trusted key configured, unsigned bundles and untrusted signers are refused);
+  - docker-archive as written by 'docker save' (any Docker version), podman or skopeo;
+  - oci-archive, and OCI image layout directories;
+
+each possibly gzip, zstd, xz or bzip2 compressed as a whole. LOCATION is a path, - for
+standard input (the default), or an sftp://, ftp:// or ftps:// URL.
+
+Nothing is added unless the whole input was read and every blob checked against its
+digest and size; a rejected input leaves the store exactly as it was. An interrupted
+bundle load keeps the blobs it verified, and a re-run does not write them again.
 
 It prints one "Loaded image: NAME:TAG" line per tag, and "Loaded image ID: sha256:…" for an
 image without a tag.`,
-		Example: `  docker save app:1 | imgx load
+		Example: `  imgx load --key release.pub -i release-1.2.imgx
+  imgx load -i sftp://deploy@gateway/incoming/app-1.2.imgx
+  docker save app:1 | imgx load
   imgx load -i images.tar.gz
   imgx load -i ./oci-layout-dir --json`,
 		Flags: func(fs *pflag.FlagSet) {
-			fs.StringVarP(&o.input, "input", "i", "-", "archive file, OCI layout directory, or - for standard input")
+			fs.StringVarP(&o.input, "input", "i", "-", "what to load: a file, an OCI layout directory, -, or an sftp://, ftp:// or ftps:// URL")
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
-			if loadBundleFlags != nil {
-				loadBundleFlags(fs)
-			}
+			o.policy.add(fs)
+			o.transport.add(fs, false)
 		},
-		Args: exactArgs(0, "no arguments (use -i FILE)"),
+		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
 		Run: func(ctx context.Context, e *Env, _ []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
 			}
-			return runLoad(ctx, e, s, &o)
+			in, err := openInput(ctx, e, o.input, &o.transport)
+			if err != nil {
+				return err
+			}
+			if in.dir != "" {
+				r, err := archive.LoadDir(ctx, s, in.dir, archive.LoadOptions{})
+				if err != nil {
+					return withHint(err, "a directory must be an OCI image layout (index.json) or an unpacked docker save (manifest.json)")
+				}
+				return printLoaded(e, r, &o)
+			}
+			defer in.r.Close()
+			br := bufio.NewReaderSize(in.r, 1<<20)
+			p, err := archive.Peek(br)
+			if err != nil {
+				return fmt.Errorf("load %s: %w", in.name, err)
+			}
+			if len(p.Entries) > 0 && p.Entries[0] == bundle.ManifestName {
+				return loadBundle(ctx, e, s, br, &o)
+			}
+			res, err := archive.Load(ctx, s, br, archive.LoadOptions{})
+			if err != nil {
+				return withHint(fmt.Errorf("load %s: %w", in.name, err), "imgx load reads imgx bundles, docker-archive, oci-archive and OCI layouts; nothing was added to the store")
+			}
+			return printLoaded(e, res, &o)
 		},
 	})
 }
 
-func runLoad(ctx context.Context, e *Env, s *store.Store, o *loadOptions) error {
-	var res *archive.Result
-	if o.input != "-" {
-		if fi, err := os.Stat(o.input); err == nil && fi.IsDir() {
-			r, err := archive.LoadDir(ctx, s, o.input, archive.LoadOptions{})
-			if err != nil {
-				return withHint(err, "a directory must be an OCI image layout (index.json) or an unpacked docker save (manifest.json)")
-			}
-			return printLoaded(e, r, o)
-		}
-	}
-	var in io.Reader = e.Stdin
-	if o.input == "-" {
-		if f, ok := e.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return withHint(usagef("load: standard input is a terminal"), "pipe an archive in ('docker save app | imgx load') or use -i FILE")
-		}
-	} else {
-		f, err := os.Open(o.input)
-		if err != nil {
-			return fmt.Errorf("load: %w", err)
-		}
-		defer f.Close()
-		in = f
-	}
-	br := bufio.NewReaderSize(in, 1<<20)
-	p, err := archive.Peek(br)
+func loadBundle(ctx context.Context, e *Env, s *store.Store, r *bufio.Reader, o *loadOptions) error {
+	pol, err := o.policy.policy()
 	if err != nil {
-		return fmt.Errorf("load: %w", err)
+		return err
 	}
-	if isBundle != nil && loadBundle != nil && isBundle(p) {
-		return loadBundle(ctx, e, s, br, o)
-	}
-	res, err = archive.Load(ctx, s, br, archive.LoadOptions{})
+	res, err := bundle.Load(ctx, s, r, bundle.LoadOptions{Policy: pol})
 	if err != nil {
-		return withHint(err, "imgx load reads docker-archive, oci-archive and OCI layouts; nothing was added to the store")
+		hint := "nothing was added to the store"
+		if ctx.Err() != nil {
+			hint = "interrupted: blobs already verified stay staged; re-run the same command to resume"
+		}
+		return withHint(err, hint)
 	}
-	return printLoaded(e, res, o)
+	if w := res.Signature.Warning; w != "" {
+		e.Warnf("%s", w)
+	}
+	if o.json {
+		return writeJSON(e.Stdout, res)
+	}
+	if o.quiet {
+		return nil
+	}
+	for _, id := range res.Signature.TrustedBy {
+		fmt.Fprintf(e.Stdout, "Verified signature: %s\n", id)
+	}
+	for _, im := range res.Images {
+		if im.Name != "" {
+			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", im.Name)
+		} else {
+			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Descriptor.Digest)
+		}
+	}
+	return nil
 }
 
 func printLoaded(e *Env, res *archive.Result, o *loadOptions) error {

@@ -2,62 +2,81 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"fmt"
 	"io"
-	"os"
+	"path"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/imgx/imgx/archive"
+	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/syncstate"
 )
 
-// Hooks for the imgx bundle format (--format imgx, the default), set in init by the
-// bundle command's own file. saveBundleFlags adds its flags (signing key, compression,
-// delta base); saveBundle writes the bundle of req.Images to req.W.
-var (
-	saveBundle      func(ctx context.Context, e *Env, s *store.Store, req *saveRequest) error
-	saveBundleFlags func(fs *pflag.FlagSet)
-)
-
-// saveRequest is what `imgx save` hands to a writer.
-type saveRequest struct {
-	Images []store.Resolved
-	Output string    // the -o value: a file name, or "-" for standard output
-	W      io.Writer // a temporary file renamed to Output on success, or standard output
-	JSON   bool
+type saveOptions struct {
+	format, output, platform string
+	json, verify             bool
+	// imgx bundles
+	signKeys   []string
+	compress   string
+	level      string
+	since      string
+	sinceState string
+	always     bool
+	flatten    bool
+	transport  transportFlags
 }
 
 func init() {
-	var o struct {
-		format, output, platform string
-		json                     bool
-	}
+	var o saveOptions
 	register(&Command{
 		Name:  "save",
-		Usage: "[--format imgx|docker-archive|oci-archive] [-o FILE|-] IMAGE...",
-		Short: "Write images to an archive or bundle",
-		Long: `Save writes one or more images to a single file or to standard output. Blobs that the
-images share are written once.
+		Usage: "[flags] [-o LOCATION] IMAGE...",
+		Short: "Write images to a signed bundle or an archive, locally or to a server",
+		Long: `Save writes one or more images as one file. Blobs the images share are written once.
 
-  --format imgx            an imgx bundle (signed, deduplicated; see docs/bundle-format.md)
-  --format docker-archive  for 'docker load' (all versions), 'podman load', skopeo and crane;
-                           also an OCI layout, so digests survive a Docker 25+ load
-  --format oci-archive     for 'skopeo copy oci-archive:…', buildah, podman; digests preserved
+  --format imgx            an imgx bundle (default): signed, deduplicated, zstd; see
+                           docs/bundle-format.md. Uncompressed (--compress none) it is also
+                           an oci-archive that docker load and skopeo accept.
+  --format docker-archive  for 'docker load' (all versions), 'podman load', skopeo and crane
+  --format oci-archive     for 'skopeo copy oci-archive:…', buildah, podman
 
-docker-archive keeps the image ID (config digest); docs/archive-formats.md describes both
-layouts. The output file appears only when it is complete.`,
-		Example: `  imgx save --format docker-archive -o images.tar app:1 web:2   # then: docker load -i images.tar
-  imgx save --format oci-archive app:1 > app.oci.tar`,
+LOCATION is a path (a USB stick is a directory), - for standard output, or an
+sftp://[user@]host[:port]/path, ftp://… or ftps://… URL. The file appears under its name
+only when complete; an interrupted upload resumes when the same command runs again (imgx
+bundles are reproducible: the same images and key give the same bytes).
+
+Nightly deltas: --since BUNDLE leaves out the layers an earlier bundle (and its chain)
+carried; --since-state FILE does the same from a small state file that save updates after
+the bundle was published, so the sender needs no old bundles. If nothing changed since
+the last bundle, save says so and writes nothing (exit 0) unless --always.`,
+		Example: `  imgx save app:1.2 web:3 --sign-key release.key -o release-1.2.imgx
+  imgx save app:1.2 --flatten --sign-key release.key -o /media/usb/app-flat.imgx
+  imgx save app:1.2 --sign-key release.key -o sftp://deploy@gateway/incoming/app-1.2.imgx
+  imgx save --since-state /var/lib/imgx/sent.json --sign-key release.key app:stable \
+      -o sftp://deploy@gateway/incoming/nightly-$(date +%Y%m%d).imgx
+  imgx save --format docker-archive -o images.tar app:1 web:2     # then: docker load -i images.tar
+  imgx save app:1.2 --sign-key release.key | ssh airgap imgx load --key release.pub`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.format, "format", "imgx", "output format: imgx, docker-archive or oci-archive")
-			fs.StringVarP(&o.output, "output", "o", "-", "output file, or - for standard output")
-			fs.StringVar(&o.platform, "platform", "", "docker-archive: platform of a multi-platform image to name in manifest.json (default: this machine's)")
-			fs.BoolVar(&o.json, "json", false, "print a JSON summary (with -o FILE)")
-			if saveBundleFlags != nil {
-				saveBundleFlags(fs)
-			}
+			fs.StringVarP(&o.output, "output", "o", "-", "where to write: a path, -, or an sftp://, ftp:// or ftps:// URL")
+			fs.StringVar(&o.platform, "platform", "", "only this platform of multi-platform images (OS/ARCH[/VARIANT])")
+			fs.BoolVar(&o.json, "json", false, "print a JSON summary")
+			fs.BoolVar(&o.verify, "verify", false, "read the written file back and check it end to end")
+			fs.StringArrayVar(&o.signKeys, "sign-key", nil, "imgx: sign with this private key (repeatable; password from IMGX_PASSWORD or a prompt)")
+			fs.StringVar(&o.compress, "compress", "zstd", "imgx: zstd or none")
+			fs.StringVar(&o.level, "level", "default", "imgx: zstd level: fastest, default or better")
+			fs.BoolVar(&o.flatten, "flatten", false, "imgx: write each image as a one-layer image")
+			fs.StringVar(&o.since, "since", "", "imgx: write a delta omitting layers this earlier bundle (and its chain) carried")
+			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
+			fs.BoolVar(&o.always, "always", false, "with --since-state: write a bundle even if nothing changed")
+			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
@@ -73,46 +92,176 @@ layouts. The output file appears only when it is complete.`,
 				}
 				images = append(images, r)
 			}
-			var write func(w io.Writer) (any, error)
+			var platform *ocispec.Platform
+			if o.platform != "" {
+				p, err := image.ParsePlatform(o.platform)
+				if err != nil {
+					return usagef("--platform: %v", err)
+				}
+				platform = &p
+			}
 			switch o.format {
 			case "imgx":
-				if saveBundle == nil {
-					return withHint(usagef("save: format imgx is not available in this build"), "use --format docker-archive or --format oci-archive")
-				}
+				return saveBundle(ctx, e, s, images, platform, &o)
 			case string(archive.FormatDockerArchive), string(archive.FormatOCIArchive):
-				opts := archive.SaveOptions{Format: archive.Format(o.format)}
-				if o.platform != "" {
-					p, err := image.ParsePlatform(o.platform)
-					if err != nil {
-						return usagef("save: --platform: %v", err)
-					}
-					opts.Platform = &p
+				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform}
+				var res *archive.SaveResult
+				out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
+					var err error
+					res, err = archive.Save(ctx, s, w, images, opts)
+					return err
+				})
+				if err != nil {
+					return err
 				}
-				write = func(w io.Writer) (any, error) { return archive.Save(ctx, s, w, images, opts) }
-			default:
-				return usagef("save: unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
+				if o.json {
+					return writeJSON(e.Stdout, struct {
+						*archive.SaveResult
+						Output *outputResult `json:"output"`
+					}{res, out})
+				}
+				if o.output != "-" {
+					fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %s\n", o.format, o.output, len(images), humanSize(out.Size))
+				}
+				return nil
 			}
-			return saveOutput(e, o.output, func(w io.Writer) error {
-				if write == nil {
-					return saveBundle(ctx, e, s, &saveRequest{Images: images, Output: o.output, W: w, JSON: o.json})
-				}
-				res, err := write(w)
-				if err == nil && o.json && o.output != "-" {
-					err = writeJSON(e.Stdout, res)
-				}
-				return err
-			})
+			return usagef("unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
 		},
 	})
 }
 
-// saveOutput refuses to write an archive to a terminal, then writes it with writeOutput
-// (a file appears only when complete).
-func saveOutput(e *Env, path string, fn func(w io.Writer) error) error {
-	if path == "-" || path == "" {
-		if f, ok := e.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return withHint(usagef("save: refusing to write an archive to a terminal"), "use -o FILE or redirect standard output")
+func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Resolved, platform *ocispec.Platform, o *saveOptions) error {
+	if o.compress != "zstd" && o.compress != "none" {
+		return usagef("--compress %q: want zstd or none", o.compress)
+	}
+	if o.since != "" && o.sinceState != "" {
+		return usagef("--since and --since-state exclude each other")
+	}
+	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform}
+	if o.flatten {
+		opts.Flatten = bundle.FlattenInStore(platform, nil)
+	}
+	if o.since != "" {
+		b, err := bundle.ReadBase(ctx, o.since)
+		if err != nil {
+			return withHint(err, "--since needs the earlier bundle file (only its head is read)")
+		}
+		opts.Since = b
+	}
+	var state *syncstate.State
+	var tags map[string]digest.Digest
+	if o.sinceState != "" {
+		var err error
+		if state, err = syncstate.Load(o.sinceState); err != nil {
+			return err
+		}
+		opts.Since = state.Base()
+		tags = map[string]digest.Digest{}
+		for _, im := range images {
+			key := im.Desc.Digest.String()
+			if !im.Ref.IsZero() {
+				key = im.Ref.String()
+			}
+			tags[key] = im.Desc.Digest
+		}
+		if !o.always && !o.flatten && state.Unchanged(tags, closureDigests(ctx, s, images)) {
+			fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", state.Last)
+			return nil
 		}
 	}
-	return writeOutput(e, path, fn)
+	keys, err := loadSigners(o.signKeys)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		opts.Signers = append(opts.Signers, crypto.Signer(k))
+	}
+	if len(keys) == 0 {
+		e.Warnf("the bundle is not signed (use --sign-key KEY; 'imgx keygen' makes one)")
+	}
+	var res *bundle.SaveResult
+	out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {
+		var err error
+		res, err = bundle.SaveImages(ctx, s, images, w, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if state != nil {
+		mb, err := res.Manifest.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := state.Record(mb, path.Base(o.output), tags, timeNow()); err != nil {
+			return err
+		}
+		if err := state.Save(o.sinceState); err != nil {
+			return withHint(err, "the bundle was published but the state file was not updated: the next run will ship these layers again")
+		}
+	}
+	if o.json {
+		return writeJSON(e.Stdout, struct {
+			*bundle.SaveResult
+			Output *outputResult `json:"output"`
+		}{res, out})
+	}
+	if o.output != "-" {
+		m := res.Manifest
+		kind := "bundle"
+		if m.Base != nil {
+			kind = fmt.Sprintf("delta bundle (on %s; %d layer(s) expected at the receiver)", m.Base, len(m.Expects))
+		}
+		fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %d blob(s), %s (%s written), manifest %s\n",
+			kind, o.output, len(m.Images), len(m.Blobs), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
+		for _, id := range res.Signers {
+			fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
+		}
+	}
+	return nil
+}
+
+// closureDigests lists every blob the images reach in the store.
+func closureDigests(ctx context.Context, s *store.Store, images []store.Resolved) []digest.Digest {
+	var out []digest.Digest
+	walkClosure(ctx, s, images, func(d ocispec.Descriptor) { out = append(out, d.Digest) })
+	return out
+}
+
+// closureSize estimates the bytes a bundle or archive of images needs: the sum of the blobs
+// they reach, less the layers a delta base carried. Used only for the early free-space check.
+func closureSize(ctx context.Context, s *store.Store, images []store.Resolved, since *bundle.Base) int64 {
+	var n int64
+	walkClosure(ctx, s, images, func(d ocispec.Descriptor) {
+		if since == nil || !since.Carried[d.Digest] {
+			n += d.Size
+		}
+	})
+	return n
+}
+
+func walkClosure(ctx context.Context, s *store.Store, images []store.Resolved, fn func(ocispec.Descriptor)) {
+	seen := map[digest.Digest]bool{}
+	var walk func(d ocispec.Descriptor)
+	walk = func(d ocispec.Descriptor) {
+		if seen[d.Digest] {
+			return
+		}
+		seen[d.Digest] = true
+		fn(d)
+		if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
+			return
+		}
+		data, err := s.ReadBlob(ctx, d)
+		if err != nil {
+			return
+		}
+		kids, _ := oci.Children(d.MediaType, data)
+		for _, k := range kids {
+			walk(k)
+		}
+	}
+	for _, im := range images {
+		walk(im.Desc)
+	}
 }

@@ -11,13 +11,14 @@ import (
 
 func init() {
 	var o struct {
-		policy policyFlags
-		fast   bool
-		json   bool
+		policy    policyFlags
+		fast      bool
+		json      bool
+		transport transportFlags
 	}
 	register(&Command{
 		Name:  "verify",
-		Usage: "[--key PUB]... [--threshold K] [--fast] [--json] BUNDLE|-",
+		Usage: "[--key PUB]... [--threshold K] [--fast] [--json] LOCATION",
 		Short: "Check a bundle's signatures and contents without loading it",
 		Long: `Verify reads a whole bundle and checks: its signatures against the trust policy (the
 --key files plus the public keys in $IMGX_TRUST_DIR, default ~/.config/imgx/trusted/), every
@@ -29,23 +30,29 @@ builds on.
 Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 		Example: `  imgx verify --key release.pub release-1.2.imgx
   imgx verify --key a.pub --key b.pub --threshold 2 release-1.2.imgx
+  imgx verify --key release.pub ftp://depot.lan/pub/incoming/app-1.2.imgx
   ssh host cat b.imgx | imgx verify --fast --json -`,
 		Flags: func(fs *pflag.FlagSet) {
 			o.policy.add(fs)
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+			o.transport.add(fs, false)
 		},
-		Args: exactArgs(1, "BUNDLE (or - for standard input)"),
+		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
 			pol, err := o.policy.policy()
 			if err != nil {
 				return err
 			}
-			r, done, err := openBundle(e, args[0])
+			in, err := openInput(ctx, e, args[0], &o.transport)
 			if err != nil {
 				return err
 			}
-			defer done()
+			if in.dir != "" {
+				return usagef("verify %s: a directory, want a bundle file", args[0])
+			}
+			defer in.r.Close()
+			r := in.r
 			var opts []bundle.VerifyOption
 			if o.fast {
 				opts = append(opts, bundle.Fast())

@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/imgx/imgx/internal/testserver"
 )
 
 func TestMain(m *testing.M) {
@@ -14,15 +17,17 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// TestScripts runs the CLI scripts in testdata/script: each is a small shell-like session
-// with expected stdout/stderr, so the user-visible behaviour is pinned down in one place.
-func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+func params(dir string, extraEnv map[string]string) testscript.Params {
+	return testscript.Params{
+		Dir: dir,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("IMGX_STORE", env.WorkDir+"/store")
 			env.Setenv("HOME", env.WorkDir+"/home")
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/home/.config")
+			env.Setenv("IMGX_PASSWORD", "test-password")
+			for k, v := range extraEnv {
+				env.Setenv(k, v)
+			}
 			return nil
 		},
 		// [real] guards steps that need real peers (skopeo, umoci, sshd, …), which CI
@@ -33,5 +38,34 @@ func TestScripts(t *testing.T) {
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-	})
+	}
+}
+
+// TestScripts runs the CLI scripts in testdata/script: each is a small shell-like session
+// with expected stdout/stderr, so the user-visible behaviour is pinned down in one place.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, params("testdata/script", nil))
+}
+
+// TestServerScripts runs testdata/servers against a real OpenSSH sshd and a real vsftpd
+// (plain and explicit TLS) on 127.0.0.1, started here and stopped by PID at the end. The
+// scripts see where they are through environment variables.
+func TestServerScripts(t *testing.T) {
+	testserver.RealTests(t)
+	sshd := testserver.StartSSHD(t)
+	ftpd := testserver.StartVsftpd(t, true)
+	host, port, _ := strings.Cut(sshd.Addr, ":")
+	env := map[string]string{
+		"SSHD_URL":            fmt.Sprintf("sftp://%s@%s:%s", sshd.User, host, port),
+		"SSH_KEY":             sshd.Keys.ClientKey,
+		"SSH_KNOWN_HOSTS":     sshd.Keys.KnownHosts,
+		"FTPS_URL":            "ftps://" + ftpd.Addr,
+		"FTP_URL":             "ftp://" + ftpd.Addr,
+		"FTP_ROOT":            ftpd.Root,
+		"FTP_CA":              ftpd.CAFile,
+		"IMGX_FTP_USER":       ftpd.User,
+		"IMGX_FTP_PASSWORD":   ftpd.Password,
+		"IMGX_SSH_PASSPHRASE": "",
+	}
+	testscript.Run(t, params("testdata/servers", env))
 }

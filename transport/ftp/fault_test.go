@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/imgx/imgx/transport"
-	"github.com/imgx/imgx/transport/internal/testserver"
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/transport/retry"
 	"github.com/imgx/imgx/transport/transporttest"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/imgx/imgx/transport"
-	"github.com/imgx/imgx/transport/internal/testserver"
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/transport/transporttest"
 )
 

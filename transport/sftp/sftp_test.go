@@ -9,7 +9,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/imgx/imgx/transport"
-	"github.com/imgx/imgx/transport/internal/testserver"
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/transport/transporttest"
 )
 

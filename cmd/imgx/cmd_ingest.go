@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/pflag"
+
+	"github.com/imgx/imgx/ingest"
+	"github.com/imgx/imgx/transport"
+	"github.com/imgx/imgx/transport/dial"
+)
+
+func digestOf(b []byte) string { return digest.FromBytes(b).String() }
+
+func init() {
+	var o struct {
+		done, failed   string
+		delete, strict bool
+		json           bool
+		policy         policyFlags
+		transport      transportFlags
+	}
+	register(&Command{
+		Name:  "ingest",
+		Usage: "[flags] LOCATION",
+		Short: "Verify and load every complete bundle that arrived in a directory (for cron)",
+		Long: `Ingest is the receiving side of a nightly sync. It lists the complete *.imgx bundles in
+LOCATION (a local directory, or an sftp://, ftp:// or ftps:// URL; uploads in progress are
+ignored), orders them so that each base bundle comes before the deltas built on it, and
+for each one: verifies it (signatures per the trust policy, every digest) and loads it into
+the store in one atomic step, then moves it to --done (or deletes it with --delete).
+
+A bundle that fails goes to --failed with a NAME.reason file beside it; the others still
+load. A delta whose base was never loaded waits for a later run (with --strict it fails
+instead) and says which bundle it needs. A bundle already loaded (same manifest digest)
+is skipped, so re-running after a crash loads nothing twice. One ingest runs per store at
+a time: a second one exits at once with a message (exit 0). If the store's disk is too
+full for a bundle, it waits.
+
+--done and --failed must be on the same server as LOCATION (bundles are renamed, not copied).
+
+Exit codes: 0 nothing failed (some bundles may wait); 1 a bundle failed or LOCATION could
+not be read; 2 usage error.`,
+		Example: `  imgx ingest sftp://puller@gateway/incoming --done sftp://puller@gateway/done \
+      --failed sftp://puller@gateway/quarantine --key /etc/imgx/release.pub
+  imgx ingest /media/usb/incoming --done /media/usb/done --failed /media/usb/failed --json`,
+		Flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&o.done, "done", "", "move loaded bundles to this directory (same server as LOCATION)")
+			fs.StringVar(&o.failed, "failed", "", "move failed bundles here, each with a NAME.reason file")
+			fs.BoolVar(&o.delete, "delete", false, "delete loaded bundles instead of moving them")
+			fs.BoolVar(&o.strict, "strict", false, "fail a delta whose base is not loaded instead of letting it wait")
+			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+			o.policy.add(fs)
+			o.transport.add(fs, false)
+		},
+		Args: exactArgs(1, "LOCATION"),
+		Run: func(ctx context.Context, e *Env, args []string) error {
+			if o.delete && o.done != "" {
+				return usagef("--delete and --done exclude each other")
+			}
+			root, rel, err := commonRoot(args[0], o.done, o.failed)
+			if err != nil {
+				return err
+			}
+			s, err := e.Store()
+			if err != nil {
+				return err
+			}
+			pol, err := o.policy.policy()
+			if err != nil {
+				return err
+			}
+			opts, err := o.transport.options(e)
+			if err != nil {
+				return err
+			}
+			b, err := dial.OpenDir(ctx, root, opts)
+			if err != nil {
+				return fmt.Errorf("ingest %s: %w", args[0], err)
+			}
+			defer b.Close()
+			rep, err := ingest.Run(ctx, ingest.Options{
+				Store: s, Policy: pol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
+				Delete: o.delete, Strict: o.strict,
+			})
+			if errors.Is(err, ingest.ErrLocked) {
+				fmt.Fprintf(e.Stderr, "imgx: %v; nothing to do\n", err)
+				return nil
+			}
+			if rep == nil {
+				return err
+			}
+			if o.json {
+				if jerr := writeJSON(e.Stdout, rep); jerr != nil {
+					return jerr
+				}
+			} else {
+				printIngest(e, rep)
+			}
+			if err != nil {
+				return err
+			}
+			if rep.Failed > 0 {
+				return fmt.Errorf("ingest %s: %d bundle(s) failed", args[0], rep.Failed)
+			}
+			return nil
+		},
+	})
+}
+
+func printIngest(e *Env, rep *ingest.Report) {
+	for _, it := range rep.Items {
+		line := fmt.Sprintf("%-8s %s", it.Outcome, it.Name)
+		if it.Sequence > 0 {
+			line += fmt.Sprintf(" (delta %d)", it.Sequence)
+		}
+		if len(it.Images) > 0 {
+			line += ": " + strings.Join(it.Images, ", ")
+		}
+		if it.Outcome == ingest.Loaded {
+			line += fmt.Sprintf(", %s written", humanSize(it.Bytes))
+		}
+		if it.Reason != "" && it.Outcome != ingest.Loaded {
+			line += " — " + it.Reason
+		}
+		if it.MovedTo != "" {
+			line += " -> " + it.MovedTo
+		}
+		fmt.Fprintln(e.Stdout, line)
+		for _, w := range it.Warnings {
+			e.Warnf("%s: %s", it.Name, w)
+		}
+	}
+	fmt.Fprintf(e.Stdout, "ingest: %d loaded, %d skipped, %d waiting, %d failed; %s written\n",
+		rep.Loaded, rep.Skipped, rep.Waiting, rep.Failed, humanSize(rep.Bytes))
+}
+
+// commonRoot parses the source and optional done/failed directories, checks that they are
+// on one server, and returns a location for their common parent directory with each one's
+// path relative to it ("" for an empty flag).
+func commonRoot(src string, others ...string) (transport.Location, [3]string, error) {
+	var rel [3]string
+	all := append([]string{src}, others...)
+	var locs []transport.Location
+	for i, s := range all {
+		if s == "" {
+			locs = append(locs, transport.Location{})
+			continue
+		}
+		l, err := transport.ParseLocation(s)
+		if err != nil {
+			return l, rel, usagef("%v", err)
+		}
+		if l.Scheme == transport.Stdio {
+			return l, rel, usagef("ingest needs directories, not -")
+		}
+		if i > 0 && (l.Scheme != locs[0].Scheme || l.Host != locs[0].Host || l.Port != locs[0].Port || l.User != locs[0].User) {
+			return l, rel, usagef("%s is not on the same server as %s: bundles are moved by renaming", s, src)
+		}
+		if l.Scheme == transport.File {
+			abs, err := filepath.Abs(l.Path)
+			if err != nil {
+				return l, rel, err
+			}
+			l.Path = abs
+		}
+		l.Path = strings.TrimSuffix(l.Path, "/")
+		locs = append(locs, l)
+	}
+	root := locs[0].Path
+	for _, l := range locs[1:] {
+		if l.Scheme == "" {
+			continue
+		}
+		for !within(l.Path, root) {
+			root = path.Dir(root)
+		}
+	}
+	for i, l := range locs {
+		if l.Scheme == "" {
+			continue
+		}
+		r := strings.TrimPrefix(strings.TrimPrefix(l.Path, root), "/")
+		rel[i] = r
+	}
+	out := locs[0]
+	out.Path = strings.TrimSuffix(root, "/") + "/"
+	if root == "" || root == "." {
+		out.Path = "./"
+	}
+	return out, rel, nil
+}
+
+func within(p, dir string) bool {
+	return dir == "" || dir == "/" || dir == "." || p == dir || strings.HasPrefix(p, dir+"/")
+}
