@@ -53,16 +53,18 @@ func TestScripts(t *testing.T) {
 func TestServerScripts(t *testing.T) {
 	testserver.RealTests(t)
 	sshd := testserver.StartSSHD(t)
-	ftpd := testserver.StartVsftpd(t, true)
+	ftpd := testserver.StartVsftpd(t, false)
+	ftps := testserver.StartVsftpd(t, true)
 	host, port, _ := strings.Cut(sshd.Addr, ":")
 	env := map[string]string{
 		"SSHD_URL":            fmt.Sprintf("sftp://%s@%s:%s", sshd.User, host, port),
 		"SSH_KEY":             sshd.Keys.ClientKey,
 		"SSH_KNOWN_HOSTS":     sshd.Keys.KnownHosts,
-		"FTPS_URL":            "ftps://" + ftpd.Addr,
 		"FTP_URL":             "ftp://" + ftpd.Addr,
 		"FTP_ROOT":            ftpd.Root,
-		"FTP_CA":              ftpd.CAFile,
+		"FTPS_URL":            "ftps://" + ftps.Addr,
+		"FTPS_ROOT":           ftps.Root,
+		"FTP_CA":              ftps.CAFile,
 		"IMGX_FTP_USER":       ftpd.User,
 		"IMGX_FTP_PASSWORD":   ftpd.Password,
 		"IMGX_SSH_PASSPHRASE": "",

@@ -217,7 +217,11 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 	if err := c.Login(b.user, b.password); err != nil {
 		c.Quit()
 		var te *textproto.Error
-		if errors.As(err, &te) && te.Code == ftp.StatusNotLoggedIn || !errors.As(err, &te) && !isNetError(err) {
+		var cve *tls.CertificateVerificationError
+		if errors.As(err, &cve) {
+			// Explicit TLS starts at login: a certificate problem is not a credentials problem.
+			err = transport.Permanent(fmt.Errorf("TLS: server certificate not trusted: %w (add its CA with --ca-cert FILE)", err))
+		} else if errors.As(err, &te) && te.Code == ftp.StatusNotLoggedIn || !errors.As(err, &te) && !isNetError(err) {
 			err = transport.Permanent(fmt.Errorf("login as %s refused: %w (credentials come from ~/.netrc or %s/%s)", b.user, err, UserEnv, PasswordEnv))
 		}
 		return nil, b.wrap("login", "", err)
