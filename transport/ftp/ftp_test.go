@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/internal/testserver"
+	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/transporttest"
 )
 

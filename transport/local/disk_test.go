@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/internal/testserver"
+	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/transporttest"
 )
 

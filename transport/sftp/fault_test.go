@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/internal/testserver"
+	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/retry"
 	"github.com/imgx/imgx/transport/transporttest"
 )

@@ -8,8 +8,8 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/internal/testserver"
+	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/transporttest"
 )
 
