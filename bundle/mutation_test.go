@@ -152,7 +152,7 @@ func TestMutations(t *testing.T) {
 	tests := []tc{
 		{name: "manifest digest byte", want: []error{ErrSignature, verify.ErrDigestMismatch}, data: mut(func(es []entry) []entry {
 			i := bytes.Index(es[0].data, []byte(`"digest": "sha256:`)) + 20
-			es[0].data[i] = "1023456789abcdef"[strings.IndexByte("0123456789abcdef", es[0].data[i])] // another hex digit
+			es[0].data[i] = "123456789abcdef0"[strings.IndexByte("0123456789abcdef", es[0].data[i])] // always another hex digit
 			return es
 		})},
 		{name: "manifest created byte", want: []error{ErrSignature, verify.ErrDigestMismatch}, data: mut(func(es []entry) []entry {
@@ -290,7 +290,7 @@ func TestMutations(t *testing.T) {
 					t.Fatalf("Load = %v, want it to mention %q", err, tt.msg)
 				}
 				if after := treeHash(t, dst.Root()); after != before {
-					t.Fatalf("store changed after rejected load (%v)", err)
+					t.Fatalf("store changed after rejected load (%v):\n%s", err, treeDiff(before, after))
 				}
 				// Verify must reject it too.
 				if _, err := Verify(ctx, bytes.NewReader(data), policy); err == nil {
@@ -303,4 +303,25 @@ func TestMutations(t *testing.T) {
 	if _, err := Load(ctx, dst, bytes.NewReader(good), LoadOptions{Policy: trust1}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// treeDiff lists the lines of two treeHash listings that differ.
+func treeDiff(before, after string) string {
+	b, a := map[string]bool{}, map[string]bool{}
+	for _, l := range strings.Split(before, "\n") {
+		b[l] = true
+	}
+	var out []string
+	for _, l := range strings.Split(after, "\n") {
+		a[l] = true
+		if !b[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	for l := range b {
+		if !a[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 IMGX="$PWD/bin/imgx"
 OUT="$PWD/demo-out"
 rm -rf "$OUT"; mkdir -p "$OUT/rootfs/etc"
-has() { "$IMGX" "$1" --help >/dev/null 2>&1; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
@@ -32,26 +31,41 @@ if command -v skopeo >/dev/null; then
   run skopeo inspect --format '{{.Digest}} {{.Architecture}} {{.Labels}}' "oci:$IMGX_STORE:example/hello:1.0"
 fi
 
-if has keygen && has save && has verify; then
-  step "4. sign and save a bundle, ship it, verify and load it elsewhere"
-  export IMGX_PASSWORD=demo-password
-  mkdir -p "$OUT/usb"   # the USB stick
-  run "$IMGX" keygen --output-prefix "$OUT/release"
-  run "$IMGX" save example/hello:1.0 example/hello:latest --sign-key "$OUT/release.key" -o "$OUT/usb/hello-1.0.imgx"
-  run "$IMGX" verify --key "$OUT/release.pub" "$OUT/usb/hello-1.0.imgx"
-  export IMGX_STORE="$OUT/store-b"
-  run "$IMGX" load --key "$OUT/release.pub" -i "$OUT/usb/hello-1.0.imgx"
-  run "$IMGX" images
-  run "$IMGX" check
+step "4. sign and save a bundle, ship it over SFTP, verify and load it on the other side"
+export IMGX_PASSWORD=demo-password   # in real use: prompted on the terminal, never on argv
+run "$IMGX" keygen --output-prefix "$OUT/release"
+mkdir -p "$OUT/usb"
+run "$IMGX" save example/hello:1.0 example/hello:latest --sign-key "$OUT/release.key" -o "$OUT/usb/hello-1.0.imgx"
+
+# The carrier: a throwaway OpenSSH sshd on 127.0.0.1 (host key pinned in its own
+# known_hosts), or the USB directory when sshd cannot run here.
+LOC="$OUT/usb/hello-1.0.imgx"
+SSH_FLAGS=()
+if [ -x /usr/sbin/sshd ] && [ "$(id -u)" -eq 0 ]; then
+  eval "$(./scripts/sshd-test.sh "$OUT/sshd")"
+  trap 'kill "$IMGX_SSHD_PID" 2>/dev/null || true' EXIT
+  mkdir -p "$OUT/gateway/incoming"
+  LOC="sftp://$IMGX_SSHD_USER@127.0.0.1:$IMGX_SSHD_PORT$OUT/gateway/incoming/hello-1.0.imgx"
+  SSH_FLAGS=(--identity "$IMGX_SSHD_KEY" --known-hosts "$IMGX_SSHD_KNOWN_HOSTS" --ssh-config none)
+  run "$IMGX" save example/hello:1.0 example/hello:latest --sign-key "$OUT/release.key" --verify "${SSH_FLAGS[@]}" -o "$LOC"
+  run "$IMGX" ls --long "${SSH_FLAGS[@]}" "${LOC%/*}/"
 fi
+run "$IMGX" verify --key "$OUT/release.pub" "${SSH_FLAGS[@]}" "$LOC"
+export IMGX_STORE="$OUT/store-b"
+echo "(receiver's store: $IMGX_STORE)"
+run "$IMGX" load --key "$OUT/release.pub" "${SSH_FLAGS[@]}" -i "$LOC"
+run "$IMGX" images
+run "$IMGX" check
 
 step "5. run what arrived: unpack the image and execute its entrypoint"
-if has export; then
-  mkdir -p "$OUT/unpacked"
-  run "$IMGX" export example/hello:1.0 -o "$OUT/rootfs-out.tar"
-  tar -C "$OUT/unpacked" -xf "$OUT/rootfs-out.tar"
-  run "$OUT/unpacked/hello"
-else
-  echo "(export not available yet)"
+run "$IMGX" unpack example/hello:1.0 "$OUT/unpacked"
+run "$OUT/unpacked/hello"
+
+step "6. a tampered bundle is refused, and the store is left as it was"
+cp "$OUT/usb/hello-1.0.imgx" "$OUT/tampered.imgx"
+printf 'X' | dd of="$OUT/tampered.imgx" bs=1 seek=$(( $(stat -c %s "$OUT/tampered.imgx") - 4000 )) conv=notrunc 2>/dev/null
+if "$IMGX" --store "$OUT/store-c" load --key "$OUT/release.pub" -i "$OUT/tampered.imgx"; then
+  echo "BUG: a tampered bundle loaded"; exit 1
 fi
+run "$IMGX" --store "$OUT/store-c" images
 printf '\ndemo finished: outputs in %s\n' "$OUT"

@@ -1,18 +1,26 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/imgx/imgx/internal/digestio"
+)
 
 var (
 	// ErrNotFound: no blob, tag or image matches.
 	ErrNotFound = errors.New("not found")
 	// ErrAmbiguous: a short image ID matches more than one image.
 	ErrAmbiguous = errors.New("ambiguous")
-	// ErrDigestMismatch: written bytes do not hash to the expected digest.
-	ErrDigestMismatch = errors.New("digest mismatch")
-	// ErrSizeMismatch: written bytes are not the expected size.
-	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrDigestMismatch: bytes do not hash to the expected digest (the error is a
+	// *MismatchError naming both digests). Shared with every verifying reader in imgx.
+	ErrDigestMismatch = digestio.ErrDigestMismatch
+	// ErrSizeMismatch: bytes are not the expected size.
+	ErrSizeMismatch = digestio.ErrSizeMismatch
 	// ErrBusy: an operation needs the store to itself while another process uses it.
 	ErrBusy = errors.New("store is busy")
 	// ErrMissingBlob: a commit would tag an image whose blobs are not all present.
 	ErrMissingBlob = errors.New("missing blob")
 )
+
+// MismatchError reports a blob whose bytes hash to another digest.
+type MismatchError = digestio.MismatchError

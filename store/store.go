@@ -14,6 +14,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/imgx/imgx/internal/atomicfile"
+	"github.com/imgx/imgx/internal/digestio"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -151,8 +152,25 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 	if err != nil {
 		return nil, err
 	}
-	return newVerifyReader(f, desc), nil
+	return &verifiedFile{VerifyReader: digestio.NewDescriptorReader(f, desc), f: f, desc: desc}, nil
 }
+
+// verifiedFile closes the blob file under a verifying reader and names the blob in errors.
+type verifiedFile struct {
+	*digestio.VerifyReader
+	f    *os.File
+	desc ocispec.Descriptor
+}
+
+func (v *verifiedFile) Read(p []byte) (int, error) {
+	n, err := v.VerifyReader.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("blob %s: %w", v.desc.Digest, err)
+	}
+	return n, err
+}
+
+func (v *verifiedFile) Close() error { return v.f.Close() }
 
 // ReadBlob reads a small blob (manifest, index, config) fully and verifies it.
 // max bounds the size read, a guard against a corrupted store making imgx read gigabytes.

@@ -306,16 +306,7 @@ func check(want ocispec.Descriptor, n int64, got digest.Digest) error {
 		return fmt.Errorf("blob %s: %w: got %d bytes, want %d", want.Digest, ErrSizeMismatch, n, want.Size)
 	}
 	if got != want.Digest {
-		return &MismatchError{Want: want.Digest, Got: got}
+		return fmt.Errorf("blob %s: %w", want.Digest, &MismatchError{Want: want.Digest, Got: got})
 	}
 	return nil
 }
-
-// MismatchError reports a blob whose bytes hash to another digest.
-type MismatchError struct{ Want, Got digest.Digest }
-
-func (e *MismatchError) Error() string {
-	return fmt.Sprintf("blob %s: digest mismatch: content hashes to %s", e.Want, e.Got)
-}
-
-func (e *MismatchError) Unwrap() error { return ErrDigestMismatch }

@@ -29,7 +29,7 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("digest mismatch: want %s, got %s", e.Want, e.Got)
+	return fmt.Sprintf("digest mismatch: content hashes to %s", e.Got)
 }
 
 // Unwrap makes errors.Is(err, ErrDigestMismatch) true.
