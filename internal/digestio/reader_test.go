@@ -191,7 +191,7 @@ func TestTrailingCheckError(t *testing.T) {
 
 func TestMismatchErrorMessage(t *testing.T) {
 	err := error(&MismatchError{Want: "sha256:aa", Got: "sha256:bb"})
-	if got, want := err.Error(), "digest mismatch: want sha256:aa, got sha256:bb"; got != want {
+	if got, want := err.Error(), "digest mismatch: content hashes to sha256:bb"; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 }
