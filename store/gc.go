@@ -77,12 +77,12 @@ func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
 			}
 		}
 	}
-	// Temporary index files from a killed writer.
-	if tmps, _ := filepath.Glob(filepath.Join(s.root, ".index.json.tmp-*")); len(tmps) > 0 {
-		for _, t := range tmps {
-			if os.Remove(t) == nil {
-				rep.Leftovers++
-			}
+	// Temporary files of atomic writes a killed process left: index.json, records.
+	tmps, _ := filepath.Glob(filepath.Join(s.root, ".index.json.tmp-*"))
+	more, _ := filepath.Glob(filepath.Join(s.root, recordsDir, "*", ".*.tmp-*"))
+	for _, t := range append(tmps, more...) {
+		if os.Remove(t) == nil {
+			rep.Leftovers++
 		}
 	}
 	return rep, syncDir(blobDir)
