@@ -30,6 +30,9 @@ type Tx struct {
 	tags    []tagOp
 	records []record
 	done    bool
+
+	syncs   sync.WaitGroup // background fsync+rename of large staged blobs
+	syncErr error
 	written int64
 }
 
@@ -105,41 +108,93 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 		return want, fmt.Errorf("stage blob: %w", err)
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
 	n, got, err := hashCopy(ctx, f, r, want.Size)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		if want.Digest == "" {
-			return want, fmt.Errorf("stage blob (%s): %w", want.MediaType, err)
-		}
-		return want, fmt.Errorf("blob %s: %w", want.Digest, err)
-	}
-	if want.Digest == "" {
+	if err == nil && want.Digest == "" {
 		want.Digest = got
 		if want.Size < 0 {
 			want.Size = n
 		}
 	}
-	if err := check(want, n, got); err != nil {
-		return want, err
+	if err == nil {
+		err = check(want, n, got)
 	}
-	if tx.Has(want.Digest) {
-		// Only known now that the digest is computed: the deferred Remove drops the copy.
-		return want, nil
+	if err == nil && tx.Has(want.Digest) {
+		err = errAlreadyStaged // only known now that the digest is computed
 	}
-	if err := os.Rename(tmp, tx.s.stagedPath(want.Digest)); err != nil {
-		return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		switch {
+		case err == errAlreadyStaged:
+			return want, nil
+		case want.Digest == "":
+			return want, fmt.Errorf("stage blob (%s): %w", want.MediaType, err)
+		case errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch):
+			return want, err
+		}
+		return want, fmt.Errorf("blob %s: %w", want.Digest, err)
 	}
 	tx.mu.Lock()
 	tx.staged[want.Digest] = true
 	tx.written += n
 	tx.mu.Unlock()
+	// fsync, close and rename into the staging pool. For large blobs this runs in the
+	// background, overlapping the disk flush with hashing and writing the next blob;
+	// Commit, Open, Discard and Suspend wait for it. Only a synced blob is ever renamed
+	// to its staged name, so a resumed load never trusts a torn file.
+	if n < asyncSyncMin {
+		if err := finishStage(f, tmp, tx.s.stagedPath(want.Digest)); err != nil {
+			tx.forget(want.Digest)
+			return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
+		}
+		return want, nil
+	}
+	tx.syncs.Add(1)
+	go func(d digest.Digest) {
+		defer tx.syncs.Done()
+		if err := finishStage(f, tmp, tx.s.stagedPath(d)); err != nil {
+			tx.forget(d)
+			tx.mu.Lock()
+			if tx.syncErr == nil {
+				tx.syncErr = fmt.Errorf("stage blob %s: %w", d, err)
+			}
+			tx.mu.Unlock()
+		}
+	}(want.Digest)
 	return want, nil
+}
+
+// asyncSyncMin is the blob size from which Put syncs in the background.
+const asyncSyncMin = 1 << 20
+
+var errAlreadyStaged = errors.New("already staged")
+
+func finishStage(f *os.File, tmp, staged string) error {
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, staged)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func (tx *Tx) forget(d digest.Digest) {
+	tx.mu.Lock()
+	delete(tx.staged, d)
+	tx.mu.Unlock()
+}
+
+// waitSyncs waits for background syncs and returns the first error one had.
+func (tx *Tx) waitSyncs() error {
+	tx.syncs.Wait()
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.syncErr
 }
 
 // PutBytes stages a small blob held in memory (a manifest or config imgx made).
@@ -150,6 +205,9 @@ func (tx *Tx) PutBytes(ctx context.Context, mediaType string, data []byte) (ocis
 
 // Open reads a committed or staged blob.
 func (tx *Tx) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	if err := tx.waitSyncs(); err != nil {
+		return nil, err
+	}
 	f, err := tx.s.Open(ctx, d)
 	if errors.Is(err, ErrNotFound) {
 		if f2, err2 := os.Open(tx.s.stagedPath(d)); err2 == nil {
@@ -171,6 +229,10 @@ func (tx *Tx) Tag(r ref.Ref, desc ocispec.Descriptor) {
 // or staged), then moves the staged blobs into blobs/ and updates index.json in one locked
 // step. If the check fails nothing changes and the error wraps ErrMissingBlob.
 func (tx *Tx) Commit(ctx context.Context) error {
+	if err := tx.waitSyncs(); err != nil {
+		tx.Discard()
+		return fmt.Errorf("commit: %w", err)
+	}
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.done {
@@ -273,6 +335,7 @@ func (tx *Tx) walk(ctx context.Context, desc ocispec.Descriptor, need map[digest
 // Discard ends the transaction without committing. Blobs this transaction staged are
 // removed, so a rejected input leaves the store as it was.
 func (tx *Tx) Discard() {
+	tx.syncs.Wait()
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	tx.discardLocked(true)
@@ -281,6 +344,7 @@ func (tx *Tx) Discard() {
 // Suspend ends the transaction without committing but keeps its verified staged blobs,
 // so that re-running an interrupted load does not write them again.
 func (tx *Tx) Suspend() {
+	tx.syncs.Wait()
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	tx.discardLocked(false)
