@@ -123,10 +123,8 @@ func (p *putter) run(b Backend, name string, opts PutOptions) (PutResult, error)
 	}
 	resumed := p.pos
 	if opts.Size > 0 {
-		if sr, ok := b.(SpaceReporter); ok {
-			if err := checkSpace(p.ctx, b, sr, name, opts.Size-resumed); err != nil {
-				return PutResult{}, err
-			}
+		if err := CheckSpace(p.ctx, b, name, opts.Size-resumed); err != nil {
+			return PutResult{}, err
 		}
 	}
 	if len(pending) > 0 {
@@ -251,7 +249,16 @@ func (p *putter) resume(noResume bool) ([]byte, error) {
 	return pending, nil
 }
 
-func checkSpace(ctx context.Context, b Backend, sr SpaceReporter, name string, need int64) error {
+// CheckSpace fails with a permanent *InsufficientSpaceError when b reports less free space
+// beside name than need bytes. Backends that cannot tell, and errors asking, pass.
+func CheckSpace(ctx context.Context, b Backend, name string, need int64) error {
+	sr, ok := b.(SpaceReporter)
+	if !ok {
+		if u, isWrapper := b.(Unwrapper); isWrapper {
+			return CheckSpace(ctx, u.Unwrap(), name, need)
+		}
+		return nil
+	}
 	dir := path.Dir(name)
 	if dir == "." {
 		dir = ""
