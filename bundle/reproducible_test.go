@@ -32,3 +32,32 @@ func TestSaveIsReproducible(t *testing.T) {
 		t.Errorf("created = %v, want the image's creation time", got)
 	}
 }
+
+// Two images sharing a base layer: the bundle carries each blob once and weighs at most 2%
+// more than the unique blobs (the dedup target; the overhead is tar headers, the
+// bundle manifest and the layout files).
+func TestDedupOverhead(t *testing.T) {
+	s := newStore(t)
+	base := layerSpec{seed: 7, size: 4 << 20, random: true, gzip: true}
+	addImage(t, s, "app:1", base, layerSpec{seed: 8, size: 1 << 20, random: true})
+	addImage(t, s, "web:1", base, layerSpec{seed: 9, size: 1 << 20, random: true})
+	var buf bytes.Buffer
+	res, err := Save(context.Background(), s, []string{"app:1", "web:1"}, &buf, SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blobs int64
+	seen := map[string]bool{}
+	for _, d := range res.Manifest.Blobs {
+		if seen[d.Digest.String()] {
+			t.Errorf("blob %s twice", d.Digest)
+		}
+		seen[d.Digest.String()] = true
+		blobs += d.Size
+	}
+	ratio := float64(buf.Len()) / float64(blobs)
+	t.Logf("bundle %d bytes, unique blobs %d bytes: %.4f", buf.Len(), blobs, ratio)
+	if ratio > 1.02 {
+		t.Errorf("bundle is %.2f%% larger than its unique blobs", (ratio-1)*100)
+	}
+}
