@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/imgx/imgx/progress"
 )
 
 var (
@@ -74,15 +76,4 @@ func (e *InsufficientSpaceError) Error() string {
 func (e *InsufficientSpaceError) Unwrap() error { return ErrInsufficientSpace }
 
 // FormatBytes renders n in binary units for messages ("1.5 GiB").
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func FormatBytes(n int64) string { return progress.Size(n) }
