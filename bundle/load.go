@@ -42,7 +42,7 @@ type LoadResult struct {
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (res *LoadResult, err error) {
 	ra := newReadAhead(ctx, r)
 	defer ra.Close()
-	rd, err := openReader(ra)
+	rd, err := openStream(ctx, ra)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
@@ -181,13 +181,24 @@ type readAhead struct {
 
 const readAheadBuf = 1 << 20
 
-func newReadAhead(ctx context.Context, r io.Reader) *readAhead {
+func newReadAhead(ctx context.Context, r io.Reader) *readAhead { return startReadAhead(ctx, r, nil) }
+
+// newReadAheadCloser is newReadAhead for a source that must be closed once read, such as
+// a decoder: the reading goroutine closes it when it stops, so Close never races a Read.
+func newReadAheadCloser(ctx context.Context, rc io.ReadCloser) *readAhead {
+	return startReadAhead(ctx, rc, rc)
+}
+
+func startReadAhead(ctx context.Context, r io.Reader, c io.Closer) *readAhead {
 	ra := &readAhead{ctx: ctx, full: make(chan []byte, 4), free: make(chan []byte, 4), errc: make(chan error, 1), stop: make(chan struct{})}
 	for range 4 {
 		ra.free <- (*aheadPool.Get().(*[]byte))[:readAheadBuf]
 	}
 	go func() {
 		defer close(ra.full)
+		if c != nil {
+			defer c.Close()
+		}
 		for {
 			var b []byte
 			select {
@@ -249,8 +260,13 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 }
 
 // Close stops the reading goroutine (it may still be blocked in the source's Read).
-// Buffers still queued go back to the pool.
-func (ra *readAhead) Close() {
+// Buffers still queued go back to the pool. It always returns nil.
+func (ra *readAhead) Close() error {
+	ra.close()
+	return nil
+}
+
+func (ra *readAhead) close() {
 	ra.once.Do(func() {
 		close(ra.stop)
 		for {

@@ -3,6 +3,7 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +49,12 @@ type reader struct {
 }
 
 // openReader detects compression and reads the head: the manifest and the signatures.
-func openReader(r io.Reader) (*reader, error) {
+func openReader(r io.Reader) (*reader, error) { return openStream(nil, r) }
+
+// openStream is openReader that, given a ctx, decompresses in a goroutine of its own
+// (a [readAhead] after the decoder), so that decompression overlaps with hashing and
+// writing: Load and Verify are otherwise bound by one core doing both.
+func openStream(ctx context.Context, r io.Reader) (*reader, error) {
 	dec, kind, err := compress.NewReader(r, compress.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotBundle, err)
@@ -56,6 +62,9 @@ func openReader(r io.Reader) (*reader, error) {
 	if kind != compress.None && kind != compress.Zstd {
 		dec.Close()
 		return nil, fmt.Errorf("%w: stream is %s-compressed; bundles are zstd or plain tar", ErrNotBundle, kind)
+	}
+	if ctx != nil && kind == compress.Zstd {
+		dec = newReadAheadCloser(ctx, dec)
 	}
 	lim := &dynLimit{r: dec, left: headLimit}
 	rd := &reader{dec: dec, limit: lim, tr: tar.NewReader(lim), Kind: kind,

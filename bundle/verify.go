@@ -74,7 +74,7 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 	}
 	ra := newReadAhead(ctx, r)
 	defer ra.Close()
-	rd, err := openReader(ra)
+	rd, err := openStream(ctx, ra)
 	if err != nil {
 		return nil, err
 	}
