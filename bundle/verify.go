@@ -1,6 +1,8 @@
 package bundle
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -145,8 +147,11 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 	return rep, rep.Err()
 }
 
-// checkBlob hashes a blob entry and, when unpack is set, decompresses it in a second
-// goroutine and compares the uncompressed digest with diffID.
+// checkBlob hashes a blob entry and, when unpack is set, compares its uncompressed digest
+// with diffID. A compressed layer is handed over in 1 MiB chunks to a goroutine that
+// decompresses it while this one reads and hashes the next chunk. An uncompressed layer
+// whose digest is sha256 is not hashed twice: once its digest verifies, its diff ID is
+// that digest.
 func checkBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest) error {
 	vr := digestio.NewDescriptorReader(src, e.Desc)
 	if !unpack {
@@ -155,23 +160,44 @@ func checkBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest) e
 		}
 		return blobErr(vr.Verify())
 	}
-	pr, pw := io.Pipe()
-	res := make(chan error, 1)
-	go func() {
-		res <- checkDiffID(pr, diffID)
-		pr.CloseWithError(io.ErrClosedPipe) // unblock the writer if decompression stopped early
-	}()
-	_, cerr := io.Copy(pw, vr)
-	pw.Close()
-	derr := <-res
-	if cerr != nil && !errors.Is(cerr, io.ErrClosedPipe) {
-		return blobErr(cerr)
+	bp := aheadPool.Get().(*[]byte)
+	first := (*bp)[:readAheadBuf]
+	n, rerr := fill(vr, first)
+	if rerr != nil && rerr != io.EOF {
+		aheadPool.Put(bp)
+		return blobErr(rerr)
 	}
-	if errors.Is(cerr, io.ErrClosedPipe) {
-		// Decompression ended first: finish hashing the compressed bytes.
+	kind, _ := compress.Detect(bufio.NewReaderSize(bytes.NewReader(first[:min(n, 16)]), 16))
+	if kind == compress.None && e.Desc.Digest.Algorithm() == digest.SHA256 {
+		aheadPool.Put(bp)
 		if _, err := io.Copy(io.Discard, vr); err != nil {
 			return blobErr(err)
 		}
+		if err := vr.Verify(); err != nil {
+			return blobErr(err)
+		}
+		if e.Desc.Digest != diffID {
+			return diffIDErr(e.Desc.Digest, diffID)
+		}
+		return nil
+	}
+
+	cp := newChunkPipe(bp, n)
+	res := make(chan error, 1)
+	go func() {
+		err := checkDiffID(cp, diffID)
+		cp.drain() // trailing bytes, or the rest after a failure: let the reader finish
+		res <- err
+	}()
+	var cerr error
+	if rerr == nil {
+		cerr = cp.pump(vr)
+	}
+	cp.closeWrite()
+	derr := <-res
+	cp.release()
+	if cerr != nil {
+		return blobErr(cerr)
 	}
 	if err := vr.Verify(); err != nil {
 		return blobErr(err)
@@ -189,11 +215,115 @@ func checkDiffID(r io.Reader, want digest.Digest) error {
 	if _, err := io.Copy(h, dec); err != nil {
 		return fmt.Errorf("%w: decompress layer (%s): %w", ErrImage, kind, err)
 	}
-	io.Copy(io.Discard, r) // trailing bytes after the compressed stream still count in the digest
 	if got := digest.NewDigest(digest.SHA256, h); got != want {
-		return fmt.Errorf("%w: uncompressed layer hashes to %s, config says diff ID %s", ErrImage, got, want)
+		return diffIDErr(got, want)
 	}
 	return nil
+}
+
+func diffIDErr(got, want digest.Digest) error {
+	return fmt.Errorf("%w: uncompressed layer hashes to %s, config says diff ID %s", ErrImage, got, want)
+}
+
+// fill reads into b until it is full or r fails; io.EOF only with a short fill.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// chunkPipe hands pooled buffers from one goroutine to another without the lock-step of
+// io.Pipe: the writer fills the next buffer while the reader consumes the previous one.
+type chunkPipe struct {
+	full, free chan *[]byte
+	cur        *[]byte
+	rest       []byte
+	all        []*[]byte
+}
+
+const chunkPipeBufs = 3
+
+// newChunkPipe starts a pipe whose first chunk, if first is not nil, is (*first)[:n],
+// already read.
+func newChunkPipe(first *[]byte, n int) *chunkPipe {
+	cp := &chunkPipe{full: make(chan *[]byte, chunkPipeBufs), free: make(chan *[]byte, chunkPipeBufs)}
+	if first != nil {
+		*first = (*first)[:n]
+		cp.all = append(cp.all, first)
+		cp.full <- first
+	}
+	for len(cp.all) < chunkPipeBufs {
+		b := aheadPool.Get().(*[]byte)
+		cp.all = append(cp.all, b)
+		cp.free <- b
+	}
+	return cp
+}
+
+// pump reads r chunk by chunk into the pipe until r ends; it returns r's error, not io.EOF.
+func (cp *chunkPipe) pump(r io.Reader) error {
+	for {
+		b := <-cp.free
+		*b = (*b)[:readAheadBuf]
+		n, err := fill(r, *b)
+		*b = (*b)[:n]
+		cp.full <- b
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (cp *chunkPipe) closeWrite() { close(cp.full) }
+
+// Read implements io.Reader for the consuming goroutine.
+func (cp *chunkPipe) Read(p []byte) (int, error) {
+	for len(cp.rest) == 0 {
+		if cp.cur != nil {
+			cp.free <- cp.cur
+			cp.cur = nil
+		}
+		b, ok := <-cp.full
+		if !ok {
+			return 0, io.EOF
+		}
+		cp.cur, cp.rest = b, *b
+	}
+	n := copy(p, cp.rest)
+	cp.rest = cp.rest[n:]
+	return n, nil
+}
+
+// drain consumes what is left, until the writer closes the pipe.
+func (cp *chunkPipe) drain() {
+	for {
+		if cp.cur != nil {
+			cp.free <- cp.cur
+			cp.cur, cp.rest = nil, nil
+		}
+		b, ok := <-cp.full
+		if !ok {
+			return
+		}
+		cp.cur = b
+	}
+}
+
+// release returns the buffers to the pool; both sides must be done.
+func (cp *chunkPipe) release() {
+	for _, b := range cp.all {
+		*b = (*b)[:readAheadBuf]
+		aheadPool.Put(b)
+	}
 }
 
 func blobErr(err error) error {
