@@ -211,8 +211,22 @@ func checkDiffID(r io.Reader, want digest.Digest) error {
 		return fmt.Errorf("%w: decompress layer: %w", ErrImage, err)
 	}
 	defer dec.Close()
+	// Hash in a third goroutine: decompressing is the slowest stage, give it a core.
 	h := sha256.New()
-	if _, err := io.Copy(h, dec); err != nil {
+	hp := newChunkPipe(nil, 0)
+	hashed := make(chan struct{})
+	go func() {
+		for b := range hp.full {
+			h.Write(*b)
+			hp.free <- b
+		}
+		close(hashed)
+	}()
+	err = hp.pump(dec)
+	hp.closeWrite()
+	<-hashed
+	hp.release()
+	if err != nil {
 		return fmt.Errorf("%w: decompress layer (%s): %w", ErrImage, kind, err)
 	}
 	if got := digest.NewDigest(digest.SHA256, h); got != want {
