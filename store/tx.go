@@ -108,7 +108,7 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 		return want, fmt.Errorf("stage blob: %w", err)
 	}
 	tmp := f.Name()
-	n, got, err := hashCopy(ctx, f, r, want.Size)
+	n, got, err := hashCopy(ctx, newFlushWriter(f), r, want.Size)
 	if err == nil && want.Digest == "" {
 		want.Digest = got
 		if want.Size < 0 {
