@@ -46,10 +46,12 @@ func hashCopy(ctx context.Context, w io.Writer, r io.Reader, size int64) (int64,
 		bufPool.Put(bp[1])
 	}()
 	var n int64
-	for i := 0; ; i ^= 1 {
+	for i := 0; ; {
 		if err := ctx.Err(); err != nil {
 			return n, "", err
 		}
+		// buf is never the buffer the hasher holds: i flips only after a buffer was
+		// handed over, so an empty read (io.Pipe passes on empty writes) cannot reuse it.
 		buf := *bp[i]
 		m, rerr := r.Read(buf)
 		if m > 0 {
@@ -58,6 +60,7 @@ func hashCopy(ctx context.Context, w io.Writer, r io.Reader, size int64) (int64,
 			}
 			todo <- buf[:m]
 			pending = true
+			i ^= 1
 			if _, err := w.Write(buf[:m]); err != nil {
 				return n, "", err
 			}
