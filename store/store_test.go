@@ -472,8 +472,10 @@ func TestRecordsCommitWithTx(t *testing.T) {
 // emptyReads returns an empty read between chunks, as io.Pipe does for an empty Write
 // (tar.Writer makes some): the hashing pipeline must not reuse a buffer still being hashed.
 type emptyReads struct {
-	data  []byte
-	empty bool
+	data   []byte
+	empty  bool
+	last   *byte // buffer of the previous non-empty read
+	reused bool  // two non-empty reads in a row into one buffer: it may still be hashed
 }
 
 func (e *emptyReads) Read(p []byte) (int, error) {
@@ -483,6 +485,10 @@ func (e *emptyReads) Read(p []byte) (int, error) {
 	if e.empty = !e.empty; e.empty {
 		return 0, nil
 	}
+	if &p[0] == e.last {
+		e.reused = true
+	}
+	e.last = &p[0]
 	n := copy(p, e.data[:min(len(e.data), 100<<10)])
 	e.data = e.data[n:]
 	return n, nil
@@ -498,9 +504,13 @@ func TestPutWithEmptyReads(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		data[0] = byte(i)
 		tx, _ := s.Begin(ctx)
-		d, err := tx.Put(ctx, &emptyReads{data: data}, ocispec.Descriptor{Size: -1})
+		r := &emptyReads{data: data}
+		d, err := tx.Put(ctx, r, ocispec.Descriptor{Size: -1})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.reused {
+			t.Fatal("a buffer handed to the hasher was read into again before the next one")
 		}
 		if want := digest.FromBytes(data); d.Digest != want {
 			t.Fatalf("Put computed %s, want %s", d.Digest, want)
