@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -128,4 +130,18 @@ type SpaceReporter interface {
 // backend they wrap.
 type Unwrapper interface {
 	Unwrap() Backend
+}
+
+// CheckTruncate holds the preconditions every [Upload.Truncate] enforces: the upload is
+// still open, nothing was written yet, and size is within [0, offset].
+func CheckTruncate(done, written bool, size, offset int64) error {
+	switch {
+	case done:
+		return ErrClosed
+	case written:
+		return errors.New("truncate after write")
+	case size > offset || size < 0:
+		return fmt.Errorf("truncate to %d: beyond offset %d", size, offset)
+	}
+	return nil
 }

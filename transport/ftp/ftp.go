@@ -403,13 +403,8 @@ func (u *upload) State() []byte { return u.state }
 // Commit checks the size so that a server which does not cannot publish
 // stale trailing bytes.
 func (u *upload) Truncate(ctx context.Context, size int64) error {
-	switch {
-	case u.done:
-		return transport.ErrClosed
-	case u.written:
-		return errors.New("truncate after write")
-	case size > u.off || size < 0:
-		return fmt.Errorf("truncate to %d: beyond offset %d", size, u.off)
+	if err := transport.CheckTruncate(u.done, u.written, size, u.off); err != nil {
+		return err
 	}
 	u.off = size
 	u.cut = size < u.have

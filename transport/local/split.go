@@ -221,13 +221,8 @@ func (u *splitUpload) Offset() int64 { return u.off }
 func (u *splitUpload) State() []byte { return u.state }
 
 func (u *splitUpload) Truncate(ctx context.Context, size int64) error {
-	switch {
-	case u.done:
-		return transport.ErrClosed
-	case u.written:
-		return errors.New("truncate after write")
-	case size > u.off || size < 0:
-		return fmt.Errorf("truncate to %d: beyond offset %d", size, u.off)
+	if err := transport.CheckTruncate(u.done, u.written, size, u.off); err != nil {
+		return err
 	}
 	return u.seek(size)
 }

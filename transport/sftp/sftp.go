@@ -376,13 +376,8 @@ func (u *upload) Offset() int64 { return u.off }
 func (u *upload) State() []byte { return u.state }
 
 func (u *upload) Truncate(ctx context.Context, size int64) error {
-	switch {
-	case u.done:
-		return transport.ErrClosed
-	case u.written:
-		return errors.New("truncate after write")
-	case size > u.off || size < 0:
-		return fmt.Errorf("truncate to %d: beyond offset %d", size, u.off)
+	if err := transport.CheckTruncate(u.done, u.written, size, u.off); err != nil {
+		return err
 	}
 	if err := u.f.Truncate(size); err != nil {
 		return u.b.wrap("truncate", u.name, err)
