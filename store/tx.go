@@ -45,6 +45,16 @@ type tagOp struct {
 // from the staging pool and from blobs the transaction relies on, until Commit or Discard.
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	l := flock.New(filepath.Join(s.root, liveFile))
+	// If no transaction is live, files in ingest/ are leftovers of a killed writer: remove
+	// them now rather than wait for prune. (Verified staged blobs stay, for resume.)
+	if ok, _ := l.TryLock(); ok {
+		if ents, err := os.ReadDir(filepath.Join(s.root, ingestDir)); err == nil {
+			for _, e := range ents {
+				os.Remove(filepath.Join(s.root, ingestDir, e.Name()))
+			}
+		}
+		_ = l.Unlock()
+	}
 	if err := l.RLock(); err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", s.root, err)
 	}

@@ -73,6 +73,11 @@ func TestKillDuringImport(t *testing.T) {
 	if out, err := run("import", tarPath, "victim:1"); err != nil {
 		t.Fatalf("re-run: %v\n%s", err, out)
 	}
+	// The re-run cleaned up the killed runs' temporary files. (Verified staged blobs stay
+	// for resume until a run uses them or prune removes them.)
+	if ents, _ := os.ReadDir(filepath.Join(storeDir, ".imgx", "ingest")); len(ents) != 0 {
+		t.Errorf("temporary files left after the re-run: %d", len(ents))
+	}
 	if out, err := run("prune"); err != nil {
 		t.Fatalf("prune: %v\n%s", err, out)
 	}
