@@ -260,3 +260,97 @@ func TestRegistrySkopeoOCILayout(t *testing.T) {
 	ref, _ := name.ParseReference(r.Addr + "/imgx/skopeo:v1")
 	checkOCIIndex(t, r, ref, idx, registryOpts(r, &authn.Basic{Username: r.User, Password: r.Password}))
 }
+
+// TestRegistryIgnoresEnv checks that REGISTRY_* variables, which override
+// the config file, do not move the storage out of Root.
+func TestRegistryIgnoresEnv(t *testing.T) {
+	RealTests(t)
+	elsewhere := t.TempDir()
+	t.Setenv("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", elsewhere)
+	r := StartRegistry(t, RegistryOptions{})
+	ref, _ := name.ParseReference(r.Addr + "/imgx/env:v1")
+	img, _ := random.Image(100, 1)
+	if err := remote.Write(ref, img, registryOpts(r, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r.Root, "docker")); err != nil {
+		t.Errorf("nothing stored under Root: %v", err)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY was used: %v", ents)
+	}
+}
+
+// TestRegistryQuirks pins down distribution 2.8 behaviour that imgx push and
+// pull must live with: it serves an OCI manifest or index only to a client
+// whose Accept header names its media type (404 otherwise), rewrites a
+// Docker schema 2 manifest fetched by tag into a signed schema 1 one (a
+// different digest) when Accept lacks schema 2, and refuses an index whose
+// children are not in the repository yet (push children first).
+func TestRegistryQuirks(t *testing.T) {
+	RealTests(t)
+	r := StartRegistry(t, RegistryOptions{})
+	repo := r.Addr + "/imgx/quirks"
+	idx := ociIndex(t, false)
+	ref, _ := name.ParseReference(repo + ":index")
+	if err := remote.WriteIndex(ref, idx, registryOpts(r, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	child := "sha256:" + im.Manifests[0].Digest.Hex
+	img, _ := random.Image(100, 1) // Docker schema 2
+	dref, _ := name.ParseReference(repo + ":docker")
+	if err := remote.Write(dref, img, registryOpts(r, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		ociManifest = string(types.OCIManifestSchema1)
+		ociIdx      = string(types.OCIImageIndex)
+		dockerV2    = string(types.DockerManifestSchema2)
+		dockerV1    = string(types.DockerManifestSchema1Signed)
+	)
+	for _, tc := range []struct {
+		ref, accept string
+		want        int
+		wantType    string
+	}{
+		{child, ociManifest, http.StatusOK, ociManifest},
+		{child, dockerV2, http.StatusNotFound, ""},
+		{child, "", http.StatusNotFound, ""},
+		{"index", ociIdx, http.StatusOK, ociIdx},
+		{"index", "", http.StatusNotFound, ""},
+		{"docker", dockerV2, http.StatusOK, dockerV2},
+		{"docker", ociManifest, http.StatusOK, dockerV1},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, r.URL()+"/v2/imgx/quirks/manifests/"+tc.ref, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		resp, err := (&http.Client{Transport: r.Transport()}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s with Accept %q: %s, want %d", tc.ref, tc.accept, resp.Status, tc.want)
+		} else if ct := resp.Header.Get("Content-Type"); tc.wantType != "" && ct != tc.wantType {
+			t.Errorf("GET %s with Accept %q: Content-Type %s, want %s", tc.ref, tc.accept, ct, tc.wantType)
+		}
+	}
+
+	// An index whose child manifest is missing: 400 MANIFEST_BLOB_UNKNOWN.
+	orphan := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	orphan = mutate.AppendManifests(orphan, mutate.IndexAddendum{Add: noArtifactType{img}})
+	raw, _ := orphan.RawManifest()
+	req, _ := http.NewRequest(http.MethodPut, r.URL()+"/v2/imgx/other/manifests/orphan", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", string(types.OCIImageIndex))
+	resp, err := (&http.Client{Transport: r.Transport()}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("MANIFEST_BLOB_UNKNOWN")) {
+		t.Errorf("PUT index with a missing child: %s %s, want 400 MANIFEST_BLOB_UNKNOWN", resp.Status, body)
+	}
+}
