@@ -1,0 +1,112 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/imgx/imgx/store"
+)
+
+var (
+	// ErrUnauthorized: the registry wants credentials, or refused the ones imgx found.
+	ErrUnauthorized = errors.New("authentication failed")
+	// ErrDenied: the credentials were accepted but do not allow the operation.
+	ErrDenied = errors.New("access denied")
+	// ErrNotFound: the registry has no such repository, tag or manifest.
+	ErrNotFound = errors.New("not found")
+	// ErrUnsupported: the image uses something imgx does not handle (schema 1 manifests,
+	// foreign layers).
+	ErrUnsupported = errors.New("unsupported")
+)
+
+// classify adds one of the sentinels above to what go-containerregistry returned, so that
+// callers can give advice without parsing messages.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	kind := error(nil)
+	switch te.StatusCode {
+	case http.StatusUnauthorized:
+		kind = ErrUnauthorized
+	case http.StatusForbidden:
+		kind = ErrDenied
+	case http.StatusNotFound:
+		kind = ErrNotFound
+	}
+	for _, d := range te.Errors {
+		switch d.Code {
+		case transport.UnauthorizedErrorCode:
+			kind = ErrUnauthorized
+		case transport.DeniedErrorCode:
+			kind = ErrDenied
+		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+			kind = ErrNotFound
+		}
+	}
+	if kind == nil || errors.Is(err, kind) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", kind, err)
+}
+
+// transient reports whether retrying err may succeed: dropped connections, timeouts,
+// truncated bodies and the registry statuses that mean "try later". Digest mismatches,
+// authentication failures and cancelled contexts are final.
+func transient(err error) bool {
+	switch {
+	case err == nil,
+		errors.Is(err, context.Canceled),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, store.ErrDigestMismatch),
+		errors.Is(err, store.ErrSizeMismatch),
+		errors.Is(err, ErrPlainHTTP):
+		return false
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.Temporary()
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// retry runs fn until it succeeds, fails for good, or o.Retries retries were spent.
+func (o *Options) retry(ctx context.Context, op string, fn func() error) error {
+	delay := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || attempt >= o.Retries || !transient(err) {
+			return err
+		}
+		d := delay + time.Duration(rand.Int64N(int64(delay)/5+1))
+		if o.Notify != nil {
+			o.Notify(op, err, attempt+1, d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+		if delay < 20*time.Second {
+			delay *= 2
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package registry
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/imgx/imgx/progress"
+)
+
+// Options configures access to registries. The zero value uses HTTPS with the system's
+// certificate pool, credentials from the Docker config, 4 parallel blob transfers and no
+// retries.
+type Options struct {
+	// Keychain finds credentials; nil means authn.DefaultKeychain, which reads
+	// $DOCKER_CONFIG/config.json or ~/.docker/config.json (credential helpers included)
+	// the way docker and crane do, then $REGISTRY_AUTH_FILE and podman's auth.json.
+	Keychain authn.Keychain
+	// Insecure allows plain HTTP. Without it a registry that only speaks HTTP is refused,
+	// even on loopback.
+	Insecure bool
+	// InsecureSkipTLSVerify accepts any server certificate.
+	InsecureSkipTLSVerify bool
+	// CAFile is a PEM file of certificates trusted besides the system pool.
+	CAFile string
+	// Jobs is the number of blobs transferred in parallel (default 4).
+	Jobs int
+	// Retries is how many times a transient failure (connection reset, timeout, 5xx, 429)
+	// is retried, with exponential backoff. A download resumes at the byte it reached.
+	Retries int
+	// Notify, if set, is told about each retry.
+	Notify func(op string, err error, attempt int, delay time.Duration)
+	// Progress receives byte counts of the blobs transferred.
+	Progress progress.Progress
+	// Transport is the base HTTP transport; nil builds one from the TLS options. Tests
+	// use it to put faults between imgx and a registry.
+	Transport http.RoundTripper
+}
+
+// ErrPlainHTTP marks a refusal to talk plain HTTP to a registry without Options.Insecure.
+var ErrPlainHTTP = errors.New("registry speaks plain HTTP; pass --insecure to allow it")
+
+func (o *Options) jobs() int {
+	if o.Jobs <= 0 {
+		return 4
+	}
+	return o.Jobs
+}
+
+func (o *Options) keychain() authn.Keychain {
+	if o.Keychain == nil {
+		return authn.DefaultKeychain
+	}
+	return o.Keychain
+}
+
+// transport builds the HTTP transport: TLS settings, then the refusal of plain HTTP.
+func (o *Options) transport() (http.RoundTripper, error) {
+	rt := o.Transport
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		cfg := &tls.Config{InsecureSkipVerify: o.InsecureSkipTLSVerify} //nolint:gosec // opt-in flag
+		if o.CAFile != "" {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			pem, err := os.ReadFile(o.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("--ca-cert: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--ca-cert %s: no PEM certificate found", o.CAFile)
+			}
+			cfg.RootCAs = pool
+		}
+		t.TLSClientConfig = cfg
+		t.MaxIdleConnsPerHost = o.jobs() + 2
+		rt = t
+	}
+	if !o.Insecure {
+		rt = httpsOnly{rt}
+	}
+	return rt, nil
+}
+
+// httpsOnly refuses plain-HTTP requests. go-containerregistry falls back to HTTP for
+// loopback and private addresses on its own; imgx asks the user first.
+type httpsOnly struct{ http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" {
+		return nil, fmt.Errorf("%s: %w", req.URL.Host, ErrPlainHTTP)
+	}
+	return h.RoundTripper.RoundTrip(req)
+}
+
+// parse parses a reference the way docker does (docker.io and library/ implied).
+func (o *Options) parse(s string) (name.Reference, error) {
+	var opts []name.Option
+	if o.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(s, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reference %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// remoteOptions are the go-containerregistry options shared by pull and push. Its own
+// retries cover requests; imgx retries whole blob transfers on top (see fetch).
+func (o *Options) remoteOptions(rt http.RoundTripper) []remote.Option {
+	steps := o.Retries + 1
+	return []remote.Option{
+		remote.WithTransport(rt),
+		remote.WithAuthFromKeychain(o.keychain()),
+		remote.WithJobs(o.jobs()),
+		remote.WithUserAgent("imgx"),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: steps}),
+	}
+}

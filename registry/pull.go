@@ -1,0 +1,288 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
+)
+
+// PullOptions selects what Pull keeps.
+type PullOptions struct {
+	Options
+	// Platforms, if any, keep only these platforms of a multi-platform image. One
+	// platform stores that platform's manifest (digest unchanged); several store a new
+	// index listing just them, which has a new digest.
+	Platforms []ocispec.Platform
+}
+
+// PullResult describes what Pull stored.
+type PullResult struct {
+	Ref          string             `json:"ref"`            // what was asked for, normalised
+	Desc         ocispec.Descriptor `json:"descriptor"`     // the manifest or index now in the store
+	RemoteDigest digest.Digest      `json:"remote_digest"`  // what the registry serves for Ref
+	Platforms    []string           `json:"platforms"`      // platforms stored
+	Trimmed      bool               `json:"trimmed"`        // an index was cut down to Platforms
+	Blobs        int                `json:"blobs"`          // config and layer blobs the image uses
+	Fetched      int                `json:"fetched"`        // of which were downloaded
+	FetchedBytes int64              `json:"fetched_bytes"`  // bytes downloaded for them
+	Present      int                `json:"already_stored"` // blobs the store already had
+}
+
+// manifestBlob is a manifest fetched by digest, to be stored as is.
+type manifestBlob struct {
+	desc ocispec.Descriptor
+	data []byte
+}
+
+// Pull copies src from its registry into s, tagged as src (a digest reference is stored
+// untagged). Every manifest and blob is checked against its digest before the store
+// commits; blobs the store has are not downloaded; on any failure the store is unchanged.
+func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*PullResult, error) {
+	r, err := o.parse(src)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := ref.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := o.transport()
+	if err != nil {
+		return nil, err
+	}
+	puller, err := remote.NewPuller(append(o.remoteOptions(rt), remote.WithContext(ctx))...)
+	if err != nil {
+		return nil, err
+	}
+	res := &PullResult{Ref: tag.String()}
+	if tag.Digest() != "" {
+		res.Ref = r.String()
+	}
+
+	top, err := puller.Get(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, classify(err))
+	}
+	root := ocispec.Descriptor{MediaType: string(top.MediaType), Digest: digest.Digest(top.Digest.String()), Size: top.Size}
+	res.RemoteDigest = root.Digest
+	var manifests []manifestBlob
+	switch {
+	case oci.IsIndex(root.MediaType):
+		root, manifests, err = pullIndex(ctx, puller, r.Context(), root, top.Manifest, o.Platforms, res)
+	case oci.IsManifest(root.MediaType):
+		manifests = []manifestBlob{{root, top.Manifest}}
+	default:
+		err = fmt.Errorf("media type %q: %w (imgx pulls OCI and Docker v2 images)", root.MediaType, ErrUnsupported)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
+	}
+
+	// Everything the images use, once each.
+	need := map[digest.Digest]ocispec.Descriptor{}
+	var platforms []string
+	for _, mb := range manifests {
+		if !oci.IsManifest(mb.desc.MediaType) {
+			continue
+		}
+		m, err := oci.ParseManifest(mb.data)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: manifest %s: %w", src, mb.desc.Digest, err)
+		}
+		for _, l := range m.Layers {
+			if len(l.URLs) > 0 && !oci.IsLayer(l.MediaType) {
+				return nil, fmt.Errorf("pull %s: layer %s is a foreign layer (%s): %w", src, l.Digest, l.MediaType, ErrUnsupported)
+			}
+		}
+		for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+			need[d.Digest] = d
+		}
+		if mb.desc.Platform != nil {
+			platforms = append(platforms, image.PlatformString(*mb.desc.Platform))
+		}
+	}
+
+	bl, err := newBlobs(ctx, r.Context(), rt, &o.Options)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
+	}
+	if oci.IsManifest(root.MediaType) && len(o.Platforms) > 0 {
+		p, err := checkPlatform(ctx, bl, manifests[0], o.Platforms)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src, err)
+		}
+		platforms = append(platforms, p)
+	}
+
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Discard()
+
+	var todo []ocispec.Descriptor
+	for _, d := range need {
+		if tx.Has(d.Digest) {
+			res.Present++
+			continue
+		}
+		todo = append(todo, d)
+		res.FetchedBytes += d.Size
+	}
+	res.Blobs, res.Fetched = len(need), len(todo)
+	sort.Slice(todo, func(i, j int) bool { return todo[i].Size > todo[j].Size }) // big first: best packing of the jobs
+	p := progress.OrNoop(o.Progress)
+	p.SetTotal(res.FetchedBytes)
+	defer p.Done()
+
+	if len(todo) > 0 {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(o.jobs())
+		for _, d := range todo {
+			g.Go(func() error {
+				rc, err := bl.open(gctx, d)
+				if err != nil {
+					return fmt.Errorf("blob %s: %w", d.Digest, err)
+				}
+				defer rc.Close()
+				_, err = tx.Put(gctx, progress.Reader(rc, p), d) // errors name the blob
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src, err)
+		}
+	}
+	for _, mb := range manifests {
+		if _, err := tx.Put(ctx, bytes.NewReader(mb.data), mb.desc); err != nil {
+			return nil, fmt.Errorf("pull %s: manifest %s: %w", src, mb.desc.Digest, err)
+		}
+	}
+	if tag.Digest() != "" {
+		tag = ref.Ref{} // stored untagged; NAME@DIGEST still resolves
+	}
+	tx.Tag(tag, root)
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, err)
+	}
+	sort.Strings(platforms)
+	res.Desc, res.Platforms = root, platforms
+	return res, nil
+}
+
+// pullIndex fetches the children of an index (recursively) or, with platforms, only the
+// chosen ones. It returns the descriptor to tag and the manifests to store.
+func pullIndex(ctx context.Context, puller *remote.Puller, repo name.Repository, desc ocispec.Descriptor, data []byte, platforms []ocispec.Platform, res *PullResult) (ocispec.Descriptor, []manifestBlob, error) {
+	ix, err := oci.ParseIndex(data)
+	if err != nil {
+		return desc, nil, fmt.Errorf("index %s: %w", desc.Digest, err)
+	}
+	if len(platforms) == 0 {
+		out := []manifestBlob{{desc, data}}
+		for _, c := range ix.Manifests {
+			child, err := fetchManifest(ctx, puller, repo, c)
+			if err != nil {
+				return desc, nil, err
+			}
+			if oci.IsIndex(c.MediaType) {
+				_, sub, err := pullIndex(ctx, puller, repo, c, child, nil, res)
+				if err != nil {
+					return desc, nil, err
+				}
+				out = append(out, sub...)
+				continue
+			}
+			out = append(out, manifestBlob{c, child})
+		}
+		return desc, out, nil
+	}
+	var chosen []ocispec.Descriptor
+	for i := range platforms {
+		c, err := image.SelectPlatform(ix, &platforms[i])
+		if err != nil {
+			return desc, nil, fmt.Errorf("index %s: %w", desc.Digest, err)
+		}
+		chosen = append(chosen, c)
+	}
+	var out []manifestBlob
+	for _, c := range chosen {
+		child, err := fetchManifest(ctx, puller, repo, c)
+		if err != nil {
+			return desc, nil, err
+		}
+		out = append(out, manifestBlob{c, child})
+	}
+	if len(chosen) == 1 {
+		return chosen[0], out, nil
+	}
+	// Several platforms: a new index of just those, as containers/image and crane do.
+	trimmed := *ix
+	trimmed.Manifests = chosen
+	b, err := json.Marshal(trimmed)
+	if err != nil {
+		return desc, nil, err
+	}
+	nd := ocispec.Descriptor{MediaType: desc.MediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+	res.Trimmed = true
+	return nd, append([]manifestBlob{{nd, b}}, out...), nil
+}
+
+// fetchManifest gets a child manifest by digest; go-containerregistry checks the bytes
+// against the digest, and the store checks again when it stages them.
+func fetchManifest(ctx context.Context, puller *remote.Puller, repo name.Repository, d ocispec.Descriptor) ([]byte, error) {
+	got, err := puller.Get(ctx, repo.Digest(d.Digest.String()))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, classify(err))
+	}
+	if digest.FromBytes(got.Manifest) != d.Digest {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, store.ErrDigestMismatch)
+	}
+	return got.Manifest, nil
+}
+
+// checkPlatform makes --platform on a single-platform image an error when the image is
+// for another platform, rather than silently storing it.
+func checkPlatform(ctx context.Context, bl *blobs, mb manifestBlob, want []ocispec.Platform) (string, error) {
+	m, err := oci.ParseManifest(mb.data)
+	if err != nil {
+		return "", err
+	}
+	rc, err := bl.open(ctx, m.Config)
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	if digest.FromBytes(data) != m.Config.Digest {
+		return "", fmt.Errorf("config %s: %w", m.Config.Digest, store.ErrDigestMismatch)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
+	}
+	have := image.PlatformString(cfg.Platform)
+	for _, p := range want {
+		if p.OS == cfg.OS && p.Architecture == cfg.Architecture && (p.Variant == "" || p.Variant == cfg.Variant) {
+			return have, nil
+		}
+	}
+	return "", fmt.Errorf("image is for %s only, not %s", have, image.PlatformString(want[0]))
+}
