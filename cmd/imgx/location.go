@@ -93,18 +93,23 @@ func sshPassphrase(keyFile string) ([]byte, error) {
 	return pw, err
 }
 
-// newProgress returns the renderer chosen by --progress, drawing on stderr. In auto mode
-// a local copy shows a bar on a terminal and nothing otherwise; a network transfer shows
-// plain periodic lines when stderr is not a terminal, for cron logs.
+// newProgress returns the renderer chosen by --progress, drawing on stderr.
 func (t *transportFlags) newProgress(e *Env, label string, remote bool) (progress.Progress, error) {
+	return newProgress(e, t.progress, label, remote)
+}
+
+// newProgress returns the renderer for a --progress mode. In auto mode a local copy
+// shows a bar on a terminal and nothing otherwise; a network transfer shows plain
+// periodic lines when stderr is not a terminal, for cron logs.
+func newProgress(e *Env, mode, label string, remote bool) (progress.Progress, error) {
 	f, ok := e.Stderr.(*os.File)
-	if !ok || t.progress == "none" {
+	if !ok || mode == "none" {
 		return progress.Noop, nil
 	}
-	if (t.progress == "auto" || t.progress == "") && !remote && !term.IsTerminal(int(f.Fd())) {
+	if (mode == "auto" || mode == "") && !remote && !term.IsTerminal(int(f.Fd())) {
 		return progress.Noop, nil
 	}
-	p, err := progress.New(t.progress, f, label)
+	p, err := progress.New(mode, f, label)
 	if err != nil {
 		return nil, usagef("--progress: %v", err)
 	}
