@@ -121,7 +121,7 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
-	if oci.IsManifest(root.MediaType) && len(o.Platforms) > 0 {
+	if oci.IsManifest(string(top.MediaType)) && len(o.Platforms) > 0 {
 		p, err := checkPlatform(ctx, bl, manifests[0], o.Platforms)
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", src, err)

@@ -151,14 +151,7 @@ func writeLayered(s *store.Store, name string, layers ...[]tarFile) error {
 	cfg := &v1.ConfigFile{OS: "linux", Architecture: "amd64", Created: v1.Time{Time: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}, RootFS: v1.RootFS{Type: "layers"}}
 	var descs []ocispec.Descriptor
 	for _, files := range layers {
-		d, diff, err := image.WriteLayer(ctx, tx, image.Uncompressed, func(w io.Writer) error {
-			tw := tar.NewWriter(w)
-			for _, f := range files {
-				tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg})
-				tw.Write(f.data)
-			}
-			return tw.Close()
-		})
+		d, diff, err := image.WriteLayer(ctx, tx, image.Uncompressed, tarOf(files))
 		if err != nil {
 			return err
 		}
@@ -173,6 +166,18 @@ func writeLayered(s *store.Store, name string, layers ...[]tarFile) error {
 	r, _ := ref.ParseNamed(name)
 	tx.Tag(r, md)
 	return tx.Commit(ctx)
+}
+
+// tarOf writes files as a layer tar.
+func tarOf(files []tarFile) func(io.Writer) error {
+	return func(w io.Writer) error {
+		tw := tar.NewWriter(w)
+		for _, f := range files {
+			tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg})
+			tw.Write(f.data)
+		}
+		return tw.Close()
+	}
 }
 
 func blobSet(t *testing.T, s *store.Store) map[digest.Digest]int64 {

@@ -54,14 +54,14 @@ func (r *registryFlags) options(e *Env, label string) (registry.Options, error) 
 // registryHint adds advice to the registry errors users can act on.
 func registryHint(err error, registryHost string) error {
 	switch {
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return withHint(err, "pass --ca-cert FILE with the CA certificate that signed "+registryHost+"'s certificate")
 	case errors.Is(err, registry.ErrUnauthorized):
 		return withHint(err, "imgx reads credentials from the Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, credential helpers included): run 'docker login "+registryHost+"' or add an \"auths\" entry for "+registryHost)
 	case errors.Is(err, registry.ErrDenied):
 		return withHint(err, "the credentials were accepted but may not do this; check the account's permissions on "+registryHost)
 	case errors.Is(err, registry.ErrPlainHTTP):
 		return withHint(err, "pass --insecure if "+registryHost+" is meant to be reached over plain HTTP")
-	case errors.As(err, new(*tls.CertificateVerificationError)):
-		return withHint(err, "pass --ca-cert FILE with the CA certificate that signed "+registryHost+"'s certificate")
 	case errors.Is(err, registry.ErrNotFound):
 		return withHint(err, "check the repository and tag; 'skopeo list-tags docker://"+registryHost+"/REPO' lists the tags")
 	}
