@@ -28,7 +28,7 @@ test: deps fmt-check vet
 test-short:
 	$(GO) test -count=1 $(PKGS)
 
-demo: build
+demo: deps build
 	./scripts/demo.sh
 
 bench: build

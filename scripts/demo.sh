@@ -61,7 +61,23 @@ step "5. run what arrived: unpack the image and execute its entrypoint"
 run "$IMGX" unpack example/hello:1.0 "$OUT/unpacked"
 run "$OUT/unpacked/hello"
 
-step "6. a tampered bundle is refused, and the store is left as it was"
+step "6. populate the site registry from the loaded store, and pull from it elsewhere"
+# A throwaway distribution registry (Debian's docker-registry) with TLS and its own CA.
+if [ -x /usr/bin/docker-registry ]; then
+  eval "$(./scripts/registry-test.sh start "$OUT/registry" --tls)"
+  trap 'kill "${IMGX_SSHD_PID:-}" 2>/dev/null || true; ./scripts/registry-test.sh stop "$OUT/registry" >/dev/null 2>&1 || true' EXIT
+  run "$IMGX" push --all "$IMGX_REGISTRY_ADDR/site" --ca-cert "$IMGX_REGISTRY_CA" --progress none
+  if command -v skopeo >/dev/null; then
+    mkdir -p "$OUT/certs" && cp "$IMGX_REGISTRY_CA" "$OUT/certs/ca.crt"
+    run skopeo inspect --cert-dir "$OUT/certs" --format '{{.Digest}}' "docker://$IMGX_REGISTRY_ADDR/site/example/hello:1.0"
+  fi
+  run "$IMGX" --store "$OUT/store-d" pull --ca-cert "$IMGX_REGISTRY_CA" --progress none "$IMGX_REGISTRY_ADDR/site/example/hello:1.0"
+  run "$IMGX" --store "$OUT/store-d" images
+else
+  echo "(docker-registry not installed: scripts/install-deps.sh installs it)"
+fi
+
+step "7. a tampered bundle is refused, and the store is left as it was"
 cp "$OUT/usb/hello-1.0.imgx" "$OUT/tampered.imgx"
 printf 'X' | dd of="$OUT/tampered.imgx" bs=1 seek=$(( $(stat -c %s "$OUT/tampered.imgx") - 4000 )) conv=notrunc 2>/dev/null
 if "$IMGX" --store "$OUT/store-c" load --key "$OUT/release.pub" -i "$OUT/tampered.imgx"; then
