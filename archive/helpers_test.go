@@ -9,11 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -244,37 +241,6 @@ func ociArchive(t testing.TB, docker25 bool, ims ...testImage) []byte {
 	}
 	ents = append(ents, ent{name: "oci-layout", body: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	return mkTar(t, ents)
-}
-
-// treeHash hashes every path, type, mode and content under root, so tests can assert that
-// a failed load left the store byte-for-byte as it was.
-func treeHash(t testing.TB, root string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %v\n", rel, fi.Mode())
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			io.Copy(h, f)
-			f.Close()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func newStore(t testing.TB) *store.Store {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -49,12 +50,12 @@ func TestRoundTrip(t *testing.T) {
 				}
 			}
 			// Loading again writes nothing new and still succeeds.
-			before := treeHash(t, dst.Root())
+			before := testutil.TreeHash(t, dst.Root())
 			res, err = Load(ctx, dst, bytes.NewReader(b), LoadOptions{})
 			if err != nil || res.BlobsWritten != 0 || res.BlobsSkipped != 8 {
 				t.Fatalf("second load: %v, written %d skipped %d", err, res.BlobsWritten, res.BlobsSkipped)
 			}
-			if after := treeHash(t, dst.Root()); after != before {
+			if after := testutil.TreeHash(t, dst.Root()); after != before {
 				t.Fatalf("second load changed the store")
 			}
 		})
@@ -114,12 +115,12 @@ func TestSignatures(t *testing.T) {
 			}
 			// Untrusted key: refused before anything is stored.
 			dst := newStore(t)
-			before := treeHash(t, dst.Root())
+			before := testutil.TreeHash(t, dst.Root())
 			_, err := Load(ctx, dst, bytes.NewReader(b), LoadOptions{Policy: verify.Policy{Keys: []verify.PublicKey{k3.pub}}})
 			if !errors.Is(err, ErrSignature) || !errors.Is(err, verify.ErrUntrustedSigner) {
 				t.Fatalf("Load with untrusted key = %v, want ErrSignature/ErrUntrustedSigner", err)
 			}
-			if treeHash(t, dst.Root()) != before {
+			if testutil.TreeHash(t, dst.Root()) != before {
 				t.Fatal("refused load changed the store")
 			}
 			// Second approver, then a 2-of-2 policy.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/imgx/imgx/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,12 +46,12 @@ func TestDelta(t *testing.T) {
 
 	// Into an empty store: refused before anything is written, naming the base.
 	dst := newStore(t)
-	before := treeHash(t, dst.Root())
+	before := testutil.TreeHash(t, dst.Root())
 	_, err = Load(ctx, dst, bytes.NewReader(delta), LoadOptions{})
 	if !errors.Is(err, ErrMissingBase) || !strings.Contains(err.Error(), "release-1.imgx") {
 		t.Fatalf("Load delta without base = %v", err)
 	}
-	if treeHash(t, dst.Root()) != before {
+	if testutil.TreeHash(t, dst.Root()) != before {
 		t.Fatal("refused delta changed the store")
 	}
 	if _, err := Load(ctx, dst, bytes.NewReader(full), LoadOptions{}); err != nil {

@@ -3,16 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +16,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -30,30 +27,6 @@ func newStore(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// treeHash hashes every file (path, mode, content) under dir: the "store unchanged" check.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	var paths []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
-		return nil
-	})
-	sort.Strings(paths)
-	for _, p := range paths {
-		fi, _ := os.Lstat(p)
-		fmt.Fprintf(h, "%s %v\n", strings.TrimPrefix(p, dir), fi.Mode())
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			h.Write(b)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // image stages a one-layer image with the given layer bytes and returns its manifest.
@@ -125,7 +98,7 @@ func TestPutVerifies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			before := treeHash(t, s.Root())
+			before := testutil.TreeHash(t, s.Root())
 			tx, err := s.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -138,7 +111,7 @@ func TestPutVerifies(t *testing.T) {
 				t.Errorf("Put returned %v/%d", d.Digest, d.Size)
 			}
 			tx.Discard()
-			if after := treeHash(t, s.Root()); after != before {
+			if after := testutil.TreeHash(t, s.Root()); after != before {
 				t.Errorf("discarded tx changed the store")
 			}
 		})
@@ -178,7 +151,7 @@ func TestCommitMakesVisibleAtomically(t *testing.T) {
 func TestCommitRefusesIncompleteImage(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	before := treeHash(t, s.Root())
+	before := testutil.TreeHash(t, s.Root())
 	tx, _ := s.Begin(ctx)
 	md := stageImage(t, tx, []byte("layer"))
 	// Remove the staged layer behind the transaction's back: commit must notice.
@@ -193,7 +166,7 @@ func TestCommitRefusesIncompleteImage(t *testing.T) {
 		t.Fatalf("Commit = %v, want ErrMissingBlob naming the layer", err)
 	}
 	tx.Discard()
-	if treeHash(t, s.Root()) != before {
+	if testutil.TreeHash(t, s.Root()) != before {
 		t.Error("failed commit changed the store")
 	}
 }
