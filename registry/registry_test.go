@@ -589,3 +589,49 @@ func TestDockerConfigCredentials(t *testing.T) {
 	}
 	t.Logf("pulled with Docker config credentials: %s", res.Desc.Digest)
 }
+
+// TestPushRetriesTransientFailures answers the first blob upload and the first manifest
+// upload with 503: the push retries them and completes with the digest unchanged; with
+// no retries it fails.
+func TestPushRetriesTransientFailures(t *testing.T) {
+	host := newRegistry(t, nil)
+	seedImage(t, host+"/app:1", 2)
+	s := newStore(t)
+	if _, err := registry.Pull(ctx, s, host+"/app:1", registry.PullOptions{Options: opts()}); err != nil {
+		t.Fatal(err)
+	}
+	src := resolve(t, s, host+"/app:1")
+	flaky := func() (string, *atomic.Int32) {
+		var failed atomic.Int32
+		h := newRegistry(t, func(next http.Handler) http.Handler {
+			var blob, manifest atomic.Bool
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				first := r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && blob.CompareAndSwap(false, true) ||
+					r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && manifest.CompareAndSwap(false, true)
+				if first {
+					failed.Add(1)
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+		return h, &failed
+	}
+	dst, failed := flaky()
+	o := opts()
+	o.Retries = 3
+	p, _ := registry.NewPusher(s, o)
+	res, err := p.Push(ctx, src, dst+"/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed.Load() != 2 || res.Digest != src.Desc.Digest || remoteDigest(t, dst+"/app:1") != src.Desc.Digest.String() {
+		t.Errorf("after %d injected failures: %+v", failed.Load(), res)
+	}
+	dst, _ = flaky()
+	p, _ = registry.NewPusher(s, opts())
+	if _, err := p.Push(ctx, src, dst+"/app:1"); err == nil {
+		t.Error("push through a 503 succeeded without retries")
+	}
+}
