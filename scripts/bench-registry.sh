@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Benchmark imgx push/pull against skopeo copy, in one run, on a real registry (Debian's
+# docker-registry 2.8 via scripts/registry-test.sh) over loopback, with one generated
+# multi-layer image.
+#
+#   scripts/bench-registry.sh [SIZE_MB]     (default 1024; LAYERS=6 REPS=3 JOBS=4)
+#
+# push: the imgx store (an OCI layout, which skopeo reads as oci:STORE:NAME) to a registry
+#       started fresh for every run, so every push is cold.
+# pull: from one populated registry into an empty imgx store / an empty oci: directory.
+# Runs alternate which tool goes first. Each timed step is preceded by sync; the page cache
+# cannot be dropped without privileges, so reads of the source are warm for both tools.
+# Both tools fsync what they pull; each pull line shows the time of a sync right after it,
+# to prove neither left dirty pages for later.
+# Prints every run's MB/s, medians, imgx/skopeo ratios (>1: imgx faster), peak RSS (max over
+# runs) and whether the digests agree. Needs: go, skopeo, jq, GNU time (/usr/bin/time),
+# docker-registry. Work files go to $BENCH_DIR (default a temp dir; needs about 5x SIZE_MB
+# of free disk), removed at the end unless BENCH_KEEP=1.
+set -euo pipefail
+
+SIZE_MB=${1:-1024}
+LAYERS=${LAYERS:-6}
+REPS=${REPS:-3}
+JOBS=${JOBS:-4}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${BENCH_DIR:-$(mktemp -d /tmp/imgx-bench-registry.XXXXXX)}
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+REGCTL=$ROOT/scripts/registry-test.sh
+NAME=bench/big:1
+
+for t in go skopeo jq /usr/bin/time; do
+	command -v "$t" >/dev/null || { echo "bench-registry: $t is required" >&2; exit 1; }
+done
+
+# Registries still running (their DIRs) are stopped on exit, whatever happens.
+declare -A RUNNING
+cleanup() {
+	local d
+	for d in "${!RUNNING[@]}"; do "$REGCTL" stop "$d" || true; done
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+# reg_start DIR: a fresh registry with storage under DIR/storage; sets ADDR.
+reg_start() {
+	rm -rf "$1"
+	"$REGCTL" start "$1" >/dev/null
+	RUNNING[$1]=1
+	ADDR=$(cat "$1/registry.addr")
+}
+reg_stop() {
+	"$REGCTL" stop "$1"
+	unset 'RUNNING[$1]'
+	rm -rf "$1"
+}
+
+echo "== building imgx and generating a ${SIZE_MB} MB image with ${LAYERS} layers in $WORK"
+(cd "$ROOT" && go build -o "$WORK/imgx" ./cmd/imgx)
+IMGX=$WORK/imgx
+
+# The generator (as in bench-archive.sh) writes an OCI layout: random file contents
+# (incompressible, like most real layers) in gzip layers at level 0, so no tool spends
+# time compressing.
+mkdir -p "$WORK/gen"
+cat >"$WORK/gen/main.go" <<'GO'
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+type hw struct {
+	h hash.Hash
+	w io.Writer
+	n int64
+}
+
+func (x *hw) Write(p []byte) (int, error) { x.h.Write(p); x.n += int64(len(p)); return x.w.Write(p) }
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func main() {
+	dir := os.Args[1]
+	sizeMB, _ := strconv.Atoi(os.Args[2])
+	layers, _ := strconv.Atoi(os.Args[3])
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	must(os.MkdirAll(blobs, 0o755))
+	put := func(b []byte) (string, int) {
+		s := sha256.Sum256(b)
+		d := hex.EncodeToString(s[:])
+		must(os.WriteFile(filepath.Join(blobs, d), b, 0o644))
+		return d, len(b)
+	}
+	rng := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 1<<20)
+	var descs []map[string]any
+	var diffIDs []string
+	for l := 0; l < layers; l++ {
+		tmp := filepath.Join(blobs, "tmp")
+		f, err := os.Create(tmp)
+		must(err)
+		comp := &hw{h: sha256.New(), w: f}
+		zw, _ := gzip.NewWriterLevel(comp, gzip.NoCompression)
+		un := &hw{h: sha256.New(), w: zw}
+		tw := tar.NewWriter(un)
+		n := sizeMB / layers
+		if l < sizeMB%layers {
+			n++
+		}
+		for i := 0; i < n; i++ {
+			must(tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("layer%d/file%04d", l, i), Mode: 0o644, Size: int64(len(buf)), Typeflag: tar.TypeReg}))
+			rng.Read(buf)
+			_, err := tw.Write(buf)
+			must(err)
+		}
+		must(tw.Close())
+		must(zw.Close())
+		must(f.Close())
+		d := hex.EncodeToString(comp.h.Sum(nil))
+		must(os.Rename(tmp, filepath.Join(blobs, d)))
+		descs = append(descs, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + d, "size": comp.n})
+		diffIDs = append(diffIDs, "sha256:"+hex.EncodeToString(un.h.Sum(nil)))
+	}
+	cfg, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux", "config": map[string]any{"Cmd": []string{"/bin/sh"}},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs}})
+	cd, cn := put(cfg)
+	man, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + cd, "size": cn}, "layers": descs})
+	md, mn := put(man)
+	ix, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []map[string]any{{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"digest": "sha256:" + md, "size": mn, "annotations": map[string]string{"org.opencontainers.image.ref.name": "bench/big:1"}}}})
+	must(os.WriteFile(filepath.Join(dir, "index.json"), ix, 0o644))
+	must(os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644))
+}
+GO
+(cd "$WORK/gen" && GOFLAGS= GO111MODULE=off go run main.go "$WORK/layout" "$SIZE_MB" "$LAYERS")
+STORE=$WORK/store-src
+IMGX_STORE=$STORE "$IMGX" load -q -i "$WORK/layout"
+rm -rf "$WORK/layout"
+# The digest every copy must keep; skopeo reads the store by the name imgx recorded.
+SRC_DIGEST=$(skopeo inspect "oci:$STORE:$NAME" | jq -r .Digest)
+# MB/s counts the bytes a copy moves: manifest, config and layers.
+BYTES=$(jq '.config.size + ([.layers[].size] | add)' "$STORE/blobs/sha256/${SRC_DIGEST#sha256:}")
+BYTES=$((BYTES + $(stat -c %s "$STORE/blobs/sha256/${SRC_DIGEST#sha256:}")))
+echo "   image: $(awk -v b="$BYTES" 'BEGIN{printf "%.1f", b/1e6}') MB (manifest, config, layers)"
+echo "   store: $STORE, $NAME = $SRC_DIGEST"
+skopeo_ver=$(skopeo --version | awk '{print $3}')
+echo "   skopeo $skopeo_ver, imgx --jobs $JOBS, $REPS runs each"
+
+# timed KEY CMD...: runs CMD under GNU time after a sync; stdout to $WORK/out.KEY, records
+# seconds and peak RSS (KB), prints the run's line, appends MB/s to MBPS[KEY] and keeps the
+# highest RSS in RSS[KEY].
+declare -A MBPS RSS
+timed() {
+	local key=$1 s kb m
+	shift
+	sync
+	if ! /usr/bin/time -f '%e %M' -o "$WORK/time.$key" "$@" >"$WORK/out.$key" 2>"$WORK/err.$key"; then
+		echo "bench-registry: $key failed: $*" >&2
+		cat "$WORK/err.$key" >&2
+		exit 1
+	fi
+	read -r s kb < <(tail -n1 "$WORK/time.$key")
+	m=$(rate "$s")
+	MBPS[$key]="${MBPS[$key]:-} $m"
+	[ "${RSS[$key]:-0}" -ge "$kb" ] || RSS[$key]=$kb
+	printf '   %-12s run %d  %7.2f s  %6s MB/s  %5d MB RSS' "$key" "$run" "$s" "$m" $((kb / 1024))
+}
+rate() { awk -v b="$BYTES" -v s="$1" 'BEGIN{ if (s < 0.01) s = 0.01; printf "%.0f", b/1e6/s }'; }
+# synced: times a sync right after a pull; near 0 means the tool had fsynced its output
+# itself (both do), so neither is credited for leaving dirty pages behind.
+synced() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	sync
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN{ printf "  (sync after: %.2f s)", b - a }'
+}
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+check() { # check WHAT WANT GOT
+	if [ "$2" = "$3" ]; then echo "   digest $1: OK ($3)"; else echo "   digest $1: MISMATCH (want $2, got $3)"; DIGESTS_OK=no; fi
+}
+DIGESTS_OK=yes
+
+push_imgx() {
+	reg_start "$WORK/reg-push"
+	timed imgx_push "$IMGX" push --store "$STORE" --insecure --progress none --jobs "$JOBS" --json \
+		"$NAME" "$ADDR/bench/a:1"
+	echo
+	local j=$WORK/out.imgx_push
+	if [ "$(jq -r '.uploaded == .blobs and .existing + .mounted == 0' "$j")" != true ]; then
+		echo "   warning: imgx push was not cold: $(jq -c . "$j")"
+	fi
+	if [ "$run" = 1 ]; then
+		check "imgx push (reported)" "$SRC_DIGEST" "$(jq -r .digest "$j")"
+		check "imgx push (skopeo inspect)" "$SRC_DIGEST" \
+			"$(skopeo inspect --tls-verify=false "docker://$ADDR/bench/a:1" | jq -r .Digest)"
+	fi
+	reg_stop "$WORK/reg-push"
+}
+push_skopeo() {
+	reg_start "$WORK/reg-push"
+	timed skopeo_push skopeo copy -q --preserve-digests --dest-tls-verify=false \
+		--digestfile "$WORK/skopeo.digest" "oci:$STORE:$NAME" "docker://$ADDR/bench/a:1"
+	echo
+	if [ "$run" = 1 ]; then
+		check "skopeo push (reported)" "$SRC_DIGEST" "$(cat "$WORK/skopeo.digest")"
+		check "skopeo push (skopeo inspect)" "$SRC_DIGEST" \
+			"$(skopeo inspect --tls-verify=false "docker://$ADDR/bench/a:1" | jq -r .Digest)"
+	fi
+	reg_stop "$WORK/reg-push"
+}
+pull_imgx() {
+	rm -rf "$WORK/pull-imgx"
+	timed imgx_pull "$IMGX" pull --store "$WORK/pull-imgx" --insecure --progress none --jobs "$JOBS" --json \
+		"$PULL_ADDR/bench/a:1"
+	synced
+	echo
+	if [ "$run" = 1 ]; then
+		check "imgx pull (reported)" "$SRC_DIGEST" "$(jq -r .descriptor.digest "$WORK/out.imgx_pull")"
+		check "imgx pull (skopeo inspect of the store)" "$SRC_DIGEST" \
+			"$(skopeo inspect "oci:$WORK/pull-imgx:$PULL_ADDR/bench/a:1" | jq -r .Digest)"
+	fi
+	rm -rf "$WORK/pull-imgx"
+}
+pull_skopeo() {
+	rm -rf "$WORK/pull-skopeo"
+	timed skopeo_pull skopeo copy -q --preserve-digests --src-tls-verify=false \
+		"docker://$PULL_ADDR/bench/a:1" "oci:$WORK/pull-skopeo:a"
+	synced
+	echo
+	if [ "$run" = 1 ]; then
+		check "skopeo pull" "$SRC_DIGEST" "$(skopeo inspect "oci:$WORK/pull-skopeo:a" | jq -r .Digest)"
+	fi
+	rm -rf "$WORK/pull-skopeo"
+}
+
+echo "== push: store -> fresh registry (cold), odd runs imgx first"
+for run in $(seq "$REPS"); do
+	if [ $((run % 2)) = 1 ]; then push_imgx; push_skopeo; else push_skopeo; push_imgx; fi
+done
+
+echo "== pull: registry -> empty store / empty oci dir, odd runs skopeo first"
+reg_start "$WORK/reg-pull"
+PULL_ADDR=$ADDR
+"$IMGX" push --store "$STORE" --insecure --progress none -q "$NAME" "$PULL_ADDR/bench/a:1"
+for run in $(seq "$REPS"); do
+	if [ $((run % 2)) = 1 ]; then pull_skopeo; pull_imgx; else pull_imgx; pull_skopeo; fi
+done
+reg_stop "$WORK/reg-pull"
+
+echo
+printf '%-12s %-24s %8s %10s\n' "" "MB/s per run" median "peak RSS"
+for k in imgx_push skopeo_push imgx_pull skopeo_pull; do
+	printf '%-12s %-24s %8s %7d MB\n' "$k" "${MBPS[$k]# }" "$(median "${MBPS[$k]}")" $((RSS[$k] / 1024))
+done
+echo
+ratio() { awk -v a="$(median "${MBPS[$1]}")" -v b="$(median "${MBPS[$2]}")" 'BEGIN{ if (b < 1) b = 1; printf "%.2f", a/b }'; }
+echo "imgx push is $(ratio imgx_push skopeo_push)x skopeo (median MB/s; >1: imgx faster)"
+echo "imgx pull is $(ratio imgx_pull skopeo_pull)x skopeo (median MB/s; >1: imgx faster)"
+echo "peak RSS: imgx push $((RSS[imgx_push] / 1024)) MB, pull $((RSS[imgx_pull] / 1024)) MB; skopeo push $((RSS[skopeo_push] / 1024)) MB, pull $((RSS[skopeo_pull] / 1024)) MB"
+echo "digests: $([ $DIGESTS_OK = yes ] && echo OK || echo MISMATCH)"
+[ $DIGESTS_OK = yes ]
