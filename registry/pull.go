@@ -95,7 +95,7 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 
 	// Everything the images use, once each.
 	need := map[digest.Digest]ocispec.Descriptor{}
-	var platforms []string
+	platforms := []string{}
 	for _, mb := range manifests {
 		if !oci.IsManifest(mb.desc.MediaType) {
 			continue
