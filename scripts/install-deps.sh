@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers imgx's tests run against (skopeo, umoci, OpenSSH sshd, vsftpd,
-# zstd, openssl) from Debian's packages. Does nothing for tools already present, so
+# docker-registry, zstd, openssl) from Debian's packages. Does nothing for tools already present, so
 # `make test` stays fast on a prepared machine. Needs root (or sudo) only when something
 # is missing.
 set -euo pipefail
