@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -633,5 +634,47 @@ func TestPushRetriesTransientFailures(t *testing.T) {
 	p, _ = registry.NewPusher(s, opts())
 	if _, err := p.Push(ctx, src, dst+"/app:1"); err == nil {
 		t.Error("push through a 503 succeeded without retries")
+	}
+}
+
+func TestLoginLogout(t *testing.T) {
+	locked := newRegistry(t, basicAuth("alice", "s3cret"))
+	dir := t.TempDir()
+	lo := registry.LoginOptions{Options: opts(), ConfigDir: dir}
+	cfg := filepath.Join(dir, "config.json")
+
+	if _, err := registry.Login(ctx, locked, "alice", "wrong", lo); !errors.Is(err, registry.ErrUnauthorized) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := os.Stat(cfg); err == nil {
+		t.Fatal("a failed login wrote the config")
+	}
+	res, err := registry.Login(ctx, locked, "alice", "s3cret", lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Where != cfg || !res.Plaintext {
+		t.Errorf("stored in %+v, want %q", res, cfg)
+	}
+	fi, err := os.Stat(cfg)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("config: %v, mode %v", err, fi.Mode())
+	}
+	var c struct {
+		Auths map[string]struct{ Auth string } `json:"auths"`
+	}
+	b, _ := os.ReadFile(cfg)
+	if err := json.Unmarshal(b, &c); err != nil || c.Auths[locked].Auth != base64.StdEncoding.EncodeToString([]byte("alice:s3cret")) {
+		t.Fatalf("config.json = %s (%v)", b, err)
+	}
+	if had, err := registry.Logout(locked, lo); err != nil || !had {
+		t.Fatalf("logout: %v %v", had, err)
+	}
+	b, _ = os.ReadFile(cfg)
+	if strings.Contains(string(b), "alice") || strings.Contains(string(b), base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))) {
+		t.Errorf("credentials left after logout: %s", b)
+	}
+	if had, err := registry.Logout(locked, lo); err != nil || had {
+		t.Errorf("second logout: %v %v", had, err)
 	}
 }

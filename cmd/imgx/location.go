@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -82,12 +83,26 @@ func (t *transportFlags) options(e *Env) (dial.Options, error) {
 // sshPassphrase prompts on the terminal for an encrypted key's passphrase when
 // IMGX_SSH_PASSPHRASE is not set.
 func sshPassphrase(keyFile string) ([]byte, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	pw, err := ttyPrompt(fmt.Sprintf("Enter passphrase for %s: ", keyFile), false)
 	if err != nil {
 		return nil, fmt.Errorf("key %s is encrypted: set IMGX_SSH_PASSPHRASE or run on a terminal", keyFile)
 	}
+	return pw, nil
+}
+
+// ttyPrompt asks on the controlling terminal, without echo unless echo is set. It fails
+// when there is no terminal (cron, pipes), so secrets never come from argv or a guess.
+func ttyPrompt(prompt string, echo bool) ([]byte, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
 	defer tty.Close()
-	fmt.Fprintf(tty, "Enter passphrase for %s: ", keyFile)
+	fmt.Fprint(tty, prompt)
+	if echo {
+		line, err := bufio.NewReader(tty).ReadString('\n')
+		return []byte(strings.TrimRight(line, "\r\n")), err
+	}
 	pw, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	return pw, err

@@ -169,8 +169,26 @@ func TestRegistryRealE2E(t *testing.T) {
 	if !strings.Contains(out, "authentication failed") || !strings.Contains(out, "docker login "+secure.Addr) {
 		t.Errorf("missing credentials:\n%s", out)
 	}
-	writeDockerConfig(t, filepath.Join(home, "docker"), map[string]any{"auths": map[string]any{
-		secure.Addr: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("site:reg-pass"))}}})
+	// imgx login: a wrong password stores nothing; the right one goes to the Docker config.
+	login := func(wantOK bool, pw string) string {
+		t.Helper()
+		cmd := exec.Command(bin, "login", "--ca-cert", secure.CAFile, "-u", "site", "--password-stdin", secure.Addr)
+		cmd.Env, cmd.Stdin = env, strings.NewReader(pw+"\n")
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("imgx login: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := login(false, "nope"); !strings.Contains(out, "nothing was stored") {
+		t.Errorf("bad login:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "docker", "config.json")); err == nil {
+		t.Error("a failed login wrote config.json")
+	}
+	if out := login(true, "reg-pass"); !strings.Contains(out, "Login succeeded") || !strings.Contains(out, "not encrypted") {
+		t.Errorf("login:\n%s", out)
+	}
 	out = run(true, "--store", sender, "push", "--progress", "none", "--ca-cert", secure.CAFile, "app:1", dst)
 	if !strings.Contains(out, digests["app:1"]) {
 		t.Errorf("push with credentials:\n%s", out)
@@ -180,7 +198,8 @@ func TestRegistryRealE2E(t *testing.T) {
 	if ca, err := os.ReadFile(secure.CAFile); err != nil || os.WriteFile(filepath.Join(certDir, "ca.crt"), ca, 0o644) != nil {
 		t.Fatal("copy CA", err)
 	}
-	if d := skopeoDigest("--cert-dir", certDir, "--creds", "site:reg-pass", "docker://"+dst); d != digests["app:1"] {
+	// skopeo finds the credentials imgx login stored.
+	if d := skopeoDigest("--cert-dir", certDir, "--authfile", filepath.Join(home, "docker", "config.json"), "docker://"+dst); d != digests["app:1"] {
 		t.Errorf("skopeo sees %s at %s", d, dst)
 	}
 
@@ -189,6 +208,11 @@ func TestRegistryRealE2E(t *testing.T) {
 	os.MkdirAll(helperDir, 0o755)
 	os.WriteFile(filepath.Join(helperDir, "docker-credential-imgxtest"), []byte(fmt.Sprintf(
 		"#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"site\",\"Secret\":\"reg-pass\"}'\n")), 0o755)
+	out = run(true, "logout", secure.Addr)
+	if b, _ := os.ReadFile(filepath.Join(home, "docker", "config.json")); strings.Contains(string(b), base64.StdEncoding.EncodeToString([]byte("site:reg-pass"))) {
+		t.Errorf("logout left the credentials: %s", b)
+	}
+	run(false, "--store", sender, "push", "--progress", "none", "--ca-cert", secure.CAFile, "app:1", dst)
 	writeDockerConfig(t, filepath.Join(home, "docker"), map[string]any{"credsStore": "imgxtest"})
 	env = append(env, "PATH="+helperDir+":"+os.Getenv("PATH"))
 	run(true, "--store", filepath.Join(work, "helper"), "pull", "--progress", "none", "--ca-cert", secure.CAFile, dst)
