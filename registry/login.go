@@ -42,6 +42,7 @@ func Login(ctx context.Context, host, user, password string, o LoginOptions) (*L
 	if err != nil {
 		return nil, err
 	}
+	defer o.closeIdle(rt)
 	auth := &authn.Basic{Username: user, Password: password}
 	tr, err := transport.NewWithContext(ctx, reg, auth, rt, []string{reg.Scope(transport.PullScope)})
 	if err != nil {

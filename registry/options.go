@@ -92,6 +92,21 @@ func (o *Options) transport() (http.RoundTripper, error) {
 	return rt, nil
 }
 
+// closeIdle drops the idle connections of a transport built by transport(), so that an
+// operation does not leave sockets open after it returns (a transport passed in
+// Options.Transport belongs to the caller and is left alone).
+func (o *Options) closeIdle(rt http.RoundTripper) {
+	if o.Transport != nil {
+		return
+	}
+	if h, ok := rt.(httpsOnly); ok {
+		rt = h.RoundTripper
+	}
+	if t, ok := rt.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // httpsOnly refuses plain-HTTP requests. go-containerregistry falls back to HTTP for
 // loopback and private addresses on its own; imgx asks the user first.
 type httpsOnly struct{ http.RoundTripper }

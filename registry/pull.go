@@ -65,6 +65,7 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 	if err != nil {
 		return nil, err
 	}
+	defer o.closeIdle(rt)
 	puller, err := remote.NewPuller(append(o.remoteOptions(rt), remote.WithContext(ctx))...)
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 	var manifests []manifestBlob
 	switch {
 	case oci.IsIndex(root.MediaType):
-		root, manifests, err = pullIndex(ctx, puller, r.Context(), root, top.Manifest, o.Platforms, res)
+		root, manifests, err = pullIndex(ctx, puller, r.Context(), root, top.Manifest, o.Platforms, res, 0)
 	case oci.IsManifest(root.MediaType):
 		manifests = []manifestBlob{{root, top.Manifest}}
 	default:
@@ -110,6 +111,9 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 			}
 		}
 		for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+			if err := d.Digest.Validate(); err != nil {
+				return nil, fmt.Errorf("pull %s: manifest %s: blob %q: %w", src, mb.desc.Digest, d.Digest, err)
+			}
 			need[d.Digest] = d
 		}
 		if mb.desc.Platform != nil {
@@ -185,9 +189,15 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 	return res, nil
 }
 
+// maxIndexDepth bounds indexes of indexes, which a hostile registry could nest at will.
+const maxIndexDepth = 8
+
 // pullIndex fetches the children of an index (recursively) or, with platforms, only the
 // chosen ones. It returns the descriptor to tag and the manifests to store.
-func pullIndex(ctx context.Context, puller *remote.Puller, repo name.Repository, desc ocispec.Descriptor, data []byte, platforms []ocispec.Platform, res *PullResult) (ocispec.Descriptor, []manifestBlob, error) {
+func pullIndex(ctx context.Context, puller *remote.Puller, repo name.Repository, desc ocispec.Descriptor, data []byte, platforms []ocispec.Platform, res *PullResult, depth int) (ocispec.Descriptor, []manifestBlob, error) {
+	if depth > maxIndexDepth {
+		return desc, nil, fmt.Errorf("index %s: indexes nested more than %d deep: %w", desc.Digest, maxIndexDepth, ErrUnsupported)
+	}
 	ix, err := oci.ParseIndex(data)
 	if err != nil {
 		return desc, nil, fmt.Errorf("index %s: %w", desc.Digest, err)
@@ -200,7 +210,7 @@ func pullIndex(ctx context.Context, puller *remote.Puller, repo name.Repository,
 				return desc, nil, err
 			}
 			if oci.IsIndex(c.MediaType) {
-				_, sub, err := pullIndex(ctx, puller, repo, c, child, nil, res)
+				_, sub, err := pullIndex(ctx, puller, repo, c, child, nil, res, depth+1)
 				if err != nil {
 					return desc, nil, err
 				}
@@ -245,6 +255,9 @@ func pullIndex(ctx context.Context, puller *remote.Puller, repo name.Repository,
 // fetchManifest gets a child manifest by digest; go-containerregistry checks the bytes
 // against the digest, and the store checks again when it stages them.
 func fetchManifest(ctx context.Context, puller *remote.Puller, repo name.Repository, d ocispec.Descriptor) ([]byte, error) {
+	if err := d.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("manifest %q: %w", d.Digest, err)
+	}
 	got, err := puller.Get(ctx, repo.Digest(d.Digest.String()))
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d.Digest, classify(err))

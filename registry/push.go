@@ -41,6 +41,7 @@ type Pusher struct {
 	s         *store.Store
 	o         Options
 	obs       *observer
+	rt        http.RoundTripper
 	pusher    *remote.Pusher
 	puller    *remote.Puller
 	total     int64
@@ -55,6 +56,7 @@ func NewPusher(s *store.Store, o Options) (*Pusher, error) {
 		return nil, err
 	}
 	obs := &observer{next: rt, p: progress.OrNoop(o.Progress)}
+	p := &Pusher{s: s, o: o, obs: obs, rt: rt, known: map[string]name.Repository{}}
 	opts := o.remoteOptions(obs)
 	pusher, err := remote.NewPusher(opts...)
 	if err != nil {
@@ -64,8 +66,12 @@ func NewPusher(s *store.Store, o Options) (*Pusher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pusher{s: s, o: o, obs: obs, pusher: pusher, puller: puller, known: map[string]name.Repository{}}, nil
+	p.pusher, p.puller = pusher, puller
+	return p, nil
 }
+
+// Close drops the Pusher's idle connections.
+func (p *Pusher) Close() { p.o.closeIdle(p.rt) }
 
 // Destination names where src goes when dst names a repository without a tag: the
 // source's tag is kept ("app:2" to "reg/app" gives "reg/app:2").

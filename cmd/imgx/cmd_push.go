@@ -105,6 +105,7 @@ unless --insecure.`,
 			if err != nil {
 				return err
 			}
+			defer p.Close()
 			res, err := p.Push(ctx, src, dst)
 			ro.Progress.Done()
 			if err != nil {
@@ -167,6 +168,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	var firstErr error
 	for _, j := range jobs {
 		j.src.Desc.Annotations = nil
