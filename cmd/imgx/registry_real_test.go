@@ -145,6 +145,21 @@ func TestRegistryRealE2E(t *testing.T) {
 		t.Fatalf("receiver check: %v %+v", err, rep)
 	}
 
+	// Images written to the registry by skopeo (another client) pull with their digests.
+	for _, n := range []string{"app:1", "example/multi:1"} {
+		dst := plain.Addr + "/by-skopeo/" + strings.TrimPrefix(n, "example/")
+		cmd := exec.Command("skopeo", "copy", "-q", "--all", "--preserve-digests", "--dest-tls-verify=false", "oci:"+sender+":"+n, "docker://"+dst)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("skopeo copy %s: %v\n%s", n, err, out)
+		}
+		var pr registry.PullResult
+		out := run(true, "--store", filepath.Join(work, "from-skopeo"), "pull", "--insecure", "--progress", "none", "--json", dst)
+		json.Unmarshal([]byte(out), &pr)
+		if pr.Desc.Digest.String() != digests[n] {
+			t.Errorf("skopeo pushed %s; imgx pulled %s, want %s", n, pr.Desc.Digest, digests[n])
+		}
+	}
+
 	// Platform selection from the index.
 	var pr registry.PullResult
 	out = run(true, "--store", filepath.Join(work, "arm"), "pull", "--insecure", "--progress", "none", "--json", "--platform", "linux/arm64", plain.Addr+"/mirror/example/multi:1")
