@@ -3,6 +3,9 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,6 +49,7 @@ type Pusher struct {
 	puller    *remote.Puller
 	total     int64
 	known     map[string]name.Repository // registry + " " + digest → a repository holding it
+	loaded    map[string]bool            // registries whose hints were read from the store
 	mountRepo name.Repository
 }
 
@@ -56,7 +60,7 @@ func NewPusher(s *store.Store, o Options) (*Pusher, error) {
 		return nil, err
 	}
 	obs := &observer{next: rt, p: progress.OrNoop(o.Progress)}
-	p := &Pusher{s: s, o: o, obs: obs, rt: rt, known: map[string]name.Repository{}}
+	p := &Pusher{s: s, o: o, obs: obs, rt: rt, known: map[string]name.Repository{}, loaded: map[string]bool{}}
 	opts := o.remoteOptions(obs)
 	pusher, err := remote.NewPusher(opts...)
 	if err != nil {
@@ -150,6 +154,7 @@ func (p *Pusher) Push(ctx context.Context, src store.Resolved, dst string) (*Pus
 	p.obs.reset(sizes)
 	p.obs.p.SetTotal(p.total)
 	p.mountRepo = dr.Context()
+	p.loadHints(dr.Context().Registry)
 	if err := p.pusher.Push(ctx, dr, t); err != nil {
 		return nil, fmt.Errorf("push %s: %w", dst, classify(err))
 	}
@@ -181,7 +186,68 @@ func (p *Pusher) Push(ctx context.Context, src store.Resolved, dst string) (*Pus
 		}
 		p.known[dr.Context().RegistryStr()+" "+d] = dr.Context()
 	}
+	p.saveHints(ctx, dr.Context().Registry)
 	return res, nil
+}
+
+// Mount hints: which repository of a registry holds each blob imgx pushed there, kept in
+// the store so that a later run can mount a shared layer into a new repository instead
+// of uploading it. They are only hints: a registry that no longer has the blob there
+// answers the mount with an upload, which then proceeds as usual.
+const (
+	hintsKind = "registry-blobs"
+	maxHints  = 50000
+)
+
+func hintKey(reg name.Registry) string {
+	sum := sha256.Sum256([]byte(reg.RegistryStr()))
+	return hex.EncodeToString(sum[:])
+}
+
+func (p *Pusher) loadHints(reg name.Registry) {
+	if p.loaded[reg.RegistryStr()] {
+		return
+	}
+	p.loaded[reg.RegistryStr()] = true
+	data, err := p.s.GetRecord(hintsKind, hintKey(reg))
+	if err != nil {
+		return
+	}
+	var h map[string]string // digest → repository path
+	if json.Unmarshal(data, &h) != nil {
+		return
+	}
+	for d, repo := range h {
+		if r, err := name.NewRepository(reg.RegistryStr()+"/"+repo, name.Insecure); err == nil {
+			if _, ok := p.known[reg.RegistryStr()+" "+d]; !ok {
+				p.known[reg.RegistryStr()+" "+d] = r
+			}
+		}
+	}
+}
+
+// saveHints records the hints for reg. Failing to save them (a read-only store, say)
+// costs only a later mount, so it does not fail the push.
+func (p *Pusher) saveHints(ctx context.Context, reg name.Registry) {
+	h := map[string]string{}
+	prefix := reg.RegistryStr() + " "
+	for k, repo := range p.known {
+		if d, ok := strings.CutPrefix(k, prefix); ok && len(h) < maxHints {
+			h[d] = repo.RepositoryStr()
+		}
+	}
+	data, err := json.Marshal(h)
+	if err != nil {
+		return
+	}
+	tx, err := p.s.Begin(ctx)
+	if err != nil {
+		return
+	}
+	defer tx.Discard()
+	if tx.Record(hintsKind, hintKey(reg), data) == nil {
+		_ = tx.Commit(ctx)
+	}
 }
 
 // mountRepo is the repository being pushed to; mountFrom offers another repository of

@@ -222,6 +222,14 @@ func TestPullPushRoundTrip(t *testing.T) {
 		t.Errorf("push to a new tag: %+v, %v", pr, err)
 	}
 
+	// The mount hints a push records leave the store consistent.
+	if rep, err := a.Check(ctx); err != nil || !rep.OK() {
+		t.Fatalf("check after push: %v %+v", err, rep)
+	}
+	if _, err := os.Stat(filepath.Join(a.Root(), ".imgx", "records", "registry-blobs")); err != nil {
+		t.Errorf("no mount hints recorded: %v", err)
+	}
+
 	b := newStore(t)
 	if _, err := registry.Pull(ctx, b, host+"/dst/app:1", registry.PullOptions{Options: opts()}); err != nil {
 		t.Fatal(err)

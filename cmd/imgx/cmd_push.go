@@ -48,7 +48,8 @@ after the push.
 DESTINATION is a registry reference; without a tag it takes IMAGE's tag, and without
 DESTINATION the image goes to the registry its name says. Blobs the registry already has
 in that repository are not sent again, and blobs it holds in another repository imgx
-pushed to in the same run are mounted (cross-repository mount) rather than uploaded.
+pushed them to (in this run or an earlier one; the store remembers) are mounted
+(cross-repository mount) rather than uploaded.
 
 --all pushes every tagged image in the store under REGISTRY/PREFIX, keeping each
 repository path without its registry host (docker.io/library/debian:bookworm goes to

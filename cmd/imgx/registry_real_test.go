@@ -112,6 +112,15 @@ func TestRegistryRealE2E(t *testing.T) {
 		t.Errorf("push --all uploaded %d bytes: the shared base went more than once", uploaded)
 	}
 
+	// A later run mounts the shared base into a new repository: imgx remembers in the
+	// store where it pushed each blob.
+	var one registry.PushResult
+	out = run(true, "--store", sender, "push", "--insecure", "--json", "--progress", "none", "example/web:2", plain.Addr+"/elsewhere/web:2")
+	json.Unmarshal([]byte(out), &one)
+	if one.Mounted < 1 || one.UploadedBytes >= 2<<20 {
+		t.Errorf("a push to a new repository in a later run did not mount the shared base: %s", out)
+	}
+
 	// A second push --all sends nothing.
 	out = run(true, "--store", sender, "push", "--insecure", "--all", plain.Addr+"/mirror", "--json", "--progress", "none")
 	sum = pushSummary{}
