@@ -686,3 +686,47 @@ func TestLoginLogout(t *testing.T) {
 		t.Errorf("second logout: %v %v", had, err)
 	}
 }
+
+// TestRepushUnchangedTag: pushing a tag the registry already serves with the same digest
+// sends no blob traffic, only manifest HEADs (the claim docs/nightly-sync.md makes).
+func TestRepushUnchangedTag(t *testing.T) {
+	src := newRegistry(t, nil)
+	seedImage(t, src+"/app:1", 3)
+	s := newStore(t)
+	if _, err := registry.Pull(ctx, s, src+"/app:1", registry.PullOptions{Options: opts()}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var reqs []string
+	dst := newRegistry(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			reqs = append(reqs, r.Method+" "+r.URL.Path)
+			mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	})
+	img := resolve(t, s, src+"/app:1")
+	p, _ := registry.NewPusher(s, opts())
+	if _, err := p.Push(ctx, img, dst+"/app:1"); err != nil {
+		t.Fatal(err)
+	}
+	reqs = nil
+	p, _ = registry.NewPusher(s, opts())
+	if _, err := p.Push(ctx, img, dst+"/app:1"); err != nil {
+		t.Fatal(err)
+	}
+	var manifestHeads int
+	for _, r := range reqs {
+		switch {
+		case r == "GET /v2/":
+		case strings.HasPrefix(r, "HEAD /v2/app/manifests/"):
+			manifestHeads++
+		default:
+			t.Errorf("unexpected request re-pushing an unchanged tag: %s", r)
+		}
+	}
+	if manifestHeads != 2 {
+		t.Errorf("%d manifest HEADs, want 2: %q", manifestHeads, reqs)
+	}
+}
