@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/store"
@@ -106,7 +105,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.Suffix = ".imgx"
 	}
 	if opts.FreeSpace == nil {
-		opts.FreeSpace = statfsFree
+		opts.FreeSpace = func(string) (int64, error) { return opts.Store.FreeSpace() }
 	}
 	unlock, ok, err := opts.Store.TryLock("ingest")
 	if err != nil {
@@ -357,12 +356,4 @@ func where(b transport.Backend, dir string) string {
 		return b.Location()
 	}
 	return strings.TrimSuffix(b.Location(), "/") + "/" + dir
-}
-
-func statfsFree(dir string) (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
 }

@@ -11,9 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	ggcrtransport "github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/transport"
 )
 
 var (
@@ -23,6 +24,9 @@ var (
 	ErrDenied = errors.New("access denied")
 	// ErrNotFound: the registry has no such repository, tag or manifest.
 	ErrNotFound = errors.New("not found")
+	// ErrInsufficientSpace: the store's filesystem cannot hold the blobs to download
+	// (the transport package's sentinel, so one errors.Is check covers both).
+	ErrInsufficientSpace = transport.ErrInsufficientSpace
 	// ErrUnsupported: the image uses something imgx does not handle (schema 1 manifests,
 	// foreign layers).
 	ErrUnsupported = errors.New("unsupported")
@@ -34,7 +38,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var te *transport.Error
+	var te *ggcrtransport.Error
 	if !errors.As(err, &te) {
 		return err
 	}
@@ -49,11 +53,11 @@ func classify(err error) error {
 	}
 	for _, d := range te.Errors {
 		switch d.Code {
-		case transport.UnauthorizedErrorCode:
+		case ggcrtransport.UnauthorizedErrorCode:
 			kind = ErrUnauthorized
-		case transport.DeniedErrorCode:
+		case ggcrtransport.DeniedErrorCode:
 			kind = ErrDenied
-		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+		case ggcrtransport.ManifestUnknownErrorCode, ggcrtransport.NameUnknownErrorCode, ggcrtransport.BlobUnknownErrorCode:
 			kind = ErrNotFound
 		}
 	}
@@ -76,7 +80,7 @@ func transient(err error) bool {
 		errors.Is(err, ErrPlainHTTP):
 		return false
 	}
-	var te *transport.Error
+	var te *ggcrtransport.Error
 	if errors.As(err, &te) {
 		return te.Temporary()
 	}

@@ -24,6 +24,9 @@ import (
 // PullOptions selects what Pull keeps.
 type PullOptions struct {
 	Options
+	// FreeSpace reports the bytes free for the store; nil means the store's filesystem.
+	// Pull refuses to start a download that cannot fit.
+	FreeSpace func() (int64, error)
 	// Platforms, if any, keep only these platforms of a multi-platform image. One
 	// platform stores that platform's manifest (digest unchanged); several store a new
 	// index listing just them, which has a new digest.
@@ -149,6 +152,14 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 		res.FetchedBytes += d.Size
 	}
 	res.Blobs, res.Fetched = len(need), len(todo)
+	free := o.FreeSpace
+	if free == nil {
+		free = s.FreeSpace
+	}
+	if n, err := free(); err == nil && n < res.FetchedBytes+res.FetchedBytes/20 {
+		return nil, fmt.Errorf("pull %s: needs %s in the store (%s), %s free: %w", src,
+			progress.Size(res.FetchedBytes), s.Root(), progress.Size(n), ErrInsufficientSpace)
+	}
 	sort.Slice(todo, func(i, j int) bool { return todo[i].Size > todo[j].Size }) // big first: best packing of the jobs
 	p := progress.OrNoop(o.Progress)
 	p.SetTotal(res.FetchedBytes)

@@ -730,3 +730,28 @@ func TestRepushUnchangedTag(t *testing.T) {
 		t.Errorf("%d manifest HEADs, want 2: %q", manifestHeads, reqs)
 	}
 }
+
+func TestPullChecksFreeSpace(t *testing.T) {
+	var blobGets atomic.Int32
+	host := newRegistry(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+				blobGets.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	seedImage(t, host+"/app:1", 2)
+	s := newStore(t)
+	before := testutil.TreeHash(t, s.Root())
+	_, err := registry.Pull(ctx, s, host+"/app:1", registry.PullOptions{Options: opts(), FreeSpace: func() (int64, error) { return 1000, nil }})
+	if !errors.Is(err, registry.ErrInsufficientSpace) || !strings.Contains(err.Error(), "1000 B free") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := blobGets.Load(); n != 0 {
+		t.Errorf("%d blob downloads started for a pull that cannot fit", n)
+	}
+	if after := testutil.TreeHash(t, s.Root()); after != before {
+		t.Errorf("store changed:\n%s\n---\n%s", before, after)
+	}
+}

@@ -62,6 +62,8 @@ func registryHint(err error, registryHost string) error {
 		return withHint(err, "the credentials were accepted but may not do this; check the account's permissions on "+registryHost)
 	case errors.Is(err, registry.ErrPlainHTTP):
 		return withHint(err, "pass --insecure if "+registryHost+" is meant to be reached over plain HTTP")
+	case errors.Is(err, registry.ErrInsufficientSpace):
+		return withHint(err, "free space ('imgx prune' removes unused blobs) or use --store on a larger disk; nothing was downloaded")
 	case errors.Is(err, registry.ErrNotFound):
 		return withHint(err, "check the repository and tag; 'skopeo list-tags docker://"+registryHost+"/REPO' lists the tags")
 	}
