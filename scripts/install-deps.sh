@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real peers imgx's tests run against (skopeo, umoci, OpenSSH sshd, vsftpd,
-# docker-registry, zstd, openssl) from Debian's packages. Does nothing for tools already present, so
+# Installs the real peers imgx's tests run against (skopeo, umoci, podman, OpenSSH sshd,
+# vsftpd, docker-registry, zstd, openssl) from Debian's packages. Does nothing for tools already present, so
 # `make test` stays fast on a prepared machine. Needs root (or sudo) only when something
 # is missing.
 set -euo pipefail
@@ -9,6 +9,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have skopeo || need+=(skopeo)
 have umoci || need+=(umoci)
+have podman || need+=(podman)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have ssh || need+=(openssh-client)
 [ -x /usr/sbin/vsftpd ] || need+=(vsftpd)
