@@ -39,7 +39,7 @@ type transportFlags struct {
 }
 
 func (t *transportFlags) add(fs *pflag.FlagSet, write bool) {
-	fs.StringArrayVar(&t.identities, "identity", nil, "SFTP: private key file (repeatable; tried after ssh-agent; passphrase from IMGX_SSH_PASSPHRASE or a prompt)")
+	fs.StringArrayVar(&t.identities, "identity", nil, "SFTP: private key file (repeatable; tried after ssh-agent; passphrase from IMGX_SSH_PASSPHRASE or a prompt; servers that take passwords get IMGX_SSH_PASSWORD or a prompt)")
 	fs.StringVar(&t.knownHosts, "known-hosts", "", "SFTP: known_hosts file (default ~/.ssh/known_hosts); unknown or changed host keys are refused")
 	fs.StringVar(&t.sshConfig, "ssh-config", "", "SFTP: ssh_config file for Host entries (default ~/.ssh/config; \"none\" reads none)")
 	fs.BoolVar(&t.insecureHostKey, "insecure-ignore-host-key", false, "SFTP: accept any host key (allows a man in the middle)")
@@ -60,6 +60,7 @@ func (t *transportFlags) options(e *Env) (dial.Options, error) {
 		SSHConfig:             t.sshConfig,
 		InsecureIgnoreHostKey: t.insecureHostKey,
 		Passphrase:            sshPassphrase,
+		Password:              sshPassword,
 	}
 	o.FTP.CAFile = t.caCert
 	o.FTP.InsecureSkipVerify = t.insecureTLS
@@ -86,6 +87,16 @@ func sshPassphrase(keyFile string) ([]byte, error) {
 	pw, err := ttyPrompt(fmt.Sprintf("Enter passphrase for %s: ", keyFile), false)
 	if err != nil {
 		return nil, fmt.Errorf("key %s is encrypted: set IMGX_SSH_PASSPHRASE or run on a terminal", keyFile)
+	}
+	return pw, nil
+}
+
+// sshPassword prompts on the terminal for a password login when the server wants one and
+// IMGX_SSH_PASSWORD is not set.
+func sshPassword(user, addr string) ([]byte, error) {
+	pw, err := ttyPrompt(fmt.Sprintf("%s@%s's password: ", user, addr), false)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s wants a password: set IMGX_SSH_PASSWORD or run on a terminal", user, addr)
 	}
 	return pw, nil
 }

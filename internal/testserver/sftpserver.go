@@ -24,6 +24,14 @@ type SFTPServer struct {
 // Only Keys.ClientKey is accepted; Keys.KnownHosts holds the host key.
 func StartSFTP(t testing.TB) *SFTPServer {
 	t.Helper()
+	return StartSFTPPassword(t, "", false)
+}
+
+// StartSFTPPassword is StartSFTP that also accepts password, for any user: as
+// "password" authentication, or with interactive set only as
+// "keyboard-interactive" (one echo-off prompt), as PAM-based servers ask.
+func StartSFTPPassword(t testing.TB, password string, interactive bool) *SFTPServer {
+	t.Helper()
 	keys := NewSSHKeys(t)
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -32,6 +40,23 @@ func StartSFTP(t testing.TB) *SFTPServer {
 			}
 			return nil, errUnknownKey
 		},
+	}
+	switch {
+	case password != "" && interactive:
+		cfg.KeyboardInteractiveCallback = func(_ ssh.ConnMetadata, ask ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+			ans, err := ask("", "", []string{"Password: "}, []bool{false})
+			if err != nil || len(ans) != 1 || ans[0] != password {
+				return nil, errBadPassword
+			}
+			return nil, nil
+		}
+	case password != "":
+		cfg.PasswordCallback = func(_ ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+			if string(pw) != password {
+				return nil, errBadPassword
+			}
+			return nil, nil
+		}
 	}
 	cfg.AddHostKey(keys.HostSigner)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,7 +94,10 @@ type stringError string
 
 func (e stringError) Error() string { return string(e) }
 
-const errUnknownKey = stringError("unknown public key")
+const (
+	errUnknownKey  = stringError("unknown public key")
+	errBadPassword = stringError("wrong password")
+)
 
 func (s *SFTPServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 	defer c.Close()

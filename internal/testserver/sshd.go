@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,6 +35,22 @@ type SSHD struct {
 // sftp-server. It skips t when sshd is not installed (scripts/sshd-test.sh
 // installs it) and stops sshd by PID when t ends.
 func StartSSHD(t testing.TB) *SSHD {
+	t.Helper()
+	return startSSHD(t, false)
+}
+
+// StartSSHDPassword is StartSSHD that also lets FTPUser log in with FTPPassword
+// (password authentication, checked by sshd against /etc/shadow; root only), confined
+// to internal-sftp since that account has no shell.
+func StartSSHDPassword(t testing.TB) *SSHD {
+	t.Helper()
+	if err := EnsureFTPUser(); err != nil {
+		t.Skip(err)
+	}
+	return startSSHD(t, true)
+}
+
+func startSSHD(t testing.TB, password bool) *SSHD {
 	t.Helper()
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
@@ -71,6 +88,10 @@ UsePAM no
 LogLevel ERROR
 Subsystem sftp %s
 `, port, keys.HostKey, filepath.Join(keys.Dir, "sshd.pid"), filepath.Join(keys.Dir, "authorized_keys"), sftpServer)
+	if password {
+		conf = strings.Replace(conf, "PasswordAuthentication no", "PasswordAuthentication yes", 1)
+		conf += "Match User " + FTPUser + "\n    ForceCommand internal-sftp\n"
+	}
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

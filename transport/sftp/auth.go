@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -20,10 +21,15 @@ import (
 // encrypted identity files.
 const PassphraseEnv = "IMGX_SSH_PASSPHRASE"
 
-// authMethods collects the agent's keys and the identity files. Explicit
+// PasswordEnv names the environment variable holding the login password, for
+// servers that take passwords (keys are offered first).
+const PasswordEnv = "IMGX_SSH_PASSWORD"
+
+// authMethods collects the agent's keys and the identity files, then password
+// and keyboard-interactive logins when a password can be had. Explicit
 // identities that cannot be read are errors; the default ~/.ssh/id_* files
 // are tried quietly. It returns a closer for the agent connection.
-func authMethods(opts Options, hc hostConfig) ([]ssh.AuthMethod, func(), error) {
+func authMethods(opts Options, hc hostConfig, user, addr string) ([]ssh.AuthMethod, func(), error) {
 	var signers []ssh.Signer
 	closer := func() {}
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && !opts.NoAgent && !hc.IdentitiesOnly {
@@ -53,11 +59,57 @@ func authMethods(opts Options, hc hostConfig) ([]ssh.AuthMethod, func(), error) 
 			}
 		}
 	}
-	if len(signers) == 0 {
+	pw := passwordMethods(opts, user, addr)
+	if len(signers) == 0 && len(pw) == 0 {
 		closer()
-		return nil, nil, transport.Permanent(errors.New("no SSH key: start ssh-agent, pass an identity file, or create ~/.ssh/id_ed25519"))
+		return nil, nil, transport.Permanent(errors.New("no SSH key: start ssh-agent, pass an identity file, or create ~/.ssh/id_ed25519 (or set " + PasswordEnv + " for a password login)"))
 	}
-	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closer, nil
+	var methods []ssh.AuthMethod
+	if len(signers) > 0 {
+		methods = append(methods, ssh.PublicKeys(signers...))
+	}
+	return append(methods, pw...), closer, nil
+}
+
+// passwordMethods answers password and keyboard-interactive challenges with the password
+// from $IMGX_SSH_PASSWORD or, if unset, from opts.Password. It is asked for once, when
+// the server first wants it, and reused on reconnects.
+func passwordMethods(opts Options, user, addr string) []ssh.AuthMethod {
+	env, fromEnv := os.LookupEnv(PasswordEnv)
+	if !fromEnv && opts.Password == nil {
+		return nil
+	}
+	var (
+		once sync.Once
+		pw   string
+		perr error
+	)
+	get := func() (string, error) {
+		once.Do(func() {
+			if fromEnv {
+				pw = env
+				return
+			}
+			b, err := opts.Password(user, addr)
+			pw, perr = string(b), err
+		})
+		return pw, perr
+	}
+	interactive := func(_, _ string, questions []string, echos []bool) ([]string, error) {
+		answers := make([]string, len(questions))
+		for i, q := range questions {
+			if echos[i] {
+				return nil, fmt.Errorf("server asks %q: imgx answers only password prompts", q)
+			}
+			p, err := get()
+			if err != nil {
+				return nil, err
+			}
+			answers[i] = p
+		}
+		return answers, nil
+	}
+	return []ssh.AuthMethod{ssh.PasswordCallback(get), ssh.KeyboardInteractive(interactive)}
 }
 
 func loadKey(file string, prompt func(string) ([]byte, error)) (ssh.Signer, error) {

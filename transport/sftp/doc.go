@@ -10,7 +10,9 @@
 // Authentication uses ssh-agent ($SSH_AUTH_SOCK) and key files: those given
 // in [Options.Identities], those named by IdentityFile in ~/.ssh/config, or
 // the usual ~/.ssh/id_* files. An encrypted key is opened with
-// $IMGX_SSH_PASSPHRASE or [Options.Passphrase]. Host, user, port and
+// $IMGX_SSH_PASSPHRASE or [Options.Passphrase]. Servers that take
+// passwords (password or keyboard-interactive) get $IMGX_SSH_PASSWORD or
+// what [Options.Password] returns, after the keys. Host, user, port and
 // identities come from the matching Host entries of ~/.ssh/config.
 //
 // The server's host key must be in ~/.ssh/known_hosts (or

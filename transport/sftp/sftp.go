@@ -38,6 +38,10 @@ type Options struct {
 	// Passphrase is asked for an encrypted key when $IMGX_SSH_PASSPHRASE
 	// is unset (the CLI prompts on the terminal). nil: such keys fail.
 	Passphrase func(keyFile string) ([]byte, error)
+	// Password is asked for a password login, when the server wants one after the keys
+	// and $IMGX_SSH_PASSWORD is unset (the CLI prompts on the terminal). nil: no
+	// password logins without the variable.
+	Password func(user, addr string) ([]byte, error)
 	// Ciphers in order of preference; nil prefers aes128-gcm.
 	Ciphers []string
 	// MaxPacket overrides the read/write request size; 0 picks 128 KiB
@@ -151,7 +155,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 			return nil, err
 		}
 	}
-	auth, closeAgent, err := authMethods(opts, hc)
+	auth, closeAgent, err := authMethods(opts, hc, user, addr)
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: %w", b.loc, err)
 	}
@@ -263,7 +267,7 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 			return nil, ctx.Err()
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			err = transport.Permanent(fmt.Errorf("%w (user %s; check the key is in the server's authorized_keys)", err, b.user))
+			err = transport.Permanent(fmt.Errorf("%w (user %s; check the key is in the server's authorized_keys, or the password)", err, b.user))
 		}
 		return nil, fmt.Errorf("sftp %s: %w", b.loc, err)
 	}
