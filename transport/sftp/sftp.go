@@ -117,7 +117,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	if loc.Scheme != transport.SFTP {
 		return nil, fmt.Errorf("sftp: location %s is not sftp://", loc)
 	}
-	hc, err := readHostConfig(opts.SSHConfig, loc.Host)
+	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User))
 	if err != nil {
 		return nil, transport.Permanent(err)
 	}
@@ -199,7 +199,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	return b, nil
 }
 
-func readHostConfig(file, host string) (hostConfig, error) {
+func readHostConfig(file, host, user string) (hostConfig, error) {
 	if file == "none" {
 		return hostConfig{}, nil
 	}
@@ -214,7 +214,7 @@ func readHostConfig(file, host string) (hostConfig, error) {
 		return hostConfig{}, err
 	}
 	defer f.Close()
-	return parseSSHConfig(f, host, file)
+	return parseSSHConfigUser(f, host, user, file)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -1,6 +1,8 @@
 package sftp
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,7 +42,7 @@ func TestParseSSHConfig(t *testing.T) {
 		{"db.internal", hostConfig{User: "ops", Port: 22, KnownHosts: []string{"/etc/imgx/known_hosts"},
 			IdentityFiles: []string{"/keys/default key"}}},
 		{"secret.internal", hostConfig{User: "fallback", Port: 22, IdentityFiles: []string{"/keys/default key"}}},
-		{"foo", hostConfig{User: "fallback", Port: 22, IdentityFiles: []string{"/keys/default key"}}},
+		{"foo", hostConfig{User: "matched", Port: 22, IdentityFiles: []string{"/keys/default key"}}},
 	}
 	for _, tc := range tests {
 		got, err := parseSSHConfig(strings.NewReader(sampleConfig), tc.host, "config")
@@ -53,6 +55,66 @@ func TestParseSSHConfig(t *testing.T) {
 	}
 	if _, err := parseSSHConfig(strings.NewReader("Host x\n Port abc\n"), "x", "cfg"); err == nil || !strings.Contains(err.Error(), "cfg:2") {
 		t.Errorf("bad port: %v", err)
+	}
+}
+
+func TestSSHConfigIncludeAndMatch(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USER", "alice")
+	dotssh := filepath.Join(home, ".ssh")
+	os.MkdirAll(filepath.Join(dotssh, "config.d"), 0o700)
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dotssh, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Relative Include paths are under ~/.ssh, globs expand in lexical order (the first
+	// value wins), an Include inside a Host block applies only to that host.
+	write("config", `Include config.d/*.conf
+Host gw
+    Include gateway.conf
+Match user deploy host *.site.lan
+    Port 2200
+Match exec "true"
+    User never
+Match !localuser alice
+    User notalice
+Host *
+    User default
+`)
+	write("config.d/10-a.conf", "Host app.site.lan\n    HostName 10.0.0.5\n    User first\n")
+	write("config.d/20-b.conf", "Host app.site.lan\n    User second\n    IdentityFile ~/.ssh/app_key\n")
+	write("gateway.conf", "HostName gateway.site.lan\nUser puller\nHost *\nPort 2022\n")
+
+	tests := []struct {
+		host, user string
+		want       hostConfig
+	}{
+		{"app.site.lan", "", hostConfig{HostName: "10.0.0.5", User: "first", IdentityFiles: []string{dotssh + "/app_key"}}},
+		{"db.site.lan", "deploy", hostConfig{User: "default", Port: 2200}},
+		{"db.site.lan", "", hostConfig{User: "default"}},
+		{"gw", "", hostConfig{HostName: "gateway.site.lan", User: "puller", Port: 2022}},
+		{"other", "", hostConfig{User: "default"}},
+	}
+	for _, tc := range tests {
+		got, err := readHostConfig("", tc.host, tc.user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s (user %q): %+v, want %+v", tc.host, tc.user, got, tc.want)
+		}
+	}
+
+	// An Include loop ends with an error naming the depth, not a hang.
+	write("config", "Include config\n")
+	if _, err := readHostConfig("", "x", ""); err == nil || !strings.Contains(err.Error(), "nested more than 16 deep") {
+		t.Errorf("include loop: %v", err)
+	}
+	write("config", "Match sometimes x\n")
+	if _, err := readHostConfig("", "x", ""); err == nil || !strings.Contains(err.Error(), `unknown criterion "sometimes"`) {
+		t.Errorf("unknown Match criterion: %v", err)
 	}
 }
 
@@ -69,4 +131,16 @@ func TestPacketSize(t *testing.T) {
 			t.Errorf("%s: %d, want %d", v, got, want)
 		}
 	}
+}
+
+// FuzzSSHConfig: any config text parses or fails with an error; never a panic or a hang.
+// HOME is an empty directory, so relative Includes find nothing.
+func FuzzSSHConfig(f *testing.F) {
+	f.Add(sampleConfig, "bk")
+	f.Add("Include config.d/*\nMatch user a,b !host c\n  Port 1\n", "c")
+	f.Add("Match all\nHost *\n Port 65535\n", "x")
+	f.Setenv("HOME", f.TempDir())
+	f.Fuzz(func(t *testing.T, cfg, host string) {
+		parseSSHConfigUser(strings.NewReader(cfg), host, "u", "fuzz")
+	})
 }
