@@ -127,9 +127,14 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 func classifyStoreErr(rd *reader, err error) error {
 	switch {
 	case errors.Is(err, store.ErrDigestMismatch):
-		return fmt.Errorf("%w: %w", ErrDigest, err)
+		// The caller names the blob; keep only "digest mismatch: content hashes to …".
+		var me *store.MismatchError
+		if errors.As(err, &me) {
+			return kindError{ErrDigest, me}
+		}
+		return kindError{ErrDigest, err}
 	case errors.Is(err, store.ErrSizeMismatch):
-		return fmt.Errorf("%w: %w", ErrSize, err)
+		return kindError{ErrSize, err}
 	}
 	return rd.wrap(err)
 }

@@ -340,16 +340,22 @@ func (cp *chunkPipe) release() {
 	}
 }
 
+// kindError adds a sentinel to err for errors.Is without repeating it in the message.
+type kindError struct{ kind, err error }
+
+func (e kindError) Error() string   { return e.err.Error() }
+func (e kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
 func blobErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, digestio.ErrDigestMismatch):
-		return fmt.Errorf("%w: %w", ErrDigest, err)
+		return kindError{ErrDigest, err} // err already says "digest mismatch"
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: %w", ErrTruncated, err)
 	case errors.Is(err, digestio.ErrSizeMismatch):
-		return fmt.Errorf("%w: %w", ErrSize, err)
+		return kindError{ErrSize, err}
 	}
 	return err
 }
