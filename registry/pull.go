@@ -117,6 +117,9 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 			if err := d.Digest.Validate(); err != nil {
 				return nil, fmt.Errorf("pull %s: manifest %s: blob %q: %w", src, mb.desc.Digest, d.Digest, err)
 			}
+			if d.Size < 0 {
+				return nil, fmt.Errorf("pull %s: manifest %s: blob %s: invalid size %d", src, mb.desc.Digest, d.Digest, d.Size)
+			}
 			need[d.Digest] = d
 		}
 		if mb.desc.Platform != nil {
