@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -80,8 +79,7 @@ func (p *Pusher) Close() { p.o.closeIdle(p.rt) }
 // Destination names where src goes when dst names a repository without a tag: the
 // source's tag is kept ("app:2" to "reg/app" gives "reg/app:2").
 func Destination(src ref.Ref, dst string) string {
-	if _, err := ref.ParseRepository(dst); err == nil && !strings.Contains(dst, "@") && src.Tag() != "" &&
-		!strings.Contains(dst[strings.LastIndex(dst, "/")+1:], ":") {
+	if _, err := ref.ParseRepository(dst); err == nil && src.Tag() != "" {
 		return dst + ":" + src.Tag()
 	}
 	return dst
@@ -262,37 +260,15 @@ func (p *Pusher) mountFrom(d digest.Digest) name.Reference {
 
 // closure lists the config and layer blobs desc reaches, once each, sorted by digest.
 func (p *Pusher) closure(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	seen := map[digest.Digest]ocispec.Descriptor{}
-	var walk func(d ocispec.Descriptor) error
-	walk = func(d ocispec.Descriptor) error {
+	var out []ocispec.Descriptor
+	err := p.s.Walk(ctx, []ocispec.Descriptor{desc}, func(d ocispec.Descriptor) error {
 		if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
-			seen[d.Digest] = d
-			return nil
-		}
-		data, err := p.s.ReadBlob(ctx, d)
-		if err != nil {
-			return err
-		}
-		children, err := oci.Children(d.MediaType, data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.Digest, err)
-		}
-		for _, c := range children {
-			if err := walk(c); err != nil {
-				return err
-			}
+			out = append(out, d)
 		}
 		return nil
-	}
-	if err := walk(desc); err != nil {
-		return nil, err
-	}
-	out := make([]ocispec.Descriptor, 0, len(seen))
-	for _, d := range seen {
-		out = append(out, d)
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
-	return out, nil
+	return out, err
 }
 
 // observer watches the HTTP exchanges of a push to learn which blobs were uploaded,
@@ -353,5 +329,3 @@ func (c *countingBody) Read(b []byte) (int, error) {
 	c.p.Add(int64(n))
 	return n, err
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

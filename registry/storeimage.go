@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ func (i storeIndex) Digest() (v1.Hash, error)     { return v1.NewHash(i.desc.Dig
 func (i storeIndex) Size() (int64, error)         { return i.desc.Size, nil }
 func (i storeIndex) RawManifest() ([]byte, error) { return i.raw, nil }
 func (i storeIndex) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytesReader(i.raw))
+	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
 }
 
 func (i storeIndex) Image(h v1.Hash) (v1.Image, error) {

@@ -14,7 +14,6 @@ import (
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/image"
-	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/syncstate"
 )
@@ -240,28 +239,12 @@ func closureSize(ctx context.Context, s *store.Store, images []store.Resolved, s
 	return n
 }
 
+// walkClosure calls fn for every descriptor the images reach. It is for estimates and
+// change detection: a store problem shows up, with its cause, in the save that follows.
 func walkClosure(ctx context.Context, s *store.Store, images []store.Resolved, fn func(ocispec.Descriptor)) {
-	seen := map[digest.Digest]bool{}
-	var walk func(d ocispec.Descriptor)
-	walk = func(d ocispec.Descriptor) {
-		if seen[d.Digest] {
-			return
-		}
-		seen[d.Digest] = true
-		fn(d)
-		if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
-			return
-		}
-		data, err := s.ReadBlob(ctx, d)
-		if err != nil {
-			return
-		}
-		kids, _ := oci.Children(d.MediaType, data)
-		for _, k := range kids {
-			walk(k)
-		}
+	roots := make([]ocispec.Descriptor, len(images))
+	for i, im := range images {
+		roots[i] = im.Desc
 	}
-	for _, im := range images {
-		walk(im.Desc)
-	}
+	_ = s.Walk(ctx, roots, func(d ocispec.Descriptor) error { fn(d); return nil })
 }
