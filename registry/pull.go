@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/internal/digestio"
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
@@ -276,11 +277,11 @@ func fetchManifest(ctx context.Context, puller *remote.Puller, repo name.Reposit
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d.Digest, classify(err))
 	}
-	if digest.FromBytes(got.Manifest) != d.Digest {
-		return nil, fmt.Errorf("manifest %s: %w", d.Digest, store.ErrDigestMismatch)
-	}
 	return got.Manifest, nil
 }
+
+// maxConfigSize bounds an image config read into memory (real ones are a few KiB).
+const maxConfigSize = 4 << 20
 
 // checkPlatform makes --platform on a single-platform image an error when the image is
 // for another platform, rather than silently storing it.
@@ -289,17 +290,21 @@ func checkPlatform(ctx context.Context, bl *blobs, mb manifestBlob, want []ocisp
 	if err != nil {
 		return "", err
 	}
+	if m.Config.Size > maxConfigSize {
+		return "", fmt.Errorf("config %s: %d bytes is too large for an image config", m.Config.Digest, m.Config.Size)
+	}
 	rc, err := bl.open(ctx, m.Config)
 	if err != nil {
 		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+	vr := digestio.NewDescriptorReader(rc, m.Config)
+	data, err := io.ReadAll(vr)
+	if err == nil {
+		err = vr.Verify()
+	}
 	if err != nil {
 		return "", fmt.Errorf("config %s: %w", m.Config.Digest, err)
-	}
-	if digest.FromBytes(data) != m.Config.Digest {
-		return "", fmt.Errorf("config %s: %w", m.Config.Digest, store.ErrDigestMismatch)
 	}
 	var cfg ocispec.Image
 	if err := json.Unmarshal(data, &cfg); err != nil {
