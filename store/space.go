@@ -1,13 +1,7 @@
 package store
 
-import "golang.org/x/sys/unix"
+import "github.com/imgx/imgx/internal/fsstat"
 
 // FreeSpace reports the bytes available to this user in the store's filesystem, for
 // callers that check before writing gigabytes rather than fail halfway.
-func (s *Store) FreeSpace() (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(s.root, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
+func (s *Store) FreeSpace() (int64, error) { return fsstat.Free(s.root) }

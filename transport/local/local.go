@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imgx/imgx/internal/fsstat"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -402,11 +403,7 @@ func renameNoReplace(from, to, newname string) error {
 
 // FreeSpace implements transport.SpaceReporter.
 func (b *Backend) FreeSpace(ctx context.Context, dir string) (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(b.path(dir), &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * st.Bsize, nil
+	return fsstat.Free(b.path(dir))
 }
 
 // IsNotExist implements transport.Backend.

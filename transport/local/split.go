@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imgx/imgx/internal/fsstat"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -35,13 +36,7 @@ const IndexSuffix = ".volumes"
 const msdosSuperMagic = 0x4d44
 
 // fsType is a variable so tests can pretend to be on FAT.
-var fsType = func(dir string) (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Type), nil
-}
+var fsType = fsstat.Type
 
 func (b *Backend) splitSize(name string) (int64, error) {
 	switch {
