@@ -33,6 +33,10 @@ type reader struct {
 	Kind    compress.Kind
 	pending *tar.Header // read ahead, not yet consumed
 	eof     bool
+	// entryEnd is where, in the decompressed stream, the last entry's data and padding
+	// end: the end-of-archive marker (two zero blocks) must follow it. archive/tar reports
+	// a clean io.EOF when the stream simply stops there, or inside the padding.
+	entryEnd int64
 
 	Manifest       *Manifest
 	ManifestBytes  []byte
@@ -95,6 +99,7 @@ func (rd *reader) readHead() error {
 	if err := checkHeader(h); err != nil {
 		return err
 	}
+	rd.entryEnd = rd.limit.n + (h.Size+511)/512*512
 	if h.Size > maxManifestSize {
 		return malformed("%s: %d bytes exceeds the %d limit", ManifestName, h.Size, maxManifestSize)
 	}
@@ -153,6 +158,12 @@ func (rd *reader) nextHeader() (*tar.Header, error) {
 	}
 	h, err := rd.tr.Next()
 	if errors.Is(err, io.EOF) {
+		// tar.Reader consumes exactly the two end blocks when it sees them, and reads
+		// nothing ahead: fewer bytes mean the stream stopped early.
+		if rd.limit.n < rd.entryEnd+2*512 {
+			return nil, fmt.Errorf("%w: the archive ends without its end-of-archive marker (%d bytes after the last entry, want its padding and 1024 zero bytes)",
+				ErrTruncated, rd.limit.n-rd.entryEnd)
+		}
 		rd.eof = true
 		return nil, nil
 	}
@@ -162,6 +173,7 @@ func (rd *reader) nextHeader() (*tar.Header, error) {
 	if err := checkHeader(h); err != nil {
 		return nil, err
 	}
+	rd.entryEnd = rd.limit.n + (h.Size+511)/512*512
 	return h, nil
 }
 

@@ -1,0 +1,65 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"errors"
+	"testing"
+
+	"github.com/imgx/imgx/internal/testutil"
+	"github.com/imgx/imgx/verify"
+)
+
+// TestHostileTruncatedInPadding: docs/bundle-format.md requires the tar end-of-archive
+// marker after the last blob. A bundle cut inside the last blob's padding, or right after
+// it, or after one of the two zero blocks, must be refused by Load and Verify (archive/tar
+// alone reports a clean end there).
+func TestHostileTruncatedInPadding(t *testing.T) {
+	ctx := context.Background()
+	src := sourceStore(t)
+	k := key(t, 1)
+	pol := verify.Policy{Keys: []verify.PublicKey{k.pub}}
+	good := save(t, src, []string{"example/web:2"}, SaveOptions{Compression: None, Signers: []crypto.Signer{k.priv}})
+	es := readEntries(t, good)
+	last := es[len(es)-1]
+	// Find where the last entry's data ends: the final 1024 bytes are the end marker
+	// (the writer adds no record padding), the padding sits before them.
+	end := len(good) - 1024
+	pad := int(-last.h.Size & 511)
+	if pad == 0 {
+		t.Fatalf("last blob %d bytes: no padding to cut into; change the fixture", last.h.Size)
+	}
+	if !bytes.Equal(good[end:], make([]byte, 1024)) {
+		t.Fatal("bundle does not end with 1024 zero bytes")
+	}
+	dataEnd := end - pad
+	cuts := map[string]int{
+		"inside padding":           dataEnd + pad/2,
+		"right after data":         dataEnd,
+		"after padding, no marker": end,
+		"after one zero block":     end + 512,
+		"inside second zero block": end + 700,
+	}
+	dst := newStore(t)
+	before := testutil.TreeHash(t, dst.Root())
+	for name, off := range cuts {
+		t.Run(name, func(t *testing.T) {
+			data := good[:off]
+			_, err := Load(ctx, dst, bytes.NewReader(data), LoadOptions{Policy: pol})
+			if !errors.Is(err, ErrTruncated) {
+				t.Fatalf("Load of bundle cut at %d/%d = %v, want ErrTruncated", off, len(good), err)
+			}
+			if after := testutil.TreeHash(t, dst.Root()); after != before {
+				t.Fatalf("store changed:\n%s", treeDiff(before, after))
+			}
+			rep, err := Verify(ctx, bytes.NewReader(data), pol)
+			if !errors.Is(err, ErrTruncated) {
+				t.Fatalf("Verify = %v, want ErrTruncated (report ok=%v)", err, rep != nil && rep.OK())
+			}
+		})
+	}
+	if _, err := Load(ctx, dst, bytes.NewReader(good), LoadOptions{Policy: pol}); err != nil {
+		t.Fatalf("the whole bundle: %v", err)
+	}
+}
