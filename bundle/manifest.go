@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/ref"
 )
 
 // Format constants; see docs/bundle-format.md.
@@ -170,6 +172,9 @@ func (m *Manifest) validate() error {
 		if err := checkDesc(fmt.Sprintf("image %d", i+1), im.Descriptor); err != nil {
 			return err
 		}
+		if err := im.checkNames(i + 1); err != nil {
+			return err
+		}
 	}
 	want := []string{"oci-layout", "index.json", dockerManifest}
 	if len(m.Files) != len(want) {
@@ -207,4 +212,41 @@ func (m *Manifest) TotalSize() int64 {
 		n += b.Size
 	}
 	return n
+}
+
+// Tag is the familiar form of the reference load applies to the image ("app:1.2"), or ""
+// for an untagged image. It is what to show: a parsed manifest's Name, if set, equals it.
+func (im Image) Tag() string {
+	if im.Ref == "" {
+		return ""
+	}
+	r, err := ref.ParseNamed(im.Ref)
+	if err != nil {
+		return ""
+	}
+	return r.Familiar()
+}
+
+// checkNames makes the name shown and the tag applied one and the same: Ref, if set, is a
+// normalised NAME:TAG and Name is its familiar form (or empty); without Ref, no Name. A
+// bundle that shows one name and tags another (or carries terminal escapes in a name) is
+// malformed, signed or not.
+func (im Image) checkNames(i int) error {
+	if im.Ref == "" {
+		if im.Name != "" {
+			return malformed("image %d: name %q without a ref: the name shown must be the tag applied", i, im.Name)
+		}
+		return nil
+	}
+	r, err := ref.ParseNamed(im.Ref)
+	if err != nil {
+		return malformed("image %d: ref: %v", i, err)
+	}
+	if r.String() != im.Ref {
+		return malformed("image %d: ref %q is not normalised (want %q)", i, im.Ref, r.String())
+	}
+	if im.Name != "" && im.Name != r.Familiar() {
+		return malformed("image %d: name %q differs from the ref %q it would be tagged as", i, im.Name, im.Ref)
+	}
+	return nil
 }
