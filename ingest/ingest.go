@@ -23,6 +23,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -106,6 +107,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	if opts.FreeSpace == nil {
 		opts.FreeSpace = func(string) (int64, error) { return opts.Store.FreeSpace() }
+	}
+	// A policy that cannot be what the operator meant fails the run, not each bundle.
+	if err := opts.Policy.Check(); err != nil {
+		return nil, err
 	}
 	unlock, ok, err := opts.Store.TryLock("ingest")
 	if err != nil {
@@ -225,7 +230,8 @@ func load(ctx context.Context, opts Options, c *candidate) {
 	if opts.Progress != nil {
 		prog = func(done, total int64) { opts.Progress(c.info.Name, done, total) }
 	}
-	res, err := bundle.Load(ctx, opts.Store, rc, bundle.LoadOptions{Policy: opts.Policy, Progress: prog})
+	// Through the trust gate, as load and verify: bundles only, whatever the file name.
+	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog})
 	if err != nil {
 		if ctx.Err() != nil {
 			c.item.Outcome = Waiting
@@ -235,12 +241,11 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		fail(ctx, opts, c, err)
 		return
 	}
+	res := in.Bundle
 	c.item.Outcome = Loaded
 	c.item.Bytes = res.BytesWritten
-	c.item.Signers = res.Signature.TrustedBy
-	if w := res.Signature.Warning; w != "" {
-		c.item.Warnings = append(c.item.Warnings, w)
-	}
+	c.item.Signers = in.TrustedBy
+	c.item.Warnings = append(c.item.Warnings, in.Warnings...)
 	finish(ctx, opts, c)
 }
 
@@ -344,9 +349,11 @@ func failedHere(r *Report, d digest.Digest) bool {
 	return false
 }
 
+// imageName is the tag the load applies (never a display name of the bundle's choosing),
+// or the digest of an untagged image.
 func imageName(im bundle.Image) string {
-	if im.Name != "" {
-		return im.Name
+	if t := im.Tag(); t != "" {
+		return t
 	}
 	return im.Descriptor.Digest.String()
 }

@@ -20,6 +20,10 @@ var (
 	// ErrThreshold: fewer distinct trusted keys signed than the policy
 	// requires, or the policy asks for more keys than it has.
 	ErrThreshold = errors.New("signature threshold not met")
+	// ErrMisconfigured: the trust configuration cannot be what the user meant: a
+	// threshold above the keys found, a required signature without keys, or a trust
+	// directory named in $IMGX_TRUST_DIR that is missing or holds no key.
+	ErrMisconfigured = errors.New("trust misconfigured")
 	// ErrUntrustedSigner: the signature names a key that is not trusted.
 	ErrUntrustedSigner = errors.New("signer is not trusted")
 	// ErrBadSignature: the signature does not verify with the trusted key.

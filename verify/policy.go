@@ -19,6 +19,10 @@ const TrustDirEnv = "IMGX_TRUST_DIR"
 // UnverifiedWarning is Result.Warning when no key is configured.
 const UnverifiedWarning = "bundle is not verified by any trusted key"
 
+// NotVerifiedPrefix starts Result.Warning when a policy with AcceptUnverified let through
+// a manifest that its keys did not verify.
+const NotVerifiedPrefix = "NOT VERIFIED: "
+
 // Policy decides whether a bundle manifest's signatures are enough.
 type Policy struct {
 	// Keys are the trusted public keys; duplicates count once.
@@ -28,6 +32,43 @@ type Policy struct {
 	Threshold int
 	// RequireSignature makes an empty Keys an error instead of a warning.
 	RequireSignature bool
+	// AcceptUnverified turns a manifest the policy refuses (unsigned, untrusted signer,
+	// bad signature, threshold not met) into a Result with a Warning starting with
+	// NotVerifiedPrefix instead of an error. It is the explicit, insecure opt-out (the
+	// CLI's --insecure-accept-unsigned); a misconfigured policy (see [Policy.Check])
+	// still fails.
+	AcceptUnverified bool
+}
+
+// Configured reports whether any trust is configured: a key, a threshold or a required
+// signature. With trust configured, only input whose signatures satisfy the policy may be
+// accepted (unless AcceptUnverified).
+func (p Policy) Configured() bool {
+	return len(p.Keys) > 0 || p.Threshold != 0 || p.RequireSignature
+}
+
+// Check reports a policy that no signature could satisfy or that asks for something it
+// cannot check: a negative threshold, a threshold above the number of distinct trusted
+// keys (zero keys included), or a required signature without any trusted key. Such a
+// policy is a configuration mistake (a trust directory that is not where the user thinks,
+// a key file forgotten), and it is an error rather than a reason to accept unsigned input.
+func (p Policy) Check() error {
+	ids := map[string]bool{}
+	for _, k := range p.Keys {
+		if k.IsZero() {
+			return errors.New("policy: zero PublicKey in Keys")
+		}
+		ids[k.ID()] = true
+	}
+	switch {
+	case p.Threshold < 0:
+		return fmt.Errorf("policy: threshold %d: %w", p.Threshold, ErrThreshold)
+	case p.Threshold > len(ids):
+		return fmt.Errorf("policy: threshold %d with %d distinct trusted key(s) found: %w", p.Threshold, len(ids), ErrMisconfigured)
+	case p.RequireSignature && len(ids) == 0:
+		return fmt.Errorf("policy: a signature is required but %w: %w", ErrNoTrustedKeys, ErrMisconfigured)
+	}
+	return nil
 }
 
 // Signer describes one signature given to Verify.
@@ -47,6 +88,10 @@ type Result struct {
 	TrustedBy []string // distinct trusted key IDs with a valid signature, sorted
 	Threshold int      // effective threshold (0 when no keys are configured)
 	Warning   string   // set when the manifest passes without being verified, or some signatures failed
+	// Verified is true only when trusted keys are configured and at least Threshold of
+	// them signed this manifest. A Result with Verified false never means the input was
+	// checked against a key.
+	Verified bool
 }
 
 // Verify checks sigs (Sigstore bundle JSON documents) over message (the
@@ -69,9 +114,9 @@ func (p Policy) Verify(message []byte, sigs [][]byte) (Result, error) {
 	}
 	if len(trusted) > 0 {
 		res.Threshold = threshold
-		if threshold < 0 || threshold > len(trusted) {
-			return res, fmt.Errorf("policy: threshold %d with %d distinct trusted key(s): %w", p.Threshold, len(trusted), ErrThreshold)
-		}
+	}
+	if threshold < 0 || p.Threshold > len(trusted) {
+		return res, fmt.Errorf("policy: threshold %d with %d distinct trusted key(s): %w", p.Threshold, len(trusted), ErrThreshold)
 	}
 
 	valid := map[string]bool{}
@@ -91,7 +136,12 @@ func (p Policy) Verify(message []byte, sigs [][]byte) (Result, error) {
 	sort.Strings(res.TrustedBy)
 
 	fail := func(reason error) (Result, error) {
-		return res, &VerifyError{Digest: res.Digest, Reason: reason, Valid: len(valid), Threshold: threshold, Problems: problems}
+		err := &VerifyError{Digest: res.Digest, Reason: reason, Valid: len(valid), Threshold: threshold, Problems: problems}
+		if p.AcceptUnverified && !errors.Is(reason, ErrNoTrustedKeys) {
+			res.Warning = NotVerifiedPrefix + err.Error() + " (accepted: unverified input explicitly allowed)"
+			return res, nil
+		}
+		return res, err
 	}
 	switch {
 	case len(trusted) == 0 && p.RequireSignature:
@@ -106,6 +156,7 @@ func (p Policy) Verify(message []byte, sigs [][]byte) (Result, error) {
 	case len(valid) < threshold:
 		return fail(ErrThreshold)
 	}
+	res.Verified = true
 	if len(problems) > 0 {
 		res.Warning = fmt.Sprintf("%d of %d signature(s) did not verify", len(problems), len(sigs))
 	}
@@ -182,6 +233,67 @@ func TrustDir() string {
 		cfg = filepath.Join(home, ".config")
 	}
 	return filepath.Join(cfg, "imgx", "trusted")
+}
+
+// TrustDirFromEnv is [TrustDir] and whether the user chose it by setting $IMGX_TRUST_DIR
+// (explicit) rather than getting the default.
+func TrustDirFromEnv() (dir string, explicit bool) {
+	return TrustDir(), os.Getenv(TrustDirEnv) != ""
+}
+
+// TrustConfig is where a policy comes from: key files (the CLI's --key), the trust
+// directory, and the policy settings.
+type TrustConfig struct {
+	KeyFiles []string
+	// TrustDir holds trusted *.pub keys ("" for none). TrustDirExplicit says the user
+	// named it ($IMGX_TRUST_DIR): then a missing directory, or one without any key, is an
+	// error instead of adding no keys, so that a typo or a cron job with another HOME does
+	// not silently turn verification off.
+	TrustDir         string
+	TrustDirExplicit bool
+	Threshold        int
+	RequireSignature bool
+	AcceptUnverified bool
+}
+
+// Policy loads the keys and returns the policy, or an error wrapping ErrMisconfigured when
+// the configuration cannot be what the user meant (see [Policy.Check]).
+func (c TrustConfig) Policy() (Policy, error) {
+	if c.TrustDirExplicit && c.TrustDir != "" {
+		fi, err := os.Stat(c.TrustDir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return Policy{}, fmt.Errorf("trust dir %s (from $%s) is missing: %w", c.TrustDir, TrustDirEnv, ErrMisconfigured)
+		case err != nil:
+			return Policy{}, fmt.Errorf("trust dir: %w", err)
+		case !fi.IsDir():
+			return Policy{}, fmt.Errorf("trust dir %s (from $%s): not a directory: %w", c.TrustDir, TrustDirEnv, ErrMisconfigured)
+		}
+	}
+	p, err := LoadPolicy(c.KeyFiles, c.TrustDir)
+	if err != nil {
+		return Policy{}, err
+	}
+	if c.TrustDirExplicit && c.TrustDir != "" && len(p.Keys) == len(c.KeyFiles) {
+		return Policy{}, fmt.Errorf("trust dir %s (from $%s) holds no trusted key (*.pub): %w", c.TrustDir, TrustDirEnv, ErrMisconfigured)
+	}
+	p.Threshold, p.RequireSignature, p.AcceptUnverified = c.Threshold, c.RequireSignature, c.AcceptUnverified
+	if err := p.Check(); err != nil {
+		where := "no --key given"
+		if len(c.KeyFiles) > 0 {
+			where = fmt.Sprintf("%d --key file(s)", len(c.KeyFiles))
+		}
+		if c.TrustDir != "" {
+			where += fmt.Sprintf(", trust dir %s", c.TrustDir)
+			if _, serr := os.Stat(c.TrustDir); serr != nil {
+				where += " (missing)"
+			}
+		} else {
+			where += ", no trust dir"
+		}
+		return Policy{}, fmt.Errorf("%w (looked at: %s)", err, where)
+	}
+	return p, nil
 }
 
 // LoadPolicy builds a policy from public key files (the CLI's --key) and

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/store"
 )
 
@@ -75,7 +76,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
 			now := time.Now()
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safetext.Quote(r.Repository), safetext.Quote(r.Tag), shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
 			}
 			return tw.Flush()
 		},

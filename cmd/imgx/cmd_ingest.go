@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/ingest"
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
 )
@@ -56,7 +57,7 @@ not be read; 2 usage error.`,
 			fs.BoolVar(&o.delete, "delete", false, "delete loaded bundles instead of moving them")
 			fs.BoolVar(&o.strict, "strict", false, "fail a delta whose base is not loaded instead of letting it wait")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
-			o.policy.add(fs)
+			o.policy.add(fs, true)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -116,25 +117,26 @@ not be read; 2 usage error.`,
 
 func printIngest(e *Env, rep *ingest.Report) {
 	for _, it := range rep.Items {
-		line := fmt.Sprintf("%-8s %s", it.Outcome, it.Name)
+		// Names and reasons come from the carrier: escaped before they reach a terminal or log.
+		line := fmt.Sprintf("%-8s %s", it.Outcome, safetext.Quote(it.Name))
 		if it.Sequence > 0 {
 			line += fmt.Sprintf(" (delta %d)", it.Sequence)
 		}
 		if len(it.Images) > 0 {
-			line += ": " + strings.Join(it.Images, ", ")
+			line += ": " + safetext.Quote(strings.Join(it.Images, ", "))
 		}
 		if it.Outcome == ingest.Loaded {
 			line += fmt.Sprintf(", %s written", humanSize(it.Bytes))
 		}
 		if it.Reason != "" && it.Outcome != ingest.Loaded {
-			line += " — " + it.Reason
+			line += " — " + safetext.Lines(it.Reason)
 		}
 		if it.MovedTo != "" {
-			line += " -> " + it.MovedTo
+			line += " -> " + safetext.Quote(it.MovedTo)
 		}
 		fmt.Fprintln(e.Stdout, line)
 		for _, w := range it.Warnings {
-			e.Warnf("%s: %s", it.Name, w)
+			e.Warnf("%s: %s", safetext.Quote(it.Name), w)
 		}
 	}
 	fmt.Fprintf(e.Stdout, "ingest: %d loaded, %d skipped, %d waiting, %d failed; %s written\n",

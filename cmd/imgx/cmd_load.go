@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/archive"
-	"github.com/imgx/imgx/bundle"
-	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/intake"
+	"github.com/imgx/imgx/internal/safetext"
 )
 
 type loadOptions struct {
@@ -29,19 +29,27 @@ func init() {
 		Long: `Load verifies and adds images to the store. It reads:
 
   - imgx bundles: signatures are checked against the trust policy before any blob is
-    stored (--key files plus the keys in $IMGX_TRUST_DIR, default ~/.config/imgx/trusted/;
-    with any trusted key configured, unsigned bundles and untrusted signers are refused);
+    stored (--key files plus the keys in $IMGX_TRUST_DIR, default ~/.config/imgx/trusted/);
   - docker-archive as written by 'docker save' (any Docker version), podman or skopeo;
   - oci-archive, and OCI image layout directories;
 
-each possibly gzip, zstd, xz or bzip2 compressed as a whole. LOCATION is a path, - for
+each possibly gzip, zstd, xz or bzip2 compressed as a whole. The format is decided from
+the content, never from the file name.
+
+Once any trust is configured (a --key, a key in the trust directory, --threshold or
+--require-signature), only imgx bundles whose signatures satisfy it are accepted: unsigned
+bundles, untrusted signers and every other format are refused, unless
+--insecure-accept-unsigned (then they load with a NOT VERIFIED warning). Misconfigured
+trust is an error: $IMGX_TRUST_DIR missing or without keys, a threshold above the keys
+found, --require-signature without keys. Without any trust configured, an unsigned bundle
+loads with a warning and other formats load as they are. LOCATION is a path, - for
 standard input (the default), or an sftp://, ftp:// or ftps:// URL.
 
 Nothing is added unless the whole input was read and every blob checked against its
 digest and size; a rejected input leaves the store exactly as it was. An interrupted
 bundle load keeps the blobs it verified, and a re-run does not write them again.
 
-It prints one "Loaded image: NAME:TAG" line per tag, and "Loaded image ID: sha256:…" for an
+It prints one "Loaded image: NAME:TAG" line per tag applied, and "Loaded image ID: sha256:…" for an
 image without a tag.`,
 		Example: `  imgx load --key release.pub -i release-1.2.imgx
   imgx load -i sftp://deploy@gateway/incoming/app-1.2.imgx
@@ -52,11 +60,15 @@ image without a tag.`,
 			fs.StringVarP(&o.input, "input", "i", "-", "what to load: a file, an OCI layout directory, -, or an sftp://, ftp:// or ftps:// URL")
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
-			o.policy.add(fs)
+			o.policy.add(fs, true)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
 		Run: func(ctx context.Context, e *Env, _ []string) error {
+			pol, err := o.policy.policy()
+			if err != nil {
+				return err
+			}
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -65,81 +77,61 @@ image without a tag.`,
 			if err != nil {
 				return err
 			}
-			if in.dir != "" {
-				r, err := archive.LoadDir(ctx, s, in.dir, archive.LoadOptions{})
-				if err != nil {
-					return withHint(err, "a directory must be an OCI image layout (index.json) or an unpacked docker save (manifest.json)")
-				}
-				return printLoaded(e, r, &o)
+			src := intake.Input{Name: in.name, Dir: in.dir}
+			if in.dir == "" {
+				defer in.r.Close()
+				src.R = in.r
 			}
-			defer in.r.Close()
-			br := bufio.NewReaderSize(in.r, 1<<20)
-			p, err := archive.Peek(br)
+			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol})
 			if err != nil {
-				return fmt.Errorf("load %s: %w", in.name, err)
-			}
-			if len(p.Entries) > 0 && p.Entries[0] == bundle.ManifestName {
-				return loadBundle(ctx, e, s, br, &o)
-			}
-			res, err := archive.Load(ctx, s, br, archive.LoadOptions{})
-			if err != nil {
-				return withHint(fmt.Errorf("load %s: %w", in.name, err), "imgx load reads imgx bundles, docker-archive, oci-archive and OCI layouts; nothing was added to the store")
+				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.name), err), loadHint(ctx, err))
 			}
 			return printLoaded(e, res, &o)
 		},
 	})
 }
 
-func loadBundle(ctx context.Context, e *Env, s *store.Store, r *bufio.Reader, o *loadOptions) error {
-	pol, err := o.policy.policy()
-	if err != nil {
-		return err
+func loadHint(ctx context.Context, err error) string {
+	switch {
+	case ctx.Err() != nil:
+		return "interrupted: blobs already verified stay staged; re-run the same command to resume"
+	case errors.Is(err, intake.ErrUnsignedFormat):
+		return "save it as a signed imgx bundle on the sending side (imgx save --sign-key), or pass --insecure-accept-unsigned to load it unverified; nothing was added to the store"
+	case errors.Is(err, archive.ErrUnknownFormat):
+		return "imgx load reads imgx bundles, docker-archive, oci-archive and OCI layouts (a directory must hold index.json or manifest.json); nothing was added to the store"
 	}
-	res, err := bundle.Load(ctx, s, r, bundle.LoadOptions{Policy: pol})
-	if err != nil {
-		hint := "nothing was added to the store"
-		if ctx.Err() != nil {
-			hint = "interrupted: blobs already verified stay staged; re-run the same command to resume"
-		}
-		return withHint(err, hint)
-	}
-	if w := res.Signature.Warning; w != "" {
-		e.Warnf("%s", w)
-	}
-	if o.json {
-		return writeJSON(e.Stdout, res)
-	}
-	if o.quiet {
-		return nil
-	}
-	for _, id := range res.Signature.TrustedBy {
-		fmt.Fprintf(e.Stdout, "Verified signature: %s\n", id)
-	}
-	for _, im := range res.Images {
-		if im.Name != "" {
-			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", im.Name)
-		} else {
-			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Descriptor.Digest)
-		}
-	}
-	return nil
+	return "nothing was added to the store"
 }
 
-func printLoaded(e *Env, res *archive.Result, o *loadOptions) error {
-	for _, n := range res.Notes {
-		e.Warnf("%s", n)
+func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
+	for _, w := range res.Warnings {
+		e.Warnf("%s", w)
+	}
+	if res.Archive != nil {
+		for _, n := range res.Archive.Notes {
+			e.Warnf("%s", n)
+		}
 	}
 	if o.json {
-		return writeJSON(e.Stdout, res)
+		if res.Bundle != nil {
+			return writeJSON(e.Stdout, res.Bundle)
+		}
+		return writeJSON(e.Stdout, res.Archive)
 	}
 	if o.quiet {
 		return nil
 	}
-	for _, l := range res.Images {
-		if l.Name != "" {
-			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", l.Name)
-		} else {
-			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", l.ID)
+	for _, id := range res.TrustedBy {
+		fmt.Fprintf(e.Stdout, "Verified signature: %s\n", id)
+	}
+	for i, im := range res.Images {
+		switch {
+		case im.Tag != "":
+			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", safetext.Quote(im.Tag))
+		case res.Archive != nil:
+			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", res.Archive.Images[i].ID)
+		default:
+			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Digest)
 		}
 	}
 	return nil

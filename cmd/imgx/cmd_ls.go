@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
 )
@@ -103,7 +104,7 @@ manifest digest, sequence, delta base and images.`,
 				if !r.Modified.IsZero() {
 					mod = r.Modified.Local().Format("2006-01-02 15:04")
 				}
-				name := r.Name
+				name := safetext.Quote(r.Name) // a carrier's file names are the sender's choice
 				if r.Dir {
 					name += "/"
 				}
@@ -121,6 +122,7 @@ manifest digest, sequence, delta base and images.`,
 				if r.Error != "" {
 					imgs = "(" + r.Error + ")"
 				}
+				imgs = safetext.Quote(imgs)
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, imgs)
 			}
 			return tw.Flush()
@@ -148,8 +150,8 @@ func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 		r.Base = m.Base.String()
 	}
 	for _, im := range m.Images {
-		if im.Name != "" {
-			r.Images = append(r.Images, im.Name)
+		if t := im.Tag(); t != "" { // the tag a load applies
+			r.Images = append(r.Images, t)
 		} else {
 			r.Images = append(r.Images, im.Descriptor.Digest.String())
 		}

@@ -7,18 +7,22 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/intake"
+	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/verify"
 )
 
 func init() {
 	var o struct {
-		policy    policyFlags
-		fast      bool
-		json      bool
-		transport transportFlags
+		policy     policyFlags
+		digestOnly bool
+		fast       bool
+		json       bool
+		transport  transportFlags
 	}
 	register(&Command{
 		Name:  "verify",
-		Usage: "[--key PUB]... [--threshold K] [--fast] [--json] LOCATION",
+		Usage: "[--key PUB]... [--threshold K] [--digest-only] [--fast] [--json] LOCATION",
 		Short: "Check a bundle's signatures and contents without loading it",
 		Long: `Verify reads a whole bundle and checks: its signatures against the trust policy (the
 --key files plus the public keys in $IMGX_TRUST_DIR, default ~/.config/imgx/trusted/), every
@@ -31,59 +35,73 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 		Example: `  imgx verify --key release.pub release-1.2.imgx
   imgx verify --key a.pub --key b.pub --threshold 2 release-1.2.imgx
   imgx verify --key release.pub ftp://depot.lan/pub/incoming/app-1.2.imgx
+  imgx verify --digest-only release-1.2.imgx     # no trusted key: digests only, says so
   ssh host cat b.imgx | imgx verify --fast --json -`,
 		Flags: func(fs *pflag.FlagSet) {
-			o.policy.add(fs)
+			o.policy.add(fs, false)
+			fs.BoolVar(&o.digestOnly, "digest-only", false, "check digests and structure without any trusted key; prints NOT VERIFIED (excludes --key, --threshold, --require-signature and keys in $IMGX_TRUST_DIR)")
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
-			pol, err := o.policy.policy()
-			if err != nil {
-				return err
+			var pol verify.Policy
+			if o.digestOnly {
+				if len(o.policy.keys) > 0 || o.policy.threshold != 0 || o.policy.require {
+					return usagef("--digest-only excludes --key, --threshold and --require-signature")
+				}
+				if dir, explicit := verify.TrustDirFromEnv(); explicit {
+					return usagef("--digest-only with $IMGX_TRUST_DIR=%s set: unset it to check digests only", dir)
+				}
+			} else {
+				var err error
+				if pol, err = o.policy.policy(); err != nil {
+					return err
+				}
 			}
 			in, err := openInput(ctx, e, args[0], &o.transport)
 			if err != nil {
 				return err
 			}
-			if in.dir != "" {
-				return usagef("verify %s: a directory, want a bundle file", args[0])
+			src := intake.Input{Name: in.name, Dir: in.dir}
+			if in.dir == "" {
+				defer in.r.Close()
+				src.R = in.r
 			}
-			defer in.r.Close()
-			r := in.r
 			var opts []bundle.VerifyOption
 			if o.fast {
 				opts = append(opts, bundle.Fast())
 			}
-			rep, err := bundle.Verify(ctx, r, pol, opts...)
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts})
 			if rep == nil {
-				return fmt.Errorf("verify %s: %w", args[0], err)
+				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, verifyJSON(rep)); jerr != nil {
+				if jerr := writeJSON(e.Stdout, verifyJSON(rep, o.digestOnly)); jerr != nil {
 					return jerr
 				}
 			} else {
-				printVerify(e, args[0], rep)
+				printVerify(e, args[0], rep, o.digestOnly)
 			}
 			if err != nil {
-				return fmt.Errorf("verify %s: %d problem(s)", args[0], len(rep.Problems))
+				return fmt.Errorf("verify %s: %d problem(s)", safetext.Quote(args[0]), len(rep.Problems))
 			}
 			return nil
 		},
 	})
 }
 
-func printVerify(e *Env, name string, rep *bundle.Report) {
+func printVerify(e *Env, name string, rep *bundle.Report, digestOnly bool) {
 	w := e.Stdout
 	m := rep.Manifest
-	fmt.Fprintf(w, "Bundle:     %s (format %s, %s, created %s)\n", name, m.FormatVersion, rep.Compression, m.Created.Format("2006-01-02 15:04:05Z"))
+	fmt.Fprintf(w, "Bundle:     %s (format %s, %s, created %s)\n", safetext.Quote(name), safetext.Quote(m.FormatVersion), rep.Compression, m.Created.Format("2006-01-02 15:04:05Z"))
 	fmt.Fprintf(w, "Manifest:   %s\n", rep.ManifestDigest)
 	for _, s := range rep.Signature.Signers {
 		state := "valid"
 		switch {
+		case digestOnly:
+			state = "not checked"
 		case !s.Trusted:
 			state = "untrusted key"
 		case !s.Valid:
@@ -94,14 +112,15 @@ func printVerify(e *Env, name string, rep *bundle.Report) {
 	if len(rep.Signature.Signers) == 0 {
 		fmt.Fprintf(w, "Signature:  none\n")
 	}
-	if rep.Signature.Warning != "" {
+	if rep.Signature.Warning != "" && !digestOnly {
 		e.Warnf("%s", rep.Signature.Warning)
 	}
 	if rep.Base != nil {
-		fmt.Fprintf(w, "Delta on:   %s; expects %d blob(s) already loaded\n", rep.Base, rep.Expected)
+		fmt.Fprintf(w, "Delta on:   %s; expects %d blob(s) already loaded\n", safetext.Quote(rep.Base.String()), rep.Expected)
 	}
 	for _, im := range rep.Images {
-		name := im.Name
+		// The tag load would apply, never a display name of the bundle's choosing.
+		name := im.Tag()
 		if name == "" {
 			name = "<untagged>"
 		}
@@ -109,22 +128,28 @@ func printVerify(e *Env, name string, rep *bundle.Report) {
 		if im.FlattenedFrom != "" {
 			extra = ", flattened from " + im.FlattenedFrom.String()
 		}
-		fmt.Fprintf(w, "Image:      %s %s%s\n", name, im.Descriptor.Digest, extra)
+		fmt.Fprintf(w, "Image:      %s %s%s\n", safetext.Quote(name), im.Descriptor.Digest, extra)
 	}
 	fmt.Fprintf(w, "Checked:    %d of %d blob(s), %s; %d layer(s) unpacked\n", rep.BlobsChecked, len(m.Blobs), humanSize(rep.Bytes), rep.LayersUnpacked)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(w, "problem: %v\n", p)
+		fmt.Fprintf(w, "problem: %s\n", safetext.Lines(p.Error()))
 	}
-	if rep.OK() {
-		fmt.Fprintln(w, "OK")
-	} else {
+	switch {
+	case !rep.OK():
 		fmt.Fprintf(w, "FAILED: %d problem(s)\n", len(rep.Problems))
+	case digestOnly || !rep.Signature.Verified:
+		fmt.Fprintln(w, "NOT VERIFIED: no trusted key; signatures were not checked (--digest-only)")
+		fmt.Fprintln(w, "DIGESTS OK")
+	default:
+		fmt.Fprintln(w, "OK")
 	}
 }
 
 type verifyReport struct {
 	*bundle.Report
-	OK       bool     `json:"ok"`
+	OK       bool     `json:"ok"`       // verified: a trusted signature and every check
+	Verified bool     `json:"verified"` // a trusted signature satisfying the policy covers it
+	Digests  bool     `json:"digestsOK"`
 	Problems []string `json:"problems"`
 	Signers  []signer `json:"signers"`
 }
@@ -136,8 +161,9 @@ type signer struct {
 	Error   string `json:"error,omitempty"`
 }
 
-func verifyJSON(rep *bundle.Report) verifyReport {
-	out := verifyReport{Report: rep, OK: rep.OK(), Problems: []string{}, Signers: []signer{}}
+func verifyJSON(rep *bundle.Report, digestOnly bool) verifyReport {
+	out := verifyReport{Report: rep, OK: rep.OK() && rep.Signature.Verified && !digestOnly, Verified: rep.Signature.Verified && !digestOnly,
+		Digests: rep.OK(), Problems: []string{}, Signers: []signer{}}
 	for _, p := range rep.Problems {
 		out.Problems = append(out.Problems, p.Error())
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/store"
 )
 
@@ -82,9 +83,10 @@ func (e *Env) Store() (*store.Store, error) {
 	return s, nil
 }
 
-// Warnf prints a warning on stderr; warnings never change the exit code.
+// Warnf prints a warning on stderr; warnings never change the exit code. Control
+// characters are escaped: warnings quote names from carriers and archives.
 func (e *Env) Warnf(format string, args ...any) {
-	fmt.Fprintf(e.Stderr, "imgx: warning: "+format+"\n", args...)
+	fmt.Fprintf(e.Stderr, "imgx: warning: %s\n", safetext.Lines(fmt.Sprintf(format, args...)))
 }
 
 // usageError marks a mistake in how imgx was called (exit code 2).
@@ -215,7 +217,7 @@ func commandFlags(c *Command, e *Env) *pflag.FlagSet {
 }
 
 func fail(e *Env, err error) int {
-	fmt.Fprintf(e.Stderr, "imgx: error: %v\n", err)
+	fmt.Fprintf(e.Stderr, "imgx: error: %s\n", safetext.Lines(err.Error())) // errors quote outside names
 	var h hintError
 	if errors.As(err, &h) {
 		fmt.Fprintf(e.Stderr, "imgx: hint: %s\n", h.hint)

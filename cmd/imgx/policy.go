@@ -11,27 +11,37 @@ import (
 
 // Trust-policy and signing-key plumbing shared by load, verify, ingest, save and sign.
 
-// policyFlags are --key, --threshold and --require-signature.
+// policyFlags are --key, --threshold, --require-signature and, where input is loaded,
+// --insecure-accept-unsigned.
 type policyFlags struct {
 	keys      []string
 	threshold int
 	require   bool
+	insecure  bool
 }
 
-func (p *policyFlags) add(fs *pflag.FlagSet) {
+// add registers the policy flags; accept adds --insecure-accept-unsigned (load, ingest).
+func (p *policyFlags) add(fs *pflag.FlagSet, accept bool) {
 	fs.StringArrayVar(&p.keys, "key", nil, "trusted public key file (repeatable); adds to the trust directory")
 	fs.IntVar(&p.threshold, "threshold", 0, "number of distinct trusted keys that must have signed (default 1)")
-	fs.BoolVar(&p.require, "require-signature", false, "fail instead of warning when no trusted key is configured")
+	fs.BoolVar(&p.require, "require-signature", false, "refuse everything unless a trusted key is configured and has signed")
+	if accept {
+		fs.BoolVar(&p.insecure, "insecure-accept-unsigned", false, "with trust configured, still accept input no trusted signature covers (unsigned bundles, docker/OCI archives and layouts), with a NOT VERIFIED warning")
+	}
 }
 
-// policy combines --key files with $IMGX_TRUST_DIR (default ~/.config/imgx/trusted).
+// policy combines --key files with the trust directory ($IMGX_TRUST_DIR, else
+// ~/.config/imgx/trusted). Misconfigured trust is an error: $IMGX_TRUST_DIR missing or
+// without keys, a threshold above the keys found, a required signature without keys.
 func (p *policyFlags) policy() (verify.Policy, error) {
-	pol, err := verify.LoadPolicy(p.keys, verify.TrustDir())
+	dir, explicit := verify.TrustDirFromEnv()
+	pol, err := verify.TrustConfig{
+		KeyFiles: p.keys, TrustDir: dir, TrustDirExplicit: explicit,
+		Threshold: p.threshold, RequireSignature: p.require, AcceptUnverified: p.insecure,
+	}.Policy()
 	if err != nil {
-		return pol, err
+		return pol, withHint(err, "trusted keys come from --key FILE and the *.pub files in $IMGX_TRUST_DIR (default ~/.config/imgx/trusted/)")
 	}
-	pol.Threshold = p.threshold
-	pol.RequireSignature = p.require
 	return pol, nil
 }
 

@@ -1,0 +1,261 @@
+// Package intake is the trust gate. Every image input imgx takes from outside the store
+// (an imgx bundle, a docker-archive, an oci-archive or an OCI layout; from a file, a
+// directory, standard input or a remote reader) comes in through [Load] or [Verify]:
+// they decide the format from the bytes, never from the name, and apply the trust policy
+// before anything is stored.
+//
+// The rule: once any trust is configured ([verify.Policy.Configured]: a trusted key, a
+// threshold, a required signature), only imgx bundles whose signatures satisfy the policy
+// are accepted. Every other format carries no signature and is refused with
+// [ErrUnsignedFormat], unless the policy explicitly accepts unverified input
+// (AcceptUnverified, the CLI's --insecure-accept-unsigned): then it loads with a
+// "NOT VERIFIED" warning. A policy that cannot be what the user meant (a threshold above
+// the keys found, a required signature without keys) is an error before any input is read.
+//
+// The gate is its own package because it sits above both readers it chooses between
+// (bundle and archive) and below every command that takes input (load, verify, ingest):
+// putting it in either reader would make one format's package decide for the other.
+package intake
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/imgx/imgx/archive"
+	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/verify"
+)
+
+// Kind is an input's format, decided from its content.
+type Kind string
+
+// The kinds [Detect] reports.
+const (
+	KindBundle        Kind = "imgx-bundle"
+	KindDockerArchive Kind = Kind(archive.FormatDockerArchive)
+	KindOCIArchive    Kind = Kind(archive.FormatOCIArchive)
+	KindOCILayout     Kind = Kind(archive.FormatOCILayout)
+	KindDockerDir     Kind = Kind(archive.FormatDockerDir)
+	KindTar           Kind = "tar"     // a tar archive of no known image format
+	KindUnknown       Kind = "unknown" // not a (possibly compressed) tar archive
+)
+
+var (
+	// ErrUnsignedFormat: trust is configured and the input is not an imgx bundle, so no
+	// signature can cover it.
+	ErrUnsignedFormat = errors.New("carries no signature")
+	// ErrNotBundle: the operation reads imgx bundles only (verify, ingest).
+	ErrNotBundle = bundle.ErrNotBundle
+	// ErrNotVerified: [Verify] had no trusted key to check signatures against and digest
+	// checking alone was not asked for.
+	ErrNotVerified = errors.New("NOT VERIFIED: no trusted key configured, so no signature was checked")
+)
+
+// Input is what to read: a stream R, or a local directory Dir (an OCI layout or an
+// unpacked docker save). Name is for messages.
+type Input struct {
+	Name string
+	R    io.Reader
+	Dir  string
+}
+
+// Options tune [Load].
+type Options struct {
+	// Policy is the trust policy; the zero Policy is "no trust configured".
+	Policy verify.Policy
+	// BundlesOnly refuses every format but the imgx bundle, trust or not (ingest).
+	BundlesOnly bool
+	// Progress reports blob bytes of a bundle load.
+	Progress bundle.Progress
+	// Archive tunes loads of foreign archives.
+	Archive archive.LoadOptions
+}
+
+// Image is one image the load tagged (or stored untagged).
+type Image struct {
+	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
+	// the name to show is the name applied.
+	Tag    string        `json:"tag,omitempty"`
+	Digest digest.Digest `json:"digest"`
+}
+
+// Result describes an accepted input. Exactly one of Bundle and Archive is set.
+type Result struct {
+	Kind Kind `json:"format"`
+	// Verified is true only when trusted signatures satisfying the policy covered
+	// everything that was loaded.
+	Verified  bool     `json:"verified"`
+	TrustedBy []string `json:"trustedBy,omitempty"`
+	// Warnings are about trust: unverified input, signatures that failed beside valid ones.
+	Warnings []string           `json:"warnings,omitempty"`
+	Images   []Image            `json:"images"`
+	Bundle   *bundle.LoadResult `json:"bundle,omitempty"`
+	Archive  *archive.Result    `json:"archive,omitempty"`
+}
+
+// Load passes in through the trust gate and, if it is accepted, into s: see the package
+// comment for the rule. The store is unchanged when the input is refused.
+func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result, error) {
+	pol := opts.Policy
+	if err := pol.Check(); err != nil {
+		return nil, err
+	}
+	if in.Dir != "" {
+		f, err := archive.DetectDir(in.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.Name, err)
+		}
+		if err := gate(Kind(f), opts); err != nil {
+			return nil, err
+		}
+		r, err := archive.LoadDir(ctx, s, in.Dir, opts.Archive)
+		if err != nil {
+			return nil, err
+		}
+		return archiveResult(Kind(f), r, pol), nil
+	}
+	kind, br, err := detect(in.R)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.Name, err)
+	}
+	if kind != KindBundle {
+		if err := gate(kind, opts); err != nil {
+			return nil, err
+		}
+		r, err := archive.Load(ctx, s, br, opts.Archive)
+		if err != nil {
+			return nil, err
+		}
+		return archiveResult(Kind(r.Format), r, pol), nil
+	}
+	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy}
+	if w := br2.Signature.Warning; w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
+	for _, im := range br2.Images {
+		res.Images = append(res.Images, Image{Tag: im.Tag(), Digest: im.Descriptor.Digest})
+	}
+	return res, nil
+}
+
+// gate decides whether a foreign format may load.
+func gate(kind Kind, opts Options) error {
+	// The caller names the input in its own error prefix.
+	if opts.BundlesOnly {
+		return fmt.Errorf("%w: it is %s; only imgx bundles are read here", ErrNotBundle, article(kind))
+	}
+	if opts.Policy.Configured() && !opts.Policy.AcceptUnverified {
+		return fmt.Errorf("it is %s, which %w: a trust policy is configured, so only imgx bundles whose signatures satisfy it are accepted",
+			article(kind), ErrUnsignedFormat)
+	}
+	return nil
+}
+
+func archiveResult(kind Kind, r *archive.Result, pol verify.Policy) *Result {
+	res := &Result{Kind: kind, Archive: r}
+	if pol.Configured() {
+		// Only reached with AcceptUnverified.
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s%s carries no signature (accepted: unverified input explicitly allowed)", verify.NotVerifiedPrefix, article(kind)))
+	}
+	for _, l := range r.Images {
+		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
+	}
+	return res
+}
+
+// Detect reports the format of a stream from its first bytes, and a reader that yields
+// the whole stream again. The decision that matters for trust does not rest on it: a
+// stream that is not a bundle goes to the archive reader, which trust refuses; a stream
+// that claims to be one goes to the bundle reader, which checks everything.
+func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
+
+func detect(r io.Reader) (Kind, *bufio.Reader, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	p, err := archive.Peek(br)
+	if err != nil {
+		return KindUnknown, br, err
+	}
+	switch {
+	case len(p.Entries) > 0 && p.Entries[0] == bundle.ManifestName:
+		return KindBundle, br, nil
+	case slices.Contains(p.Entries, "manifest.json"):
+		return KindDockerArchive, br, nil // Docker 25+ archives are also OCI layouts
+	case p.Format != archive.FormatUnknown:
+		return Kind(p.Format), br, nil
+	case p.Tar:
+		return KindTar, br, nil
+	}
+	return KindUnknown, br, nil
+}
+
+func article(k Kind) string {
+	switch k {
+	case KindUnknown:
+		return "not a tar archive of a known image format"
+	case KindTar:
+		return "a tar archive of no known image format"
+	case KindOCIArchive, KindOCILayout:
+		return "an " + string(k)
+	}
+	return "a " + string(k)
+}
+
+// VerifyOptions tune [Verify].
+type VerifyOptions struct {
+	Policy verify.Policy
+	// DigestOnly is the explicit choice to check a bundle without any trusted key: every
+	// digest and size, but no signature. The report then says NOT VERIFIED and has no
+	// problem for it. It excludes a configured policy.
+	DigestOnly bool
+	Bundle     []bundle.VerifyOption
+}
+
+// Verify checks a bundle input without storing anything, through the same gate as Load:
+// the input must be an imgx bundle (a directory or any other format is refused with
+// ErrNotBundle naming what it is), and a policy that cannot be satisfied is an error.
+// Without any trusted key the report gets an ErrNotVerified problem, so it is never OK,
+// unless DigestOnly. The report is nil when the bundle could not be opened.
+func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, error) {
+	if opts.DigestOnly && opts.Policy.Configured() {
+		return nil, errors.New("digest-only checking excludes trusted keys, a threshold and a required signature")
+	}
+	// Verify reports; accepting unverified input is a load decision.
+	opts.Policy.AcceptUnverified = false
+	if err := opts.Policy.Check(); err != nil {
+		return nil, err
+	}
+	if in.Dir != "" {
+		f, _ := archive.DetectDir(in.Dir)
+		k := Kind(f)
+		if f == archive.FormatUnknown {
+			return nil, fmt.Errorf("%s: %w: it is a directory", in.Name, ErrNotBundle)
+		}
+		return nil, fmt.Errorf("%s: %w: it is %s (a directory)", in.Name, ErrNotBundle, article(k))
+	}
+	kind, br, err := detect(in.R)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.Name, err)
+	}
+	if kind != KindBundle {
+		return nil, fmt.Errorf("%s: %w: it is %s", in.Name, ErrNotBundle, article(kind))
+	}
+	rep, err := bundle.Verify(ctx, br, opts.Policy, opts.Bundle...)
+	if rep == nil {
+		return nil, err
+	}
+	if len(opts.Policy.Keys) == 0 && !opts.DigestOnly {
+		rep.Problems = append(rep.Problems, ErrNotVerified)
+	}
+	return rep, rep.Err()
+}
