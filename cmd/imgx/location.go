@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
@@ -203,19 +204,19 @@ func openInput(ctx context.Context, e *Env, s string, tf *transportFlags) (*inpu
 	}
 	b, name, err := dial.Open(ctx, loc, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s, err)
+		return nil, fmt.Errorf("open %s: %w", safetext.Quote(s), err)
 	}
 	size := int64(-1)
 	if fi, err := b.Stat(ctx, name); err == nil {
 		size = fi.Size
 	} else if b.IsNotExist(err) {
 		b.Close()
-		return nil, fmt.Errorf("open %s: %w", s, err)
+		return nil, fmt.Errorf("open %s: %w", safetext.Quote(s), err)
 	}
 	rc, err := b.Open(ctx, name, 0)
 	if err != nil {
 		b.Close()
-		return nil, fmt.Errorf("open %s: %w", s, err)
+		return nil, fmt.Errorf("open %s: %w", safetext.Quote(s), err)
 	}
 	p, err := tf.newProgress(e, name, loc.IsRemote())
 	if err != nil {
@@ -273,7 +274,7 @@ func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, si
 	}
 	b, name, err := dial.Open(ctx, loc, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s, err)
+		return nil, fmt.Errorf("open %s: %w", safetext.Quote(s), err)
 	}
 	defer b.Close()
 	p, err := tf.newProgress(e, name, loc.IsRemote())
