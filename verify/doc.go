@@ -20,6 +20,12 @@
 // A [Policy] holds the trusted public keys and a k-of-n threshold. It never
 // trusts anything a signature carries: it recomputes the manifest digest,
 // picks the key by hint among its own keys and counts distinct trusted keys
-// whose signature verifies. With no keys configured it accepts the bundle
-// with a warning, unless [Policy.RequireSignature] is set.
+// whose signature verifies. With no keys (and no threshold or required
+// signature) it accepts the bundle with a warning and Result.Verified false. A
+// policy nothing could satisfy (a threshold above its keys, a required
+// signature without keys) is an error ([Policy.Check], [ErrMisconfigured]);
+// [TrustConfig] also refuses an explicitly named trust directory that is
+// missing or empty. [Policy.AcceptUnverified] is the explicit opt-out that
+// turns a refusal into a "NOT VERIFIED" warning. Which inputs need a signature
+// at all is decided by package intake, the trust gate.
 package verify
