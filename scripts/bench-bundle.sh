@@ -9,7 +9,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$W"
 IMGX=$W/imgx
 (cd "$ROOT" && go build -o "$IMGX" ./cmd/imgx)
-export IMGX_STORE=$W/store IMGX_TRUST_DIR=$W/trust IMGX_PASSWORD=bench
+# No trust directory of the user's (a missing default one means no key; an explicit
+# IMGX_TRUST_DIR that is missing is an error).
+unset IMGX_TRUST_DIR
+export IMGX_STORE=$W/store XDG_CONFIG_HOME=$W/config IMGX_PASSWORD=bench
 
 sha() { openssl dgst -sha256 -r "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
