@@ -50,6 +50,9 @@ func TestHostileForeignFormatInIncoming(t *testing.T) {
 			if it.Outcome == Failed && !strings.Contains(it.Reason, "not an imgx bundle") {
 				t.Errorf("%s: reason %q", it.Name, it.Reason)
 			}
+			if it.Outcome == Loaded && !it.Verified {
+				t.Errorf("%s: signed bundle loaded but not reported verified", it.Name)
+			}
 		}
 		if before == testutil.TreeHash(t, k.receiver.Root()) {
 			t.Fatal("the good bundle did not load")
