@@ -78,7 +78,7 @@ type Item struct {
 	Bytes    int64         `json:"bytes"`       // blob bytes written to the store
 	Size     int64         `json:"bundle_size"` // size of the bundle file
 	Signers  []string      `json:"signers,omitempty"`
-	Verified bool          `json:"verified"` // trusted signatures satisfying the policy covered it
+	Verified bool          `json:"verified"`         // trusted signatures satisfying the policy covered it
 	Reason   string        `json:"reason,omitempty"` // why it failed or waits
 	MovedTo  string        `json:"moved_to,omitempty"`
 	Warnings []string      `json:"warnings,omitempty"`
