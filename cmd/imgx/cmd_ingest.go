@@ -46,6 +46,13 @@ full for a bundle, it waits.
 
 --done and --failed must be on the same server as LOCATION (bundles are renamed, not copied).
 
+Only imgx bundles are ingested, whatever their name. With any trust configured, a bundle
+must be signed by enough trusted keys (--insecure-accept-unsigned loads it anyway, marked
+"verified": false). Misconfigured trust ($IMGX_TRUST_DIR missing or without keys,
+--threshold above the keys found, --require-signature without keys) stops the run with
+exit 1 before any bundle is touched; cron's HOME may differ from yours, so name the key
+with --key.
+
 Exit codes: 0 nothing failed (some bundles may wait); 1 a bundle failed or LOCATION could
 not be read; 2 usage error.`,
 		Example: `  imgx ingest sftp://puller@gateway/incoming --done sftp://puller@gateway/done \
