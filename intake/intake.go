@@ -29,6 +29,7 @@ import (
 
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -59,7 +60,8 @@ var (
 )
 
 // Input is what to read: a stream R, or a local directory Dir (an OCI layout or an
-// unpacked docker save). Name is for messages.
+// unpacked docker save). Name names it in warnings; errors do not repeat it, since callers
+// prefix their own ("load NAME: …").
 type Input struct {
 	Name string
 	R    io.Reader
@@ -110,7 +112,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if in.Dir != "" {
 		f, err := archive.DetectDir(in.Dir)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", in.Name, err)
+			return nil, err
 		}
 		if err := gate(Kind(f), opts); err != nil {
 			return nil, err
@@ -119,11 +121,11 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		if err != nil {
 			return nil, err
 		}
-		return archiveResult(Kind(f), r, pol), nil
+		return archiveResult(in.Name, Kind(f), r, pol), nil
 	}
 	kind, br, err := detect(in.R)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.Name, err)
+		return nil, err
 	}
 	if kind != KindBundle {
 		if err := gate(kind, opts); err != nil {
@@ -133,7 +135,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		if err != nil {
 			return nil, err
 		}
-		return archiveResult(Kind(r.Format), r, pol), nil
+		return archiveResult(in.Name, Kind(r.Format), r, pol), nil
 	}
 	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
 	if err != nil {
@@ -162,11 +164,12 @@ func gate(kind Kind, opts Options) error {
 	return nil
 }
 
-func archiveResult(kind Kind, r *archive.Result, pol verify.Policy) *Result {
+func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy) *Result {
 	res := &Result{Kind: kind, Archive: r}
 	if pol.Configured() {
 		// Only reached with AcceptUnverified.
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s%s carries no signature (accepted: unverified input explicitly allowed)", verify.NotVerifiedPrefix, article(kind)))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s%s is %s, which carries no signature (accepted: unverified input explicitly allowed)",
+			verify.NotVerifiedPrefix, safetext.Quote(name), article(kind)))
 	}
 	for _, l := range r.Images {
 		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
@@ -239,16 +242,16 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		f, _ := archive.DetectDir(in.Dir)
 		k := Kind(f)
 		if f == archive.FormatUnknown {
-			return nil, fmt.Errorf("%s: %w: it is a directory", in.Name, ErrNotBundle)
+			return nil, fmt.Errorf("%w: it is a directory", ErrNotBundle)
 		}
-		return nil, fmt.Errorf("%s: %w: it is %s (a directory)", in.Name, ErrNotBundle, article(k))
+		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
 	kind, br, err := detect(in.R)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in.Name, err)
+		return nil, err
 	}
 	if kind != KindBundle {
-		return nil, fmt.Errorf("%s: %w: it is %s", in.Name, ErrNotBundle, article(kind))
+		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
 	rep, err := bundle.Verify(ctx, br, opts.Policy, opts.Bundle...)
 	if rep == nil {
