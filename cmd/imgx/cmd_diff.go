@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image/rootfs"
+	"github.com/imgx/imgx/internal/safetext"
 )
 
 func init() {
@@ -66,7 +67,7 @@ it shows what that layer of REF adds, changes and deletes over the layers below 
 				return writeJSON(e.Stdout, rows)
 			}
 			for _, c := range changes {
-				fmt.Fprintln(e.Stdout, c)
+				fmt.Fprintln(e.Stdout, safetext.Line(fmt.Sprint(c))) // paths come from layer tars
 			}
 			return nil
 		},

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/imgx/imgx/internal/safetext"
 )
 
 type historyRow struct {
@@ -75,7 +77,8 @@ whether it made no layer (empty layer).`,
 				if r.EmptyLayer {
 					size = "0B (empty layer)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", humanAgo(r.Created, now), by, size, r.Comment)
+				// History comes from the image's config: whoever built it chose it.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", humanAgo(r.Created, now), safetext.Line(by), size, safetext.Line(r.Comment))
 			}
 			return tw.Flush()
 		},

@@ -122,7 +122,7 @@ manifest digest, sequence, delta base and images.`,
 				if r.Error != "" {
 					imgs = "(" + r.Error + ")"
 				}
-				imgs = safetext.Quote(imgs)
+				imgs = safetext.Line(imgs)
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, imgs)
 			}
 			return tw.Flush()

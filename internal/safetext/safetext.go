@@ -45,6 +45,16 @@ func Lines(s string) string {
 	return b.String()
 }
 
+// Line is Lines for text that must stay on one line (a table cell, a history entry): it
+// escapes newline and tab too, and adds no quotes, so ordinary text with quotes in it
+// (`CMD ["sh"]`) is shown as it is.
+func Line(s string) string {
+	if !needsEscape(s, false) {
+		return s
+	}
+	return strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(Lines(s))
+}
+
 func needsEscape(s string, multiline bool) bool {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])

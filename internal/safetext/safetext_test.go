@@ -37,3 +37,15 @@ func TestLines(t *testing.T) {
 		}
 	}
 }
+
+func TestLine(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`/bin/sh -c #(nop) CMD ["sh"]`, `/bin/sh -c #(nop) CMD ["sh"]`},
+		{"a\nb\tc\x1b[0m", `a\nb\tc\x1b[0m`},
+	}
+	for _, tt := range tests {
+		if got := Line(tt.in); got != tt.want {
+			t.Errorf("Line(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
