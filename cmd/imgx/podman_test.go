@@ -28,7 +28,7 @@ func TestPodmanInterop(t *testing.T) {
 		}
 		return string(out)
 	}
-	bin := buildImgx(t)
+	bin := imgxBin(t)
 	imgx := func(st string, args ...string) string {
 		t.Helper()
 		out, err := exec.Command(bin, append([]string{"--store", st}, args...)...).CombinedOutput()

@@ -34,7 +34,7 @@ func TestRegistryRealE2E(t *testing.T) {
 	testserver.RequireTool(t, "skopeo", "apt-get install skopeo")
 	plain := testserver.StartRegistry(t, testserver.RegistryOptions{})
 	secure := testserver.StartRegistry(t, testserver.RegistryOptions{TLS: true, User: "site", Password: "reg-pass"})
-	bin := buildImgx(t)
+	bin := imgxBin(t)
 	work := t.TempDir()
 	sender, receiver := filepath.Join(work, "sender"), filepath.Join(work, "receiver")
 	home := filepath.Join(work, "home")
