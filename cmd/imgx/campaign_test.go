@@ -398,7 +398,6 @@ func (c *campaign) measure(args ...string) time.Duration {
 	return time.Since(start)
 }
 
-
 // TestCampaignIngest kills `imgx ingest` of a directory of signed bundles at random time
 // points of its run. The re-run must load each bundle exactly once (one record each,
 // every bundle in done/) and write only the blobs the killed run had not verified.

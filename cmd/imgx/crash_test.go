@@ -81,7 +81,6 @@ func writeRandomTar(t *testing.T, path string, files int, size int) {
 	}
 }
 
-
 // TestTwoIngestsAtOnce starts an ingest, stops it (SIGSTOP) once it holds the store's
 // ingest lock, and runs a second one: the second must hit the lock (ingest.ErrLocked),
 // say so, exit 0 and touch nothing; the first, continued, must then load every bundle.
