@@ -37,7 +37,9 @@ func TestCampaignImport(t *testing.T) {
 	for i := 0; i < c.points; i++ {
 		delay := time.Duration(c.rng.Int63n(int64(took)))
 		point := fmt.Sprintf("point %d (%v of %v)", i, delay.Round(time.Millisecond), took.Round(time.Millisecond))
-		c.kill(nil, 0, delay, "--store", st, "import", tarPath, "victim:1")
+		if c.kill(nil, 0, delay, "--store", st, "import", tarPath, "victim:1") {
+			took = took * 3 / 4 // runs are faster than the measured one: aim earlier
+		}
 		c.check(st, point)
 		if got := c.tagDigests(st); got["base:1"] != base["base:1"] {
 			t.Fatalf("%s (seed %d): base:1 is now %q, was %q", point, c.seed, got["base:1"], base["base:1"])
