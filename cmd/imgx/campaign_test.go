@@ -705,3 +705,78 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TestSaveSFTPResumesAfterSIGKILL is the SFTP campaign's resume point at the size where a
+// SIGKILL can leave something to resume: transport.Put saves its resume state every
+// 8 checkpoints of 8 MiB, so an upload killed right after the state of 64 MiB was
+// written must resume exactly there, and publish the same bundle.
+func TestSaveSFTPResumesAfterSIGKILL(t *testing.T) {
+	sshd := testserver.StartSSHD(t)
+	c := newCampaign(t, "save to SFTP, resume")
+	c.points = 1
+	snd := &campaignSender{dir: t.TempDir()}
+	snd.store = filepath.Join(snd.dir, "sender")
+	if err := writeLayered(openStore(t, snd.store), "big:1", randomLayer(t, 7, 70<<20)); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(snd.dir, "ref.imgx")
+	save := func(to string) []string {
+		return []string{"--store", snd.store, "save", "--json", "--progress", "none", "--compress", "none",
+			"--identity", sshd.Keys.ClientKey, "--known-hosts", sshd.Keys.KnownHosts, "--ssh-config", "none", "-o", to, "big:1"}
+	}
+	c.run(nil, save(ref)...)
+	remoteDir := filepath.Join(t.TempDir(), "incoming")
+	os.Mkdir(remoteDir, 0o755)
+	url := fmt.Sprintf("sftp://%s@%s%s/big.imgx", sshd.User, sshd.Addr, remoteDir)
+	state := filepath.Join(remoteDir, ".big.imgx.imgx-part.json")
+
+	cmd := exec.Command(c.bin, save(url)...)
+	cmd.Env = c.env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Kill once the state is complete. (It is written in place, truncated first: a kill
+	// between the truncation and the write would leave nothing to resume.)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b, err := os.ReadFile(state); err == nil && json.Valid(b) {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the upload ended (%v) before it saved a resume state:\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no resume state after 60 s")
+		}
+	}
+	cmd.Process.Kill()
+	<-exited
+	c.kills++
+	c.check(snd.store, "after the kill")
+	if _, err := os.Stat(filepath.Join(remoteDir, "big.imgx")); err == nil {
+		t.Fatal("an incomplete bundle was published under its name")
+	}
+	var res struct {
+		Output struct {
+			Size    int64  `json:"size"`
+			Resumed int64  `json:"resumed"`
+			SHA256  string `json:"sha256"`
+		} `json:"output"`
+	}
+	c.runJSON(&res, nil, save(url)...)
+	want := sha256File(t, ref)
+	if got := sha256File(t, filepath.Join(remoteDir, "big.imgx")); got != want || res.Output.SHA256 != want {
+		t.Fatalf("the resumed upload published sha256 %s (reported %s), want %s", got, res.Output.SHA256, want)
+	}
+	if res.Output.Resumed != 64<<20 {
+		t.Fatalf("the re-run resumed %d bytes, want the 64 MiB the resume state covered", res.Output.Resumed)
+	}
+	c.reusedBytes += res.Output.Resumed
+	c.report()
+}
