@@ -69,6 +69,20 @@ func HostTool(t testing.TB, tool, install string) string {
 	return p
 }
 
+// HostCapability is HostTool for something other than a program (pseudo-terminals,
+// /proc): the test runs wherever err is nil; where it is not, t skips, or fails under
+// IMGX_REAL_TESTS=1, naming what is missing and how to get it.
+func HostCapability(t testing.TB, what string, err error, how string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv(RealEnv) != "1" {
+		t.Skipf("%s is not available (%v): %s; with %s=1 this fails", what, err, how, RealEnv)
+	}
+	missing(t, "%s is not available (%v): %s", what, err, how)
+}
+
 // RequireCapability is the gate of a real-peer test that needs something other than a
 // program: root, a tmpfs mount, a system account. It skips t unless IMGX_REAL_TESTS=1;
 // with the switch on, a non-nil err (why the capability is missing) fails t, naming what

@@ -77,6 +77,9 @@ func TestGate(t *testing.T) {
 		{"host tool missing off", "", func(tb testing.TB) { HostTool(tb, absent, "apt-get install x") }, "skip", "apt-get install x"},
 		{"host tool missing on", "1", func(tb testing.TB) { HostTool(tb, absent, "apt-get install x") }, "fail", "apt-get install x"},
 		{"host tool present off", "", func(tb testing.TB) { HostTool(tb, "sh", "apt-get install dash") }, "run", ""},
+		{"host capability missing off", "", func(tb testing.TB) { HostCapability(tb, "ptys", errors.New("ENOENT"), "mount /dev/pts") }, "skip", "mount /dev/pts"},
+		{"host capability missing on", "1", func(tb testing.TB) { HostCapability(tb, "ptys", errors.New("ENOENT"), "mount /dev/pts") }, "fail", "ptys is not available (ENOENT): mount /dev/pts"},
+		{"host capability present off", "", func(tb testing.TB) { HostCapability(tb, "ptys", nil, "mount /dev/pts") }, "run", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
