@@ -110,21 +110,27 @@ func TestTwoIngestsAtOnce(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- first.Wait() }()
 	defer first.Process.Kill()
-	// Wait until the first ingest holds the lock (an flock: /proc/locks lists its pid),
-	// then freeze it there.
-	for deadline := time.Now().Add(20 * time.Second); !holdsFlock(t, first.Process.Pid, lockFile); {
+	// Step the first ingest in slices of a few milliseconds (SIGCONT, sleep, SIGSTOP) until
+	// it holds the lock (an flock: /proc/locks lists its pid), however loaded the machine.
+	stop := func() {
+		if err := first.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		waitStopped(t, first.Process.Pid)
+	}
+	stop()
+	for i := 0; !holdsFlock(t, first.Process.Pid, lockFile); i++ {
+		if i == 5000 {
+			t.Fatalf("the first ingest did not take %s", lockFile)
+		}
+		first.Process.Signal(syscall.SIGCONT)
+		time.Sleep(2 * time.Millisecond)
 		select {
 		case err := <-exited:
 			t.Fatalf("the first ingest ended (%v) before it was seen holding the lock:\n%s", err, firstOut.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the first ingest did not take %s", lockFile)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := first.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+		stop()
 	}
 	before := testutil.TreeHash(t, dir)
 	second := exec.Command(c.bin, ingest...)
@@ -172,4 +178,20 @@ func holdsFlock(t *testing.T, pid int, file string) bool {
 		}
 	}
 	return false
+}
+
+// waitStopped waits until process pid is stopped (state T in /proc/PID/stat).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // it ended (the caller sees that), or no /proc: holdsFlock says so
+		}
+		// pid (comm) STATE …: the state follows the last ')'.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+	}
+	t.Fatalf("process %d did not stop", pid)
 }
