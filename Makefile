@@ -1,4 +1,5 @@
 # imgx — the two commands a new machine needs: `make demo` and `make test`.
+SHELL   := /bin/bash
 GO      ?= go
 BIN     := bin/imgx
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -20,13 +21,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# The full suite, with the real peers (skopeo, umoci, sshd, vsftpd) installed and enabled.
+# The full suite, with the real peers (skopeo, umoci, podman, sshd, vsftpd, docker-registry,
+# cosign) installed and enabled: a missing peer fails its test, and skipcheck fails the run
+# if any test skipped. It prints what plain go test prints (ok/FAIL per package), then
+# one line saying how many tests ran and that none skipped.
 test: deps fmt-check vet
-	IMGX_REAL_TESTS=1 $(GO) test -count=1 -timeout 25m $(PKGS)
+	$(GO) build -o bin/skipcheck ./internal/testutil/skipcheck
+	set -o pipefail; IMGX_REAL_TESTS=1 $(GO) test -json -count=1 -timeout 25m $(PKGS) 2>&1 | bin/skipcheck -fail-on-skip
 
-# Fast tests only: no real servers or external tools.
+# Fast tests only (-short): no real peers, fewer SIGKILL campaign points.
 test-short:
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -short -count=1 $(PKGS)
 
 demo: deps build
 	./scripts/demo.sh

@@ -18,6 +18,7 @@ import (
 	"github.com/ulikunitz/xz"
 
 	"github.com/imgx/imgx/internal/compress"
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/store"
 )
 
@@ -45,10 +46,7 @@ func xzc(t testing.TB, b []byte) []byte {
 }
 
 func bz2(t testing.TB, b []byte) []byte {
-	if _, err := exec.LookPath("bzip2"); err != nil {
-		t.Skip("bzip2 not installed")
-	}
-	cmd := exec.Command("bzip2", "-c")
+	cmd := exec.Command(testserver.HostTool(t, "bzip2", "apt-get install bzip2"), "-c")
 	cmd.Stdin = bytes.NewReader(b)
 	out, err := cmd.Output()
 	if err != nil {

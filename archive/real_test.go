@@ -17,18 +17,16 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/internal/testserver"
 )
 
-// needTools skips unless IMGX_REAL_TESTS=1 and the tools are installed.
+// needTools is the real-peer gate: it skips unless IMGX_REAL_TESTS=1, and fails under it
+// when one of the tools (Debian packages of the same name) is not installed.
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Getenv("IMGX_REAL_TESTS") != "1" {
-		t.Skip("set IMGX_REAL_TESTS=1 to run tests with skopeo and umoci")
-	}
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed", tool)
-		}
+		testserver.RequireTool(t, tool, "apt-get install "+tool)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -64,12 +65,7 @@ func sourceStoreSmall(t testing.TB) *storeT {
 
 // TestSkopeoReadsPlainBundle: an uncompressed bundle is an oci-archive.
 func TestSkopeoReadsPlainBundle(t *testing.T) {
-	if os.Getenv("IMGX_REAL_TESTS") != "1" {
-		t.Skip("set IMGX_REAL_TESTS=1 to run skopeo")
-	}
-	if _, err := exec.LookPath("skopeo"); err != nil {
-		t.Skip("skopeo not installed")
-	}
+	testserver.RequireTool(t, "skopeo", "apt-get install skopeo")
 	ctx := context.Background()
 	src := sourceStore(t)
 	dir := t.TempDir()

@@ -262,12 +262,12 @@ func TestMutations(t *testing.T) {
 	enc, _ := zstd.NewWriter(nil)
 	for _, tt := range tests {
 		for _, comp := range []string{"plain", "zstd"} {
+			if comp == "zstd" && len(tt.data) == 0 {
+				continue // an empty stream has no zstd form
+			}
 			t.Run(tt.name+"/"+comp, func(t *testing.T) {
 				data := tt.data
 				if comp == "zstd" {
-					if len(data) == 0 {
-						t.Skip("an empty stream has no zstd form")
-					}
 					data = enc.EncodeAll(data, nil)
 					if strings.HasPrefix(tt.name, "truncated") {
 						// Truncate the compressed stream instead.

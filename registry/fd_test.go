@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/registry"
 )
 
@@ -14,9 +15,7 @@ func TestNoDescriptorLeak(t *testing.T) {
 	seedImage(t, host+"/app:1", 2)
 	count := func() int {
 		ents, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Skip("no /proc/self/fd")
-		}
+		testserver.HostCapability(t, "/proc/self/fd", err, "run on Linux with /proc mounted")
 		return len(ents)
 	}
 	cycle := func() {

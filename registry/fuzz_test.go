@@ -54,7 +54,9 @@ func FuzzPullManifest(f *testing.F) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
-			t.Skip("the registry refused the manifest")
+			// Nothing to pull: the registry refused the manifest (a seed such as {}). A
+			// return, not t.Skip, so that `make test` can require that nothing skipped.
+			return
 		}
 		s := newStore(t)
 		if _, err := registry.Pull(ctx, s, host+"/fuzz:seed", registry.PullOptions{Options: opts()}); err != nil {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers imgx's tests run against (skopeo, umoci, podman, OpenSSH sshd,
-# vsftpd, docker-registry, zstd, openssl) from Debian's packages. Does nothing for tools already present, so
-# `make test` stays fast on a prepared machine. Needs root (or sudo) only when something
-# is missing.
+# vsftpd, docker-registry, zstd, openssl, bzip2) from Debian's packages, and builds cosign.
+# Does nothing for tools already present, so `make test` stays fast on a prepared machine.
+# Needs root (or sudo) only when something is missing. Fails if anything cannot be
+# installed: under IMGX_REAL_TESTS=1 a missing peer fails its tests.
 set -euo pipefail
 
 need=()
@@ -17,12 +18,17 @@ have ssh || need+=(openssh-client)
 have zstd || need+=(zstd)
 have openssl || need+=(openssl)
 have curl || need+=(curl)
+have bzip2 || need+=(bzip2)
 [ -x /usr/bin/time ] || need+=(time)
 
 cosign() {
   # cosign (for signature interop tests) is built from the Go module proxy: about 2.5 min
-  # the first time. A failure only makes those tests skip.
-  "$(dirname "$0")/install-cosign.sh" || echo "install-deps: cosign build failed; cosign interop tests will skip" >&2
+  # the first time. Under IMGX_REAL_TESTS=1 its tests fail without it, so a failed build
+  # fails here, where the cause is visible.
+  if ! "$(dirname "$0")/install-cosign.sh"; then
+    echo "install-deps: FAILED to build cosign (scripts/install-cosign.sh needs the Go module proxy); the cosign interop tests would fail" >&2
+    exit 1
+  fi
 }
 
 if [ ${#need[@]} -eq 0 ]; then

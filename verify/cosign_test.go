@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/imgx/imgx/internal/testserver"
 )
 
 // testdata/cosign-v2.6.5 was made offline with cosign v2.6.5:
@@ -69,17 +71,9 @@ type cosignRunner struct {
 }
 
 func newCosign(t *testing.T) *cosignRunner {
-	if os.Getenv("IMGX_REAL_TESTS") != "1" {
-		t.Skip("set IMGX_REAL_TESTS=1 to run against the real cosign")
-	}
-	bin, err := exec.LookPath("cosign")
-	if err != nil {
-		// Where scripts/install-cosign.sh puts it.
-		bin, err = filepath.Abs(filepath.Join("..", "bin", "tools", "cosign"))
-		if _, serr := os.Stat(bin); err != nil || serr != nil {
-			t.Skip("cosign not on PATH or in bin/tools (scripts/install-cosign.sh builds it)")
-		}
-	}
+	// scripts/install-cosign.sh (run by install-deps.sh) builds it into bin/tools.
+	bin := testserver.RequireTool(t, "cosign", "./scripts/install-cosign.sh builds it into bin/tools",
+		filepath.Join(testserver.RepoRoot(), "bin", "tools", "cosign"))
 	c := &cosignRunner{t: t, bin: bin, dir: t.TempDir()}
 	out, _ := c.run(nil, "version", "--json")
 	m := regexp.MustCompile(`"gitVersion":\s*"v(\d+)\.`).FindStringSubmatch(out)

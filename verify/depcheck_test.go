@@ -4,15 +4,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/imgx/imgx/internal/testserver"
 )
 
 // verify is linked into every imgx binary: keep cosign, sigstore-go, KMS
 // clients and network stacks out of it (SIGNING.md: they add 19-130 MB).
 func TestDependencies(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go command not found")
-	}
+	goBin := testserver.HostTool(t, "go", "install Go 1.26 (https://go.dev/dl)")
 	out, err := exec.Command(goBin, "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)

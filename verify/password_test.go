@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
+
+	"github.com/imgx/imgx/internal/testserver"
 )
 
 func TestPasswordFromEnv(t *testing.T) {
@@ -56,17 +58,12 @@ func withTTY(t *testing.T, path string) {
 func openPTY(t *testing.T) (*os.File, string) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
+	const how = "run where /dev/ptmx and /dev/pts work (docker run mounts them)"
+	testserver.HostCapability(t, "pseudo-terminals", err, how)
 	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Skipf("unlock pty: %v", err)
-	}
+	testserver.HostCapability(t, "pseudo-terminals (unlock)", unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0), how)
 	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Skipf("pty number: %v", err)
-	}
+	testserver.HostCapability(t, "pseudo-terminals (number)", err, how)
 	// Drain what the code writes (prompts) so it never blocks.
 	go io.Copy(io.Discard, m)
 	return m, fmt.Sprintf("/dev/pts/%d", n)

@@ -8,83 +8,54 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imgx/imgx/ingest"
+	"github.com/imgx/imgx/internal/testutil"
 )
 
-// buildImgx compiles the command once per test binary run.
-func buildImgx(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "imgx")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// TestKillDuringImport kills imgx import at many points (SIGKILL, no chance to clean up)
-// and checks after each kill that the store is still consistent, then that a re-run
-// completes and prune removes the leftovers.
-func TestKillDuringImport(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: builds imgx and imports repeatedly")
-	}
-	bin := buildImgx(t)
+// TestCampaignImport kills imgx import at random time points (SIGKILL, no chance to
+// clean up) and checks after each kill that the store is still consistent and the tags
+// that existed are intact, then that a re-run completes and prune removes the leftovers.
+func TestCampaignImport(t *testing.T) {
+	c := newCampaign(t, "import")
 	dir := t.TempDir()
-	storeDir := filepath.Join(dir, "store")
+	st := filepath.Join(dir, "store")
 	tarPath := filepath.Join(dir, "big.tar")
-	writeRandomTar(t, tarPath, 8, 4<<20) // 32 MiB of incompressible files
-
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"--store", storeDir}, args...)...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	if out, err := run("import", tarPath, "base:1"); err != nil {
-		t.Fatalf("import: %v\n%s", err, out)
-	}
+	writeRandomTar(t, tarPath, 4, 1<<20) // 4 MiB of incompressible files
+	c.run(nil, "--store", st, "import", tarPath, "base:1")
+	base := c.tagDigests(st)
 	// Measure one import to spread kill points over its duration.
 	start := time.Now()
-	if out, err := run("import", tarPath, "timing:1"); err != nil {
-		t.Fatalf("import: %v\n%s", err, out)
-	}
-	full := time.Since(start)
-
-	rng := rand.New(rand.NewSource(1))
-	for i := 0; i < 10; i++ {
-		delay := time.Duration(rng.Int63n(int64(full)))
-		cmd := exec.Command(bin, "--store", storeDir, "import", tarPath, "victim:1")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+	c.run(nil, "--store", st, "import", tarPath, "timing:1")
+	took := time.Since(start)
+	c.run(nil, "--store", st, "rmi", "timing:1")
+	for i := 0; i < c.points; i++ {
+		delay := time.Duration(c.rng.Int63n(int64(took)))
+		point := fmt.Sprintf("point %d (%v of %v)", i, delay.Round(time.Millisecond), took.Round(time.Millisecond))
+		if c.kill(nil, 0, delay, "--store", st, "import", tarPath, "victim:1") {
+			took = took * 3 / 4 // runs are faster than the measured one: aim earlier
 		}
-		time.Sleep(delay)
-		cmd.Process.Kill()
-		cmd.Wait()
-		if out, err := run("check"); err != nil {
-			t.Fatalf("after kill at %v: check failed: %v\n%s", delay, err, out)
-		}
-		// Tags that existed are intact.
-		if out, err := run("inspect", "base:1"); err != nil {
-			t.Fatalf("after kill at %v: base:1 lost: %v\n%s", delay, err, out)
+		c.check(st, point)
+		if got := c.tagDigests(st); got["base:1"] != base["base:1"] {
+			t.Fatalf("%s (seed %d): base:1 is now %q, was %q", point, c.seed, got["base:1"], base["base:1"])
 		}
 	}
-	if out, err := run("import", tarPath, "victim:1"); err != nil {
-		t.Fatalf("re-run: %v\n%s", err, out)
-	}
+	c.run(nil, "--store", st, "import", tarPath, "victim:1")
 	// The re-run cleaned up the killed runs' temporary files. (Verified staged blobs stay
 	// for resume until a run uses them or prune removes them.)
-	if ents, _ := os.ReadDir(filepath.Join(storeDir, ".imgx", "ingest")); len(ents) != 0 {
+	if ents, _ := os.ReadDir(filepath.Join(st, ".imgx", "ingest")); len(ents) != 0 {
 		t.Errorf("temporary files left after the re-run: %d", len(ents))
 	}
-	if out, err := run("prune"); err != nil {
-		t.Fatalf("prune: %v\n%s", err, out)
+	c.run(nil, "--store", st, "prune")
+	if out := c.run(nil, "--store", st, "check"); !strings.Contains(out, " 0 problems") || !strings.Contains(out, " 0 leftovers") {
+		t.Fatalf("final check: %s", out)
 	}
-	out, err := run("check")
-	if err != nil || !strings.Contains(out, "0 problems") || !strings.Contains(out, "0 leftovers") {
-		t.Fatalf("final check: %v\n%s", err, out)
-	}
+	c.report()
 }
 
 func writeRandomTar(t *testing.T, path string, files int, size int) {
@@ -112,127 +83,115 @@ func writeRandomTar(t *testing.T, path string, files int, size int) {
 	}
 }
 
-// TestKillDuringLoadAndIngest kills `imgx load` of a signed bundle, and `imgx ingest` of a
-// directory of bundles, at many points. After every kill the store checks clean; a re-run
-// loads everything; ingest loads each bundle exactly once (the store's records), and a
-// second ingest started while one runs exits cleanly.
-func TestKillDuringLoadAndIngest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: builds imgx and loads repeatedly")
-	}
-	bin := buildImgx(t)
+// TestTwoIngestsAtOnce starts an ingest, stops it (SIGSTOP) once it holds the store's
+// ingest lock, and runs a second one: the second must hit the lock (ingest.ErrLocked),
+// say so, exit 0 and touch nothing; the first, continued, must then load every bundle.
+func TestTwoIngestsAtOnce(t *testing.T) {
+	c := newCampaign(t, "two ingests")
+	snd := newCampaignSender(t, c, 2, 2, 256<<10, true)
 	dir := t.TempDir()
-	sender := filepath.Join(dir, "sender")
-	run := func(store string, args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"--store", store}, args...)...)
-		cmd.Env = append(os.Environ(), "IMGX_PASSWORD=pw")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+	in, done, st := filepath.Join(dir, "incoming"), filepath.Join(dir, "done"), filepath.Join(dir, "store")
+	os.Mkdir(in, 0o755)
+	os.Mkdir(done, 0o755)
+	for i, im := range snd.images {
+		c.run(nil, "--store", snd.store, "save", "--sign-key", snd.key, im, "-o", filepath.Join(in, fmt.Sprintf("b%d.imgx", i)))
 	}
-	must := func(store string, args ...string) string {
-		t.Helper()
-		out, err := run(store, args...)
-		if err != nil {
-			t.Fatalf("imgx %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
-	must(sender, "keygen", "--output-prefix", filepath.Join(dir, "k"))
-	incoming := filepath.Join(dir, "incoming")
-	os.MkdirAll(incoming, 0o755)
-	os.MkdirAll(filepath.Join(dir, "done"), 0o755)
-	state := filepath.Join(dir, "sent.json")
-	for i := 0; i < 3; i++ {
-		tarPath := filepath.Join(dir, fmt.Sprintf("layer%d.tar", i))
-		writeRandomTar(t, tarPath, 2, 4<<20+i)
-		must(sender, "import", "--compress", "none", tarPath, "app:stable")
-		must(sender, "save", "--since-state", state, "--sign-key", filepath.Join(dir, "k.key"), "app:stable",
-			"-o", filepath.Join(incoming, fmt.Sprintf("night%d.imgx", i)))
-	}
+	ingest := []string{"--store", st, "ingest", "--key", snd.pub, in, "--done", done}
+	c.run(nil, "--store", st, "images") // creates the store, and its lock file
+	lockFile := filepath.Join(st, ".imgx", "ingest.lock")
 
-	// load: kill at random points, check, then complete.
-	receiver := filepath.Join(dir, "receiver")
-	bundle := filepath.Join(incoming, "night0.imgx")
-	start := time.Now()
-	must(filepath.Join(dir, "timing"), "load", "--key", filepath.Join(dir, "k.pub"), "-i", bundle)
-	full := time.Since(start)
-	rng := rand.New(rand.NewSource(2))
-	for i := 0; i < 8; i++ {
-		killAfter(t, exec.Command(bin, "--store", receiver, "load", "--key", filepath.Join(dir, "k.pub"), "-i", bundle), time.Duration(rng.Int63n(int64(full))))
-		if out, err := run(receiver, "check"); err != nil {
-			t.Fatalf("check after killed load: %v\n%s", err, out)
-		}
-	}
-	must(receiver, "load", "--key", filepath.Join(dir, "k.pub"), "-i", bundle)
-
-	// ingest: kill repeatedly, then finish; every bundle ends in done/, loaded once.
-	receiver2 := filepath.Join(dir, "receiver2")
-	ingest := []string{"ingest", "--key", filepath.Join(dir, "k.pub"), incoming, "--done", filepath.Join(dir, "done")}
-	start = time.Now()
-	must(filepath.Join(dir, "timing2"), "ingest", "--key", filepath.Join(dir, "k.pub"), incoming) // leaves the bundles in place
-	full = time.Since(start)
-	for i := 0; i < 6; i++ {
-		killAfter(t, exec.Command(bin, append([]string{"--store", receiver2}, ingest...)...), time.Duration(rng.Int63n(int64(full))))
-		if out, err := run(receiver2, "check"); err != nil {
-			t.Fatalf("check after killed ingest: %v\n%s", err, out)
-		}
-	}
-	// Two ingests at once: one works, the other says so and exits 0.
-	a := exec.Command(bin, append([]string{"--store", receiver2}, ingest...)...)
-	var aOut strings.Builder
-	a.Stdout, a.Stderr = &aOut, &aOut
-	if err := a.Start(); err != nil {
+	first := exec.Command(c.bin, ingest...)
+	first.Env = c.env
+	var firstOut strings.Builder
+	first.Stdout, first.Stderr = &firstOut, &firstOut
+	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	bOut, bErr := run(receiver2, ingest...)
-	if err := a.Wait(); err != nil || bErr != nil {
-		t.Fatalf("concurrent ingests: %v %v\n%s\n%s", err, bErr, aOut.String(), bOut)
-	}
-	out := must(receiver2, ingest...)
-	if !strings.Contains(out, "0 loaded") || !strings.Contains(out, "0 waiting, 0 failed") {
-		t.Fatalf("final ingest should find nothing left:\n%s", out)
-	}
-	for i := 0; i < 3; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "done", fmt.Sprintf("night%d.imgx", i))); err != nil {
-			t.Errorf("night%d.imgx not in done/: %v", i, err)
+	exited := make(chan error, 1)
+	go func() { exited <- first.Wait() }()
+	defer first.Process.Kill()
+	// Step the first ingest in slices of a few milliseconds (SIGCONT, sleep, SIGSTOP) until
+	// it holds the lock (an flock: /proc/locks lists its pid), however loaded the machine.
+	stop := func() {
+		if err := first.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
 		}
+		waitStopped(t, first.Process.Pid)
 	}
-	want := must(sender, "inspect", "--format", "{{ .Digest }}", "app:stable")
-	if got := must(receiver2, "inspect", "--format", "{{ .Digest }}", "app:stable"); got != want {
-		t.Errorf("receiver has app:stable %s, sender %s", got, want)
-	}
-	// Each bundle is recorded once. (A kill during a record's atomic write may leave a
-	// hidden temporary file, which prune removes.)
-	recs, _ := os.ReadDir(filepath.Join(receiver2, ".imgx", "records", "bundles"))
-	var names []string
-	for _, r := range recs {
-		if !strings.HasPrefix(r.Name(), ".") {
-			names = append(names, r.Name())
+	stop()
+	for i := 0; !holdsFlock(t, first.Process.Pid, lockFile); i++ {
+		if i == 5000 {
+			t.Fatalf("the first ingest did not take %s", lockFile)
 		}
+		first.Process.Signal(syscall.SIGCONT)
+		time.Sleep(2 * time.Millisecond)
+		select {
+		case err := <-exited:
+			t.Fatalf("the first ingest ended (%v) before it was seen holding the lock:\n%s", err, firstOut.String())
+		default:
+		}
+		stop()
 	}
-	if len(names) != 3 {
-		t.Errorf("%d bundles recorded as loaded, want 3: %v", len(names), names)
+	before := testutil.TreeHash(t, dir)
+	second := exec.Command(c.bin, ingest...)
+	second.Env = c.env
+	out, err := second.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), errLockedMsg) {
+		t.Fatalf("the second ingest, while the first held the lock: %v, want exit 0 and %q:\n%s", err, errLockedMsg, out)
 	}
-	must(receiver2, "prune")
-	if recs, _ := os.ReadDir(filepath.Join(receiver2, ".imgx", "records", "bundles")); len(recs) != 3 {
-		t.Errorf("after prune, records dir holds %d files, want 3", len(recs))
+	if got := testutil.TreeHash(t, dir); got != before {
+		t.Fatalf("the second ingest changed files although it did not hold the lock")
 	}
-	if out := must(receiver2, "check"); !strings.Contains(out, " 0 problems") {
-		t.Errorf("check: %s", out)
+	if err := first.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err != nil || !strings.Contains(firstOut.String(), "2 loaded") {
+		t.Fatalf("the first ingest, continued: %v\n%s", err, firstOut.String())
+	}
+	if got, want := c.tagDigests(st), c.tagDigests(snd.store); !sameMap(got, want) {
+		t.Fatalf("the store has %v, want %v", got, want)
 	}
 }
 
-// killAfter starts cmd, SIGKILLs it after d and returns what it printed.
-func killAfter(t *testing.T, cmd *exec.Cmd, d time.Duration) string {
+// errLockedMsg is what the CLI prints for ingest.ErrLocked.
+var errLockedMsg = ingest.ErrLocked.Error() + "; nothing to do"
+
+// holdsFlock reports whether process pid holds an flock on file, from /proc/locks
+// ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF": pid, then device:inode).
+func holdsFlock(t *testing.T, pid int, file string) bool {
 	t.Helper()
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = append(os.Environ(), "IMGX_PASSWORD=pw")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	var st syscall.Stat_t
+	if err := syscall.Stat(file, &st); err != nil {
+		return false
 	}
-	time.Sleep(d)
-	cmd.Process.Kill()
-	cmd.Wait()
-	return out.String()
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Fatalf("this test reads /proc/locks (Linux): %v", err)
+	}
+	for _, l := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || f[1] != "FLOCK" || f[4] != strconv.Itoa(pid) {
+			continue
+		}
+		if parts := strings.Split(f[5], ":"); len(parts) == 3 && parts[2] == strconv.FormatUint(st.Ino, 10) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitStopped waits until process pid is stopped (state T in /proc/PID/stat).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // it ended (the caller sees that), or no /proc: holdsFlock says so
+		}
+		// pid (comm) STATE …: the state follows the last ')'.
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+	}
+	t.Fatalf("process %d did not stop", pid)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -34,9 +35,21 @@ func params(dir string, extraEnv map[string]string) testscript.Params {
 		// installs and enables with IMGX_REAL_TESTS=1.
 		Condition: func(cond string) (bool, error) {
 			if cond == "real" {
-				return os.Getenv("IMGX_REAL_TESTS") == "1", nil
+				return testserver.Real(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// require TOOL HOW: after a `[!real] skip`, the script's peer must be installed;
+			// IMGX_REAL_TESTS=1 promises every peer, so a missing one fails the script.
+			"require": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: require TOOL 'how to install it'")
+				}
+				if _, err := exec.LookPath(args[0]); err != nil {
+					ts.Fatalf("%s is not installed: %s, or %s", args[0], args[1], testserver.InstallAll)
+				}
+			},
 		},
 	}
 }

@@ -32,7 +32,7 @@ import (
 func TestNightlySyncOverSSHD(t *testing.T) {
 	testserver.RealTests(t)
 	sshd := testserver.StartSSHD(t)
-	bin := buildImgx(t)
+	bin := imgxBin(t)
 	work := t.TempDir()
 	gw := filepath.Join(work, "gateway")
 	for _, d := range []string{"incoming", "done", "quarantine"} {

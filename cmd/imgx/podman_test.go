@@ -16,10 +16,7 @@ import (
 // docker-archive and oci-archive, from Debian): podman loads what imgx saves and imgx
 // loads what podman saves, with image IDs (config digests) unchanged both ways.
 func TestPodmanInterop(t *testing.T) {
-	testserver.RealTests(t)
-	if _, err := exec.LookPath("podman"); err != nil {
-		t.Skip("podman not installed (scripts/install-deps.sh)")
-	}
+	testserver.RequireTool(t, "podman", "apt-get install podman")
 	work := t.TempDir()
 	// vfs storage under the test's directory: no daemon, no overlay mounts, nothing left behind.
 	podman := func(args ...string) string {
@@ -31,7 +28,7 @@ func TestPodmanInterop(t *testing.T) {
 		}
 		return string(out)
 	}
-	bin := buildImgx(t)
+	bin := imgxBin(t)
 	imgx := func(st string, args ...string) string {
 		t.Helper()
 		out, err := exec.Command(bin, append([]string{"--store", st}, args...)...).CombinedOutput()

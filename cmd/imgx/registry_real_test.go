@@ -31,13 +31,10 @@ import (
 // selection, credentials from a Docker config and a credential helper, and that a
 // registry serving corrupted bytes leaves the store unchanged.
 func TestRegistryRealE2E(t *testing.T) {
-	testserver.RealTests(t)
-	if _, err := exec.LookPath("skopeo"); err != nil {
-		t.Skip("skopeo not installed (scripts/install-deps.sh)")
-	}
+	testserver.RequireTool(t, "skopeo", "apt-get install skopeo")
 	plain := testserver.StartRegistry(t, testserver.RegistryOptions{})
 	secure := testserver.StartRegistry(t, testserver.RegistryOptions{TLS: true, User: "site", Password: "reg-pass"})
-	bin := buildImgx(t)
+	bin := imgxBin(t)
 	work := t.TempDir()
 	sender, receiver := filepath.Join(work, "sender"), filepath.Join(work, "receiver")
 	home := filepath.Join(work, "home")

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgx/imgx/internal/testserver"
 )
 
 // TestRealUmoci unpacks the crafted image with umoci, the reference OCI
@@ -24,16 +26,9 @@ import (
 // extracted by GNU tar: names, types, modes, owners, contents, link targets,
 // hard link structure and file mtimes.
 func TestRealUmoci(t *testing.T) {
-	if os.Getenv("IMGX_REAL_TESTS") != "1" {
-		t.Skip("set IMGX_REAL_TESTS=1 to run tests against umoci")
-	}
-	umoci, err := exec.LookPath("umoci")
-	if err != nil {
-		t.Skip("umoci not installed (apt-get install -y umoci)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: umoci unpack and Unpack keep owners and devices only as root")
-	}
+	umoci := testserver.RequireTool(t, "umoci", "apt-get install umoci")
+	// umoci unpack and Unpack keep owners and devices only as root.
+	testserver.RequireCapability(t, "root", testserver.Root(), "run the tests as root")
 	layers := testImage(t)
 	tmp := t.TempDir()
 

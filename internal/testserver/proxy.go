@@ -6,10 +6,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections to a target and can cut them after a
-// number of bytes, like a flaky network.
+// number of bytes, like a flaky network, or slow them down, like a thin one.
 type Proxy struct {
 	Addr   string
 	target string
@@ -19,6 +20,10 @@ type Proxy struct {
 	CutAfter atomic.Int64
 	// Cuts counts connections that were cut.
 	Cuts atomic.Int64
+	// Rate, when > 0, limits each direction of each connection to that many
+	// bytes per second (in steps of about 10 ms), so that a test can act in the
+	// middle of a transfer. It may change while connections are open.
+	Rate atomic.Int64
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	open map[net.Conn]bool
@@ -94,7 +99,15 @@ func (p *Proxy) pipe(dst, src net.Conn, budget *atomic.Int64) bool {
 	buf := make([]byte, 32<<10)
 	limited := budget.Load() > 0
 	for {
-		n, err := src.Read(buf)
+		chunk := buf
+		rate := p.Rate.Load()
+		if rate > 0 {
+			chunk = buf[:max(1, min(int64(len(buf)), rate/100))]
+		}
+		n, err := src.Read(chunk)
+		if n > 0 && rate > 0 {
+			time.Sleep(time.Duration(int64(n) * int64(time.Second) / rate))
+		}
 		if n > 0 {
 			if limited {
 				left := budget.Add(-int64(n))

@@ -48,13 +48,12 @@ type Registry struct {
 
 // StartRegistry runs docker-registry on a free 127.0.0.1 port with storage
 // under t.TempDir() and deletes enabled, waits until GET /v2/ answers, and
-// stops it by PID when t ends, showing its log (level warn) if t failed. It
-// skips t when docker-registry is not installed (scripts/install-deps.sh).
+// stops it by PID when t ends, showing its log (level warn) if t failed. It is gated
+// like RequireTool: it skips t unless IMGX_REAL_TESTS=1 and fails t under the switch
+// when docker-registry is not installed.
 func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 	t.Helper()
-	if _, err := os.Stat(RegistryBin); err != nil {
-		t.Skip("docker-registry not installed: run scripts/install-deps.sh or apt-get install docker-registry")
-	}
+	bin := RequireTool(t, "docker-registry", "apt-get install docker-registry", RegistryBin)
 	dir := t.TempDir()
 	r := &Registry{
 		Addr:     hostPort(FreePort(t)),
@@ -111,7 +110,7 @@ http:
 		t.Fatal(err)
 	}
 
-	r.cmd = exec.Command(RegistryBin, "serve", r.Config)
+	r.cmd = exec.Command(bin, "serve", r.Config)
 	r.cmd.Env = registryEnv()
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	if err := r.cmd.Start(); err != nil {

@@ -230,11 +230,7 @@ func TestRegistryOCIIndex(t *testing.T) {
 // TestRegistrySkopeoOCILayout copies a multi-platform OCI layout with
 // `skopeo copy --all` to the TLS+auth registry, as a user would.
 func TestRegistrySkopeoOCILayout(t *testing.T) {
-	RealTests(t)
-	skopeo, err := exec.LookPath("skopeo")
-	if err != nil {
-		t.Skip("skopeo not installed: run scripts/install-deps.sh")
-	}
+	skopeo := RequireTool(t, "skopeo", "apt-get install skopeo")
 	r := StartRegistry(t, RegistryOptions{TLS: true, User: "bob", Password: "pw"})
 	idx := ociIndex(t, false)
 	dir := t.TempDir()

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,15 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// RealTests reports whether slow tests against real servers are enabled
-// (IMGX_REAL_TESTS=1), and skips t with a message otherwise.
-func RealTests(t testing.TB) {
-	t.Helper()
-	if os.Getenv("IMGX_REAL_TESTS") != "1" {
-		t.Skip("real-server test: set IMGX_REAL_TESTS=1 to run")
-	}
-}
 
 // SSHD is a running OpenSSH sshd.
 type SSHD struct {
@@ -32,8 +24,8 @@ type SSHD struct {
 
 // StartSSHD runs /usr/sbin/sshd -D on a free 127.0.0.1 port with a fresh
 // host key, accepting Keys.ClientKey for the current user, with OpenSSH's
-// sftp-server. It skips t when sshd is not installed (scripts/sshd-test.sh
-// installs it) and stops sshd by PID when t ends.
+// sftp-server, and stops sshd by PID when t ends. It is gated like RequireTool: it skips
+// t unless IMGX_REAL_TESTS=1 and fails t under the switch when sshd is not installed.
 func StartSSHD(t testing.TB) *SSHD {
 	t.Helper()
 	return startSSHD(t, false)
@@ -44,18 +36,13 @@ func StartSSHD(t testing.TB) *SSHD {
 // to internal-sftp since that account has no shell.
 func StartSSHDPassword(t testing.TB) *SSHD {
 	t.Helper()
-	if err := EnsureFTPUser(); err != nil {
-		t.Skip(err)
-	}
+	RequireCapability(t, "the FTP/SFTP password test account", EnsureFTPUser(), "run the tests as root")
 	return startSSHD(t, true)
 }
 
 func startSSHD(t testing.TB, password bool) *SSHD {
 	t.Helper()
-	sshd := "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
-		t.Skip("sshd not installed: run scripts/sshd-test.sh or apt-get install openssh-server")
-	}
+	sshd := RequireTool(t, "sshd", "apt-get install openssh-server", "/usr/sbin/sshd")
 	sftpServer := ""
 	for _, p := range []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server"} {
 		if _, err := os.Stat(p); err == nil {
@@ -64,7 +51,7 @@ func startSSHD(t testing.TB, password bool) *SSHD {
 		}
 	}
 	if sftpServer == "" {
-		t.Skip("OpenSSH sftp-server not found")
+		RequireCapability(t, "OpenSSH's sftp-server", errors.New("not in /usr/lib/openssh or /usr/libexec"), "apt-get install openssh-sftp-server")
 	}
 	u, err := user.Current()
 	if err != nil {

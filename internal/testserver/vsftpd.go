@@ -67,19 +67,12 @@ func EnsureFTPUser() error {
 
 // StartVsftpd runs vsftpd in the foreground on a free 127.0.0.1 port,
 // with explicit TLS (AUTH TLS, required) when withTLS is set, and stops it
-// by PID when t ends. It skips t when vsftpd is missing or not root.
+// by PID when t ends. It is gated like RequireTool: it skips t unless IMGX_REAL_TESTS=1
+// and fails t under the switch when vsftpd is missing or the tests do not run as root.
 func StartVsftpd(t testing.TB, withTLS bool) *FTPD {
 	t.Helper()
-	bin, err := exec.LookPath("vsftpd")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/vsftpd"); err2 != nil {
-			t.Skip("vsftpd not installed: run scripts/vsftpd-test.sh or apt-get install vsftpd")
-		}
-		bin = "/usr/sbin/vsftpd"
-	}
-	if err := EnsureFTPUser(); err != nil {
-		t.Skip(err)
-	}
+	bin := RequireTool(t, "vsftpd", "apt-get install vsftpd", "/usr/sbin/vsftpd")
+	RequireCapability(t, "the FTP test account", EnsureFTPUser(), "run the tests as root (vsftpd logs in a local user)")
 	os.MkdirAll("/var/run/vsftpd/empty", 0o755)
 	dir := t.TempDir()
 	// The FTP user must be able to reach its root through the test dirs.
