@@ -1,6 +1,8 @@
 # imgx — the two commands a new machine needs: `make demo` and `make test`.
 SHELL   := /bin/bash
 GO      ?= go
+# bash, for pipefail in the test recipe (Debian's /bin/sh is dash).
+SHELL   := /bin/bash
 BIN     := bin/imgx
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
@@ -24,7 +26,7 @@ fmt-check:
 # The full suite, with the real peers (skopeo, umoci, podman, sshd, vsftpd, docker-registry,
 # cosign) installed and enabled: a missing peer fails its test, and skipcheck fails the run
 # if any test skipped. It prints what plain go test prints (ok/FAIL per package), then
-# one line saying how many tests ran and that none skipped.
+# one closing line: skipcheck: N passed, N failed, N skipped.
 test: deps fmt-check vet
 	$(GO) build -o bin/skipcheck ./internal/testutil/skipcheck
 	set -o pipefail; IMGX_REAL_TESTS=1 $(GO) test -json -count=1 -timeout 25m $(PKGS) 2>&1 | bin/skipcheck -fail-on-skip

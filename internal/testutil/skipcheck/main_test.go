@@ -16,8 +16,8 @@ func TestRun(t *testing.T) {
 		want       []string
 		not        []string
 	}{
-		{"pass.json", true, 0, []string{"ok  \texample.com/x", "skipcheck: 4 tests ran, none skipped"}, []string{"SKIP", "=== RUN", "hello"}},
-		{"pass.json", false, 0, []string{"ok  \texample.com/x"}, []string{"skipcheck:"}},
+		{"pass.json", true, 0, []string{"ok  \texample.com/x", "skipcheck: 4 passed, 0 failed, 0 skipped"}, []string{"SKIP", "=== RUN", "hello"}},
+		{"pass.json", false, 0, []string{"ok  \texample.com/x", "skipcheck: 4 passed, 0 failed, 0 skipped"}, nil},
 		{"skip.json", false, 0, []string{"ok  \texample.com/x"}, []string{"SKIP"}},
 		{"skip.json", true, 1, []string{"ok  \texample.com/x", "--- SKIP: example.com/x TestB/s\n    x_test.go:4: no peer", "FAIL: 1 test(s) skipped"}, nil},
 		{"fail_skip.json", false, 1, []string{"--- FAIL: TestC (0.00s)\n    --- FAIL: TestC/s (0.00s)\n        x_test.go:5: before\n        x_test.go:5: boom\n", "FAIL\texample.com/x"}, []string{"hello", "SKIP"}},
