@@ -183,7 +183,6 @@ func TestHostileIngestListingNames(t *testing.T) {
 	}
 }
 
-
 // storeHash covers the store's content: its blobs and index (the ingest lock file
 // appears on the first run and is no content).
 func storeHash(t *testing.T, k *kit) string {
