@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -197,6 +198,12 @@ func openInput(ctx context.Context, e *Env, s string, tf *transportFlags) (*inpu
 	if loc.Scheme == transport.File {
 		if fi, err := os.Stat(loc.Path); err == nil && fi.IsDir() {
 			return &input{dir: loc.Path, name: loc.Path}, nil
+		}
+		// The path on the command line is the operator's: a link there is followed (the
+		// backend still opens only a regular file). Links inside a carrier directory,
+		// which someone else wrote, are not.
+		if p, err := filepath.EvalSymlinks(loc.Path); err == nil {
+			loc.Path = p
 		}
 	}
 	opts, err := tf.options(e)
