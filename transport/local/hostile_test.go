@@ -272,3 +272,34 @@ func TestHostileCarrierEntries(t *testing.T) {
 		t.Errorf("outside tree changed:\n%s", after)
 	}
 }
+
+// TestHostileSymlinkedSubdir: a carrier subdirectory (done/, failed/) replaced by a link
+// out of the carrier is not followed: moving a bundle there, writing a reason file or an
+// upload into it fail, and the outside directory is unchanged.
+func TestHostileSymlinkedSubdir(t *testing.T) {
+	ctx := context.Background()
+	out, _ := sentinel(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "good.imgx"), []byte("good"), 0o644)
+	os.Symlink(out, filepath.Join(dir, "done"))
+	before := testutil.TreeHash(t, out)
+	b, err := New(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rename(ctx, "good.imgx", "done/good.imgx"); err == nil {
+		t.Error("rename into a linked directory succeeded")
+	}
+	if _, err := transport.Put(ctx, b, "done/good.imgx.reason", strings.NewReader("reason"), transport.PutOptions{}); err == nil {
+		t.Error("put into a linked directory succeeded")
+	}
+	if err := b.Remove(ctx, "done/victim.conf"); err == nil {
+		t.Error("remove through a linked directory succeeded")
+	}
+	if _, err := b.Open(ctx, "done/victim.conf", 0); err == nil {
+		t.Error("open through a linked directory succeeded")
+	}
+	if after := testutil.TreeHash(t, out); after != before {
+		t.Errorf("outside tree changed:\n%s", after)
+	}
+}
