@@ -313,7 +313,10 @@ func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, si
 	}
 	if err != nil {
 		hint := "the partial upload is kept: run the same command again to resume"
-		if b.IsPermanent(err) && !errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, local.ErrSymlink) || errors.Is(err, local.ErrNotRegular) || errors.Is(err, local.ErrLinked):
+			hint = "nothing was published under " + name + "; imgx does not write through links, special files or hard links it finds on a carrier"
+		case b.IsPermanent(err) && !errors.Is(err, context.Canceled):
 			hint = "nothing was published under " + name + "; what was written is kept beside it, and the same command resumes from there once the cause is fixed"
 		}
 		return nil, withHint(fmt.Errorf("write %s: %w", s, err), hint)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/transporttest"
 )
@@ -72,5 +73,38 @@ func TestLocalOutputResume(t *testing.T) {
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".*")); len(leftovers) != 0 {
 		t.Errorf("leftovers after the resumed write: %q", leftovers)
+	}
+}
+
+// TestHostileSaveTempLink: links planted on the carrier at the temporary or resume-state
+// name of `save -o` are refused with an error that says what to remove; the link's
+// target is untouched and nothing is published.
+func TestHostileSaveTempLink(t *testing.T) {
+	for _, planted := range []string{".x.imgx" + transport.TempSuffix, ".x.imgx" + transport.StateSuffix} {
+		t.Run(planted, func(t *testing.T) {
+			out := t.TempDir()
+			victim := filepath.Join(out, "victim.conf")
+			os.WriteFile(victim, []byte("precious\n"), 0o644)
+			before := testutil.TreeHash(t, out)
+			dir := t.TempDir()
+			if strings.HasSuffix(planted, transport.StateSuffix) {
+				os.WriteFile(filepath.Join(dir, ".x.imgx"+transport.TempSuffix), []byte("partial"), 0o644)
+			}
+			os.Symlink(victim, filepath.Join(dir, planted))
+			e := &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard}
+			_, err := writeLocation(context.Background(), e, filepath.Join(dir, "x.imgx"), &transportFlags{progress: "none"}, 0, false, func(w io.Writer) error {
+				_, err := w.Write(bytes.Repeat([]byte("bundle"), 1000))
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), "remove "+filepath.Join(dir, planted)) {
+				t.Errorf("save through a planted link: %v, want a refusal naming the file to remove", err)
+			}
+			if after := testutil.TreeHash(t, out); after != before {
+				t.Errorf("written through the link:\n%s", after)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "x.imgx")); !os.IsNotExist(err) {
+				t.Errorf("published: %v", err)
+			}
+		})
 	}
 }
