@@ -92,7 +92,12 @@ func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) 
 		return nil, err
 	}
 	defer tx.Discard()
-	src := &dirSource{root: dir, tx: tx, staged: map[string]blobInfo{}, p: progress.OrNoop(opts.Progress)}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	src := &dirSource{root: root, tx: tx, staged: map[string]blobInfo{}, p: progress.OrNoop(opts.Progress)}
 	res, err := finish(ctx, tx, src)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -294,9 +295,12 @@ func truncated(err error) error {
 }
 
 // dirSource reads an OCI layout or unpacked docker-archive directory, staging only the
-// files the metadata refers to.
+// files the metadata refers to. Every file is reached through an os.Root of the
+// directory, directories on the way must be real directories (a symlinked blobs/ could
+// point anywhere), and a file that is a link is followed only to a target inside the
+// directory, resolved by name.
 type dirSource struct {
-	root   string
+	root   *os.Root
 	tx     *store.Tx
 	staged map[string]blobInfo
 	p      progress.Progress
@@ -305,14 +309,10 @@ type dirSource struct {
 func (d *dirSource) dir() bool { return true }
 
 func (d *dirSource) meta(name string) ([]byte, bool, error) {
-	p, fi, err := d.resolve(name)
+	f, fi, err := d.open(name)
 	if errors.Is(err, ErrMissingEntry) {
 		return nil, false, nil
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	f, err := os.Open(p)
 	if err != nil {
 		return nil, false, err
 	}
@@ -329,13 +329,9 @@ func (d *dirSource) blob(ctx context.Context, name string) (blobInfo, error) {
 	if b, ok := d.staged[n]; ok {
 		return b, nil
 	}
-	p, fi, err := d.resolve(n)
+	f, fi, err := d.open(n)
 	if err != nil {
 		return blobInfo{}, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return blobInfo{}, fmt.Errorf("entry %s: %w", n, err)
 	}
 	defer f.Close()
 	b, err := stage(ctx, d.tx, n, fi.Size(), progress.Reader(f, d.p))
@@ -346,37 +342,86 @@ func (d *dirSource) blob(ctx context.Context, name string) (blobInfo, error) {
 	return b, nil
 }
 
-// resolve finds name under root, following symlinks only while they stay inside root.
-func (d *dirSource) resolve(name string) (string, fs.FileInfo, error) {
+// open opens the regular file name resolves to. O_NONBLOCK and the check after opening
+// keep a FIFO swapped in after resolve from blocking or being read.
+func (d *dirSource) open(name string) (*os.File, fs.FileInfo, error) {
+	n, err := d.resolve(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := d.root.OpenFile(filepath.FromSlash(n), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entry %s: %w", name, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("entry %s: %w: not a regular file", name, ErrBadEntry)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+// resolve finds name under root and returns the name of the regular file it is,
+// following symlinks only while they stay inside root. A directory on the way that is
+// a symlink is refused.
+func (d *dirSource) resolve(name string) (string, error) {
 	n, err := cleanName(name)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	orig := n
 	for hops := 0; ; hops++ {
-		p := filepath.Join(d.root, filepath.FromSlash(n))
-		fi, err := os.Lstat(p)
+		if err := d.checkDirs(orig, n); err != nil {
+			return "", err
+		}
+		fi, err := d.root.Lstat(filepath.FromSlash(n))
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil, fmt.Errorf("entry %s: %w: not in the directory", orig, ErrMissingEntry)
+			return "", fmt.Errorf("entry %s: %w: not in the directory", orig, ErrMissingEntry)
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("entry %s: %w", orig, err)
+			return "", fmt.Errorf("entry %s: %w", orig, err)
 		}
 		switch {
 		case fi.Mode().IsRegular():
-			return p, fi, nil
+			return n, nil
 		case fi.Mode()&fs.ModeSymlink != 0 && hops < maxLinkHops:
-			t, err := os.Readlink(p)
+			t, err := d.root.Readlink(filepath.FromSlash(n))
 			if err != nil {
-				return "", nil, fmt.Errorf("entry %s: %w", orig, err)
+				return "", fmt.Errorf("entry %s: %w", orig, err)
 			}
 			if n, err = linkTarget(n, filepath.ToSlash(t), true); err != nil {
-				return "", nil, err
+				return "", err
 			}
 		default:
-			return "", nil, fmt.Errorf("entry %s: %w: not a regular file", orig, ErrBadEntry)
+			return "", fmt.Errorf("entry %s: %w: not a regular file", orig, ErrBadEntry)
 		}
 	}
+}
+
+// checkDirs refuses n when a directory on its way is a symlink or not a directory.
+func (d *dirSource) checkDirs(orig, n string) error {
+	for i := 0; i < len(n); i++ {
+		if n[i] != '/' {
+			continue
+		}
+		fi, err := d.root.Lstat(filepath.FromSlash(n[:i]))
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("entry %s: %w: not in the directory", orig, ErrMissingEntry)
+		}
+		if err != nil {
+			return fmt.Errorf("entry %s: %w", orig, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("entry %s: %w: directory %s is a symbolic link (not followed in a layout directory)", orig, ErrBadEntry, n[:i])
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("entry %s: %w: not in the directory", orig, ErrMissingEntry)
+		}
+	}
+	return nil
 }
 
 func typeName(t byte) string {

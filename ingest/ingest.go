@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,10 +124,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer unlock()
 
 	var files []transport.FileInfo
+	rep := &Report{}
 	err = opts.Source.List(ctx, opts.Dir, func(fi transport.FileInfo) error {
-		if !fi.IsDir && strings.HasSuffix(fi.Name, opts.Suffix) {
-			files = append(files, fi)
+		if fi.IsDir || !strings.HasSuffix(fi.Name, opts.Suffix) {
+			return nil
 		}
+		// A name from the listing is the server's (or the carrier's) word: it becomes
+		// a path only if it is one plain element. Otherwise it is reported, quoted,
+		// and never moved, deleted or given a reason file.
+		if err := transport.CheckEntryName(fi.Name); err != nil {
+			rep.add(&Item{Name: strconv.Quote(fi.Name), Outcome: Failed, Size: fi.Size,
+				Reason: fmt.Sprintf("listed by %s: %v", where(opts.Source, opts.Dir), err)})
+			return nil
+		}
+		files = append(files, fi)
 		return nil
 	})
 	if err != nil {
@@ -134,7 +145,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 
-	rep := &Report{}
 	var pending []*candidate
 	for _, fi := range files {
 		c := &candidate{info: fi, name: path.Join(opts.Dir, fi.Name), item: &Item{Name: fi.Name, Size: fi.Size}}

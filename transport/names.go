@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 const (
@@ -11,7 +12,36 @@ const (
 	TempSuffix = ".imgx-part"
 	// StateSuffix ends the name of its resume state: .NAME.imgx-part.json.
 	StateSuffix = TempSuffix + ".json"
+
+	// MaxNameBytes bounds one element of a name, as most filesystems do.
+	MaxNameBytes = 255
 )
+
+// CheckEntryName returns an error wrapping [ErrBadName] unless name can be
+// one element of a path: what a directory listing, a volume index or a
+// server returns as a file name. Such names come from the carrier and are
+// attacker-controlled; only names that pass become paths. It refuses the
+// empty name, "." and "..", separators ('/' and '\\'), NUL and every other
+// control character (a newline in a name would forge lines in logs and
+// reason files), invalid UTF-8 and names longer than [MaxNameBytes].
+func CheckEntryName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("name %q: not a file name: %w", name, ErrBadName)
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("name %.40q...: longer than %d bytes: %w", name, MaxNameBytes, ErrBadName)
+	case strings.ContainsAny(name, "/\\"):
+		return fmt.Errorf("name %q: contains a path separator: %w", name, ErrBadName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("name %q: not valid UTF-8: %w", name, ErrBadName)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("name %q: control character: %w", name, ErrBadName)
+		}
+	}
+	return nil
+}
 
 // CheckName returns an error wrapping [ErrBadName] unless name is a clean,
 // relative, slash-separated path that stays inside the backend root and is
@@ -26,10 +56,13 @@ func CheckName(name string) error {
 		return fmt.Errorf("name %q: not clean (want %q): %w", name, path.Clean(name), ErrBadName)
 	case name == ".." || strings.HasPrefix(name, "../"):
 		return fmt.Errorf("name %q: escapes the root: %w", name, ErrBadName)
-	case strings.ContainsAny(name, "\x00\r\n"):
-		return fmt.Errorf("name %q: control character: %w", name, ErrBadName)
 	case IsTempName(path.Base(name)):
 		return fmt.Errorf("name %q: reserved for temporary files: %w", name, ErrBadName)
+	}
+	for _, elem := range strings.Split(name, "/") {
+		if err := CheckEntryName(elem); err != nil {
+			return fmt.Errorf("name %q: %w", name, err)
+		}
 	}
 	return nil
 }

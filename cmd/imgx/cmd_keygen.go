@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/imgx/imgx/internal/atomicfile"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -70,18 +71,12 @@ prompted twice on the terminal; it is never taken from the command line.`,
 	})
 }
 
+// writeKeyFile writes a key atomically through internal/atomicfile: a new temporary file
+// (O_EXCL|O_NOFOLLOW, mode 0600 until mode is applied) renamed into place, so a link
+// planted beside the key never receives it and a crash never leaves half a key.
 func writeKeyFile(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return fmt.Errorf("keygen: %w", err)
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("keygen: %w", err)
+	if err := atomicfile.WriteFile(path, data, mode); err != nil {
+		return fmt.Errorf("keygen: write %s: %w", path, err)
 	}
 	return nil
 }

@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -71,7 +71,10 @@ func (t *transportFlags) options(e *Env) (dial.Options, error) {
 	o.Retry = retry.Options{MaxRetries: t.retries, Notify: func(op string, err error, attempt int, delay time.Duration) {
 		e.Warnf("%s: %v; retry %d/%d in %s", op, err, attempt, t.retries, delay.Round(100*time.Millisecond))
 	}}
-	o.Local = local.Options{Notice: func(msg string) { e.Warnf("%s", msg) }}
+	notice := func(msg string) { e.Warnf("%s", msg) }
+	o.Local = local.Options{Notice: notice}
+	o.SFTP.Notice = notice
+	o.FTP.Notice = notice
 	if t.splitSize != "" {
 		n, err := parseSize(t.splitSize)
 		if err != nil {
@@ -197,6 +200,12 @@ func openInput(ctx context.Context, e *Env, s string, tf *transportFlags) (*inpu
 		if fi, err := os.Stat(loc.Path); err == nil && fi.IsDir() {
 			return &input{dir: loc.Path, name: loc.Path}, nil
 		}
+		// The path on the command line is the operator's: a link there is followed (the
+		// backend still opens only a regular file). Links inside a carrier directory,
+		// which someone else wrote, are not.
+		if p, err := filepath.EvalSymlinks(loc.Path); err == nil {
+			loc.Path = p
+		}
 	}
 	opts, err := tf.options(e)
 	if err != nil {
@@ -254,6 +263,11 @@ type outputResult struct {
 // interrupted earlier upload of the same bytes, retries transient errors and, with
 // verifyAfter, reads the file back and checks its sha256. sizeHint (0 if unknown) lets a
 // local target refuse early when the disk is too small.
+//
+// Local paths resume like SFTP and FTP: a 30 GB bundle to a USB stick pulled out at 90%
+// is worth resuming, and bundles are reproducible, so the re-run regenerates the prefix,
+// checks it against the checkpoint hashes saved beside .NAME.imgx-part (nothing is read
+// back from the stick) and writes only the rest.
 func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, sizeHint int64, verifyAfter bool, fill func(w io.Writer) error) (*outputResult, error) {
 	loc, err := transport.ParseLocation(s)
 	if err != nil {
@@ -283,9 +297,6 @@ func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, si
 	}
 	p.SetTotal(sizeHint)
 
-	if loc.Scheme == transport.File {
-		return writeLocal(ctx, e, s, b, name, p, sizeHint, verifyAfter, fill)
-	}
 	pr, pw := io.Pipe()
 	fillErr := make(chan error, 1)
 	go func() {
@@ -293,7 +304,9 @@ func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, si
 		pw.CloseWithError(err)
 		fillErr <- err
 	}()
-	res, err := transport.Put(ctx, b, name, pr, transport.PutOptions{Size: sizeHint, Progress: p})
+	po := putTuning
+	po.Size, po.Progress = sizeHint, p
+	res, err := transport.Put(ctx, b, name, pr, po)
 	pr.CloseWithError(errUploadStopped)
 	if ferr := <-fillErr; ferr != nil && !errors.Is(ferr, errUploadStopped) {
 		// The producer's error is the cause; the upload only saw the pipe close.
@@ -301,8 +314,11 @@ func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, si
 	}
 	if err != nil {
 		hint := "the partial upload is kept: run the same command again to resume"
-		if b.IsPermanent(err) && !errors.Is(err, context.Canceled) {
-			hint = "nothing was published under " + name
+		switch {
+		case errors.Is(err, local.ErrSymlink) || errors.Is(err, local.ErrNotRegular) || errors.Is(err, local.ErrLinked):
+			hint = "nothing was published under " + name + "; imgx does not write through links, special files or hard links it finds on a carrier"
+		case b.IsPermanent(err) && !errors.Is(err, context.Canceled):
+			hint = "nothing was published under " + name + "; what was written is kept beside it, and the same command resumes from there once the cause is fixed"
 		}
 		return nil, withHint(fmt.Errorf("write %s: %w", s, err), hint)
 	}
@@ -320,61 +336,9 @@ func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, si
 
 var errUploadStopped = errors.New("upload stopped")
 
-// writeLocal writes a local file (or split volume set) directly: atomic publish, fsync,
-// free-space check and split volumes come from the local backend, without the resume
-// checkpoints a network upload needs — rewriting a local file is as fast as resuming it.
-func writeLocal(ctx context.Context, e *Env, s string, b transport.Backend, name string, p progress.Progress, sizeHint int64, verifyAfter bool, fill func(w io.Writer) error) (*outputResult, error) {
-	defer p.Done()
-	if sizeHint > 0 {
-		if err := transport.CheckSpace(ctx, b, name, sizeHint); err != nil {
-			return nil, fmt.Errorf("write %s: %w", s, err)
-		}
-	}
-	up, err := b.Create(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", s, err)
-	}
-	if up.Offset() > 0 {
-		if err := up.Truncate(ctx, 0); err != nil {
-			up.Discard(ctx)
-			return nil, fmt.Errorf("write %s: %w", s, err)
-		}
-	}
-	var w io.Writer = up
-	var h hash.Hash
-	if verifyAfter {
-		h = sha256.New()
-		w = io.MultiWriter(up, h)
-	}
-	cw := &countingWriter{w: progress.Writer(w, p)}
-	if err := fill(cw); err != nil {
-		up.Discard(ctx)
-		return nil, err
-	}
-	if err := up.Commit(ctx); err != nil {
-		up.Discard(ctx)
-		return nil, fmt.Errorf("write %s: %w", s, err)
-	}
-	out := &outputResult{Location: s, Size: cw.n}
-	if verifyAfter {
-		out.SHA256 = hex.EncodeToString(h.Sum(nil))
-		if err := readBack(ctx, b, name, transport.PutResult{Size: cw.n, SHA256: out.SHA256}); err != nil {
-			return nil, fmt.Errorf("verify %s after writing: %w", s, err)
-		}
-	}
-	return out, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
+// putTuning is the base of every upload's options; tests shrink the checkpoint interval
+// so that resume is exercised with little data.
+var putTuning transport.PutOptions
 
 // readBack re-reads a written file and compares its sha256 with what was sent.
 func readBack(ctx context.Context, b transport.Backend, name string, res transport.PutResult) error {

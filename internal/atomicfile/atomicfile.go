@@ -5,9 +5,14 @@
 package atomicfile
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // File is a temporary file that becomes path on Commit.
@@ -19,17 +24,40 @@ type File struct {
 
 // Create opens a temporary file in path's directory (so the rename stays on one
 // filesystem). Call Commit to publish it, or Abort (safe to defer) to remove it.
+//
+// The temporary file is always new: it is created with O_CREATE|O_EXCL|O_NOFOLLOW under
+// a random name, so a link or file planted at that name (in a directory someone else can
+// write) is never followed or reused; another name is tried instead. It starts with mode
+// 0600, so the data is never readable by others before perm is applied.
 func Create(path string, perm os.FileMode) (*File, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return nil, err
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
 	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
+	for range 100 {
+		tmp := filepath.Join(dir, "."+base+".tmp-"+tempSuffix())
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Chmod(perm); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return nil, err
+		}
+		return &File{File: f, path: path}, nil
 	}
-	return &File{File: f, path: path}, nil
+	return nil, fmt.Errorf("atomicfile: no free temporary name beside %s", path)
+}
+
+// tempSuffix returns a random suffix for a temporary name (a variable for tests).
+var tempSuffix = func() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Commit syncs the data, renames the file to its final name and syncs the directory.

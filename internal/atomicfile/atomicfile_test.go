@@ -45,3 +45,30 @@ func TestAbortLeavesNothing(t *testing.T) {
 		t.Error("commit after abort succeeded")
 	}
 }
+
+// TestHostileTempLink: a link planted at the temporary name is skipped, never written
+// through; a link at the final name is replaced by the file, its target untouched.
+func TestHostileTempLink(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	victim := filepath.Join(out, "victim")
+	os.WriteFile(victim, []byte("keep"), 0o644)
+	names := []string{"planted", "fresh"}
+	orig := tempSuffix
+	tempSuffix = func() string { s := names[0]; names = names[1:]; return s }
+	t.Cleanup(func() { tempSuffix = orig })
+	p := filepath.Join(dir, "key")
+	os.Symlink(victim, filepath.Join(dir, ".key.tmp-planted"))
+	os.Symlink(victim, p)
+	if err := WriteFile(p, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Fatalf("victim now %q", b)
+	}
+	if fi, _ := os.Stat(victim); fi.Mode().Perm() != 0o644 {
+		t.Errorf("victim mode changed to %v", fi.Mode())
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("final file: %v %v", fi, err)
+	}
+}

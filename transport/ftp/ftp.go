@@ -30,8 +30,11 @@ const (
 
 // Options configures an FTP backend; the CLI fills it from flags.
 type Options struct {
-	User  string // overrides the URL's user
-	Netrc string // "" means ~/.netrc, "none" reads none
+	// Notice, if set, is told about listing entries that are skipped (names that
+	// fail transport.CheckEntryName, links).
+	Notice func(msg string)
+	User   string // overrides the URL's user
+	Netrc  string // "" means ~/.netrc, "none" reads none
 	// CAFile adds certificates to trust for FTPS besides the system pool.
 	CAFile string
 	// InsecureSkipVerify accepts any FTPS certificate (a man in the
@@ -602,10 +605,26 @@ func (b *Backend) list(c *ftp.ServerConn, dir string) ([]transport.FileInfo, err
 		if e.Name == "." || e.Name == ".." || transport.IsTempName(e.Name) {
 			continue
 		}
-		out = append(out, transport.FileInfo{Name: path.Base(e.Name), Size: int64(e.Size), ModTime: e.Time,
+		// Names come from the server's listing: one that is not a plain element
+		// (a separator, "..", a control character) never becomes a path.
+		if err := transport.CheckEntryName(e.Name); err != nil {
+			b.notice("skipping an entry of %s: %v", b.Location(), err)
+			continue
+		}
+		if e.Type == ftp.EntryTypeLink {
+			b.notice("skipping %q in %s: a symbolic link", e.Name, b.Location())
+			continue
+		}
+		out = append(out, transport.FileInfo{Name: e.Name, Size: int64(e.Size), ModTime: e.Time,
 			IsDir: e.Type == ftp.EntryTypeFolder})
 	}
 	return out, nil
+}
+
+func (b *Backend) notice(format string, args ...any) {
+	if b.opts.Notice != nil {
+		b.opts.Notice(fmt.Sprintf(format, args...))
+	}
 }
 
 // List implements transport.Backend.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -63,4 +64,35 @@ func TestConformanceVsftpdTLS(t *testing.T) {
 		}
 		return b
 	})
+}
+
+// TestHostileListing: entries of a real vsftpd listing whose names are not one plain
+// element (control characters, backslashes) and links are skipped with a notice.
+func TestHostileListing(t *testing.T) {
+	testserver.RealTests(t)
+	srv := testserver.StartVsftpd(t, false)
+	withCredentials(t, srv)
+	d := newDir(t, srv)
+	dir := filepath.Join(srv.Root, d)
+	os.WriteFile(filepath.Join(dir, "good.imgx"), []byte("good"), 0o644)
+	os.WriteFile(filepath.Join(dir, "\x1b[2Jc.imgx"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, `..\..\d.imgx`), []byte("x"), 0o644)
+	os.Symlink("good.imgx", filepath.Join(dir, "link.imgx"))
+	var notices []string
+	b, err := Dial(context.Background(), location(srv, transport.FTP, d), Options{Netrc: "none", Notice: func(m string) { notices = append(notices, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var listed []string
+	if err := b.List(context.Background(), "", func(fi transport.FileInfo) error { listed = append(listed, fi.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(listed) != "[good.imgx]" {
+		t.Errorf("listed %q, want only good.imgx", listed)
+	}
+	// (vsftpd does not list the backslash name at all.)
+	if n := fmt.Sprint(notices); len(notices) < 2 || !strings.Contains(n, "control character") || !strings.Contains(n, "symbolic link") {
+		t.Errorf("notices %q, want the escape name and the link", notices)
+	}
 }

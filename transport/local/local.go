@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -29,9 +30,13 @@ type Options struct {
 	Notice func(msg string)
 }
 
-// Backend is a directory on a local filesystem.
+// Backend is a directory on a local filesystem. Every operation goes through an
+// os.Root, and the last element of every name is opened without following links (see
+// root.go): no name, whatever a caller, a listing or a volume index says, reaches a
+// file outside the directory, and nothing is written through a link planted in it.
 type Backend struct {
-	root string
+	dir  string
+	root *os.Root
 	opts Options
 }
 
@@ -48,14 +53,26 @@ func New(root string, opts Options) (*Backend, error) {
 	if !fi.IsDir() {
 		return nil, transport.Permanent(fmt.Errorf("open directory %s: not a directory", root))
 	}
-	return &Backend{root: root, opts: opts}, nil
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, transport.Permanent(fmt.Errorf("open directory: %w", err))
+	}
+	return &Backend{dir: root, root: r, opts: opts}, nil
 }
 
 // Location returns the root directory.
-func (b *Backend) Location() string { return b.root }
+func (b *Backend) Location() string { return b.dir }
 
+// path is name under the root, for messages and statfs only: files are reached
+// through b.root.
 func (b *Backend) path(name string) string {
-	return filepath.Join(b.root, filepath.FromSlash(name))
+	return filepath.Join(b.dir, filepath.FromSlash(name))
+}
+
+func (b *Backend) notice(format string, args ...any) {
+	if b.opts.Notice != nil {
+		b.opts.Notice(fmt.Sprintf(format, args...))
+	}
 }
 
 // Create implements transport.Backend.
@@ -75,30 +92,48 @@ func (b *Backend) Create(ctx context.Context, name string) (transport.Upload, er
 }
 
 func (b *Backend) createFile(ctx context.Context, name string) (*upload, error) {
-	tmp := b.path(transport.TempName(name))
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE, 0o644)
+	d, base, err := b.parent(name)
 	if err != nil {
+		return nil, transport.Permanent(fmt.Errorf("create: %w", err))
+	}
+	tmp := "." + base + transport.TempSuffix
+	f, err := openTemp(d, tmp, b.path(transport.TempName(name)))
+	if err != nil {
+		d.Close()
 		return nil, transport.Permanent(fmt.Errorf("create: %w", err))
 	}
 	off, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		f.Close()
+		d.Close()
 		return nil, transport.Permanent(fmt.Errorf("create: %w", err))
 	}
-	u := &upload{ctx: ctx, f: f, tmp: tmp, final: b.path(name), statePath: b.path(transport.StateName(name)), off: off}
+	u := &upload{ctx: ctx, d: d, f: f, tmp: tmp, final: base, stateName: "." + base + transport.StateSuffix,
+		display: b.path(name), off: off}
 	if off > 0 {
-		if st, err := os.ReadFile(u.statePath); err == nil {
+		st, err := readSmall(d, u.stateName, b.path(transport.StateName(name)))
+		switch {
+		case err == nil:
 			u.state = st
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			f.Close()
+			d.Close()
+			return nil, transport.Permanent(fmt.Errorf("create: resume state: %w", refusal(err, b.path(transport.StateName(name)))))
 		}
 	}
 	return u, nil
 }
 
+// upload writes .NAME.imgx-part in the directory d, which it keeps open so that
+// Commit renames in the same directory whatever happens to the path meanwhile.
 type upload struct {
 	ctx        context.Context
+	d          *os.File
 	f          *os.File
-	tmp, final string
-	statePath  string
+	tmp, final string // base names in d
+	stateName  string
+	display    string // final path, for messages
 	off        int64
 	state      []byte
 	written    bool
@@ -146,9 +181,9 @@ func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
 		return err
 	}
 	if err := unix.Fdatasync(int(u.f.Fd())); err != nil {
-		return transport.Permanent(fmt.Errorf("sync %s: %w", u.tmp, err))
+		return transport.Permanent(fmt.Errorf("sync %s: %w", u.f.Name(), err))
 	}
-	if err := os.WriteFile(u.statePath, state, 0o644); err != nil {
+	if err := writeFileIn(u.d, u.stateName, state, false, u.display+" resume state"); err != nil {
 		return transport.Permanent(fmt.Errorf("save resume state: %w", err))
 	}
 	return nil
@@ -162,17 +197,18 @@ func (u *upload) Commit(ctx context.Context) error {
 		return err
 	}
 	if err := u.f.Sync(); err != nil {
-		return transport.Permanent(fmt.Errorf("sync %s: %w", u.tmp, err))
+		return transport.Permanent(fmt.Errorf("sync %s: %w", u.f.Name(), err))
 	}
 	u.done = true
+	defer u.d.Close()
 	if err := u.f.Close(); err != nil {
-		return transport.Permanent(fmt.Errorf("close %s: %w", u.tmp, err))
+		return transport.Permanent(fmt.Errorf("close %s: %w", u.f.Name(), err))
 	}
-	if err := os.Rename(u.tmp, u.final); err != nil {
-		return transport.Permanent(fmt.Errorf("publish: %w", err))
+	if err := renameIn(u.d, u.tmp, u.d, u.final); err != nil {
+		return transport.Permanent(fmt.Errorf("publish %s: %w", u.display, err))
 	}
-	_ = os.Remove(u.statePath)
-	return syncDir(filepath.Dir(u.final))
+	_ = unix.Unlinkat(int(u.d.Fd()), u.stateName, 0)
+	return syncDir(u.d)
 }
 
 func (u *upload) Abort(context.Context) error {
@@ -180,33 +216,26 @@ func (u *upload) Abort(context.Context) error {
 		return transport.ErrClosed
 	}
 	u.done = true
-	return u.f.Close()
-}
-
-func (u *upload) Discard(context.Context) error {
-	if !u.done {
-		u.done = true
-		u.f.Close()
-	}
-	err := os.Remove(u.tmp)
-	if e := os.Remove(u.statePath); e != nil && !errors.Is(e, fs.ErrNotExist) {
-		err = errors.Join(err, e)
-	}
+	err := u.f.Close()
+	u.d.Close()
 	return err
 }
 
-// syncDir makes a rename durable. Filesystems that cannot sync a directory
-// (some FUSE and FAT drivers return EINVAL) are not an error.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return transport.Permanent(err)
+func (u *upload) Discard(context.Context) error {
+	if u.done {
+		return transport.ErrClosed
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return transport.Permanent(fmt.Errorf("sync directory %s: %w", dir, err))
+	u.done = true
+	u.f.Close()
+	defer u.d.Close()
+	err := unix.Unlinkat(int(u.d.Fd()), u.tmp, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
 	}
-	return nil
+	if e := unix.Unlinkat(int(u.d.Fd()), u.stateName, 0); e != nil && !errors.Is(e, fs.ErrNotExist) {
+		err = errors.Join(err, e)
+	}
+	return err
 }
 
 // Open implements transport.Backend.
@@ -224,7 +253,7 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 		}
 		return vs.open(ctx, offset)
 	}
-	f, err := os.Open(b.path(name))
+	f, err := b.openFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if vs, verr := b.volumeSet(name); verr == nil {
 			return vs.open(ctx, offset)
@@ -235,10 +264,6 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		f.Close()
-		return nil, transport.Permanent(fmt.Errorf("open %s: is a directory", name))
-	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			f.Close()
@@ -248,8 +273,24 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	return transport.ContextReader(ctx, f), nil
 }
 
+// openFile opens the regular file name for reading.
+func (b *Backend) openFile(name string) (*os.File, error) {
+	d, base, err := b.parent(name)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return openIn(d, base, os.O_RDONLY, b.path(name))
+}
+
+// lstat describes name without following a link in its last element.
+func (b *Backend) lstat(name string) (fs.FileInfo, error) {
+	return b.root.Lstat(name)
+}
+
 // Stat implements transport.Backend. A split volume set is described by
-// its base name, with the size of all volumes together.
+// its base name, with the size of all volumes together. A link or a
+// special file is an error: Open would refuse it.
 func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, error) {
 	if err := transport.CheckName(name); err != nil {
 		return transport.FileInfo{}, err
@@ -264,7 +305,7 @@ func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, er
 		}
 		return vs.info(), nil
 	}
-	fi, err := os.Stat(b.path(name))
+	fi, err := b.lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if vs, verr := b.volumeSet(name); verr == nil {
 			return vs.info(), nil
@@ -275,14 +316,36 @@ func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, er
 	if err != nil {
 		return transport.FileInfo{}, err
 	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return transport.FileInfo{}, transport.Permanent(&fs.PathError{Op: "stat", Path: b.path(name), Err: modeError(fi.Mode())})
+	}
 	return info(fi), nil
+}
+
+func modeError(m fs.FileMode) error {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return ErrSymlink
+	case m&fs.ModeNamedPipe != 0:
+		return fmt.Errorf("is a named pipe (FIFO): %w", ErrNotRegular)
+	case m&fs.ModeSocket != 0:
+		return fmt.Errorf("is a socket: %w", ErrNotRegular)
+	case m.IsDir():
+		return fmt.Errorf("is a directory: %w", ErrNotRegular)
+	default:
+		return fmt.Errorf("is a device: %w", ErrNotRegular)
+	}
 }
 
 func info(fi fs.FileInfo) transport.FileInfo {
 	return transport.FileInfo{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime(), IsDir: fi.IsDir()}
 }
 
-// List implements transport.Backend.
+// List implements transport.Backend. Entries that cannot be a bundle safely are
+// skipped with a notice: names that fail transport.CheckEntryName (control
+// characters, over-long), links and special files (a FIFO would block a reader).
+// A volume set with a damaged index is listed by its base name, so that opening it
+// reports the damage.
 func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileInfo) error) error {
 	if err := transport.CheckDir(dir); err != nil {
 		return err
@@ -290,22 +353,36 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileIn
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(b.path(dir))
+	d, err := b.openDir(dir)
 	if err != nil {
 		return err
 	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", b.path(dir), err)
+	}
+	slices.Sort(names)
 	// A volume set is listed once, by its base name.
 	hidden := map[string]bool{}
 	var sets []transport.FileInfo
-	for _, e := range entries {
-		if base, ok := strings.CutSuffix(e.Name(), IndexSuffix); ok && !transport.IsTempName(e.Name()) {
-			if vs, err := b.volumeSet(path.Join(dir, base)); err == nil {
-				hidden[e.Name()] = true
-				for _, v := range vs.idx.Volumes {
-					hidden[v.Name] = true
-				}
-				sets = append(sets, vs.info())
+	for _, n := range names {
+		base, ok := strings.CutSuffix(n, IndexSuffix)
+		if !ok || transport.IsTempName(n) || transport.CheckEntryName(n) != nil {
+			continue
+		}
+		vs, err := b.volumeSet(path.Join(dir, base))
+		switch {
+		case err == nil:
+			hidden[n] = true
+			for _, v := range vs.idx.Volumes {
+				hidden[v.Name] = true
 			}
+			sets = append(sets, vs.info())
+		case !errors.Is(err, fs.ErrNotExist):
+			hidden[n] = true
+			b.notice("%s: %v", b.path(path.Join(dir, base)), err)
+			sets = append(sets, transport.FileInfo{Name: base})
 		}
 	}
 	for _, fi := range sets {
@@ -313,19 +390,27 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileIn
 			return err
 		}
 	}
-	for _, e := range entries {
-		if transport.IsTempName(e.Name()) || hidden[e.Name()] {
+	for _, n := range names {
+		if transport.IsTempName(n) || hidden[n] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fi, err := e.Info()
+		if err := transport.CheckEntryName(n); err != nil {
+			b.notice("skipping an entry of %s: %v", b.path(dir), err)
+			continue
+		}
+		fi, err := b.lstat(path.Join(dir, n))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed while listing
 		}
 		if err != nil {
 			return err
+		}
+		if !fi.Mode().IsRegular() && !fi.IsDir() {
+			b.notice("skipping %s: %v", b.path(path.Join(dir, n)), modeError(fi.Mode()))
+			continue
 		}
 		if err := fn(info(fi)); err != nil {
 			return err
@@ -334,7 +419,7 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileIn
 	return nil
 }
 
-// Remove implements transport.Backend.
+// Remove implements transport.Backend. A link is removed, never its target.
 func (b *Backend) Remove(ctx context.Context, name string) error {
 	if err := transport.CheckName(name); err != nil {
 		return err
@@ -342,17 +427,21 @@ func (b *Backend) Remove(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := os.Remove(b.path(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		if vs, verr := b.volumeSet(name); verr == nil {
+	if _, err := b.lstat(name); errors.Is(err, fs.ErrNotExist) {
+		vs, verr := b.volumeSet(name)
+		if verr == nil {
 			return vs.remove()
 		}
+		if !errors.Is(verr, fs.ErrNotExist) {
+			return verr
+		}
 	}
-	return err
+	return b.root.Remove(name)
 }
 
 // Rename implements transport.Backend. It uses renameat2(RENAME_NOREPLACE)
-// so an existing target is never replaced, even by a concurrent writer.
+// so an existing target is never replaced, even by a concurrent writer. A
+// link is moved, never its target.
 func (b *Backend) Rename(ctx context.Context, oldname, newname string) error {
 	if err := transport.CheckName(oldname); err != nil {
 		return err
@@ -363,42 +452,43 @@ func (b *Backend) Rename(ctx context.Context, oldname, newname string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	from, to := b.path(oldname), b.path(newname)
-	if _, err := os.Lstat(from); errors.Is(err, fs.ErrNotExist) {
-		if vs, verr := b.volumeSet(oldname); verr == nil {
+	if _, err := b.lstat(oldname); errors.Is(err, fs.ErrNotExist) {
+		vs, verr := b.volumeSet(oldname)
+		if verr == nil {
 			return vs.rename(newname)
+		}
+		if !errors.Is(verr, fs.ErrNotExist) {
+			return verr
 		}
 		return err
 	} else if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
 	if _, err := b.volumeSet(newname); err == nil {
 		return &fs.PathError{Op: "rename", Path: newname, Err: fs.ErrExist}
 	}
-	return renameNoReplace(from, to, newname)
+	return b.renameNoReplace(oldname, newname)
 }
 
-func renameNoReplace(from, to, newname string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
-	switch {
-	case err == nil:
-	case errors.Is(err, unix.EEXIST):
-		return &fs.PathError{Op: "rename", Path: newname, Err: fs.ErrExist}
-	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
-		// Filesystems without RENAME_NOREPLACE: check, then rename.
-		if _, err := os.Lstat(to); err == nil {
-			return &fs.PathError{Op: "rename", Path: newname, Err: fs.ErrExist}
-		}
-		if err := os.Rename(from, to); err != nil {
+// renameNoReplace moves oldname to newname inside the root, creating newname's
+// directory when missing.
+func (b *Backend) renameNoReplace(oldname, newname string) error {
+	if dir, _ := dirOf(newname); dir != "." {
+		if err := b.root.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-	default:
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
 	}
-	return syncDir(filepath.Dir(to))
+	from, oldBase, err := b.parent(oldname)
+	if err != nil {
+		return err
+	}
+	defer from.Close()
+	to, newBase, err := b.parent(newname)
+	if err != nil {
+		return err
+	}
+	defer to.Close()
+	return renameNoReplace(from, oldBase, to, newBase, newname)
 }
 
 // FreeSpace implements transport.SpaceReporter.
@@ -419,4 +509,4 @@ func (b *Backend) IsPermanent(err error) bool {
 }
 
 // Close implements transport.Backend.
-func (b *Backend) Close() error { return nil }
+func (b *Backend) Close() error { return b.root.Close() }

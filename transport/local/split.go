@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -77,12 +78,52 @@ type volume struct {
 	SHA256 string `json:"sha256"`
 }
 
-// splitUpload writes temporary volumes .NAME.001.imgx-part, ... and
-// publishes them, then the index, at Commit.
+// parseIndex reads a volume index of the set setBase (a base name). The index comes
+// from the carrier: it may name only setBase.001, setBase.002, ... in that order, with
+// sizes that add up; anything else marks the set damaged, so that no name it carries
+// ever becomes a path. display names the index file in errors.
+func parseIndex(data []byte, setBase, display string) (*volumeIndex, error) {
+	var idx volumeIndex
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, transport.Permanent(fmt.Errorf("volume index %s: unreadable: %w", display, err))
+	}
+	if idx.Version != 1 {
+		return nil, transport.Permanent(fmt.Errorf("volume index %s: unknown version %d", display, idx.Version))
+	}
+	if len(idx.Volumes) == 0 || len(idx.Volumes) > maxVolumes {
+		return nil, transport.Permanent(fmt.Errorf("volume index %s: %d volumes (want 1 to %d): the set is damaged", display, len(idx.Volumes), maxVolumes))
+	}
+	var total int64
+	for i, v := range idx.Volumes {
+		want := VolumeName(setBase, i+1)
+		if v.Name != want {
+			return nil, transport.Permanent(fmt.Errorf("volume index %s: entry %d names %q, want %q: the set is damaged", display, i+1, v.Name, want))
+		}
+		if v.Size < 0 || v.Size > math.MaxInt64-total {
+			return nil, transport.Permanent(fmt.Errorf("volume index %s: volume %s has size %d: the set is damaged", display, v.Name, v.Size))
+		}
+		if len(v.SHA256) != 64 || strings.Trim(v.SHA256, "0123456789abcdef") != "" {
+			return nil, transport.Permanent(fmt.Errorf("volume index %s: volume %s has sha256 %q: the set is damaged", display, v.Name, v.SHA256))
+		}
+		total += v.Size
+	}
+	if total != idx.Size {
+		return nil, transport.Permanent(fmt.Errorf("volume index %s: volumes add up to %d bytes, index says %d: the set is damaged", display, total, idx.Size))
+	}
+	return &idx, nil
+}
+
+// maxVolumes bounds a volume index: 100000 volumes of 4 GiB are 400 TiB.
+const maxVolumes = 100000
+
+// splitUpload writes temporary volumes .NAME.001.imgx-part, ... in the directory d
+// and publishes them, then the index, at Commit.
 type splitUpload struct {
 	ctx       context.Context
 	b         *Backend
-	name      string
+	d         *os.File // the directory of the set
+	base      string   // the set's base name in d
+	display   string
 	split     int64
 	cur       *os.File // volume cur (0-based) open for writing
 	curIdx    int
@@ -90,44 +131,67 @@ type splitUpload struct {
 	hashes    []hash.Hash
 	off       int64
 	state     []byte
-	statePath string
+	stateName string
 	written   bool
 	done      bool
 }
 
-func (b *Backend) tempVolume(name string, i int) string {
-	return b.path(transport.TempName(VolumeName(name, i+1)))
+// tempVolume is the temporary name of volume i (from 0) in d.
+func (u *splitUpload) tempVolume(i int) string {
+	return "." + VolumeName(u.base, i+1) + transport.TempSuffix
+}
+
+func (u *splitUpload) unlink(name string) error {
+	return unix.Unlinkat(int(u.d.Fd()), name, 0)
 }
 
 func (b *Backend) createSplit(ctx context.Context, name string, split int64) (*splitUpload, error) {
-	if _, err := os.Stat(filepath.Dir(b.path(name))); err != nil {
+	d, base, err := b.parent(name)
+	if err != nil {
 		return nil, transport.Permanent(fmt.Errorf("create: %w", err))
 	}
-	u := &splitUpload{ctx: ctx, b: b, name: name, split: split, statePath: b.path(transport.StateName(name))}
-	// Resume: full volumes, then at most one partial one.
+	u := &splitUpload{ctx: ctx, b: b, d: d, base: base, display: b.path(name), split: split,
+		stateName: "." + base + transport.StateSuffix}
+	// Resume: full volumes, then at most one partial one. Anything but a regular
+	// file with one link is refused, not followed or reused.
 	i := 0
 	for ; ; i++ {
-		fi, err := os.Stat(b.tempVolume(name, i))
+		st, err := lstatIn(d, u.tempVolume(i))
 		if err != nil {
 			break
 		}
-		u.off += min(fi.Size(), split)
-		if fi.Size() < split {
+		if err := kind(st.Mode); err != nil {
+			d.Close()
+			return nil, refusal(transport.Permanent(fmt.Errorf("create: %s: %w", b.path(u.tempVolume(i)), err)), b.path(u.tempVolume(i)))
+		}
+		if st.Nlink > 1 {
+			d.Close()
+			return nil, refusal(transport.Permanent(fmt.Errorf("create: %s: %w", b.path(u.tempVolume(i)), ErrLinked)), b.path(u.tempVolume(i)))
+		}
+		u.off += min(st.Size, split)
+		if st.Size < split {
 			i++
 			break
 		}
 	}
 	for j := i; ; j++ { // anything after a partial volume is stale
-		if os.Remove(b.tempVolume(name, j)) != nil {
+		if u.unlink(u.tempVolume(j)) != nil {
 			break
 		}
 	}
 	if u.off > 0 {
-		if st, err := os.ReadFile(u.statePath); err == nil {
+		st, err := readSmall(d, u.stateName, b.path(transport.StateName(name)))
+		switch {
+		case err == nil:
 			u.state = st
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			d.Close()
+			return nil, transport.Permanent(fmt.Errorf("create: resume state: %w", refusal(err, b.path(transport.StateName(name)))))
 		}
 	}
 	if err := u.seek(u.off); err != nil {
+		d.Close()
 		return nil, err
 	}
 	return u, nil
@@ -142,11 +206,11 @@ func (u *splitUpload) seek(off int64) error {
 	}
 	idx := int(off / u.split)
 	for j := idx + 1; ; j++ {
-		if os.Remove(u.b.tempVolume(u.name, j)) != nil {
+		if u.unlink(u.tempVolume(j)) != nil {
 			break
 		}
 	}
-	f, err := os.OpenFile(u.b.tempVolume(u.name, idx), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := openTemp(u.d, u.tempVolume(idx), u.b.path(path.Join(path.Dir(u.display), u.tempVolume(idx))))
 	if err != nil {
 		return transport.Permanent(fmt.Errorf("create volume: %w", err))
 	}
@@ -203,7 +267,11 @@ func (u *splitUpload) next() error {
 		return transport.Permanent(err)
 	}
 	u.cur.Close()
-	f, err := os.OpenFile(u.b.tempVolume(u.name, u.curIdx+1), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	// A fresh file: whatever is at the name (left over, or planted) is unlinked,
+	// never followed.
+	name := u.tempVolume(u.curIdx + 1)
+	_ = u.unlink(name)
+	f, err := createIn(u.d, name, filepath.Join(filepath.Dir(u.display), name))
 	if err != nil {
 		return transport.Permanent(fmt.Errorf("create volume: %w", err))
 	}
@@ -229,7 +297,7 @@ func (u *splitUpload) Checkpoint(ctx context.Context, state []byte) error {
 	if err := unix.Fdatasync(int(u.cur.Fd())); err != nil {
 		return transport.Permanent(err)
 	}
-	if err := os.WriteFile(u.statePath, state, 0o644); err != nil {
+	if err := writeFileIn(u.d, u.stateName, state, false, u.display+" resume state"); err != nil {
 		return transport.Permanent(fmt.Errorf("save resume state: %w", err))
 	}
 	return nil
@@ -247,75 +315,57 @@ func (u *splitUpload) Commit(ctx context.Context) error {
 	}
 	u.cur.Close()
 	u.done = true
+	defer u.d.Close()
 	n := u.curIdx + 1
 	if u.curOff == 0 && n > 1 { // the stream ended exactly at a volume boundary
-		os.Remove(u.b.tempVolume(u.name, u.curIdx))
+		_ = u.unlink(u.tempVolume(u.curIdx))
 		n--
 	}
 	idx := volumeIndex{Version: 1, Size: u.off, SplitSize: u.split}
 	for i := 0; i < n; i++ {
-		tmp := u.b.tempVolume(u.name, i)
-		fi, err := os.Stat(tmp)
+		tmp := u.tempVolume(i)
+		st, err := lstatIn(u.d, tmp)
 		if err != nil {
-			return transport.Permanent(err)
+			return transport.Permanent(fmt.Errorf("volume %s: %w", tmp, err))
 		}
 		var sum string
 		if h := u.hashes[i]; h != nil {
 			sum = hex.EncodeToString(h.Sum(nil))
-		} else if sum, err = hashFile(ctx, tmp); err != nil {
+		} else if sum, err = hashFile(ctx, u.d, tmp); err != nil {
 			return err
 		}
-		idx.Volumes = append(idx.Volumes, volume{Name: path.Base(VolumeName(u.name, i+1)), Size: fi.Size(), SHA256: sum})
+		idx.Volumes = append(idx.Volumes, volume{Name: VolumeName(u.base, i+1), Size: st.Size, SHA256: sum})
 	}
 	// The index makes the set exist: remove the old one first, rename the
 	// volumes, write the new one last.
-	indexPath := u.b.path(u.name + IndexSuffix)
-	old, _ := readIndex(indexPath)
-	if err := os.Remove(indexPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	indexName := u.base + IndexSuffix
+	var old *volumeIndex
+	if data, err := readSmall(u.d, indexName, indexName); err == nil {
+		old, _ = parseIndex(data, u.base, indexName)
+	}
+	if err := u.unlink(indexName); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return transport.Permanent(err)
 	}
 	for i := 0; i < n; i++ {
-		if err := os.Rename(u.b.tempVolume(u.name, i), u.b.path(VolumeName(u.name, i+1))); err != nil {
+		if err := renameIn(u.d, u.tempVolume(i), u.d, VolumeName(u.base, i+1)); err != nil {
 			return transport.Permanent(fmt.Errorf("publish volume: %w", err))
 		}
 	}
 	if old != nil {
 		for i := n; i < len(old.Volumes); i++ {
-			os.Remove(u.b.path(VolumeName(u.name, i+1)))
+			_ = u.unlink(VolumeName(u.base, i+1))
 		}
 	}
 	js, _ := json.MarshalIndent(&idx, "", "  ")
-	tmpIndex := u.b.path(transport.TempName(u.name + IndexSuffix))
-	if err := writeSync(tmpIndex, js); err != nil {
+	if err := writeFileIn(u.d, indexName, js, false, u.display+IndexSuffix); err != nil {
 		return err
 	}
-	if err := os.Rename(tmpIndex, indexPath); err != nil {
-		return transport.Permanent(err)
-	}
-	os.Remove(u.statePath)
-	return syncDir(filepath.Dir(indexPath))
+	_ = u.unlink(u.stateName)
+	return syncDir(u.d)
 }
 
-func writeSync(p string, data []byte) error {
-	f, err := os.Create(p)
-	if err != nil {
-		return transport.Permanent(err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if e := f.Close(); err == nil {
-		err = e
-	}
-	if err != nil {
-		return transport.Permanent(err)
-	}
-	return nil
-}
-
-func hashFile(ctx context.Context, p string) (string, error) {
-	f, err := os.Open(p)
+func hashFile(ctx context.Context, d *os.File, name string) (string, error) {
+	f, err := openIn(d, name, os.O_RDONLY, name)
 	if err != nil {
 		return "", transport.Permanent(err)
 	}
@@ -332,38 +382,31 @@ func (u *splitUpload) Abort(context.Context) error {
 		return transport.ErrClosed
 	}
 	u.done = true
-	return u.cur.Close()
+	err := u.cur.Close()
+	u.d.Close()
+	return err
 }
 
 func (u *splitUpload) Discard(context.Context) error {
-	if !u.done {
-		u.done = true
-		u.cur.Close()
+	if u.done {
+		return transport.ErrClosed
 	}
+	u.done = true
+	u.cur.Close()
+	defer u.d.Close()
 	for i := 0; ; i++ {
-		if os.Remove(u.b.tempVolume(u.name, i)) != nil {
+		if u.unlink(u.tempVolume(i)) != nil {
 			break
 		}
 	}
-	os.Remove(u.statePath)
+	_ = u.unlink(u.stateName)
 	return nil
-}
-
-func readIndex(p string) (*volumeIndex, error) {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	var idx volumeIndex
-	if err := json.Unmarshal(data, &idx); err != nil || idx.Version != 1 {
-		return nil, transport.Permanent(fmt.Errorf("volume index %s: unreadable (%v)", filepath.Base(p), err))
-	}
-	return &idx, nil
 }
 
 // volumeSet is a published set of volumes read as one stream.
 type volumeSet struct {
 	b       *Backend
+	dir     string // directory of the set inside the root ("." for the root)
 	base    string // name of the set, without volume number
 	idx     *volumeIndex
 	modTime time.Time
@@ -371,43 +414,62 @@ type volumeSet struct {
 
 // volumeSet finds the set that name belongs to: name is the set's base
 // name, one of its volumes, or its index. A set without an index, a
-// missing volume or one of the wrong size is a permanent error naming
-// the volume; no set at all wraps fs.ErrNotExist.
+// damaged index, a missing volume or one of the wrong size is a permanent
+// error naming the index or volume; no set at all wraps fs.ErrNotExist.
 func (b *Backend) volumeSet(name string) (*volumeSet, error) {
 	base := strings.TrimSuffix(name, IndexSuffix)
 	if m := volumeRE.FindStringSubmatch(name); m != nil {
 		base = m[1]
 	}
-	indexPath := b.path(base + IndexSuffix)
-	idx, err := readIndex(indexPath)
+	dir, setBase := dirOf(base)
+	d, err := b.openDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		return nil, err
+	}
+	defer d.Close()
+	indexDisplay := b.path(base + IndexSuffix)
+	data, err := readSmall(d, setBase+IndexSuffix, indexDisplay)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, verr := os.Stat(b.path(VolumeName(base, 1))); verr == nil {
+		if _, verr := lstatIn(d, VolumeName(setBase, 1)); verr == nil {
 			return nil, transport.Permanent(fmt.Errorf("volume set %s: index %s missing: the set is unfinished or the index was lost",
-				base, path.Base(base)+IndexSuffix))
+				base, setBase+IndexSuffix))
 		}
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	if err != nil {
+		return nil, transport.Permanent(fmt.Errorf("volume set %s: %w", base, err))
+	}
+	idx, err := parseIndex(data, setBase, indexDisplay)
+	if err != nil {
 		return nil, err
 	}
 	for _, v := range idx.Volumes {
-		fi, err := os.Stat(b.path(path.Join(path.Dir(base), v.Name)))
+		st, err := lstatIn(d, v.Name)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, transport.Permanent(fmt.Errorf("volume set %s: volume %s is missing", base, v.Name))
 		}
 		if err != nil {
 			return nil, transport.Permanent(fmt.Errorf("volume set %s: %w", base, err))
 		}
-		if fi.Size() != v.Size {
-			return nil, transport.Permanent(fmt.Errorf("volume set %s: volume %s is damaged: %d bytes, want %d", base, v.Name, fi.Size(), v.Size))
+		if err := kind(st.Mode); err != nil {
+			return nil, transport.Permanent(fmt.Errorf("volume set %s: volume %s %w", base, v.Name, err))
+		}
+		if st.Size != v.Size {
+			return nil, transport.Permanent(fmt.Errorf("volume set %s: volume %s is damaged: %d bytes, want %d", base, v.Name, st.Size, v.Size))
 		}
 	}
-	vs := &volumeSet{b: b, base: base, idx: idx}
-	if fi, err := os.Stat(indexPath); err == nil {
-		vs.modTime = fi.ModTime()
+	vs := &volumeSet{b: b, dir: dir, base: base, idx: idx}
+	if st, err := lstatIn(d, setBase+IndexSuffix); err == nil {
+		vs.modTime = time.Unix(st.Mtim.Unix())
 	}
 	return vs, nil
 }
+
+// volume is the name of volume v inside the root.
+func (vs *volumeSet) volume(v volume) string { return path.Join(vs.dir, v.Name) }
 
 func (vs *volumeSet) info() transport.FileInfo {
 	return transport.FileInfo{Name: path.Base(vs.base), Size: vs.idx.Size, ModTime: vs.modTime}
@@ -439,7 +501,7 @@ type volumeReader struct {
 
 func (r *volumeReader) openVolume(offset int64) error {
 	v := r.vs.idx.Volumes[r.i]
-	f, err := os.Open(r.vs.b.path(path.Join(path.Dir(r.vs.base), v.Name)))
+	f, err := r.vs.b.openFile(r.vs.volume(v))
 	if err != nil {
 		return transport.Permanent(fmt.Errorf("volume %s: %w", v.Name, err))
 	}
@@ -497,12 +559,12 @@ func (r *volumeReader) Close() error {
 
 // remove deletes the index first, so a half-removed set is no longer a set.
 func (vs *volumeSet) remove() error {
-	if err := os.Remove(vs.b.path(vs.base + IndexSuffix)); err != nil {
+	if err := vs.b.root.Remove(vs.base + IndexSuffix); err != nil {
 		return err
 	}
 	var errs []error
 	for _, v := range vs.idx.Volumes {
-		if err := os.Remove(vs.b.path(path.Join(path.Dir(vs.base), v.Name))); err != nil {
+		if err := vs.b.root.Remove(vs.volume(v)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -511,33 +573,44 @@ func (vs *volumeSet) remove() error {
 
 // rename moves the volumes, then the index, to newname's directory and name.
 func (vs *volumeSet) rename(newname string) error {
-	if _, err := os.Lstat(vs.b.path(newname)); err == nil {
+	b := vs.b
+	if _, err := b.lstat(newname); err == nil {
 		return &fs.PathError{Op: "rename", Path: newname, Err: fs.ErrExist}
 	}
-	if _, err := os.Lstat(vs.b.path(newname + IndexSuffix)); err == nil {
+	if _, err := b.lstat(newname + IndexSuffix); err == nil {
 		return &fs.PathError{Op: "rename", Path: newname, Err: fs.ErrExist}
 	}
-	if err := os.MkdirAll(filepath.Dir(vs.b.path(newname)), 0o755); err != nil {
+	newDir, newBase := dirOf(newname)
+	if newDir != "." {
+		if err := b.root.MkdirAll(newDir, 0o755); err != nil {
+			return err
+		}
+	}
+	from, err := b.openDir(vs.dir)
+	if err != nil {
 		return err
 	}
+	defer from.Close()
+	to, err := b.openDir(newDir)
+	if err != nil {
+		return err
+	}
+	defer to.Close()
 	idx := *vs.idx
 	idx.Volumes = slices.Clone(idx.Volumes)
 	for i, v := range idx.Volumes {
-		to := VolumeName(newname, i+1)
-		if err := renameNoReplace(vs.b.path(path.Join(path.Dir(vs.base), v.Name)), vs.b.path(to), to); err != nil {
+		target := VolumeName(newBase, i+1)
+		if err := renameNoReplace(from, v.Name, to, target, VolumeName(newname, i+1)); err != nil {
 			return err
 		}
-		idx.Volumes[i].Name = path.Base(to)
+		idx.Volumes[i].Name = target
 	}
 	js, _ := json.MarshalIndent(&idx, "", "  ")
-	tmp := vs.b.path(transport.TempName(newname + IndexSuffix))
-	if err := writeSync(tmp, js); err != nil {
+	if err := writeFileIn(to, newBase+IndexSuffix, js, true, newname+IndexSuffix); err != nil {
 		return err
 	}
-	if err := renameNoReplace(tmp, vs.b.path(newname+IndexSuffix), newname+IndexSuffix); err != nil {
-		return err
-	}
-	return os.Remove(vs.b.path(vs.base + IndexSuffix))
+	_, oldBase := dirOf(vs.base)
+	return unix.Unlinkat(int(from.Fd()), oldBase+IndexSuffix, 0)
 }
 
 // isVolumeName reports whether name is a volume (NAME.001) or the index
@@ -551,6 +624,6 @@ func (b *Backend) isVolumeName(name string) bool {
 	} else {
 		return false
 	}
-	_, err := os.Stat(b.path(base + IndexSuffix))
+	_, err := b.lstat(base + IndexSuffix)
 	return err == nil
 }

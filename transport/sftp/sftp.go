@@ -24,6 +24,9 @@ import (
 // zero value uses ~/.ssh/config, ~/.ssh/known_hosts, ssh-agent and the
 // default key files.
 type Options struct {
+	// Notice, if set, is told about listing entries that are skipped (names that
+	// fail transport.CheckEntryName, links and special files).
+	Notice     func(msg string)
 	User       string   // overrides the URL's and ~/.ssh/config's user
 	Identities []string // key files (--identity, repeatable), tried after the agent
 	// KnownHosts replaces ~/.ssh/known_hosts (--known-hosts FILE).
@@ -532,6 +535,12 @@ func info(fi fs.FileInfo) transport.FileInfo {
 	return transport.FileInfo{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime(), IsDir: fi.IsDir()}
 }
 
+func (b *Backend) notice(format string, args ...any) {
+	if b.opts.Notice != nil {
+		b.opts.Notice(fmt.Sprintf(format, args...))
+	}
+}
+
 // List implements transport.Backend.
 func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileInfo) error) error {
 	if err := transport.CheckDir(dir); err != nil {
@@ -554,6 +563,16 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(transport.FileIn
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		// Names come from the server: one that is not a plain element never becomes
+		// a path, and links and special files are not bundles.
+		if err := transport.CheckEntryName(e.Name()); err != nil {
+			b.notice("skipping an entry of %s: %v", b.Location(), err)
+			continue
+		}
+		if !e.Mode().IsRegular() && !e.IsDir() {
+			b.notice("skipping %q in %s: not a regular file (%s)", e.Name(), b.Location(), e.Mode().Type())
+			continue
 		}
 		if err := fn(info(e)); err != nil {
 			return err

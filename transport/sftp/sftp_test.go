@@ -3,7 +3,11 @@ package sftp
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -50,4 +54,45 @@ func TestConformanceOpenSSH(t *testing.T) {
 
 func ssh_fp(srv *testserver.SFTPServer) string {
 	return gossh.FingerprintSHA256(srv.Keys.HostSigner.PublicKey())
+}
+
+// TestHostileListing: names a server lists are only used when they are one plain
+// element; names with control characters or backslashes, links and special files are
+// skipped with a notice and never reach the caller.
+func TestHostileListing(t *testing.T) {
+	srv := testserver.StartSFTP(t)
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret.imgx"), []byte("secret"), 0o644)
+	os.WriteFile(filepath.Join(dir, "good.imgx"), []byte("good"), 0o644)
+	for _, n := range []string{"a\nfailed: b.imgx", "\x1b[2Jc.imgx", `..\..\d.imgx`} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink(filepath.Join(outside, "secret.imgx"), filepath.Join(dir, "link.imgx"))
+	syscall.Mkfifo(filepath.Join(dir, "fifo.imgx"), 0o644)
+	var notices []string
+	o := testOptions(srv.Keys)
+	o.Notice = func(m string) { notices = append(notices, m) }
+	b, err := Dial(context.Background(), location(t, srv.Addr, "tester", dir), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var listed []string
+	if err := b.List(context.Background(), "", func(fi transport.FileInfo) error { listed = append(listed, fi.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(listed, ",") != "good.imgx" {
+		t.Errorf("listed %q, want only good.imgx", listed)
+	}
+	if len(notices) != 5 {
+		t.Errorf("notices %q, want 5", notices)
+	}
+	for _, n := range notices {
+		if strings.ContainsAny(n, "\n\x1b") {
+			t.Errorf("notice carries a raw control character: %q", n)
+		}
+	}
 }

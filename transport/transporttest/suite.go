@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/imgx/imgx/transport"
@@ -308,12 +309,24 @@ func testMissing(t *testing.T, b transport.Backend) {
 
 func testBadNames(t *testing.T, b transport.Backend) {
 	ctx := context.Background()
-	for _, name := range []string{"", "/abs", "../up", "a/../../up", "a//b", ".x" + transport.TempSuffix, "d/.x" + transport.StateSuffix} {
+	// Names a hostile listing could hand back: separators, control characters (a newline
+	// forges log lines), backslashes (a separator on some servers), over-long names.
+	for _, name := range []string{"", "/abs", "../up", "a/../../up", "a//b", ".x" + transport.TempSuffix, "d/.x" + transport.StateSuffix,
+		"a\nb", "x\x1b[2J", `..\up`, "d/a\x00b", strings.Repeat("n", transport.MaxNameBytes+1)} {
 		if _, err := b.Create(ctx, name); !errors.Is(err, transport.ErrBadName) {
 			t.Errorf("create %q: %v, want ErrBadName", name, err)
 		}
 		if _, err := b.Stat(ctx, name); !errors.Is(err, transport.ErrBadName) {
 			t.Errorf("stat %q: %v, want ErrBadName", name, err)
+		}
+		if err := b.Remove(ctx, name); !errors.Is(err, transport.ErrBadName) {
+			t.Errorf("remove %q: %v, want ErrBadName", name, err)
+		}
+		if err := b.Rename(ctx, "x", name); !errors.Is(err, transport.ErrBadName) {
+			t.Errorf("rename to %q: %v, want ErrBadName", name, err)
+		}
+		if _, err := b.Open(ctx, name, 0); !errors.Is(err, transport.ErrBadName) {
+			t.Errorf("open %q: %v, want ErrBadName", name, err)
 		}
 	}
 }
