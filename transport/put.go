@@ -197,7 +197,13 @@ func (p *putter) resume(noResume bool) ([]byte, error) {
 			usable = true
 		}
 	}
+	pr, readable := p.u.(PartialReader)
 	if !usable {
+		if off > 0 && !noResume && readable {
+			// No saved checkpoint (an upload killed before its first one, or a
+			// state lost with the stick): the partial file itself is compared.
+			return p.resumeByComparison(pr, off)
+		}
 		if off > 0 {
 			if err := p.u.Truncate(p.ctx, 0); err != nil {
 				return nil, err
@@ -239,6 +245,68 @@ func (p *putter) resume(noResume bool) ([]byte, error) {
 		state, _ := p.h.(encoding.BinaryMarshaler).MarshalBinary()
 		if !bytes.Equal(state, st.Hash) {
 			return nil, fmt.Errorf("%w: hash state disagrees with checkpoint sums", ErrResumeState)
+		}
+	}
+	if pending == nil && readable && p.pos < off && p.pos == k*p.interval {
+		// The checkpoints matched; what was written after the last one is
+		// compared byte for byte instead of written again.
+		return p.resumeByComparison(pr, off)
+	}
+	if p.pos != off {
+		if err := p.u.Truncate(p.ctx, p.pos); err != nil {
+			return nil, err
+		}
+	}
+	return pending, nil
+}
+
+// PartialReader is implemented by uploads whose temporary file can be read back cheaply
+// (local files and USB sticks). [Put] then resumes past the last saved checkpoint by
+// comparing what the interrupted upload left with the regenerated source, so a SIGKILL
+// or a pulled stick costs only the bytes that never reached the file, not up to
+// SaveEvery intervals.
+type PartialReader interface {
+	// ReadPartialAt reads the temporary file at off, like io.ReaderAt.
+	ReadPartialAt(p []byte, off int64) (int, error)
+}
+
+// resumeByComparison keeps the longest prefix of the partial upload, from p.pos up to
+// off, that equals src byte for byte, truncates the upload after it and returns the
+// bytes read from src that still have to be written. Nothing from the partial file is
+// trusted: a byte is kept only because src has the same byte at the same offset.
+func (p *putter) resumeByComparison(pr PartialReader, off int64) ([]byte, error) {
+	theirs := make([]byte, p.interval)
+	var pending []byte
+	for p.pos < off {
+		if err := p.ctx.Err(); err != nil {
+			return nil, err
+		}
+		// Stop at checkpoints so the sums land on exact multiples, as in run.
+		want := min(p.interval-p.pos%p.interval, off-p.pos)
+		n, err := io.ReadFull(p.src, p.buf[:want])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("read source at byte %d: %w", p.pos+int64(n), err)
+		}
+		m, rerr := pr.ReadPartialAt(theirs[:n], p.pos)
+		if rerr != nil && rerr != io.EOF {
+			return nil, fmt.Errorf("read back the partial upload at byte %d: %w", p.pos, rerr)
+		}
+		same := 0
+		for same < m && p.buf[same] == theirs[same] {
+			same++
+		}
+		p.h.Write(p.buf[:same])
+		p.pos += int64(same)
+		p.prog.Add(int64(same))
+		if p.pos%p.interval == 0 && same > 0 {
+			p.st.Sums = append(p.st.Sums, p.h.Sum(nil))
+		}
+		if same < n {
+			pending = p.buf[same:n]
+			break
+		}
+		if int64(n) < want {
+			break // src ended inside the partial upload: the rest is not ours
 		}
 	}
 	if p.pos != off {

@@ -159,6 +159,15 @@ func (u *upload) Write(p []byte) (int, error) {
 func (u *upload) Offset() int64 { return u.off }
 func (u *upload) State() []byte { return u.state }
 
+// ReadPartialAt reads back the temporary file (transport.PartialReader): resuming by
+// comparison costs a read of the stick, not a rewrite.
+func (u *upload) ReadPartialAt(p []byte, off int64) (int, error) {
+	if u.done || u.written {
+		return 0, transport.ErrClosed
+	}
+	return u.f.ReadAt(p, off)
+}
+
 func (u *upload) Truncate(ctx context.Context, size int64) error {
 	if err := transport.CheckTruncate(u.done, u.written, size, u.off); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,5 +115,71 @@ func TestUSBRemovedMidWrite(t *testing.T) {
 				t.Fatal("resumed file differs")
 			}
 		})
+	}
+}
+
+// TestResumeByComparison: a local upload interrupted before its first saved checkpoint
+// (SIGKILL of a small save, a pulled stick) resumes by comparing the partial file with
+// the regenerated source, and keeps exactly the bytes that match: a tail the stick
+// garbled is written again, and a partial longer than the source is cut.
+func TestResumeByComparison(t *testing.T) {
+	ctx := context.Background()
+	data := transporttest.Data(5, 900<<10+333)
+	for _, split := range []int64{-1, 256 << 10} {
+		for _, tc := range []struct {
+			name    string
+			cut     int64 // bytes the interrupted run wrote
+			garble  int64 // offset where the partial file is overwritten, -1 for none
+			src     []byte
+			resumed int64
+		}{
+			{"no checkpoint", 700 << 10, -1, data, 700 << 10},
+			{"garbled tail", 700 << 10, 600 << 10, data, 600 << 10},
+			{"garbled start", 700 << 10, 0, data, 0},
+			{"source shorter", 700 << 10, -1, data[:500<<10], 500 << 10},
+		} {
+			t.Run(fmt.Sprintf("%s/split=%d", tc.name, split), func(t *testing.T) {
+				dir := t.TempDir()
+				b, err := New(dir, Options{SplitSize: split})
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts := transport.PutOptions{} // 8 MiB checkpoints: none is reached
+				if _, err := transport.Put(ctx, &eioBackend{Backend: b, after: tc.cut}, "x.imgx", bytes.NewReader(data), opts); !errors.Is(err, syscall.EIO) {
+					t.Fatalf("interrupted put: %v", err)
+				}
+				if tc.garble >= 0 {
+					garble(t, dir, split, tc.garble)
+				}
+				res, err := transport.Put(ctx, b, "x.imgx", bytes.NewReader(tc.src), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Resumed != tc.resumed || res.Size != int64(len(tc.src)) {
+					t.Errorf("resumed %d of %d bytes, want %d of %d", res.Resumed, res.Size, tc.resumed, len(tc.src))
+				}
+				if got := transporttest.ReadAll(t, b, "x.imgx", 0); !bytes.Equal(got, tc.src) {
+					t.Fatal("resumed file differs from the source")
+				}
+			})
+		}
+	}
+}
+
+// garble overwrites 4 KiB at off of the partial upload (a single temporary file, or the
+// temporary volume holding off).
+func garble(t *testing.T, dir string, split, off int64) {
+	t.Helper()
+	name, inner := ".x.imgx"+transport.TempSuffix, off
+	if split > 0 {
+		name, inner = "."+VolumeName("x.imgx", int(off/split)+1)+transport.TempSuffix, off%split
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xa5}, 4096), inner); err != nil {
+		t.Fatal(err)
 	}
 }

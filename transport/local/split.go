@@ -283,6 +283,43 @@ func (u *splitUpload) next() error {
 func (u *splitUpload) Offset() int64 { return u.off }
 func (u *splitUpload) State() []byte { return u.state }
 
+// ReadPartialAt reads back the temporary volumes (transport.PartialReader), opened
+// without following links like every file of the set.
+func (u *splitUpload) ReadPartialAt(p []byte, off int64) (int, error) {
+	if u.done || u.written {
+		return 0, transport.ErrClosed
+	}
+	total := 0
+	for len(p) > 0 {
+		if off >= u.off {
+			return total, io.EOF
+		}
+		idx := int(off / u.split)
+		inner := off % u.split
+		chunk := p[:min(int64(len(p)), u.split-inner, u.off-off)]
+		var f *os.File
+		if idx == u.curIdx {
+			f = u.cur
+		} else {
+			var err error
+			f, err = openIn(u.d, u.tempVolume(idx), os.O_RDONLY, filepath.Join(filepath.Dir(u.display), u.tempVolume(idx)))
+			if err != nil {
+				return total, err
+			}
+		}
+		n, err := f.ReadAt(chunk, inner)
+		if f != u.cur {
+			f.Close()
+		}
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return total, nil
+}
+
 func (u *splitUpload) Truncate(ctx context.Context, size int64) error {
 	if err := transport.CheckTruncate(u.done, u.written, size, u.off); err != nil {
 		return err

@@ -418,6 +418,22 @@ func (f *failAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readsBack tells whether b's uploads can be read back (transport.PartialReader), so
+// that Put resumes past the last checkpoint by comparison.
+func readsBack(t *testing.T, b transport.Backend) bool {
+	t.Helper()
+	ctx := context.Background()
+	u, err := b.Create(ctx, "probe-partial-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := u.(transport.PartialReader)
+	if err := u.Discard(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 func testResumeUpload(t *testing.T, b transport.Backend) {
 	ctx := context.Background()
 	data := Data(9, 1<<20+5)
@@ -435,6 +451,9 @@ func testResumeUpload(t *testing.T, b transport.Backend) {
 			t.Fatalf("resume after cut at %d: %v", cut, err)
 		}
 		wantResumed := int64(cut) / putOpts.CheckpointInterval * putOpts.CheckpointInterval
+		if readsBack(t, b) {
+			wantResumed = int64(cut) // the partial file is compared: every byte that reached it
+		}
 		if res.Resumed != wantResumed {
 			t.Errorf("cut at %d: resumed %d bytes, want %d", cut, res.Resumed, wantResumed)
 		}
