@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/gofrs/flock"
@@ -64,17 +65,18 @@ func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, Pr
 	var removed []Entry
 	kept := make([]ocispec.Descriptor, 0, len(ix.Manifests))
 	for _, d := range ix.Manifests {
-		if e := entryOf(d); drop != nil && drop(e) {
-			removed = append(removed, e)
-			continue
+		if drop != nil {
+			if e := entryOf(d); drop(e) {
+				removed = append(removed, e)
+				continue
+			}
 		}
 		kept = append(kept, d)
 	}
-	reach, missing, err := s.reachable(ctx, kept)
+	reach, err := s.reachable(ctx, kept)
 	if err != nil {
 		return nil, rep, fmt.Errorf("prune %s: %w; nothing deleted", s.root, err)
 	}
-	rep.Missing = missing
 	if len(removed) > 0 {
 		ix.Manifests = kept
 		if err := s.writeIndex(ix); err != nil {
@@ -86,6 +88,18 @@ func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, Pr
 	if err != nil {
 		return removed, rep, fmt.Errorf("prune: %w", err)
 	}
+	// Reached but absent: only configs and layers can be (an absent manifest or index
+	// stopped the walk). They hide nothing, so prune goes on, and says so.
+	present := make(map[digest.Digest]bool, len(entries))
+	for _, e := range entries {
+		present[digest.NewDigestFromEncoded(digest.SHA256, e.Name())] = true
+	}
+	for d := range reach {
+		if !present[d] {
+			rep.Missing = append(rep.Missing, d)
+		}
+	}
+	slices.Sort(rep.Missing)
 	for _, e := range entries {
 		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
 		if reach[d] || d.Validate() != nil {
@@ -124,32 +138,26 @@ func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, Pr
 	return removed, rep, syncDir(blobDir)
 }
 
-// reachable walks every entry and returns the set of blobs reached and the configs and
-// layers among them that are missing. Any entry it cannot follow to the end (an
-// unreadable manifest or index, or an entry of a media type whose references imgx
-// cannot read) is an error wrapping ErrIncomplete that names the image: garbage
-// collection must not guess.
-func (s *Store) reachable(ctx context.Context, entries []ocispec.Descriptor) (map[digest.Digest]bool, []digest.Digest, error) {
+// reachable walks every entry and returns the set of blobs reached. Any entry it cannot
+// follow to the end (an unreadable manifest or index, or an entry of a media type whose
+// references imgx cannot read) is an error wrapping ErrIncomplete that names the image:
+// garbage collection must not guess.
+func (s *Store) reachable(ctx context.Context, entries []ocispec.Descriptor) (map[digest.Digest]bool, error) {
 	reach := map[digest.Digest]bool{}
-	var missing []digest.Digest
 	for _, top := range entries {
-		label := entryOf(top).Label()
 		if !oci.IsManifest(top.MediaType) && !oci.IsIndex(top.MediaType) {
-			return nil, nil, fmt.Errorf("image %s: %w: index.json lists %s as %q, a media type whose references imgx cannot read",
-				label, ErrIncomplete, top.Digest, top.MediaType)
+			return nil, fmt.Errorf("image %s: %w: index.json lists %s as %q, a media type whose references imgx cannot read",
+				entryOf(top).Label(), ErrIncomplete, top.Digest, top.MediaType)
 		}
 		err := s.Walk(ctx, []ocispec.Descriptor{top}, func(d ocispec.Descriptor) error {
-			if !reach[d.Digest] && !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) && !s.Has(d.Digest) {
-				missing = append(missing, d.Digest)
-			}
 			reach[d.Digest] = true
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("image %s: %w: %w", label, ErrIncomplete, err)
+			return nil, fmt.Errorf("image %s: %w: %w", entryOf(top).Label(), ErrIncomplete, err)
 		}
 	}
-	return reach, missing, nil
+	return reach, nil
 }
 
 // Problem is one thing wrong with the store found by [Store.Check].
