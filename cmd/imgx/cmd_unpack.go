@@ -24,15 +24,16 @@ does), names that climb above the root with '..' are refused, and no symlink is
 followed, whether the image made it or it was in DIR before.
 
 Run as root, unpack keeps what the image says, as tar and umoci do: owners, character
-and block devices, FIFOs, and setuid and setgid bits. --no-devices leaves out device
-nodes and FIFOs, --no-setuid clears setuid and setgid bits: use both to look at an
-image you do not trust. Not as root, owners are not restored and devices are skipped.`,
+and block devices, FIFOs, setuid and setgid bits and file capabilities. --no-devices
+leaves out device nodes and FIFOs, --no-setuid clears setuid and setgid bits and leaves
+out file capabilities (security.capability): use both to look at an image you do not
+trust. Not as root, owners are not restored and devices are skipped.`,
 		Example: `  imgx unpack example/app:2 ./rootfs
   imgx unpack --no-devices --no-setuid untrusted/app:1 ./look`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.platform, "platform", "", "platform to unpack from a multi-platform image")
 			fs.BoolVar(&o.opts.NoDevices, "no-devices", false, "leave out character and block devices and FIFOs")
-			fs.BoolVar(&o.opts.NoSetuid, "no-setuid", false, "clear setuid and setgid bits")
+			fs.BoolVar(&o.opts.NoSetuid, "no-setuid", false, "clear setuid and setgid bits, leave out file capabilities")
 		},
 		Args: exactArgs(2, "REF and DIR"),
 		Run: func(ctx context.Context, e *Env, args []string) error {

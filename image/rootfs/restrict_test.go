@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/imgx/imgx/internal/testutil"
 )
 
@@ -64,5 +66,30 @@ func TestHostileUnpackDevicesSetuid(t *testing.T) {
 				t.Errorf("tree outside DIR changed:\n%s\n%s", before, after)
 			}
 		})
+	}
+}
+
+// TestHostileUnpackFileCapabilities: a file capability (security.capability) grants
+// privileges as setuid does, so NoSetuid drops it too; by default root keeps it.
+func TestHostileUnpackFileCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: only root may set security.capability")
+	}
+	// vfs_cap_data revision 2, effective, permitted = CAP_NET_RAW (13).
+	capNetRaw := string([]byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	layer := mkTar(t, file("bin/ping", "ping").withMode(0o755).withXattr("security.capability", capNetRaw))
+	for _, tt := range []struct {
+		opts UnpackOptions
+		want bool
+	}{{UnpackOptions{}, true}, {UnpackOptions{NoSetuid: true}, false}} {
+		dir := t.TempDir()
+		if err := UnpackWith(context.Background(), openers(layer), dir, tt.opts); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		n, err := unix.Getxattr(filepath.Join(dir, "bin/ping"), "security.capability", buf)
+		if got := err == nil && string(buf[:n]) == capNetRaw; got != tt.want {
+			t.Errorf("%+v: capability kept = %v (%v), want %v", tt.opts, got, err, tt.want)
+		}
 	}
 }

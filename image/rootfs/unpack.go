@@ -22,7 +22,9 @@ type UnpackOptions struct {
 	// NoDevices skips character and block devices and FIFOs (and hard links
 	// to them), which root would otherwise create.
 	NoDevices bool
-	// NoSetuid clears the setuid and setgid bits of every file and directory.
+	// NoSetuid clears the setuid and setgid bits of every file and directory
+	// and leaves out file capabilities (the security.capability attribute),
+	// which grant privileges the same way.
 	NoSetuid bool
 }
 
@@ -268,7 +270,7 @@ func (x *extractor) fill(f *os.File, hdr *tar.Header, r io.Reader, mode os.FileM
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}
-	for k, v := range xattrs(hdr) {
+	for k, v := range x.xattrs(hdr) {
 		_ = unix.Fsetxattr(int(f.Fd()), k, []byte(v), 0) // best effort
 	}
 	return nil
@@ -345,9 +347,19 @@ func (x *extractor) owner(name string, hdr *tar.Header) error {
 
 // xattrsAt sets extended attributes on a directory or symlink, best effort.
 func (x *extractor) xattrsAt(name string, hdr *tar.Header) {
-	for k, v := range xattrs(hdr) {
+	for k, v := range x.xattrs(hdr) {
 		_ = unix.Lsetxattr(filepath.Join(x.dir, name), k, []byte(v), 0)
 	}
+}
+
+// xattrs are the extended attributes to set: all of them, except file
+// capabilities (which grant privileges as setuid does) under NoSetuid.
+func (x *extractor) xattrs(hdr *tar.Header) map[string]string {
+	m := xattrs(hdr)
+	if x.opts.NoSetuid {
+		delete(m, "security.capability")
+	}
+	return m
 }
 
 func xattrs(hdr *tar.Header) map[string]string {
