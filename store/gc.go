@@ -95,6 +95,12 @@ func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, Pr
 		present[digest.NewDigestFromEncoded(digest.SHA256, e.Name())] = true
 	}
 	for d := range reach {
+		if d.Algorithm() != digest.SHA256 { // not in the listing: blobs/sha512, say
+			if !s.Has(d) {
+				rep.Missing = append(rep.Missing, d)
+			}
+			continue
+		}
 		if !present[d] {
 			rep.Missing = append(rep.Missing, d)
 		}
