@@ -20,6 +20,10 @@ var (
 	ErrBusy = errors.New("store is busy")
 	// ErrMissingBlob: a commit would tag an image whose blobs are not all present.
 	ErrMissingBlob = errors.New("missing blob")
+	// ErrIncomplete: the content graph cannot be read completely (index.json, or a
+	// manifest or index whose children are therefore unknown), so a destructive
+	// operation refused to run.
+	ErrIncomplete = errors.New("content graph cannot be read completely")
 )
 
 // MismatchError reports a blob whose bytes hash to another digest.

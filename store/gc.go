@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/gofrs/flock"
@@ -19,41 +20,96 @@ import (
 
 // PruneReport says what [Store.Prune] removed.
 type PruneReport struct {
-	Blobs      []digest.Digest `json:"blobs"`       // unreferenced blobs removed
-	Leftovers  int             `json:"leftovers"`   // staged or temporary files of interrupted writes removed
-	BytesFreed int64           `json:"bytes_freed"` // total size of both
+	Blobs      []digest.Digest `json:"blobs"`             // unreferenced blobs removed
+	Leftovers  int             `json:"leftovers"`         // staged or temporary files of interrupted writes removed
+	BytesFreed int64           `json:"bytes_freed"`       // total size of both
+	Missing    []digest.Digest `json:"missing,omitempty"` // configs and layers images use that are missing (nothing hidden; 'imgx check' reports them)
 }
 
 // Prune removes blobs that no index entry reaches and the leftovers of interrupted writes.
 // It needs the store to itself: if a load or import is running it returns ErrBusy rather
-// than delete blobs that transaction is about to tag.
+// than delete blobs that transaction is about to tag. It deletes nothing unless it can
+// read the whole content graph: if index.json, or a manifest or index some entry reaches,
+// is unreadable, corrupted or does not parse, the children of that node are unknown and
+// Prune returns an error wrapping ErrIncomplete that names the image and the blob. A
+// missing config or layer hides nothing and does not stop it (see PruneReport.Missing).
 func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
+	_, rep, err := s.collect(ctx, nil)
+	return rep, err
+}
+
+// collect removes the index entries drop selects, then every blob no remaining entry
+// reaches, under the store's exclusive locks. It reads the whole graph of the remaining
+// entries before it changes anything: if that fails, nothing changes.
+func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, PruneReport, error) {
 	var rep PruneReport
 	live := flock.New(filepath.Join(s.root, liveFile))
 	ok, err := live.TryLock()
 	if err != nil {
-		return rep, fmt.Errorf("prune %s: %w", s.root, err)
+		return nil, rep, fmt.Errorf("prune %s: %w", s.root, err)
 	}
 	if !ok {
-		return rep, fmt.Errorf("prune %s: %w: a load or import is in progress; try again later", s.root, ErrBusy)
+		return nil, rep, fmt.Errorf("prune %s: %w: a load or import is in progress; try again later", s.root, ErrBusy)
 	}
 	defer live.Unlock()
 	unlock, err := s.lock()
 	if err != nil {
-		return rep, err
+		return nil, rep, err
 	}
 	defer unlock()
 
-	reach, _ := s.reachable(ctx)
+	ix, err := s.Index()
+	if err != nil {
+		return nil, rep, fmt.Errorf("prune %s: %w: %w; nothing deleted", s.root, ErrIncomplete, err)
+	}
+	var removed []Entry
+	kept := make([]ocispec.Descriptor, 0, len(ix.Manifests))
+	for _, d := range ix.Manifests {
+		if drop != nil {
+			if e := entryOf(d); drop(e) {
+				removed = append(removed, e)
+				continue
+			}
+		}
+		kept = append(kept, d)
+	}
+	reach, err := s.reachable(ctx, kept)
+	if err != nil {
+		return nil, rep, fmt.Errorf("prune %s: %w; nothing deleted", s.root, err)
+	}
+	if len(removed) > 0 {
+		ix.Manifests = kept
+		if err := s.writeIndex(ix); err != nil {
+			return nil, rep, fmt.Errorf("remove images: %w", err)
+		}
+	}
 	blobDir := filepath.Join(s.root, ocispec.ImageBlobsDir, "sha256")
 	entries, err := os.ReadDir(blobDir)
 	if err != nil {
-		return rep, fmt.Errorf("prune: %w", err)
+		return removed, rep, fmt.Errorf("prune: %w", err)
 	}
+	// Reached but absent: only configs and layers can be (an absent manifest or index
+	// stopped the walk). They hide nothing, so prune goes on, and says so.
+	present := make(map[digest.Digest]bool, len(entries))
+	for _, e := range entries {
+		present[digest.NewDigestFromEncoded(digest.SHA256, e.Name())] = true
+	}
+	for d := range reach {
+		if d.Algorithm() != digest.SHA256 { // not in the listing: blobs/sha512, say
+			if !s.Has(d) {
+				rep.Missing = append(rep.Missing, d)
+			}
+			continue
+		}
+		if !present[d] {
+			rep.Missing = append(rep.Missing, d)
+		}
+	}
+	slices.Sort(rep.Missing)
 	for _, e := range entries {
 		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
-		if reach[d] {
-			continue
+		if reach[d] || d.Validate() != nil {
+			continue // a file that is not a blob is not ours to delete; check reports it
 		}
 		info, err := e.Info()
 		if err != nil {
@@ -85,46 +141,29 @@ func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
 			rep.Leftovers++
 		}
 	}
-	return rep, syncDir(blobDir)
+	return removed, rep, syncDir(blobDir)
 }
 
-// reachable walks every index entry and returns the set of blobs reached. Blobs that
-// cannot be read are recorded as reached (so prune never deletes on a guess) and their
-// errors returned.
-func (s *Store) reachable(ctx context.Context) (map[digest.Digest]bool, []error) {
-	ix, err := s.Index()
-	if err != nil {
-		return map[digest.Digest]bool{}, []error{err}
-	}
-	seen := map[digest.Digest]bool{}
-	var errs []error
-	var walk func(d ocispec.Descriptor)
-	walk = func(d ocispec.Descriptor) {
-		if seen[d.Digest] {
-			return
+// reachable walks every entry and returns the set of blobs reached. Any entry it cannot
+// follow to the end (an unreadable manifest or index, or an entry of a media type whose
+// references imgx cannot read) is an error wrapping ErrIncomplete that names the image:
+// garbage collection must not guess.
+func (s *Store) reachable(ctx context.Context, entries []ocispec.Descriptor) (map[digest.Digest]bool, error) {
+	reach := map[digest.Digest]bool{}
+	for _, top := range entries {
+		if !oci.IsManifest(top.MediaType) && !oci.IsIndex(top.MediaType) {
+			return nil, fmt.Errorf("image %s: %w: index.json lists %s as %q, a media type whose references imgx cannot read",
+				entryOf(top).Label(), ErrIncomplete, top.Digest, top.MediaType)
 		}
-		seen[d.Digest] = true
-		if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
-			return
-		}
-		data, err := s.ReadBlob(ctx, d)
+		err := s.Walk(ctx, []ocispec.Descriptor{top}, func(d ocispec.Descriptor) error {
+			reach[d.Digest] = true
+			return nil
+		})
 		if err != nil {
-			errs = append(errs, err)
-			return
-		}
-		kids, err := oci.Children(d.MediaType, data)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("blob %s: %w", d.Digest, err))
-			return
-		}
-		for _, k := range kids {
-			walk(k)
+			return nil, fmt.Errorf("image %s: %w: %w", entryOf(top).Label(), ErrIncomplete, err)
 		}
 	}
-	for _, d := range ix.Manifests {
-		walk(d)
-	}
-	return seen, errs
+	return reach, nil
 }
 
 // Problem is one thing wrong with the store found by [Store.Check].
@@ -209,12 +248,12 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	reached := map[digest.Digest]bool{}
 	for _, top := range ix.Manifests {
 		rep.Images++
-		name, _ := entryRef(top)
-		label := top.Digest.String()
-		if !name.IsZero() {
-			label = name.Familiar()
+		label := entryOf(top).Label()
+		if !oci.IsManifest(top.MediaType) && !oci.IsIndex(top.MediaType) {
+			rep.Problems = append(rep.Problems, Problem{Image: label, Blob: top.Digest,
+				Reason: fmt.Sprintf("index.json lists it as %q, a media type whose references imgx cannot read (prune refuses to run)", top.MediaType)})
 		}
-		s.checkTree(ctx, label, top, bad, reached, map[digest.Digest]bool{}, &rep)
+		s.checkTree(ctx, label, top, bad, reached, &rep)
 	}
 	for _, e := range entries {
 		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
@@ -230,47 +269,35 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	return rep, nil
 }
 
-func (s *Store) checkTree(ctx context.Context, image string, d ocispec.Descriptor, bad, reached, onPath map[digest.Digest]bool, rep *CheckReport) {
-	reached[d.Digest] = true
-	if err := d.Digest.Validate(); err != nil {
-		rep.Problems = append(rep.Problems, Problem{Image: image, Reason: fmt.Sprintf("invalid digest %q", d.Digest), Err: err})
-		return
+// checkTree checks every blob image reaches, reporting each problem and going on.
+func (s *Store) checkTree(ctx context.Context, image string, top ocispec.Descriptor, bad, reached map[digest.Digest]bool, rep *CheckReport) {
+	problem := func(p Problem) error {
+		p.Image = image
+		rep.Problems = append(rep.Problems, p)
+		return SkipChildren
 	}
-	fi, err := os.Stat(s.BlobPath(d.Digest))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: "missing (" + d.MediaType + ")", Err: ErrNotFound})
-		return
-	case err != nil:
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: err.Error(), Err: err})
-		return
-	case fi.Size() != d.Size:
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: fmt.Sprintf("size %d, descriptor says %d", fi.Size(), d.Size), Err: ErrSizeMismatch})
-		return
-	case bad[d.Digest]:
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: "image uses a corrupted blob (" + d.MediaType + ")", Err: ErrDigestMismatch})
-		return
-	}
-	if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
-		return
-	}
-	if onPath[d.Digest] {
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: "index refers to itself"})
-		return
-	}
-	onPath[d.Digest] = true
-	defer delete(onPath, d.Digest)
-	data, err := s.ReadBlob(ctx, d)
-	if err != nil {
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: err.Error(), Err: err})
-		return
-	}
-	kids, err := oci.Children(d.MediaType, data)
-	if err != nil {
-		rep.Problems = append(rep.Problems, Problem{Image: image, Blob: d.Digest, Reason: err.Error(), Err: err})
-		return
-	}
-	for _, k := range kids {
-		s.checkTree(ctx, image, k, bad, reached, onPath, rep)
+	err := s.Walk(ctx, []ocispec.Descriptor{top}, func(d ocispec.Descriptor) error {
+		reached[d.Digest] = true
+		if err := d.Digest.Validate(); err != nil {
+			return problem(Problem{Reason: fmt.Sprintf("invalid digest %q", d.Digest), Err: err})
+		}
+		fi, err := os.Stat(s.BlobPath(d.Digest))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return problem(Problem{Blob: d.Digest, Reason: "missing (" + d.MediaType + ")", Err: ErrNotFound})
+		case err != nil:
+			return problem(Problem{Blob: d.Digest, Reason: err.Error(), Err: err})
+		case fi.Size() != d.Size:
+			return problem(Problem{Blob: d.Digest, Reason: fmt.Sprintf("size %d, descriptor says %d", fi.Size(), d.Size), Err: ErrSizeMismatch})
+		case bad[d.Digest]:
+			return problem(Problem{Blob: d.Digest, Reason: "image uses a corrupted blob (" + d.MediaType + ")", Err: ErrDigestMismatch})
+		}
+		return nil
+	}, OnUnreadable(func(ue *UnreadableError) error {
+		problem(Problem{Blob: ue.Desc.Digest, Reason: ue.Err.Error(), Err: ue.Err})
+		return nil
+	}))
+	if err != nil { // only cancellation stops a walk that reports and continues
+		rep.Problems = append(rep.Problems, Problem{Image: image, Reason: err.Error(), Err: err})
 	}
 }

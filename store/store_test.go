@@ -30,7 +30,7 @@ func newStore(t *testing.T) *Store {
 }
 
 // image stages a one-layer image with the given layer bytes and returns its manifest.
-func stageImage(t *testing.T, tx *Tx, layer []byte) ocispec.Descriptor {
+func stageImage(t testing.TB, tx *Tx, layer []byte) ocispec.Descriptor {
 	t.Helper()
 	ctx := context.Background()
 	l, err := tx.PutBytes(ctx, ocispec.MediaTypeImageLayer, layer)
@@ -52,7 +52,7 @@ func stageImage(t *testing.T, tx *Tx, layer []byte) ocispec.Descriptor {
 	return md
 }
 
-func mustRef(t *testing.T, s string) ref.Ref {
+func mustRef(t testing.TB, s string) ref.Ref {
 	r, err := ref.ParseNamed(s)
 	if err != nil {
 		t.Fatal(err)

@@ -39,18 +39,55 @@ func (e Entry) Display() string {
 	return "<none>"
 }
 
-// entryRef reads the tag of an index entry: the full name if containerd-style annotations
-// carry it, else the ref.name annotation normalised as Docker would (so "debian:bookworm",
-// written by skopeo, resolves as docker.io/library/debian:bookworm).
-func entryRef(d ocispec.Descriptor) (ref.Ref, string) {
-	for _, k := range []string{AnnotationFullName, annotationRefNameKey} {
-		if v := d.Annotations[k]; v != "" {
-			if r, err := ref.ParseNamed(v); err == nil {
-				return r, ""
-			}
-		}
+// Label names the entry in messages: its tag, its raw name, or its digest.
+func (e Entry) Label() string {
+	if e.Ref.IsZero() && e.Name == "" {
+		return e.Desc.Digest.String()
 	}
-	return ref.Ref{}, d.Annotations[annotationRefNameKey]
+	return e.Display()
+}
+
+func entryOf(d ocispec.Descriptor) Entry {
+	r, raw := entryRef(d)
+	return Entry{Ref: r, Name: raw, Desc: d}
+}
+
+// entryRef reads the tag of an index entry. org.opencontainers.image.ref.name is the
+// standard annotation and the one skopeo and umoci read and write, so it decides;
+// io.containerd.image.name only adds the repository when the two agree:
+//
+//   - ref.name alone ("debian:bookworm", skopeo; "latest", umoci) is normalised as
+//     Docker would: docker.io/library/debian:bookworm, docker.io/library/latest:latest.
+//   - ref.name equal to the containerd name's tag ("1.0" with
+//     "docker.io/library/app:1.0", as containerd exports write) or naming the same
+//     image in another spelling (imgx writes "app:1.0" with "docker.io/library/app:1.0"):
+//     the containerd name.
+//   - ref.name that disagrees with the containerd name: ref.name, normalised as if it
+//     were alone. umoci's config --tag and repack copy the old entry's annotations and
+//     change only ref.name, so the containerd name is stale there; reading ref.name as
+//     written means the name given to umoci is the one imgx and skopeo find.
+//   - no ref.name: the containerd name.
+//
+// A name that is not a valid reference is returned raw, with a zero Ref.
+func entryRef(d ocispec.Descriptor) (ref.Ref, string) {
+	name, full := d.Annotations[annotationRefNameKey], d.Annotations[AnnotationFullName]
+	var fr ref.Ref
+	if full != "" {
+		fr, _ = ref.ParseNamed(full)
+	}
+	if name == "" {
+		if !fr.IsZero() {
+			return fr, ""
+		}
+		return ref.Ref{}, full
+	}
+	if !fr.IsZero() && fr.Tag() == name {
+		return fr, ""
+	}
+	if r, err := ref.ParseNamed(name); err == nil {
+		return r, ""
+	}
+	return ref.Ref{}, name
 }
 
 // Entries lists the images in the store, in index order.
@@ -61,8 +98,7 @@ func (s *Store) Entries() ([]Entry, error) {
 	}
 	out := make([]Entry, 0, len(ix.Manifests))
 	for _, d := range ix.Manifests {
-		r, raw := entryRef(d)
-		out = append(out, Entry{Ref: r, Name: raw, Desc: d})
+		out = append(out, entryOf(d))
 	}
 	return out, nil
 }
@@ -133,32 +169,54 @@ func (s *Store) Untag(ctx context.Context, r ref.Ref) (ocispec.Descriptor, bool,
 	return removed, stillUsed, err
 }
 
-// RemoveImage removes every index entry pointing at digest d (all its tags).
-func (s *Store) RemoveImage(ctx context.Context, d digest.Digest) ([]Entry, error) {
+// Remove removes the index entries that match selects and nothing else; with prune it
+// then frees the blobs no remaining entry reaches, in the same locked step. It returns
+// the entries removed, in index order.
+//
+// With prune, Remove first reads the whole content graph of the entries that stay; if
+// that fails (an unreadable index.json, or a manifest or index some remaining image
+// reaches that is missing, corrupted or does not parse) nothing changes, not even
+// index.json, and the error wraps ErrIncomplete and names the image and blob. Removing
+// the broken image itself works, since it is not among those that stay. If a load or
+// import is running, Remove with prune returns ErrBusy and changes nothing.
+func (s *Store) Remove(ctx context.Context, match func(Entry) bool, prune bool) ([]Entry, PruneReport, error) {
+	if prune {
+		return s.collect(ctx, match)
+	}
 	var removed []Entry
 	err := s.updateIndex(func(ix *ocispec.Index) error {
 		kept := ix.Manifests[:0]
-		for _, m := range ix.Manifests {
-			if m.Digest == d {
-				r, raw := entryRef(m)
-				removed = append(removed, Entry{Ref: r, Name: raw, Desc: m})
+		for _, d := range ix.Manifests {
+			if e := entryOf(d); match(e) {
+				removed = append(removed, e)
 				continue
 			}
-			kept = append(kept, m)
-		}
-		if len(removed) == 0 {
-			return fmt.Errorf("image %s: %w", d, ErrNotFound)
+			kept = append(kept, d)
 		}
 		ix.Manifests = kept
 		return nil
 	})
-	return removed, err
+	return removed, PruneReport{}, err
 }
 
 // Resolved is the result of resolving what a user typed.
 type Resolved struct {
 	Desc ocispec.Descriptor // the manifest or index
 	Ref  ref.Ref            // the tag it was found by, or zero
+	Name string             // the raw name it was found by (one that is not a valid reference), or ""
+}
+
+// Matches reports whether e is one of the entries r stands for: the entries with its tag
+// (or raw name), or, when r was resolved by digest or image ID, every entry of that
+// image. [Store.Remove] takes it to remove exactly what a user named.
+func (r Resolved) Matches(e Entry) bool {
+	switch {
+	case !r.Ref.IsZero():
+		return !e.Ref.IsZero() && e.Ref.String() == r.Ref.String()
+	case r.Name != "":
+		return e.Ref.IsZero() && e.Name == r.Name
+	}
+	return e.Desc.Digest == r.Desc.Digest
 }
 
 // ImageID returns the ID docker shows for an image: its config digest for a manifest;
@@ -205,7 +263,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 	}
 	for _, e := range entries {
 		if e.Ref.IsZero() && e.Name != "" && e.Name == in {
-			return Resolved{Desc: withoutAnnotations(e.Desc)}, nil
+			return Resolved{Desc: withoutAnnotations(e.Desc), Name: e.Name}, nil
 		}
 	}
 	if ref.LooksLikeDigest(in) {

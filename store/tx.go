@@ -14,7 +14,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -305,41 +304,29 @@ func (tx *Tx) Commit(ctx context.Context) error {
 }
 
 // walk adds desc and everything it reaches to need, checking that each blob is
-// committed or staged and that manifests parse.
+// committed or staged with the right size and that manifests and indexes verify and
+// parse. Anything unreadable fails the commit.
 func (tx *Tx) walk(ctx context.Context, desc ocispec.Descriptor, need map[digest.Digest]bool) error {
-	if need[desc.Digest] {
-		return nil
-	}
-	path := tx.s.BlobPath(desc.Digest)
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		path = tx.s.stagedPath(desc.Digest)
-		fi, err = os.Stat(path)
-	}
-	if err != nil {
-		return fmt.Errorf("%w %s (%s)", ErrMissingBlob, desc.Digest, desc.MediaType)
-	}
-	if fi.Size() != desc.Size {
-		return fmt.Errorf("blob %s: %w: have %d bytes, descriptor says %d", desc.Digest, ErrSizeMismatch, fi.Size(), desc.Size)
-	}
-	need[desc.Digest] = true
-	if !oci.IsManifest(desc.MediaType) && !oci.IsIndex(desc.MediaType) {
-		return nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	kids, err := oci.Children(desc.MediaType, data)
-	if err != nil {
-		return fmt.Errorf("blob %s: %w", desc.Digest, err)
-	}
-	for _, k := range kids {
-		if err := tx.walk(ctx, k, need); err != nil {
-			return err
+	w := &walker{read: func(d ocispec.Descriptor) ([]byte, error) {
+		return readMeta(d, tx.s.BlobPath(d.Digest), tx.s.stagedPath(d.Digest))
+	}}
+	return w.walk(ctx, []ocispec.Descriptor{desc}, func(d ocispec.Descriptor) error {
+		if err := d.Digest.Validate(); err != nil {
+			return fmt.Errorf("blob %q: %w", d.Digest, err)
 		}
-	}
-	return nil
+		fi, err := os.Stat(tx.s.BlobPath(d.Digest))
+		if errors.Is(err, fs.ErrNotExist) {
+			fi, err = os.Stat(tx.s.stagedPath(d.Digest))
+		}
+		if err != nil {
+			return fmt.Errorf("%w %s (%s)", ErrMissingBlob, d.Digest, d.MediaType)
+		}
+		if fi.Size() != d.Size {
+			return fmt.Errorf("blob %s: %w: have %d bytes, descriptor says %d", d.Digest, ErrSizeMismatch, fi.Size(), d.Size)
+		}
+		need[d.Digest] = true
+		return nil
+	})
 }
 
 // Discard ends the transaction without committing. Blobs this transaction staged are

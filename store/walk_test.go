@@ -45,4 +45,33 @@ func TestWalk(t *testing.T) {
 	if err := s.Walk(ctx, []ocispec.Descriptor{b}, func(ocispec.Descriptor) error { return nil }); !errors.Is(err, ErrDigestMismatch) && !errors.Is(err, ErrSizeMismatch) {
 		t.Errorf("walk of a corrupted manifest: %v", err)
 	}
+
+	var ue *UnreadableError
+	if err := s.Walk(ctx, []ocispec.Descriptor{b}, func(ocispec.Descriptor) error { return nil }); !errors.As(err, &ue) || ue.Desc.Digest != b.Digest {
+		t.Errorf("walk of a corrupted manifest: %v, want an *UnreadableError naming it", err)
+	}
+
+	// Report and continue: the broken root's children are skipped, the other root is walked.
+	var reported []string
+	kinds = nil
+	err = s.Walk(ctx, []ocispec.Descriptor{b, a}, func(d ocispec.Descriptor) error {
+		kinds = append(kinds, d.MediaType)
+		return nil
+	}, OnUnreadable(func(ue *UnreadableError) error {
+		reported = append(reported, ue.Desc.Digest.String())
+		return nil
+	}))
+	if err != nil || len(reported) != 1 || reported[0] != b.Digest.String() || len(kinds) != 4 {
+		t.Errorf("report-and-continue walk: err %v, reported %v, visited %q", err, reported, kinds)
+	}
+
+	// SkipChildren skips what a manifest lists.
+	kinds = nil
+	err = s.Walk(ctx, []ocispec.Descriptor{a}, func(d ocispec.Descriptor) error {
+		kinds = append(kinds, d.MediaType)
+		return SkipChildren
+	})
+	if err != nil || len(kinds) != 1 {
+		t.Errorf("SkipChildren: %v, visited %q", err, kinds)
+	}
 }

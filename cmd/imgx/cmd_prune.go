@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+
+	"github.com/imgx/imgx/store"
 )
 
 func init() {
@@ -15,7 +17,13 @@ func init() {
 		Short: "Remove blobs no image uses and leftovers of interrupted writes",
 		Long: `Prune removes every blob that no image in index.json reaches, and the staged and
 temporary files left by an interrupted load or import, and reports the bytes freed. It
-waits for nothing: if a load or import is running it fails with "store is busy".`,
+waits for nothing: if a load or import is running it fails with "store is busy".
+
+It deletes nothing unless it can read every image completely: if index.json, or a
+manifest or index an image reaches, is unreadable, corrupted or does not parse, what
+that image uses is unknown, so prune fails naming the image and blob ('imgx check'
+lists every problem; 'imgx rmi' of the broken image, or a re-load, repairs it). A
+missing config or layer hides nothing: prune goes on and warns about it.`,
 		Example: `  imgx prune`,
 		Flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&o.json, "json", false, "print JSON") },
 		Args:    exactArgs(0, "no arguments"),
@@ -31,6 +39,7 @@ waits for nothing: if a load or import is running it fails with "store is busy".
 			if o.json {
 				return writeJSON(e.Stdout, rep)
 			}
+			warnMissing(e, rep)
 			for _, d := range rep.Blobs {
 				fmt.Fprintf(e.Stdout, "deleted: %s\n", d)
 			}
@@ -38,4 +47,12 @@ waits for nothing: if a load or import is running it fails with "store is busy".
 			return nil
 		},
 	})
+}
+
+// warnMissing tells about blobs images use that are missing: prune could still run (a
+// missing config or layer hides nothing), but those images are broken.
+func warnMissing(e *Env, rep store.PruneReport) {
+	for _, d := range rep.Missing {
+		e.Warnf("blob %s is missing but an image uses it; 'imgx check' names the image", d)
+	}
 }

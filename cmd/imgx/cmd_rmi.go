@@ -16,9 +16,16 @@ func init() {
 		Name:  "rmi",
 		Usage: "[flags] REF...",
 		Short: "Remove images",
-		Long: `Rmi removes a tag; given an image ID or digest it removes the image with all its tags.
-Then it frees the blobs no remaining image uses (unless --no-prune). Removing continues
-past an image that cannot be removed and the command fails at the end.`,
+		Long: `Rmi removes the tags it is given, and nothing else: another tag of the same image stays.
+Given an image ID or digest it removes the image with all its tags. It prints one line
+for each tag removed. Then it frees the blobs no remaining image uses (unless --no-prune).
+A REF that cannot be resolved is reported and the others are still removed; the command
+then fails at the end.
+
+Freeing blobs needs the whole picture: if index.json, or a manifest or index of an image
+that stays, cannot be read (missing, corrupted, not parseable), rmi changes nothing and
+fails naming the image and blob. Removing the broken image itself works. --no-prune
+removes the tags without reading any image.`,
 		Example: `  imgx rmi example/hello:1.0
   imgx rmi 3f2a9c1b4d5e`,
 		Flags: func(fs *pflag.FlagSet) {
@@ -31,40 +38,57 @@ past an image that cannot be removed and the command fails at the end.`,
 				return err
 			}
 			var errs []error
+			var targets []store.Resolved
 			for _, a := range args {
 				r, err := resolve(ctx, s, a)
 				if err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				if !r.Ref.IsZero() {
-					if _, _, err := s.Untag(ctx, r.Ref); err != nil {
-						errs = append(errs, err)
+				targets = append(targets, r)
+			}
+			if len(targets) == 0 {
+				return errors.Join(errs...)
+			}
+			match := func(en store.Entry) bool {
+				for _, t := range targets {
+					if t.Matches(en) {
+						return true
+					}
+				}
+				return false
+			}
+			removed, rep, err := s.Remove(ctx, match, !o.noPrune)
+			pruned := !o.noPrune && err == nil
+			if errors.Is(err, store.ErrBusy) {
+				e.Warnf("blobs not freed: %v; run 'imgx prune' later", err)
+				removed, _, err = s.Remove(ctx, match, false)
+			}
+			if errors.Is(err, store.ErrIncomplete) {
+				return errors.Join(append(errs, withHint(err,
+					"nothing was removed; 'imgx check' lists the problems, 'imgx rmi --no-prune' removes the tags only"))...)
+			}
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			printed := make([]bool, len(removed))
+			for _, t := range targets {
+				for i, en := range removed {
+					if printed[i] || !t.Matches(en) {
 						continue
 					}
-					fmt.Fprintf(e.Stdout, "Untagged: %s\n", r.Ref.Familiar())
-					continue
-				}
-				removed, err := s.RemoveImage(ctx, r.Desc.Digest)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				for _, en := range removed {
-					if !en.Ref.IsZero() {
-						fmt.Fprintf(e.Stdout, "Untagged: %s\n", en.Ref.Familiar())
+					printed[i] = true
+					if !en.Ref.IsZero() || en.Name != "" {
+						fmt.Fprintf(e.Stdout, "Untagged: %s\n", en.Display())
 					}
 				}
-				fmt.Fprintf(e.Stdout, "Deleted: %s\n", r.Desc.Digest)
+				if t.Ref.IsZero() && t.Name == "" {
+					fmt.Fprintf(e.Stdout, "Deleted: %s\n", t.Desc.Digest)
+				}
 			}
-			if !o.noPrune {
-				rep, err := s.Prune(ctx)
-				switch {
-				case errors.Is(err, store.ErrBusy):
-					e.Warnf("blobs not freed: %v; run 'imgx prune' later", err)
-				case err != nil:
-					errs = append(errs, err)
-				case rep.BytesFreed > 0:
+			if pruned {
+				warnMissing(e, rep)
+				if rep.BytesFreed > 0 {
 					fmt.Fprintf(e.Stdout, "Freed %s\n", humanSize(rep.BytesFreed))
 				}
 			}

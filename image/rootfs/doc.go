@@ -46,10 +46,14 @@
 //
 // [Unpack] never follows a symlink while extracting: every operation goes
 // through an [os.Root], and each parent component is checked with Lstat and
-// refused if it is a symlink. Ownership is set only when running as root;
-// character and block devices are skipped silently when they cannot be
+// refused if it is a symlink. Absolute names land inside the directory (the
+// leading "/" is stripped, as tar does). Ownership is set only when running as
+// root; character and block devices are skipped silently when they cannot be
 // created for lack of privilege (not root, or no CAP_MKNOD); FIFOs are always
-// created. Extended attributes are best effort. Directory modes and
+// created. So root keeps owners, device nodes, setuid/setgid bits and file
+// capabilities, as tar and umoci do; [UnpackOptions] (NoDevices, NoSetuid)
+// drops device nodes and FIFOs, and setuid/setgid bits and file capabilities,
+// for images that are not trusted. Extended attributes are best effort. Directory modes and
 // times are set after their contents. On error the directory may be left
 // partially populated.
 package rootfs

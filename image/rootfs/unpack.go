@@ -16,10 +16,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// UnpackOptions restricts what [UnpackWith] creates. The zero value keeps
+// everything the image has that the process may create (as tar and umoci do).
+type UnpackOptions struct {
+	// NoDevices skips character and block devices and FIFOs (and hard links
+	// to them), which root would otherwise create.
+	NoDevices bool
+	// NoSetuid clears the setuid and setgid bits of every file and directory
+	// and leaves out file capabilities (the security.capability attribute),
+	// which grant privileges the same way.
+	NoSetuid bool
+}
+
 // Unpack extracts the flattened filesystem of layers into dir, creating dir
-// if needed. See the package documentation for what it refuses and what it
-// sets.
+// if needed, keeping everything the process may create. See the package
+// documentation for what it refuses and what it sets.
 func Unpack(ctx context.Context, layers []Opener, dir string) error {
+	return UnpackWith(ctx, layers, dir, UnpackOptions{})
+}
+
+// UnpackWith is [Unpack] with restrictions on what it creates.
+func UnpackWith(ctx context.Context, layers []Opener, dir string, o UnpackOptions) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("unpack: %w", err)
 	}
@@ -30,7 +47,7 @@ func Unpack(ctx context.Context, layers []Opener, dir string) error {
 		pw.CloseWithError(err)
 		ferr <- err
 	}()
-	err := extract(ctx, pr, dir)
+	err := extractWith(ctx, pr, dir, o)
 	pr.CloseWithError(errExtractStopped) // unblocks Flatten if extract stopped early
 	if fe := <-ferr; fe != nil && !errors.Is(fe, errExtractStopped) {
 		return fe // the cause; extract only saw its echo through the pipe
@@ -44,13 +61,15 @@ var errExtractStopped = errors.New("extraction stopped")
 // operation goes through os.Root, and parents are checked with Lstat so no
 // symlink is followed even inside the root.
 type extractor struct {
-	ctx    context.Context
-	root   *os.Root
-	dir    string // absolute, for the few calls os.Root lacks
-	asRoot bool
-	good   map[string]bool // directories known to be real directories
-	dirs   []dirTimes      // directory metadata applied at the end
-	buf    []byte
+	ctx     context.Context
+	root    *os.Root
+	dir     string // absolute, for the few calls os.Root lacks
+	asRoot  bool
+	opts    UnpackOptions
+	good    map[string]bool // directories known to be real directories
+	skipped map[string]bool // special files left out by NoDevices, so links to them are too
+	dirs    []dirTimes      // directory metadata applied at the end
+	buf     []byte
 }
 
 type dirTimes struct {
@@ -61,6 +80,10 @@ type dirTimes struct {
 
 // extract writes the tar stream r below dir.
 func extract(ctx context.Context, r io.Reader, dir string) error {
+	return extractWith(ctx, r, dir, UnpackOptions{})
+}
+
+func extractWith(ctx context.Context, r io.Reader, dir string, o UnpackOptions) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("unpack: %w", err)
@@ -70,8 +93,8 @@ func extract(ctx context.Context, r io.Reader, dir string) error {
 		return fmt.Errorf("unpack: %w", err)
 	}
 	defer root.Close()
-	x := &extractor{ctx: ctx, root: root, dir: abs, asRoot: os.Geteuid() == 0,
-		good: map[string]bool{".": true}, buf: make([]byte, 256<<10)}
+	x := &extractor{ctx: ctx, root: root, dir: abs, asRoot: os.Geteuid() == 0, opts: o,
+		good: map[string]bool{".": true}, skipped: map[string]bool{}, buf: make([]byte, 256<<10)}
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -114,6 +137,19 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	if err != nil || name == "." {
 		return err // the root itself is the caller's directory: left alone
 	}
+	if x.opts.NoDevices {
+		switch typ {
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			x.skipped[name] = true
+			return nil
+		case tar.TypeLink:
+			if target, err := CheckEntryName(hdr.Linkname); err == nil && x.skipped[target] {
+				x.skipped[name] = true
+				return nil
+			}
+		}
+		delete(x.skipped, name) // a later entry replaces the skipped one
+	}
 	if err := x.parents(name, true); err != nil {
 		return err
 	}
@@ -121,6 +157,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if x.opts.NoSetuid {
+		mode &^= fs.ModeSetuid | fs.ModeSetgid
+	}
 
 	switch typ {
 	case tar.TypeDir:
@@ -231,7 +270,7 @@ func (x *extractor) fill(f *os.File, hdr *tar.Header, r io.Reader, mode os.FileM
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}
-	for k, v := range xattrs(hdr) {
+	for k, v := range x.xattrs(hdr) {
 		_ = unix.Fsetxattr(int(f.Fd()), k, []byte(v), 0) // best effort
 	}
 	return nil
@@ -308,9 +347,19 @@ func (x *extractor) owner(name string, hdr *tar.Header) error {
 
 // xattrsAt sets extended attributes on a directory or symlink, best effort.
 func (x *extractor) xattrsAt(name string, hdr *tar.Header) {
-	for k, v := range xattrs(hdr) {
+	for k, v := range x.xattrs(hdr) {
 		_ = unix.Lsetxattr(filepath.Join(x.dir, name), k, []byte(v), 0)
 	}
+}
+
+// xattrs are the extended attributes to set: all of them, except file
+// capabilities (which grant privileges as setuid does) under NoSetuid.
+func (x *extractor) xattrs(hdr *tar.Header) map[string]string {
+	m := xattrs(hdr)
+	if x.opts.NoSetuid {
+		delete(m, "security.capability")
+	}
+	return m
 }
 
 func xattrs(hdr *tar.Header) map[string]string {
