@@ -25,7 +25,7 @@ survive. Flattening makes one image smaller but loses layer sharing with other i
 		Example: `  imgx flatten example/app:2 example/app:2-flat`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.platform, "platform", "", "platform to flatten from a multi-platform image")
-			fs.StringVar(&o.compress, "compress", "gzip", "layer compression: gzip, zstd or none")
+			fs.Var(newEnum(&o.compress, "gzip", "gzip", "zstd", "none"), "compress", "layer compression: gzip, zstd or none")
 		},
 		Args: exactArgs(2, "REF and NEWREF"),
 		Run: func(ctx context.Context, e *Env, args []string) error {

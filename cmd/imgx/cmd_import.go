@@ -34,7 +34,7 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 			fs.StringArrayVarP(&o.changes, "change", "c", nil, "apply a Dockerfile instruction to the config (repeatable)")
 			fs.StringVarP(&o.message, "message", "m", "", "history comment for the new image")
 			fs.StringVar(&o.platform, "platform", "", "image platform OS/ARCH[/VARIANT] (default linux/"+image.DefaultPlatform().Architecture+")")
-			fs.StringVar(&o.compress, "compress", "gzip", "layer compression: gzip, zstd or none")
+			fs.Var(newEnum(&o.compress, "gzip", "gzip", "zstd", "none"), "compress", "layer compression: gzip, zstd or none")
 		},
 		Args: exactArgs(2, "FILE|- and NAME[:TAG]"),
 		Run: func(ctx context.Context, e *Env, args []string) error {

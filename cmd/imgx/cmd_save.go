@@ -63,14 +63,14 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
   imgx save --format docker-archive -o images.tar app:1 web:2     # then: docker load -i images.tar
   imgx save app:1.2 --sign-key release.key | ssh airgap imgx load --key release.pub`,
 		Flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&o.format, "format", "imgx", "output format: imgx, docker-archive or oci-archive")
+			fs.Var(newEnum(&o.format, "imgx", "imgx", string(archive.FormatDockerArchive), string(archive.FormatOCIArchive)), "format", "output format: imgx, docker-archive or oci-archive")
 			fs.StringVarP(&o.output, "output", "o", "-", "where to write: a path, -, or an sftp://, ftp:// or ftps:// URL")
 			fs.StringVar(&o.platform, "platform", "", "only this platform of multi-platform images (OS/ARCH[/VARIANT])")
 			fs.BoolVar(&o.json, "json", false, "print a JSON summary")
 			fs.BoolVar(&o.verify, "verify", false, "read the written file back and check it end to end")
 			fs.StringArrayVar(&o.signKeys, "sign-key", nil, "imgx: sign with this private key (repeatable; password from IMGX_PASSWORD or a prompt)")
-			fs.StringVar(&o.compress, "compress", "zstd", "imgx: zstd or none")
-			fs.StringVar(&o.level, "level", "default", "imgx: zstd level: fastest, default or better")
+			fs.Var(newEnum(&o.compress, "zstd", "zstd", "none"), "compress", "imgx: zstd or none")
+			fs.Var(newEnum(&o.level, "default", string(bundle.LevelFastest), string(bundle.LevelDefault), string(bundle.LevelBetter)), "level", "imgx: zstd level: fastest, default or better")
 			fs.BoolVar(&o.flatten, "flatten", false, "imgx: write each image as a one-layer image")
 			fs.StringVar(&o.since, "since", "", "imgx: write a delta omitting layers this earlier bundle (and its chain) carried")
 			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
@@ -79,6 +79,13 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 		},
 		Args: minArgs(1, "at least one IMAGE"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
+			// Usage errors first: nothing is opened or printed for a call that cannot run.
+			if o.since != "" && o.sinceState != "" {
+				return usagef("--since and --since-state exclude each other")
+			}
+			if err := checkOutput(e, o.output, &o.transport); err != nil {
+				return err
+			}
 			s, err := e.Store()
 			if err != nil {
 				return err

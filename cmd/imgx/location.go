@@ -46,8 +46,8 @@ func (t *transportFlags) add(fs *pflag.FlagSet, write bool) {
 	fs.BoolVar(&t.insecureHostKey, "insecure-ignore-host-key", false, "SFTP: accept any host key (allows a man in the middle)")
 	fs.StringVar(&t.caCert, "ca-cert", "", "FTPS: trust this CA certificate file besides the system pool")
 	fs.BoolVar(&t.insecureTLS, "insecure-skip-tls-verify", false, "FTPS: accept any server certificate (allows a man in the middle)")
-	fs.IntVar(&t.retries, "retries", 5, "retries of transient network errors, with backoff (0: none)")
-	fs.StringVar(&t.progress, "progress", "auto", "progress display: auto, bar, plain or none")
+	fs.Var(newIntRange(&t.retries, 5, 0), "retries", "retries of transient network errors, with backoff (0: none)")
+	fs.Var(newEnum(&t.progress, "auto", progressModes...), "progress", "progress display: auto, bar, plain or none")
 	if write {
 		fs.StringVar(&t.splitSize, "split-size", "", "local paths: split into volumes NAME.001, .002, … of this size (e.g. 4G, 700M); FAT32 targets split at 4 GiB automatically")
 	}
@@ -257,6 +257,29 @@ type outputResult struct {
 	SHA256   string `json:"sha256"`
 }
 
+// progressModes are the values of --progress.
+var progressModes = []string{"auto", "bar", "plain", "none"}
+
+// checkOutput returns the usage errors of an output LOCATION (malformed, a terminal, a
+// directory, a bad --split-size), so that a command can refuse before it does any work.
+func checkOutput(e *Env, s string, tf *transportFlags) error {
+	loc, err := transport.ParseLocation(s)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if loc.Scheme == transport.Stdio {
+		if f, ok := e.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return withHint(usagef("refusing to write binary data to a terminal"), "use -o FILE or redirect standard output")
+		}
+		return nil
+	}
+	if loc.IsDir() || dial.UserDirExists(loc) {
+		return usagef("output %s is a directory: name the file, e.g. %s/images.imgx", s, strings.TrimSuffix(s, "/"))
+	}
+	_, err = tf.options(e)
+	return err
+}
+
 // writeLocation streams what fill writes to a LOCATION: standard output for "-" (never a
 // terminal), else an upload through a transport backend that publishes the file under
 // its name only when complete (a temporary name first, then an atomic rename), resumes an
@@ -269,18 +292,15 @@ type outputResult struct {
 // checks it against the checkpoint hashes saved beside .NAME.imgx-part (nothing is read
 // back from the stick) and writes only the rest.
 func writeLocation(ctx context.Context, e *Env, s string, tf *transportFlags, sizeHint int64, verifyAfter bool, fill func(w io.Writer) error) (*outputResult, error) {
+	if err := checkOutput(e, s, tf); err != nil {
+		return nil, err
+	}
 	loc, err := transport.ParseLocation(s)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
 	if loc.Scheme == transport.Stdio {
-		if f, ok := e.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return nil, withHint(usagef("refusing to write binary data to a terminal"), "use -o FILE or redirect standard output")
-		}
 		return &outputResult{Location: "-"}, fill(e.Stdout)
-	}
-	if loc.IsDir() || dial.UserDirExists(loc) {
-		return nil, usagef("output %s is a directory: name the file, e.g. %s/images.imgx", s, strings.TrimSuffix(s, "/"))
 	}
 	opts, err := tf.options(e)
 	if err != nil {

@@ -11,18 +11,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/store"
 )
+
+// The command layer is github.com/spf13/cobra, the one docker, podman, skopeo, crane,
+// oras, Zarf and Hauler use: dispatch, "did you mean", shell completion and man pages
+// come from it. Commands still register a Command (below); newRoot adapts each one to a
+// cobra.Command, so the cmd_*.go files know nothing of cobra.
 
 // Exit codes, documented in `imgx --help`.
 const (
@@ -43,6 +50,8 @@ type Command struct {
 	// Args checks the positional arguments; nil means any.
 	Args func(args []string) error
 	Run  func(ctx context.Context, e *Env, args []string) error
+	// Hidden leaves the command out of the help and the completions (internal tools).
+	Hidden bool
 }
 
 var commands = map[string]*Command{}
@@ -149,71 +158,24 @@ func Main() int {
 	return run(ctx, os.Args[1:], &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 }
 
+// run builds the command tree and executes args. A fresh tree per call: each command's
+// Flags binds a fresh FlagSet, as the Command contract promises.
 func run(ctx context.Context, args []string, e *Env) int {
-	global := pflag.NewFlagSet("imgx", pflag.ContinueOnError)
-	global.SetInterspersed(false)
-	global.SetOutput(io.Discard)
-	help := global.BoolP("help", "h", false, "show help")
-	version := global.Bool("version", false, "print the version")
-	global.StringVar(&e.storeDir, "store", "", "store directory (default $IMGX_STORE or ~/.local/share/imgx)")
-	if err := global.Parse(args); err != nil {
-		return fail(e, usageError{err.Error()})
-	}
-	rest := global.Args()
-	if *version {
-		fmt.Fprintln(e.Stdout, "imgx", Version)
+	root := newRoot(ctx, e)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
 		return exitOK
 	}
-	if len(rest) == 0 || *help || rest[0] == "help" {
-		if len(rest) > 1 && rest[0] == "help" {
-			if c, ok := commands[rest[1]]; ok {
-				printCommandHelp(e.Stdout, c, commandFlags(c, e))
-				return exitOK
-			}
-		}
-		printHelp(e.Stdout)
-		if len(rest) == 0 && !*help {
-			return exitUsage
-		}
-		return exitOK
+	var x exitError
+	if errors.As(err, &x) {
+		return x.code
 	}
-	c, ok := commands[rest[0]]
-	if !ok {
-		return fail(e, withHint(usagef("unknown command %q", rest[0]), "run 'imgx --help' for the list of commands"))
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintln(e.Stderr, "imgx: interrupted")
+		return 130
 	}
-	fs := commandFlags(c, e)
-	chelp := fs.BoolP("help", "h", false, "show help for "+c.Name)
-	if err := fs.Parse(rest[1:]); err != nil {
-		return fail(e, withHint(usageError{fmt.Sprintf("%s: %v", c.Name, err)}, "run 'imgx "+c.Name+" --help'"))
-	}
-	if *chelp {
-		printCommandHelp(e.Stdout, c, fs)
-		return exitOK
-	}
-	if c.Args != nil {
-		if err := c.Args(fs.Args()); err != nil {
-			return fail(e, withHint(fmt.Errorf("%s: %w", c.Name, err), "usage: imgx "+c.Name+" "+c.Usage))
-		}
-	}
-	if err := c.Run(ctx, e, fs.Args()); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			fmt.Fprintln(e.Stderr, "imgx: interrupted")
-			return 130
-		}
-		return fail(e, err)
-	}
-	return exitOK
-}
-
-func commandFlags(c *Command, e *Env) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("imgx "+c.Name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	if c.Flags != nil {
-		c.Flags(fs)
-	}
-	fs.StringVar(&e.storeDir, "store", e.storeDir, "store directory (default $IMGX_STORE or ~/.local/share/imgx)")
-	return fs
+	return fail(e, err)
 }
 
 func fail(e *Env, err error) int {
@@ -229,8 +191,155 @@ func fail(e *Env, err error) int {
 	return exitFailure
 }
 
-// Version is set at build time with -ldflags "-X main.Version=…".
-var Version = "dev"
+// exitError ends a run with a code and no further message (the message, if any, has
+// been printed).
+type exitError struct{ code int }
+
+func (x exitError) Error() string { return fmt.Sprintf("exit %d", x.code) }
+
+const storeFlagUsage = "store directory (default $IMGX_STORE or ~/.local/share/imgx)"
+
+// newRoot builds the cobra tree: the root with the global flags, one cobra.Command per
+// registered Command, and help. Errors are printed by run, not by cobra.
+func newRoot(ctx context.Context, e *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "imgx",
+		Short: "Move container images to places a registry cannot reach",
+		Long: `imgx moves container images to places a registry cannot reach, and proves on arrival
+that they are exactly what was sent.
+
+Exit codes: 0 success, 1 failure (the error is printed on stderr as "imgx: error: ..."),
+2 usage error (unknown command or flag, wrong arguments).`,
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Bare imgx is a usage error: the list of commands goes to stderr, exit 2.
+		RunE: func(cc *cobra.Command, args []string) error {
+			printHelp(e.Stderr)
+			return exitError{exitUsage}
+		},
+		Args: func(cc *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(cc, args[0])
+			}
+			return nil
+		},
+		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
+		SuggestionsMinimumDistance: 2,
+		DisableAutoGenTag:          true,
+	}
+	root.SetIn(e.Stdin)
+	root.SetOut(e.Stdout)
+	root.SetErr(e.Stderr)
+	root.SetVersionTemplate("imgx {{.Version}}\n")
+	// Set before cobra adds its own (-v for version, "help for imgx").
+	root.Flags().BoolP("help", "h", false, "show help")
+	root.Flags().Bool("version", false, "print the version")
+	root.PersistentFlags().StringVar(&e.storeDir, "store", "", storeFlagUsage)
+	root.Flags().SortFlags = false
+	root.PersistentFlags().SortFlags = false
+	root.SetFlagErrorFunc(func(cc *cobra.Command, err error) error {
+		if cc == root {
+			return usageError{err.Error()}
+		}
+		return withHint(usageError{fmt.Sprintf("%s: %v", cc.Name(), err)}, "run 'imgx "+cc.Name()+" --help'")
+	})
+	root.SetHelpFunc(func(cc *cobra.Command, _ []string) {
+		if cc == root {
+			printHelp(cc.OutOrStdout())
+			return
+		}
+		printCommandHelp(cc.OutOrStdout(), cc)
+	})
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Show the help of imgx or of a command",
+		Args: func(cc *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return withHint(usagef("help: expected at most one COMMAND, got %d", len(args)), "usage: imgx help [COMMAND]")
+			}
+			return nil
+		},
+		RunE: func(cc *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				printHelp(e.Stdout)
+				return nil
+			}
+			c, rest, err := root.Find(args)
+			if err != nil || c == root || len(rest) > 0 || c.Hidden {
+				return unknownCommand(root, args[0])
+			}
+			printCommandHelp(e.Stdout, c)
+			return nil
+		},
+		ValidArgsFunction: func(cc *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, c := range root.Commands() {
+				if !c.Hidden && strings.HasPrefix(c.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(c.Name(), c.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+	})
+	for _, name := range slices.Sorted(maps.Keys(commands)) {
+		root.AddCommand(adapt(ctx, e, commands[name]))
+	}
+	return root
+}
+
+// adapt turns a registered Command into a cobra.Command.
+func adapt(ctx context.Context, e *Env, c *Command) *cobra.Command {
+	cc := &cobra.Command{
+		Use:     c.Name + " " + c.Usage,
+		Short:   c.Short,
+		Long:    c.Long,
+		Example: c.Example,
+		Hidden:  c.Hidden,
+		Args: func(cc *cobra.Command, args []string) error {
+			if c.Args == nil {
+				return nil
+			}
+			if err := c.Args(args); err != nil {
+				return withHint(fmt.Errorf("%s: %w", c.Name, err), strings.TrimSpace("usage: imgx "+c.Name+" "+c.Usage))
+			}
+			return nil
+		},
+		RunE: func(cc *cobra.Command, args []string) error {
+			return c.Run(ctx, e, args)
+		},
+		ValidArgsFunction: argCompletion(e, c),
+	}
+	fs := cc.Flags()
+	fs.SortFlags = false
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
+	fs.BoolP("help", "h", false, "show help for "+c.Name)
+	registerFlagCompletions(e, cc)
+	return cc
+}
+
+// unknownCommand is the usage error for a command name imgx does not have, with cobra's
+// suggestions (Levenshtein distance 2 or a common prefix).
+func unknownCommand(root *cobra.Command, name string) error {
+	hint := "run 'imgx --help' for the list of commands"
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		hint = fmt.Sprintf("did you mean %s? %s", quoteJoin(s), hint)
+	}
+	return withHint(usagef("unknown command %q", name), hint)
+}
+
+func quoteJoin(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	return strings.Join(q, " or ")
+}
 
 func printHelp(w io.Writer) {
 	fmt.Fprint(w, `imgx moves container images to places a registry cannot reach, and proves on arrival
@@ -241,13 +350,10 @@ Usage:
 
 Commands:
 `)
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Short)
+	for _, n := range slices.Sorted(maps.Keys(commands)) {
+		if !commands[n].Hidden {
+			fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].Short)
+		}
 	}
 	fmt.Fprint(w, `
 Global flags:
@@ -263,14 +369,33 @@ Run 'imgx COMMAND --help' for a command's flags and examples.
 `)
 }
 
-func printCommandHelp(w io.Writer, c *Command, fs *pflag.FlagSet) {
-	fmt.Fprintf(w, "Usage: imgx %s %s\n\n%s\n", c.Name, c.Usage, c.Short)
-	if c.Long != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
+// printCommandHelp prints a command's help as imgx always has: the command's own flags
+// in the order they were defined, then the global ones, then --help.
+func printCommandHelp(w io.Writer, cc *cobra.Command) {
+	fs := pflag.NewFlagSet(cc.Name(), pflag.ContinueOnError)
+	fs.SortFlags = false
+	var help *pflag.Flag
+	inherited := cc.InheritedFlags()
+	cc.Flags().VisitAll(func(f *pflag.Flag) { // definition order: cc.Flags() is unsorted
+		switch {
+		case f.Name == "help":
+			help = f
+		case inherited.Lookup(f.Name) == nil:
+			fs.AddFlag(f)
+		}
+	})
+	inherited.VisitAll(fs.AddFlag)
+	if help != nil {
+		fs.AddFlag(help)
+	}
+	use := strings.TrimPrefix(cc.Use, cc.Name())
+	fmt.Fprintf(w, "Usage: imgx %s%s\n\n%s\n", cc.Name(), use, cc.Short)
+	if cc.Long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(cc.Long))
 	}
 	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
-	if c.Example != "" {
-		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(c.Example, "\n"))
+	if cc.Example != "" {
+		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(cc.Example, "\n"))
 	}
 	fmt.Fprint(w, "\nExit codes: 0 success, 1 failure, 2 usage error.\n")
 }

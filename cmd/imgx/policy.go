@@ -23,7 +23,7 @@ type policyFlags struct {
 // add registers the policy flags; accept adds --insecure-accept-unsigned (load, ingest).
 func (p *policyFlags) add(fs *pflag.FlagSet, accept bool) {
 	fs.StringArrayVar(&p.keys, "key", nil, "trusted public key file (repeatable); adds to the trust directory")
-	fs.IntVar(&p.threshold, "threshold", 0, "number of distinct trusted keys that must have signed (default 1)")
+	fs.Var(newIntRange(&p.threshold, 0, 0), "threshold", "number of distinct trusted keys that must have signed (default 1)")
 	fs.BoolVar(&p.require, "require-signature", false, "refuse everything unless a trusted key is configured and has signed")
 	if accept {
 		fs.BoolVar(&p.insecure, "insecure-accept-unsigned", false, "with trust configured, still accept input no trusted signature covers (unsigned bundles, docker/OCI archives and layouts), with a NOT VERIFIED warning")

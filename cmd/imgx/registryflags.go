@@ -25,9 +25,9 @@ func (r *registryFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&r.insecure, "insecure", false, "allow plain HTTP (registries on a trusted network only)")
 	fs.BoolVar(&r.insecureTLS, "insecure-skip-tls-verify", false, "accept any server certificate (allows a man in the middle)")
 	fs.StringVar(&r.caCert, "ca-cert", "", "trust this CA certificate file besides the system pool")
-	fs.IntVar(&r.retries, "retries", 5, "retries of transient network errors, with backoff (0: none); downloads resume")
-	fs.IntVar(&r.jobs, "jobs", 4, "blobs transferred in parallel")
-	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto, bar, plain or none")
+	fs.Var(newIntRange(&r.retries, 5, 0), "retries", "retries of transient network errors, with backoff (0: none); downloads resume")
+	fs.Var(newIntRange(&r.jobs, 4, 1), "jobs", "blobs transferred in parallel")
+	fs.Var(newEnum(&r.progress, "auto", progressModes...), "progress", "progress display: auto, bar, plain or none")
 }
 
 func (r *registryFlags) options(e *Env, label string) (registry.Options, error) {
