@@ -7,12 +7,22 @@ BIN     := bin/imgx
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 
-.PHONY: all build test test-short vet fmt-check deps demo bench fuzz clean
+.PHONY: all build test test-short vet fmt-check deps demo bench fuzz clean man docs
 
 all: build
 
 build:
 	$(GO) build -ldflags "-X main.Version=$(VERSION)" -o $(BIN) ./cmd/imgx
+
+# Man pages generated from the commands' help (not committed): bin/man/imgx*.1.
+# Read one with: man -l bin/man/imgx-save.1
+man: build
+	$(BIN) __gendocs --format man bin/man
+
+# The Markdown command reference in docs/cli/ (committed; TestCLIDocsCurrent fails in CI
+# when a command's help changed and this was not run).
+docs:
+	$(GO) run ./cmd/imgx __gendocs --format markdown docs/cli
 
 deps:
 	./scripts/install-deps.sh
