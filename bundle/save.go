@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,7 +52,9 @@ type SaveOptions struct {
 	Progress Progress
 	// Now gives the bundle's creation time. By default it is the creation time of the
 	// newest image in it, which makes a bundle a pure function of its images, key and
-	// base: a re-run writes the same bytes, so an interrupted upload resumes.
+	// base: a re-run writes the same bytes, so an interrupted upload resumes. If no image
+	// has a creation time it is $SOURCE_DATE_EPOCH when set, else the Unix epoch: never
+	// the wall clock, which would break that.
 	Now func() time.Time
 }
 
@@ -89,18 +93,19 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if opts.Compression != "" && opts.Compression != Zstd && opts.Compression != None {
 		return nil, fmt.Errorf("compression %q: want zstd or none", string(opts.Compression))
 	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
 	p, err := plan(ctx, s, images, opts)
 	if err != nil {
 		return nil, err
 	}
 	m := p.manifest
 	m.Created = p.newest
-	if opts.Now != nil || m.Created.IsZero() {
-		m.Created = now()
+	switch {
+	case opts.Now != nil:
+		m.Created = opts.Now()
+	case m.Created.IsZero():
+		if m.Created, err = sourceDateEpoch(); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
 	}
 	m.Created = m.Created.UTC().Truncate(time.Second)
 	mbytes, err := m.Marshal()
@@ -550,4 +555,19 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.fn(p.base+p.n, p.total)
 	}
 	return n, err
+}
+
+// sourceDateEpoch is the creation time of a bundle whose images carry none: the
+// reproducible-builds SOURCE_DATE_EPOCH (seconds since the epoch) when set, else the epoch
+// itself. A malformed value is an error, as that convention asks.
+func sourceDateEpoch() (time.Time, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || sec < 0 || sec > 253402300799 { // year 9999: JSON time's limit
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative integer number of seconds since 1970-01-01", v)
+	}
+	return time.Unix(sec, 0).UTC(), nil
 }
