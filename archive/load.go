@@ -37,14 +37,17 @@ type Result struct {
 	// BytesWritten counts blob bytes written to the store; blobs it already had are
 	// verified but not written again.
 	BytesWritten int64 `json:"bytesWritten"`
+	// BlobsReused counts blobs an earlier, interrupted load had verified and left staged.
+	BlobsReused int `json:"blobsReused,omitempty"`
 	// Notes explain choices made on the way (an incomplete index, a bare-tag ref.name).
 	Notes []string `json:"notes,omitempty"`
 }
 
 // Load reads a docker-archive or oci-archive stream (possibly gzip, zstd, xz or bzip2
 // compressed as a whole) in one pass and adds its images to s. Nothing becomes visible in
-// s unless the whole archive was read and checked; on error the store is left as it was.
-// Errors name the archive entry at fault.
+// s unless the whole archive was read and checked; on error no image, tag or blob becomes
+// visible, and the blobs that verified stay staged for a re-run to reuse
+// (Result.BlobsReused; prune removes them). Errors name the archive entry at fault.
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*Result, error) {
 	raw := &countReader{r: progress.Reader(r, opts.Progress)}
 	br := bufio.NewReaderSize(raw, 1<<20)
@@ -59,7 +62,9 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Discard()
+	// On any failure the files staged so far stay staged: each hashed to the digest it is
+	// staged under, so the re-run reuses them. No-op after Commit.
+	defer tx.Suspend()
 	tr := tar.NewReader(zr)
 	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
 	if err != nil {
@@ -91,7 +96,7 @@ func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) 
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Discard()
+	defer tx.Suspend() // as in Load: verified blobs stay staged for the re-run
 	src := &dirSource{root: dir, tx: tx, staged: map[string]blobInfo{}, p: progress.OrNoop(opts.Progress)}
 	res, err := finish(ctx, tx, src)
 	if err != nil {
@@ -133,7 +138,7 @@ func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
 	}
-	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), Notes: b.notes}, nil
+	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), BlobsReused: tx.Reused(), Notes: b.notes}, nil
 }
 
 type countReader struct {
