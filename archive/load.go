@@ -48,7 +48,7 @@ type Result struct {
 // s unless the whole archive was read and checked; on error no image, tag or blob becomes
 // visible, and the blobs that verified stay staged for a re-run to reuse
 // (Result.BlobsReused; prune removes them). Errors name the archive entry at fault.
-func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*Result, error) {
+func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_ *Result, err error) {
 	raw := &countReader{r: progress.Reader(r, opts.Progress)}
 	br := bufio.NewReaderSize(raw, 1<<20)
 	zr, kind, err := compress.NewReader(br, compress.Options{})
@@ -62,9 +62,17 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	// On any failure the files staged so far stay staged: each hashed to the digest it is
-	// staged under, so the re-run reuses them. No-op after Commit.
-	defer tx.Suspend()
+	// On failure the files staged so far stay staged: each hashed to the digest it is
+	// staged under, so the re-run reuses them. Not when the input turned out not to be an
+	// image archive at all (a plain tar of files): nothing would reuse those. No-op after
+	// Commit.
+	defer func() {
+		if errors.Is(err, ErrUnknownFormat) {
+			tx.Discard()
+		} else {
+			tx.Suspend()
+		}
+	}()
 	tr := tar.NewReader(zr)
 	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
 	if err != nil {

@@ -122,7 +122,15 @@ func loadBundle(ctx context.Context, e *Env, s *store.Store, r *bufio.Reader, o 
 			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Descriptor.Digest)
 		}
 	}
+	printReused(e, res.BlobsReused)
 	return nil
+}
+
+// printReused tells that a re-run resumed an interrupted load.
+func printReused(e *Env, n int) {
+	if n > 0 {
+		fmt.Fprintf(e.Stdout, "Reused %d staged blobs verified by an interrupted load\n", n)
+	}
 }
 
 func printLoaded(e *Env, res *archive.Result, o *loadOptions) error {
@@ -142,5 +150,6 @@ func printLoaded(e *Env, res *archive.Result, o *loadOptions) error {
 			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", l.ID)
 		}
 	}
+	printReused(e, res.BlobsReused)
 	return nil
 }
