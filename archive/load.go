@@ -56,7 +56,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_
 		return nil, err
 	}
 	defer zr.Close()
-	g := newGuard(raw, opts)
+	g := newGuard(raw, zr, opts)
 
 	tx, err := s.Begin(ctx)
 	if err != nil {
@@ -73,7 +73,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_
 			tx.Suspend()
 		}
 	}()
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(g) // all the tar reader reads, headers included, passes the guard
 	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
 	if err != nil {
 		if g.entries == 0 && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
@@ -160,16 +160,20 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// guard bounds the content coming out of the archive against the bytes read in.
+// guard bounds what comes out of the decompressor (headers, padding and contents
+// alike) against the bytes read in, and the part of it that is not entry content.
 type guard struct {
 	raw               *countReader
-	out               int64
+	r                 io.Reader // the decompressed stream
+	out               int64     // bytes read from r
+	meta              int64     // of which outside entry contents
+	inContent         bool      // a tarGuard.Read is under way
 	ratio, floor, max int64
 	entries           int
 }
 
-func newGuard(raw *countReader, o LoadOptions) *guard {
-	g := &guard{raw: raw, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
+func newGuard(raw *countReader, r io.Reader, o LoadOptions) *guard {
+	g := &guard{raw: raw, r: r, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
 	if g.ratio <= 0 {
 		g.ratio = 250
 	}
@@ -179,8 +183,26 @@ func newGuard(raw *countReader, o LoadOptions) *guard {
 	return g
 }
 
+// Read is what the tar reader reads from.
+func (g *guard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if gerr := g.add(n); gerr != nil {
+		return n, gerr
+	}
+	return n, err
+}
+
 func (g *guard) add(n int) error {
 	g.out += int64(n)
+	if !g.inContent {
+		// Header blocks, PAX and GNU long-name records, padding, skipped data. The tar
+		// reader reads a chain of PAX headers in one Next, which collect's count of the
+		// records it returns does not see, so the raw bytes are bounded here too.
+		g.meta += int64(n)
+		if lim := maxRawHeaderBytes + 1024*int64(g.entries+2); g.meta > lim {
+			return fmt.Errorf("%w: %d bytes of tar headers and padding for %d entries: more than the limit of %d", ErrTooLarge, g.meta, g.entries, lim)
+		}
+	}
 	if g.max > 0 && g.out > g.max {
 		return fmt.Errorf("%w: content exceeds the limit of %d bytes", ErrTooLarge, g.max)
 	}
@@ -190,7 +212,7 @@ func (g *guard) add(n int) error {
 	return nil
 }
 
-// tarGuard is a tar reader whose entry contents count against the guard.
+// tarGuard is a tar reader that tells the guard which reads are entry contents.
 type tarGuard struct {
 	tr *tar.Reader
 	g  *guard
@@ -205,9 +227,8 @@ func (t *tarGuard) Next() (*tar.Header, error) {
 }
 
 func (t *tarGuard) Read(p []byte) (int, error) {
+	t.g.inContent = true
 	n, err := t.tr.Read(p)
-	if gerr := t.g.add(n); gerr != nil {
-		return n, gerr
-	}
+	t.g.inContent = false
 	return n, err
 }

@@ -1,0 +1,227 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/imgx/imgx/internal/testutil"
+)
+
+// zstdTar compresses the tar that gen writes.
+func zstdTar(t testing.TB, gen func(tw *tar.Writer)) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(zw)
+	gen(tw)
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+// longSymlinks is the memory bomb of issue 11: symlinks whose names and targets are
+// nameLen bytes each (PAX records), n of them, compressing to almost nothing.
+func longSymlinks(t testing.TB, n, nameLen int) []byte {
+	return zstdTar(t, func(tw *tar.Writer) {
+		pad := strings.Repeat("a", nameLen-8)
+		for i := range n {
+			name := fmt.Sprintf("%s%08d", pad, i)
+			if err := tw.WriteHeader(&tar.Header{Name: name, Linkname: name[1:], Typeflag: tar.TypeSymlink, Format: tar.FormatPAX}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// paxChain writes n PAX extended headers in a row, each carrying a record of recLen
+// bytes, then one small file: the tar reader swallows the whole chain in a single Next.
+func paxChain(t testing.TB, n, recLen int) []byte {
+	t.Helper()
+	rec := paxRecord("imgx.pad", strings.Repeat("p", recLen))
+	var raw bytes.Buffer
+	for range n {
+		var one bytes.Buffer
+		tw := tar.NewWriter(&one)
+		tw.WriteHeader(&tar.Header{Name: "PaxHeaders/x", Typeflag: tar.TypeReg, Size: int64(len(rec)), Mode: 0o644})
+		tw.Write([]byte(rec))
+		tw.Flush()
+		b := one.Bytes()
+		b[156] = tar.TypeXHeader
+		setChecksum(b[:512])
+		raw.Write(b)
+	}
+	var tail bytes.Buffer
+	tw := tar.NewWriter(&tail)
+	tw.WriteHeader(&tar.Header{Name: "x", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
+	tw.Write([]byte("x"))
+	tw.Close()
+	raw.Write(tail.Bytes())
+	zw, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	return zw.EncodeAll(raw.Bytes(), nil)
+}
+
+func paxRecord(k, v string) string {
+	body := " " + k + "=" + v + "\n"
+	n := len(body)
+	for {
+		s := strconv.Itoa(n) + body
+		if len(s) == n {
+			return s
+		}
+		n = len(s)
+	}
+}
+
+func setChecksum(h []byte) {
+	copy(h[148:156], "        ")
+	sum := 0
+	for _, c := range h {
+		sum += int(c)
+	}
+	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+}
+
+// tinyEntries is n identical directory entries (2 million compress to about 60 KB): one
+// zstd frame of 4096 entries, repeated.
+func tinyEntries(t testing.TB, n int) []byte {
+	var block bytes.Buffer
+	tw := tar.NewWriter(&block)
+	for range 4096 {
+		tw.WriteHeader(&tar.Header{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o755})
+	}
+	tw.Flush()
+	zw, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	frame := zw.EncodeAll(block.Bytes(), nil)
+	return bytes.Repeat(frame, n/4096)
+}
+
+// TestHostileArchiveBounds feeds the archive reader streams built to exhaust memory or
+// time through tar metadata, and expects each to be refused quickly with an error naming
+// the limit it hit, leaving the visible store unchanged.
+func TestHostileArchiveBounds(t *testing.T) {
+	deep := strings.Repeat("a/", 1000) + "x"
+	cases := []struct {
+		name string
+		data []byte
+		msg  string
+	}{
+		// Names of 100 KiB each: refused at the first one.
+		{"long-name symlinks", longSymlinks(t, 200, 100<<10), "name is 102400 bytes, more than the limit of 4096"},
+		// Names just under the length limit: the total of names, link names and PAX
+		// records runs out.
+		{"many long names", longSymlinks(t, 20000, 4000), "tar header metadata (names, link names, PAX records) exceeds the limit of 16777216 bytes"},
+		// PAX records of ~1 MiB on every entry.
+		{"huge PAX records", zstdTar(t, func(tw *tar.Writer) {
+			pad := strings.Repeat("p", 1000<<10)
+			for i := range 100 {
+				tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("d%d/", i), Typeflag: tar.TypeDir, Mode: 0o755, PAXRecords: map[string]string{"imgx.pad": pad}})
+			}
+		}), "tar header metadata (names, link names, PAX records) exceeds the limit of 16777216 bytes"},
+		// 100 PAX headers of ~1 MiB in a row, which the tar reader reads in one Next.
+		{"PAX header chain", paxChain(t, 100, 1000<<10), "bytes of tar headers and padding"},
+		{"millions of tiny entries", tinyEntries(t, 2<<20), "more than 65536 entries"},
+		{"deep names", zstdTar(t, func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: deep, Typeflag: tar.TypeSymlink, Linkname: "x"})
+		}), "path elements, more than the limit of 64"},
+		{"deep link target", zstdTar(t, func(tw *tar.Writer) {
+			tw.WriteHeader(&tar.Header{Name: "x", Typeflag: tar.TypeSymlink, Linkname: deep})
+		}), "path elements, more than the limit of 64"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := usedStore(t)
+			before := testutil.VisibleTreeHash(t, s.Root())
+			start := time.Now()
+			_, err := Load(context.Background(), s, bytes.NewReader(c.data), LoadOptions{})
+			took := time.Since(start)
+			t.Logf("%d bytes in, %v: %v", len(c.data), took, err)
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("Load = %v\nwant ErrTooLarge mentioning %q", err, c.msg)
+			}
+			if len(err.Error()) > 1024 {
+				t.Errorf("error is %d bytes long: hostile names must be shortened", len(err.Error()))
+			}
+			if took > 10*time.Second {
+				t.Errorf("took %v to refuse", took)
+			}
+			if after := testutil.VisibleTreeHash(t, s.Root()); after != before {
+				t.Error("refused load changed the store")
+			}
+		})
+	}
+}
+
+// peakHeap runs f while sampling the Go heap, and returns the highest HeapInuse seen
+// above what was in use before.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > base.HeapInuse && m.HeapInuse-base.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse - base.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	if m.HeapInuse > base.HeapInuse && m.HeapInuse-base.HeapInuse > peak.Load() {
+		peak.Store(m.HeapInuse - base.HeapInuse)
+	}
+	return peak.Load()
+}
+
+// TestHostileArchiveHeap loads the issue's memory bomb (20000 symlinks with 4000-byte
+// names and targets: 160 MB of names from a few hundred KB of zstd) and the other
+// hostile streams while sampling the heap: it must stay well under 100 MB.
+func TestHostileArchiveHeap(t *testing.T) {
+	inputs := map[string][]byte{
+		"many long names":  longSymlinks(t, 20000, 4000),
+		"PAX header chain": paxChain(t, 100, 1000<<10),
+		"tiny entries":     tinyEntries(t, 2<<20),
+	}
+	for name, data := range inputs {
+		s := newStore(t)
+		var err error
+		peak := peakHeap(func() {
+			_, err = Load(context.Background(), s, io.MultiReader(bytes.NewReader(data)), LoadOptions{})
+		})
+		t.Logf("%s: %d bytes in, peak heap %.1f MB, err %v", name, len(data), float64(peak)/(1<<20), err)
+		if err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+		if peak > 64<<20 {
+			t.Errorf("%s: peak heap %.1f MB, want under 64 MB", name, float64(peak)/(1<<20))
+		}
+	}
+}
