@@ -225,3 +225,61 @@ func TestHostileArchiveHeap(t *testing.T) {
 		}
 	}
 }
+
+// emptyObjects is a JSON array of n empty objects: 3 bytes each, about 250 bytes each
+// once decoded into descriptors.
+func emptyObjects(n int) string {
+	return "[" + strings.Repeat("{},", n-1) + "{}]"
+}
+
+// TestHostileArchiveMetadata: metadata small enough to pass the byte limits but made of
+// empty objects, which decode to hundreds of MB, is refused before it is decoded.
+func TestHostileArchiveMetadata(t *testing.T) {
+	const n = 1 << 20 // 3 MB of JSON
+	layout := func(ix string, extra ...ent) []ent {
+		return append([]ent{{name: "oci-layout", body: []byte(`{"imageLayoutVersion":"1.0.0"}`)}, {name: "index.json", body: []byte(ix)}}, extra...)
+	}
+	bigManifest := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":` + emptyObjects(n) + `}`)
+	md := sha(bigManifest)
+	mdesc := `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + md.String() + `","size":` + strconv.Itoa(len(bigManifest)) + `,"annotations":{"org.opencontainers.image.ref.name":"a:1"}}`
+	cases := []struct {
+		name string
+		ents []ent
+	}{
+		{"index.json", layout(`{"schemaVersion":2,"manifests":` + emptyObjects(n) + `}`)},
+		// Just under the limit: decoded, then refused for what it says.
+		{"index.json at the limit", layout(`{"schemaVersion":2,"manifests":` + emptyObjects(maxJSONValues/2-2) + `}`)},
+		{"manifest.json", []ent{{name: "manifest.json", body: []byte(emptyObjects(n))}}},
+		{"image manifest", layout(`{"schemaVersion":2,"manifests":[`+mdesc+`]}`, ent{name: blobName(md), body: bigManifest})},
+	}
+	for _, c := range cases {
+		for _, dir := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/dir=%v", c.name, dir), func(t *testing.T) {
+				data := mkTar(t, c.ents)
+				d := t.TempDir()
+				if dir {
+					untar(t, data, d)
+				}
+				s := newStore(t)
+				var err error
+				peak := peakHeap(func() {
+					if dir {
+						_, err = LoadDir(context.Background(), s, d, LoadOptions{})
+					} else {
+						_, err = Load(context.Background(), s, bytes.NewReader(data), LoadOptions{})
+					}
+				})
+				t.Logf("peak heap %.1f MB: %v", float64(peak)/(1<<20), err)
+				if err == nil {
+					t.Fatal("loaded")
+				}
+				if !strings.HasSuffix(c.name, "at the limit") && (!errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "too many JSON values")) {
+					t.Errorf("Load = %v, want ErrTooLarge: too many JSON values", err)
+				}
+				if peak > 64<<20 {
+					t.Errorf("peak heap %.1f MB, want under 64 MB", float64(peak)/(1<<20))
+				}
+			})
+		}
+	}
+}

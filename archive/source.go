@@ -15,16 +15,20 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 )
 
 // Bounds on what is held in memory while loading. See docs/archive-formats.md.
 const (
-	maxMetaSize = 32 << 20 // manifest.json, index.json, repositories, oci-layout
-	maxBlobMeta = 16 << 20 // a manifest, index or config read back from staging
-	maxEntries  = 1 << 16  // tar entries in one archive
-	maxLinkHops = 16
+	maxMetaSize = 8 << 20 // manifest.json, index.json, repositories, oci-layout
+	maxBlobMeta = 8 << 20 // a manifest, index or config read back from staging
+	// maxJSONValues bounds the objects, arrays and elements of one metadata file, whose
+	// decoded form can be a hundred times its size (see internal/jsonlimit).
+	maxJSONValues = 1 << 17
+	maxEntries    = 1 << 16 // tar entries in one archive
+	maxLinkHops   = 16
 	// maxNameLen and maxNameDepth bound one entry name or link target (PATH_MAX; a
 	// docker or OCI archive needs 3 path elements).
 	maxNameLen   = 4096
@@ -316,6 +320,9 @@ func readMeta(name string, size int64, r io.Reader) ([]byte, error) {
 	}
 	if len(b) > maxMetaSize {
 		return nil, fmt.Errorf("entry %s: %w: more than %d bytes is too large for metadata", name, ErrTooLarge, maxMetaSize)
+	}
+	if err := jsonlimit.Check(b, maxJSONValues); err != nil {
+		return nil, fmt.Errorf("entry %s: %w: %w", name, ErrTooLarge, err)
 	}
 	return b, nil
 }
