@@ -24,6 +24,9 @@ import (
 const (
 	maxMetaSize = 8 << 20 // manifest.json, index.json, repositories, oci-layout
 	maxBlobMeta = 8 << 20 // a manifest, index or config read back from staging
+	// maxMetaTotal bounds the metadata files held together (manifest.json and index.json
+	// of a Docker 25 archive, repositories, oci-layout).
+	maxMetaTotal = 12 << 20
 	// maxJSONValues bounds the objects, arrays and elements of one metadata file, whose
 	// decoded form can be a hundred times its size (see internal/jsonlimit).
 	maxJSONValues = 1 << 17
@@ -177,6 +180,8 @@ type streamSource struct {
 	links map[string]string // link entry -> target archive path
 	metas map[string][]byte
 	seen  map[string]bool
+
+	metaTotal int // bytes in metas
 }
 
 func (s *streamSource) dir() bool { return false }
@@ -292,6 +297,9 @@ func (s *streamSource) add(ctx context.Context, tx *store.Tx, name string, size 
 		b, err := readMeta(name, size, r)
 		if err != nil {
 			return err
+		}
+		if s.metaTotal += len(b); s.metaTotal > maxMetaTotal {
+			return fmt.Errorf("entry %s: %w: metadata files exceed %d bytes in all", name, ErrTooLarge, maxMetaTotal)
 		}
 		s.metas[name] = b
 		return nil
