@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
@@ -112,6 +113,12 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if err != nil {
 		return nil, err
 	}
+	if len(mbytes) > maxManifestSize {
+		return nil, fmt.Errorf("save: the bundle manifest would be %d bytes, more than the %d a loader reads: save fewer images per bundle", len(mbytes), maxManifestSize)
+	}
+	if err := jsonlimit.Check(mbytes, maxJSONValues); err != nil {
+		return nil, fmt.Errorf("save: the bundle manifest: %w: save fewer images per bundle", err)
+	}
 	res := &SaveResult{Manifest: m, ManifestDigest: digest.FromBytes(mbytes)}
 	sigs := map[string][]byte{}
 	for _, sg := range opts.Signers {
@@ -180,6 +187,9 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 		b, err := s.ReadBlob(ctx, d)
 		if err != nil {
 			return nil, err
+		}
+		if err := jsonlimit.Check(b, maxJSONValues); err != nil {
+			return nil, fmt.Errorf("blob %s (%s): %w: a loader would refuse it", d.Digest, d.MediaType, err)
 		}
 		meta[d.Digest] = b
 		metaTotal += d.Size
