@@ -81,6 +81,12 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_
 		}
 		return nil, err
 	}
+	// The tar reader takes a stream that stops between two entries for the end of the
+	// archive. Without the end-of-archive marker (zero blocks) it is a cut-off stream
+	// (head -c, a dropped link), whatever the entries read so far make of it.
+	if g.eof && g.entries > 0 && g.zeros < 512 {
+		return nil, fmt.Errorf("read archive after %d entries: %w", g.entries, truncated(fmt.Errorf("no end-of-archive marker: %w", io.ErrUnexpectedEOF)))
+	}
 	// Read what follows the end-of-archive marker: the writer's padding, and for a
 	// compressed stream the trailer whose checksum the decoder verifies at EOF.
 	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 16<<20)); err != nil {
@@ -168,6 +174,8 @@ type guard struct {
 	out               int64     // bytes read from r
 	meta              int64     // of which outside entry contents
 	inContent         bool      // a tarGuard.Read is under way
+	zeros             int       // zero bytes that ended the metadata read so far
+	eof               bool      // the stream ended where a header was expected
 	ratio, floor, max int64
 	entries           int
 }
@@ -186,6 +194,22 @@ func newGuard(raw *countReader, r io.Reader, o LoadOptions) *guard {
 // Read is what the tar reader reads from.
 func (g *guard) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
+	if g.inContent {
+		if n > 0 {
+			g.zeros = 0
+		}
+	} else {
+		for _, c := range p[:n] {
+			if c != 0 {
+				g.zeros = 0
+			} else {
+				g.zeros++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			g.eof = true
+		}
+	}
 	if gerr := g.add(n); gerr != nil {
 		return n, gerr
 	}

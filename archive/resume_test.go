@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/imgx/imgx/internal/testutil"
@@ -134,4 +135,42 @@ func TestCorruptLayoutDirKeepsVerifiedBlobs(t *testing.T) {
 		t.Errorf("re-run reused %d blobs, %d were staged", res.BlobsReused, len(staged))
 	}
 	checkStore(t, s)
+}
+
+// A stream cut exactly between two entries (no end-of-archive marker) is truncated, not
+// an archive that lacks its metadata: the verified blobs stay staged, and the error says
+// what happened.
+func TestLoadCutAtEntryBoundary(t *testing.T) {
+	ctx := context.Background()
+	im := bigImage(t)
+	for _, f := range []struct {
+		name string
+		data []byte
+		at   string // the entry whose header the cut falls before
+	}{
+		{"docker-archive before manifest.json", legacyDocker(t, im), "manifest.json"},
+		{"oci-archive before index.json", ociArchive(t, false, im), "index.json"},
+		{"end-of-archive marker missing", ociArchive(t, false, im), ""},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			cut := len(f.data) - 1024 // the two zero blocks
+			if f.at != "" {
+				cut = bytes.Index(f.data, []byte(f.at+"\x00")) / 512 * 512
+			}
+			s := newStore(t)
+			_, err := Load(ctx, s, bytes.NewReader(f.data[:cut]), LoadOptions{})
+			if err == nil || !strings.Contains(err.Error(), "truncated") {
+				t.Fatalf("Load(cut at %d of %d) = %v, want a truncated archive", cut, len(f.data), err)
+			}
+			if len(testutil.Staged(t, s.Root())) == 0 {
+				t.Error("no verified blob kept staged")
+			}
+		})
+	}
+	// One zero block instead of two still ends the archive (GNU tar accepts it too).
+	s := newStore(t)
+	data := ociArchive(t, false, im)
+	if _, err := Load(ctx, s, bytes.NewReader(data[:len(data)-512]), LoadOptions{}); err != nil {
+		t.Errorf("archive ending with one zero block: %v", err)
+	}
 }
