@@ -297,3 +297,23 @@ func TestHostileArchiveMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileLayoutDirNames: names that a directory's metadata refers to obey the same
+// length and depth limits as entry names, and errors quote them shortened.
+func TestHostileLayoutDirNames(t *testing.T) {
+	for _, c := range []struct {
+		name, layer, msg string
+	}{
+		{"long", strings.Repeat("l", 100<<10), "name is 102400 bytes, more than the limit of 4096"},
+		{"deep", strings.Repeat("d/", 100) + "layer.tar", "name has 101 path elements, more than the limit of 64"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			untar(t, mkTar(t, []ent{{name: "manifest.json", body: []byte(`[{"Config":"` + c.layer + `","RepoTags":["a:1"],"Layers":["l.tar"]}]`)}}), dir)
+			_, err := LoadDir(context.Background(), newStore(t), dir, LoadOptions{})
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), c.msg) || len(err.Error()) > 1024 {
+				t.Fatalf("LoadDir = %.300v\nwant ErrTooLarge mentioning %q, shortened", err, c.msg)
+			}
+		})
+	}
+}
