@@ -19,13 +19,14 @@ import (
 type LoadOptions struct {
 	// Progress counts input bytes read (for a directory: bytes of the files staged).
 	Progress progress.Progress
-	// MaxRatio bounds how much the archive may expand: once more than RatioFloor bytes of
-	// content came out, content may be at most MaxRatio times the bytes read from the
-	// input. It stops decompression bombs. Default 250 (gzip cannot exceed about 1030).
+	// MaxRatio bounds how much the archive may expand: once more than RatioFloor bytes
+	// came out of the decompressor (tar headers and padding count like entry contents),
+	// they may be at most MaxRatio times the bytes read from the input. It stops
+	// decompression bombs. Default 250 (gzip cannot exceed about 1030).
 	MaxRatio int64
-	// RatioFloor is the content size below which MaxRatio is not applied. Default 1 GiB.
+	// RatioFloor is the decompressed size below which MaxRatio is not applied. Default 1 GiB.
 	RatioFloor int64
-	// MaxSize, if positive, caps the total bytes of content read from the archive.
+	// MaxSize, if positive, caps the decompressed bytes read, headers included.
 	MaxSize int64
 }
 
@@ -228,10 +229,10 @@ func (g *guard) add(n int) error {
 		}
 	}
 	if g.max > 0 && g.out > g.max {
-		return fmt.Errorf("%w: content exceeds the limit of %d bytes", ErrTooLarge, g.max)
+		return fmt.Errorf("%w: content exceeds the limit of %d bytes (decompressed, headers included)", ErrTooLarge, g.max)
 	}
 	if g.out > g.floor && g.out > g.ratio*g.raw.n {
-		return fmt.Errorf("%w: %d bytes of content from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
+		return fmt.Errorf("%w: %d bytes decompressed from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
 	}
 	return nil
 }
