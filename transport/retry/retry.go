@@ -195,28 +195,67 @@ type reader struct {
 	name string
 	off  int64
 	rc   io.ReadCloser
+	// broken holds a transient error that came with data: the data went
+	// to the caller, the reader is re-opened at the next call.
+	broken error
+	// failures counts failures since the last byte read; progress resets
+	// it, so the backoff and the retry budget are per stall, not per file.
+	failures int
 }
 
-func (r *reader) Read(p []byte) (int, error) {
-	for attempt := 1; ; attempt++ {
-		n, err := r.rc.Read(p)
-		r.off += int64(n)
-		if err == nil || err == io.EOF || n > 0 {
-			return n, err
-		}
-		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), attempt, err); werr != nil {
-			return 0, werr
+// fail records a failed read and decides whether to go on: it waits the
+// backoff and re-opens at r.off, or returns the error that ends the read.
+func (r *reader) fail(err error) error {
+	for {
+		r.failures++
+		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), r.failures, err); werr != nil {
+			return werr
 		}
 		r.rc.Close()
 		rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
-		for oerr != nil {
-			attempt++
-			if werr := r.b.wait(r.ctx, "reopen "+r.name, attempt, oerr); werr != nil {
-				return 0, werr
-			}
-			rc, oerr = r.b.Backend.Open(r.ctx, r.name, r.off)
+		if oerr == nil {
+			r.rc = rc
+			return nil
 		}
-		r.rc = rc
+		r.rc = io.NopCloser(eofReader{})
+		err = oerr
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// Read resumes after a transient failure. A read that returns data and a
+// transient error (pkg/sftp does, when a later request in flight fails)
+// hands the data over without the error and re-opens on the next call.
+func (r *reader) Read(p []byte) (int, error) {
+	if r.broken != nil {
+		err := r.broken
+		r.broken = nil
+		if ferr := r.fail(err); ferr != nil {
+			return 0, ferr
+		}
+	}
+	for {
+		n, err := r.rc.Read(p)
+		r.off += int64(n)
+		if n > 0 {
+			r.failures = 0
+		}
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		if n > 0 {
+			if r.b.shouldStop(r.ctx, err) {
+				return n, err
+			}
+			r.broken = err
+			return n, nil
+		}
+		if ferr := r.fail(err); ferr != nil {
+			return 0, ferr
+		}
 	}
 }
 
@@ -224,7 +263,14 @@ func (r *reader) Read(p []byte) (int, error) {
 // WriteTo) and still re-opens after a transient failure.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
-	for attempt := 1; ; attempt++ {
+	if r.broken != nil {
+		err := r.broken
+		r.broken = nil
+		if ferr := r.fail(err); ferr != nil {
+			return 0, ferr
+		}
+	}
+	for {
 		cw := &countWriter{w: w}
 		var err error
 		if wt, ok := r.rc.(io.WriterTo); ok {
@@ -234,26 +280,14 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 		}
 		r.off += cw.n
 		total += cw.n
+		if cw.n > 0 {
+			r.failures = 0
+		}
 		if err == nil || cw.err != nil {
 			return total, err // done, or the destination failed
 		}
-		if cw.n > 0 {
-			attempt = 1
-		}
-		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), attempt, err); werr != nil {
-			return total, werr
-		}
-		r.rc.Close()
-		for {
-			rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
-			if oerr == nil {
-				r.rc = rc
-				break
-			}
-			attempt++
-			if werr := r.b.wait(r.ctx, "reopen "+r.name, attempt, oerr); werr != nil {
-				return total, werr
-			}
+		if ferr := r.fail(err); ferr != nil {
+			return total, ferr
 		}
 	}
 }
