@@ -22,6 +22,8 @@ type Proxy struct {
 	// open: no FIN, no RST, what a NAT timeout or a dropped radio link
 	// looks like to both ends. Set it before dialling.
 	StallAfter atomic.Int64
+	// Refuse, when set, closes new connections at once (a server gone).
+	Refuse atomic.Bool
 	// Cuts and Stalls count connections that were cut or stalled;
 	// Conns counts connections accepted.
 	Cuts, Stalls, Conns atomic.Int64
@@ -73,6 +75,10 @@ func (p *Proxy) accept() {
 		c, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		if p.Refuse.Load() {
+			c.Close()
+			continue
 		}
 		s, err := net.Dial("tcp", p.target)
 		if err != nil {

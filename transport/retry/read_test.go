@@ -132,3 +132,43 @@ func TestReadAttempts(t *testing.T) {
 		}
 	}
 }
+
+// TestDoAttempts counts the tries Do makes: MaxRetries retries of a
+// transient error in a row, none of a permanent one, and progress starts
+// the count again.
+func TestDoAttempts(t *testing.T) {
+	perm := errors.New("permanent")
+	tests := []struct {
+		name      string
+		results   []error // per attempt; past the end: success
+		progress  []bool  // per attempt
+		wantTries int
+		wantErr   bool
+	}{
+		{"ok at once", nil, nil, 1, false},
+		{"transient twice", []error{errFlaky, errFlaky}, nil, 3, false},
+		{"transient too often", []error{errFlaky, errFlaky, errFlaky, errFlaky, errFlaky}, nil, 4, true},
+		{"permanent", []error{perm}, nil, 1, true},
+		{"progress resets", []error{errFlaky, errFlaky, errFlaky, errFlaky, errFlaky, errFlaky}, []bool{false, false, true, false, false, true}, 7, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tries := 0
+			err := Do(context.Background(), Options{MaxRetries: 3, InitialDelay: time.Microsecond, MaxDelay: time.Microsecond}, "op",
+				func(err error) bool { return errors.Is(err, perm) },
+				func(attempt int) (bool, error) {
+					if attempt != tries {
+						t.Fatalf("attempt %d, want %d", attempt, tries)
+					}
+					tries++
+					if attempt < len(tc.results) {
+						return attempt < len(tc.progress) && tc.progress[attempt], tc.results[attempt]
+					}
+					return false, nil
+				})
+			if (err != nil) != tc.wantErr || tries != tc.wantTries {
+				t.Fatalf("err %v after %d tries, want error=%v after %d", err, tries, tc.wantErr, tc.wantTries)
+			}
+		})
+	}
+}

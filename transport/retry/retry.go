@@ -34,6 +34,8 @@ type Backend struct {
 	opts Options
 	// sleep waits or returns ctx's error; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// permanent replaces Backend.IsPermanent in Do, which has no Backend.
+	permanent func(error) bool
 }
 
 var _ transport.Backend = (*Backend)(nil)
@@ -41,6 +43,10 @@ var _ transport.Unwrapper = (*Backend)(nil)
 
 // New wraps b.
 func New(b transport.Backend, opts Options) *Backend {
+	return &Backend{Backend: b, opts: opts.withDefaults(), sleep: sleep}
+}
+
+func (opts Options) withDefaults() Options {
 	if opts.MaxRetries == 0 {
 		opts.MaxRetries = 5
 	}
@@ -53,7 +59,32 @@ func New(b transport.Backend, opts Options) *Backend {
 	if opts.ReplayBuffer <= 0 {
 		opts.ReplayBuffer = 16 << 20
 	}
-	return &Backend{Backend: b, opts: opts, sleep: sleep}
+	return opts
+}
+
+// Do runs fn until it succeeds, fails with an error permanent reports
+// true for, ctx ends, or opts.MaxRetries retries were spent, waiting the
+// same backoff as the Backend between tries. It is the one retry policy
+// for work outside a transport.Backend: the first connection, registry
+// requests. fn learns the attempt number (0 first); progress (fn
+// returning true for it) resets the count, so only failures in a row
+// without progress use up the retries.
+func Do(ctx context.Context, opts Options, op string, permanent func(error) bool, fn func(attempt int) (progress bool, err error)) error {
+	p := &Backend{opts: opts.withDefaults(), sleep: sleep, permanent: permanent}
+	failures := 0
+	for attempt := 0; ; attempt++ {
+		progress, err := fn(attempt)
+		if err == nil {
+			return nil
+		}
+		if progress {
+			failures = 0
+		}
+		failures++
+		if werr := p.wait(ctx, op, failures, err); werr != nil {
+			return werr
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -72,13 +103,23 @@ func (b *Backend) Unwrap() transport.Backend { return b.Backend }
 
 // shouldStop reports whether err ends the retries.
 func (b *Backend) shouldStop(ctx context.Context, err error) bool {
-	return err == nil || ctx.Err() != nil || b.Backend.IsPermanent(err) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if b.permanent != nil {
+		return b.permanent(err)
+	}
+	return b.Backend.IsPermanent(err)
 }
 
 // wait sleeps before retry number attempt (from 1). It returns an error
 // when no retry is left or ctx ends.
 func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		// The failure came from ctx ending (the backend closes its
+		// connections then): say so, so callers see a cancellation.
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
 	if b.shouldStop(ctx, err) {
 		return err
 	}
@@ -97,7 +138,7 @@ func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) e
 		b.opts.Notify(op, err, attempt, d)
 	}
 	if serr := b.sleep(ctx, d); serr != nil {
-		return err
+		return fmt.Errorf("%w: %w", serr, err)
 	}
 	return nil
 }
