@@ -227,7 +227,29 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	return &reader{ctx: ctx, b: b, name: name, off: offset, rc: rc}, nil
+	return &reader{ctx: ctx, b: b, name: name, off: offset, rc: rc, open: func(off int64) (io.ReadCloser, error) {
+		return b.Backend.Open(ctx, name, off)
+	}}, nil
+}
+
+// Reader is the resuming reader of Backend.Open for any source: open(off)
+// returns a reader from byte off on (an HTTP range request, say). It is
+// opened at once, with retries; a transient failure later (permanent
+// says which are not) re-opens at the byte reached, with the same policy
+// and backoff as the Backend. name is for messages.
+func Reader(ctx context.Context, opts Options, name string, permanent func(error) bool, open func(ctx context.Context, off int64) (io.ReadCloser, error)) (io.ReadCloser, error) {
+	b := &Backend{opts: opts.withDefaults(), sleep: sleep, permanent: permanent}
+	var rc io.ReadCloser
+	err := b.do(ctx, "open "+name, func(int) (e error) {
+		rc, e = open(ctx, 0)
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &reader{ctx: ctx, b: b, name: name, rc: rc, open: func(off int64) (io.ReadCloser, error) {
+		return open(ctx, off)
+	}}, nil
 }
 
 type reader struct {
@@ -236,6 +258,7 @@ type reader struct {
 	name string
 	off  int64
 	rc   io.ReadCloser
+	open func(off int64) (io.ReadCloser, error)
 	// broken holds a transient error that came with data: the data went
 	// to the caller, the reader is re-opened at the next call.
 	broken error
@@ -253,7 +276,7 @@ func (r *reader) fail(err error) error {
 			return werr
 		}
 		r.rc.Close()
-		rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
+		rc, oerr := r.open(r.off)
 		if oerr == nil {
 			r.rc = rc
 			return nil
