@@ -276,6 +276,7 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 		idle = transport.DefaultIdleTimeout
 	}
 	set := &connSet{}
+	var control *idleConn
 	opts := []ftp.DialOption{
 		ftp.DialWithContext(ctx),
 		ftp.DialWithTimeout(timeout),
@@ -294,7 +295,14 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ic := &idleConn{Conn: c, timeout: idle}
+		ic := &idleConn{Conn: c}
+		ic.timeout.Store(int64(idle))
+		if addr == b.addr {
+			// Logging in may take the server a while (PAM, DNS): the
+			// control connection has Timeout until it is done.
+			ic.timeout.Store(int64(max(idle, timeout)))
+			control = ic
+		}
 		set.add(ic)
 		c = ic
 		if b.tls != nil && addr != b.addr {
@@ -325,6 +333,9 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 	if err != nil {
 		c.Quit()
 		return nil, b.wrap("login", "", err)
+	}
+	if control != nil {
+		control.timeout.Store(int64(idle))
 	}
 	b.mu.Lock()
 	b.home = home
@@ -834,7 +845,7 @@ func (b *Backend) Close() error {
 // idleConn fails a read or write that makes no progress for timeout.
 type idleConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout atomic.Int64 // a time.Duration
 	closed  atomic.Bool
 }
 
@@ -844,12 +855,12 @@ func (c *idleConn) Close() error {
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	c.Conn.SetReadDeadline(time.Now().Add(time.Duration(c.timeout.Load())))
 	return c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	c.Conn.SetWriteDeadline(time.Now().Add(time.Duration(c.timeout.Load())))
 	return c.Conn.Write(p)
 }
 

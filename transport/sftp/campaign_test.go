@@ -80,7 +80,7 @@ func TestCampaignOpenSSH(t *testing.T) {
 					ctx := context.Background()
 					proxy := testserver.StartProxy(t, srv.Addr)
 					o := keysViaProxy(srv.Keys, proxy)
-					o.IdleTimeout = 500 * time.Millisecond
+					o.IdleTimeout = time.Second
 					b, err := Dial(ctx, location(t, srv.Addr, srv.User, dir), o)
 					if err != nil {
 						t.Fatal(err)
@@ -136,7 +136,7 @@ func TestCampaignOpenSSH(t *testing.T) {
 						t.Fatalf("%d faults happened, want 1: the case tested nothing", faults)
 					}
 					if kind == "stall" && time.Since(start) > 10*time.Second {
-						t.Errorf("took %v to get past a stall with a 500ms idle timeout", time.Since(start))
+						t.Errorf("took %v to get past a stall with a 1s idle timeout", time.Since(start))
 					}
 				})
 			}
