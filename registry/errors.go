@@ -82,7 +82,9 @@ func transient(err error) bool {
 	if errors.As(err, &te) {
 		return te.Temporary()
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+	// A bare io.EOF that reaches here is a connection closed before the
+	// reply (readers handle the normal end of a body before asking).
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
