@@ -63,59 +63,71 @@ func (f *stallFixture) load(store string, extra ...string) *exec.Cmd {
 }
 
 // TestSignalDuringStalledLoad: SIGTERM or SIGINT to `imgx load -i sftp://…`
-// whose link went silent (a proxy that stops forwarding, no FIN, no RST)
+// or `imgx save -o sftp://…` whose link went silent (a proxy that stops forwarding, no FIN, no RST)
 // ends it within a few seconds, exit code 130, the store consistent. The
 // idle timeout is left at its default (30s), so it is the signal that ends
 // the load, not the timeout. Before the fix imgx waited for more than ten
 // minutes and only SIGKILL ended it.
 func TestSignalDuringStalledLoad(t *testing.T) {
 	f := newStallFixture(t)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		t.Run(sig.String(), func(t *testing.T) {
-			f.proxy.StallAfter.Store(1 << 20) // every connection, in the middle of the bundle
-			defer f.proxy.StallAfter.Store(0)
-			stalls := f.proxy.Stalls.Load()
-			store := filepath.Join(t.TempDir(), "store")
-			cmd := f.load(store)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(30 * time.Second)
-			for f.proxy.Stalls.Load() == stalls && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if f.proxy.Stalls.Load() == stalls {
-				cmd.Process.Kill()
-				t.Fatalf("the link never stalled:\n%s", out.String())
-			}
-			time.Sleep(300 * time.Millisecond) // imgx is now blocked on the silent link
-			sent := time.Now()
-			cmd.Process.Signal(sig)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				took := time.Since(sent)
-				code := cmd.ProcessState.ExitCode()
-				t.Logf("exited %d after %v: %v\n%s", code, took, err, out.String())
-				if took > 5*time.Second {
-					t.Errorf("took %v after %v to exit", took, sig)
+	for _, op := range []string{"load", "save"} {
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+			t.Run(op+"/"+sig.String(), func(t *testing.T) {
+				f.proxy.StallAfter.Store(1 << 20) // every connection, in the middle of the bundle
+				defer f.proxy.StallAfter.Store(0)
+				stalls := f.proxy.Stalls.Load()
+				store := filepath.Join(t.TempDir(), "store")
+				cmd := f.load(store)
+				if op == "save" {
+					store = filepath.Join(f.dir, "sender")
+					args := append([]string{"--store", store, "save", "--sign-key", filepath.Join(f.dir, "k.key"), "app:1",
+						"-o", strings.TrimSuffix(f.url, "b.imgx") + "up.imgx"}, f.ssh...)
+					cmd = exec.Command(f.bin, args...)
+					cmd.Env = f.env
 				}
-				if code != 130 || !strings.Contains(out.String(), "interrupted") {
-					t.Errorf("exit code %d, want 130 with \"interrupted\":\n%s", code, out.String())
+				var out bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
 				}
-			case <-time.After(15 * time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Fatalf("still running 15s after %v:\n%s", sig, out.String())
-			}
-			check := exec.Command(f.bin, "--store", store, "check")
-			if out, err := check.CombinedOutput(); err != nil {
-				t.Fatalf("store inconsistent after %v: %v\n%s", sig, err, out)
-			}
-		})
+				deadline := time.Now().Add(30 * time.Second)
+				for f.proxy.Stalls.Load() == stalls && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				if f.proxy.Stalls.Load() == stalls {
+					cmd.Process.Kill()
+					t.Fatalf("the link never stalled:\n%s", out.String())
+				}
+				time.Sleep(300 * time.Millisecond) // imgx is now blocked on the silent link
+				sent := time.Now()
+				cmd.Process.Signal(sig)
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err := <-done:
+					took := time.Since(sent)
+					code := cmd.ProcessState.ExitCode()
+					t.Logf("exited %d after %v: %v\n%s", code, took, err, out.String())
+					if took > 5*time.Second {
+						t.Errorf("took %v after %v to exit", took, sig)
+					}
+					if code != 130 || !strings.Contains(out.String(), "interrupted") {
+						t.Errorf("exit code %d, want 130 with \"interrupted\":\n%s", code, out.String())
+					}
+				case <-time.After(15 * time.Second):
+					cmd.Process.Kill()
+					<-done
+					t.Fatalf("still running 15s after %v:\n%s", sig, out.String())
+				}
+				check := exec.Command(f.bin, "--store", store, "check")
+				if out, err := check.CombinedOutput(); err != nil {
+					t.Fatalf("store inconsistent after %v: %v\n%s", sig, err, out)
+				}
+				if _, err := os.Stat(filepath.Join(f.dir, "up.imgx")); err == nil {
+					t.Fatal("an interrupted save published up.imgx")
+				}
+			})
+		}
 	}
 }
 
