@@ -78,10 +78,22 @@ func OpenDir(ctx context.Context, loc transport.Location, opts Options) (transpo
 	case transport.File:
 		return local.New(loc.Path, opts.Local)
 	case transport.SFTP:
-		connect = func() (transport.Backend, error) { return sftp.Dial(ctx, loc, opts.SFTP) }
+		connect = func() (transport.Backend, error) {
+			b, err := sftp.Dial(ctx, loc, opts.SFTP)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return b, nil
+		}
 		permanent = (*sftp.Backend)(nil).IsPermanent
 	case transport.FTP, transport.FTPS:
-		connect = func() (transport.Backend, error) { return ftp.Dial(ctx, loc, opts.FTP) }
+		connect = func() (transport.Backend, error) {
+			b, err := ftp.Dial(ctx, loc, opts.FTP)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}
 		permanent = (*ftp.Backend)(nil).IsPermanent
 	default:
 		return nil, fmt.Errorf("open %s: no backend for scheme %q", loc, loc.Scheme)
