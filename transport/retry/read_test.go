@@ -172,3 +172,40 @@ func TestDoAttempts(t *testing.T) {
 		})
 	}
 }
+
+// TestReadErrorSticks: once the retries are spent, every later Read and
+// WriteTo returns the error again, never io.EOF, which would let a caller
+// that reads once more take a truncated file for a whole one.
+func TestReadErrorSticks(t *testing.T) {
+	data := transporttest.Data(6, 10_000)
+	lb, _ := local.New(t.TempDir(), local.Options{})
+	s := &failingReopen{scriptedOpen: scriptedOpen{Backend: lb, data: data, cuts: []int64{4000}, err: errFlaky}}
+	rb := New(s, Options{MaxRetries: 2, InitialDelay: time.Microsecond})
+	rc, err := rb.Open(context.Background(), "x", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, struct{ io.Reader }{rc})
+	if !errors.Is(err, errFlaky) {
+		t.Fatalf("first error %v, want the cause", err)
+	}
+	for i := 0; i < 2; i++ {
+		if n, err := rc.Read(make([]byte, 10)); n != 0 || !errors.Is(err, errFlaky) {
+			t.Fatalf("read after the failure: %d, %v; want 0 and the same error", n, err)
+		}
+		if _, err := rc.(io.WriterTo).WriteTo(io.Discard); !errors.Is(err, errFlaky) {
+			t.Fatalf("WriteTo after the failure: %v; want the same error", err)
+		}
+	}
+}
+
+// failingReopen serves the first Open and refuses every later one.
+type failingReopen struct{ scriptedOpen }
+
+func (f *failingReopen) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	if len(f.opens) > 0 {
+		f.opens = append(f.opens, off)
+		return nil, fmt.Errorf("reconnect: %w", errFlaky)
+	}
+	return f.scriptedOpen.Open(ctx, name, off)
+}

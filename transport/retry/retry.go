@@ -265,14 +265,19 @@ type reader struct {
 	// failures counts failures since the last byte read; progress resets
 	// it, so the backoff and the retry budget are per stall, not per file.
 	failures int
+	// err is the error that ended the reader; every later call returns it,
+	// never an io.EOF that would pass a truncated file for a whole one.
+	err error
 }
 
 // fail records a failed read and decides whether to go on: it waits the
-// backoff and re-opens at r.off, or returns the error that ends the read.
+// backoff and re-opens at r.off, or returns the error that ends the read,
+// which sticks.
 func (r *reader) fail(err error) error {
 	for {
 		r.failures++
 		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), r.failures, err); werr != nil {
+			r.err = werr
 			return werr
 		}
 		r.rc.Close()
@@ -286,6 +291,8 @@ func (r *reader) fail(err error) error {
 	}
 }
 
+// eofReader stands in for a reader that could not be re-opened; Close is
+// all that is ever called on it.
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
@@ -294,6 +301,9 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 // transient error (pkg/sftp does, when a later request in flight fails)
 // hands the data over without the error and re-opens on the next call.
 func (r *reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
 	if r.broken != nil {
 		err := r.broken
 		r.broken = nil
@@ -312,6 +322,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		}
 		if n > 0 {
 			if r.b.shouldStop(r.ctx, err) {
+				r.err = err
 				return n, err
 			}
 			r.broken = err
@@ -327,6 +338,9 @@ func (r *reader) Read(p []byte) (int, error) {
 // WriteTo) and still re-opens after a transient failure.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
+	if r.err != nil {
+		return 0, r.err
+	}
 	if r.broken != nil {
 		err := r.broken
 		r.broken = nil
