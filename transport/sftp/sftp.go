@@ -513,13 +513,25 @@ func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sf, err := u.c.sftp.OpenFile(u.statePath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	// Written beside and renamed over the old state where the server can (OpenSSH's
+	// posix-rename), so a kill between truncating and writing cannot lose the resume
+	// point that was already saved.
+	_, atomic := u.c.sftp.HasExtension("posix-rename@openssh.com")
+	dst := u.statePath
+	if atomic {
+		dst = u.statePath + ".new"
+	}
+	sf, err := u.c.sftp.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
+		u.c.failed(err)
 		return u.b.wrap("save resume state", u.name, err)
 	}
 	_, err = sf.Write(state)
 	if e := sf.Close(); err == nil {
 		err = e
+	}
+	if err == nil && atomic {
+		err = u.c.sftp.PosixRename(dst, u.statePath)
 	}
 	u.c.failed(err)
 	return u.b.wrap("save resume state", u.name, err)
@@ -560,6 +572,7 @@ func (u *upload) Commit(ctx context.Context) error {
 		return u.b.wrap("publish", u.name, err)
 	}
 	_ = u.c.sftp.Remove(u.statePath)
+	_ = u.c.sftp.Remove(u.statePath + ".new") // left by a kill inside Checkpoint
 	u.stop()
 	return nil
 }
@@ -588,6 +601,7 @@ func (u *upload) Discard(ctx context.Context) error {
 	if e := c.sftp.Remove(u.statePath); e != nil && !errors.Is(e, fs.ErrNotExist) {
 		err = errors.Join(err, e)
 	}
+	_ = c.sftp.Remove(u.statePath + ".new") // left by a kill inside Checkpoint
 	return u.b.wrap("discard", u.name, err)
 }
 
