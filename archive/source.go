@@ -83,7 +83,7 @@ func cleanName(name string) (string, error) {
 	}
 	for _, el := range strings.Split(n, "/") {
 		if el == ".." {
-			return "", fmt.Errorf("entry %s: %w: path climbs out of the archive with ..", name, ErrUnsafeEntry)
+			return "", fmt.Errorf("entry %s: %w: path climbs out of the archive (\"..\")", name, ErrUnsafeEntry)
 		}
 	}
 	return path.Clean(n), nil
@@ -283,7 +283,8 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 			}
 			s.links[name] = strings.Clone(t)
 			continue
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old writers still emit TypeRegA
+		//lint:ignore SA1019 old writers still emit TypeRegA
+		case tar.TypeReg, tar.TypeRegA:
 		default:
 			return nil, fmt.Errorf("entry %s: %w: unsupported entry type %s", name, ErrBadEntry, typeName(h.Typeflag))
 		}

@@ -54,7 +54,7 @@ type reader struct {
 }
 
 // openReader detects compression and reads the head: the manifest and the signatures.
-func openReader(r io.Reader) (*reader, error) { return openStream(nil, r) }
+func openReader(r io.Reader) (*reader, error) { return openStream(context.Background(), r) }
 
 // openStream is openReader that, given a ctx, decompresses in a goroutine of its own
 // (a [readAhead] after the decoder), so that decompression overlaps with hashing and

@@ -219,7 +219,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	}
 	user := firstNonEmpty(opts.User, loc.User, hc.User, os.Getenv("USER"))
 	if user == "" {
-		return nil, transport.Permanent(errors.New("sftp: no user name: write sftp://USER@host/..."))
+		return nil, transport.Permanent(errors.New("sftp: no user name: give one in the URL, as in sftp://USER@host/PATH"))
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	b := &Backend{addr: addr, user: user, opts: opts, closeAgent: func() {}}
