@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Flag values that check themselves when they are parsed, so that a bad value is a usage
@@ -56,6 +57,32 @@ func (v *intRange) Set(s string) error {
 		return fmt.Errorf("must be at least %d", v.min)
 	}
 	*v.p = n
+	return nil
+}
+
+// durationMin is a duration flag with a lower bound.
+type durationMin struct {
+	p   *time.Duration
+	min time.Duration
+}
+
+func newDurationMin(p *time.Duration, def, min time.Duration) *durationMin {
+	*p = def
+	return &durationMin{p: p, min: min}
+}
+
+func (v *durationMin) String() string { return v.p.String() }
+func (v *durationMin) Type() string   { return "duration" }
+
+func (v *durationMin) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration (e.g. 30s, 2m)")
+	}
+	if d < v.min {
+		return fmt.Errorf("must be at least %s", v.min)
+	}
+	*v.p = d
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,9 +226,9 @@ func TestRegistryRealE2E(t *testing.T) {
 	// A credential helper, as Docker's credsStore: docker-credential-NAME on PATH.
 	helperDir := filepath.Join(work, "bin")
 	os.MkdirAll(helperDir, 0o755)
-	os.WriteFile(filepath.Join(helperDir, "docker-credential-imgxtest"), []byte(fmt.Sprintf(
-		"#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"site\",\"Secret\":\"reg-pass\"}'\n")), 0o755)
-	out = run(true, "logout", secure.Addr)
+	os.WriteFile(filepath.Join(helperDir, "docker-credential-imgxtest"), []byte(
+		"#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"site\",\"Secret\":\"reg-pass\"}'\n"), 0o755)
+	run(true, "logout", secure.Addr)
 	if b, _ := os.ReadFile(filepath.Join(home, "docker", "config.json")); strings.Contains(string(b), base64.StdEncoding.EncodeToString([]byte("site:reg-pass"))) {
 		t.Errorf("logout left the credentials: %s", b)
 	}
