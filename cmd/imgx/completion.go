@@ -138,8 +138,8 @@ func complete(e *Env, k argKind, toComplete string) ([]cobra.Completion, cobra.S
 	return nil, cobra.ShellCompDirectiveNoFileComp
 }
 
-// registerFlagCompletions completes -i/--input with bundle files and the fixed-choice
-// flags with their words.
+// registerFlagCompletions completes -i/--input and save --since with bundle files and the
+// fixed-choice flags with their words.
 func registerFlagCompletions(e *Env, cc *cobra.Command) {
 	cc.Flags().VisitAll(func(f *pflag.Flag) {
 		var k argKind
@@ -147,7 +147,7 @@ func registerFlagCompletions(e *Env, cc *cobra.Command) {
 		case *enumValue:
 			k.choices = v.choices
 		default:
-			if f.Name != "input" {
+			if f.Name != "input" && f.Name != "since" {
 				return
 			}
 			k.bundle = true
