@@ -167,6 +167,9 @@ func Main() int {
 // Flags binds a fresh FlagSet, as the Command contract promises.
 func run(ctx context.Context, args []string, e *Env) int {
 	root := newRoot(ctx, e)
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
