@@ -201,7 +201,7 @@ type exitError struct{ code int }
 
 func (x exitError) Error() string { return fmt.Sprintf("exit %d", x.code) }
 
-const storeFlagUsage = "store directory (default $IMGX_STORE or ~/.local/share/imgx)"
+const storeFlagUsage = "store directory (default $IMGX_STORE, else ${XDG_DATA_HOME:-~/.local/share}/imgx)"
 
 // newRoot builds the cobra tree: the root with the global flags, one cobra.Command per
 // registered Command, and help. Errors are printed by run, not by cobra.
