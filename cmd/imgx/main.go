@@ -240,6 +240,9 @@ Exit codes: 0 success, 1 failure (the error is printed on stderr as "imgx: error
 	root.Flags().BoolP("help", "h", false, "show help")
 	root.Flags().Bool("version", false, "print the version")
 	root.PersistentFlags().StringVar(&e.storeDir, "store", "", storeFlagUsage)
+	_ = root.RegisterFlagCompletionFunc("store", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	})
 	root.Flags().SortFlags = false
 	root.PersistentFlags().SortFlags = false
 	root.SetFlagErrorFunc(func(cc *cobra.Command, err error) error {
