@@ -207,7 +207,7 @@ const storeFlagUsage = "store directory (default $IMGX_STORE, else ${XDG_DATA_HO
 // registered Command, and help. Errors are printed by run, not by cobra.
 func newRoot(ctx context.Context, e *Env) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "imgx",
+		Use:   "imgx [--store DIR] COMMAND [flags] [args]",
 		Short: "Move container images to places a registry cannot reach",
 		Long: `imgx moves container images to places a registry cannot reach, and proves on arrival
 that they are exactly what was sent.
@@ -301,7 +301,7 @@ Exit codes: 0 success, 1 failure (the error is printed on stderr as "imgx: error
 // adapt turns a registered Command into a cobra.Command.
 func adapt(ctx context.Context, e *Env, c *Command) *cobra.Command {
 	cc := &cobra.Command{
-		Use:     c.Name + " " + c.Usage,
+		Use:     strings.TrimSpace(c.Name + " " + c.Usage),
 		Short:   c.Short,
 		Long:    c.Long,
 		Example: c.Example,
