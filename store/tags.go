@@ -103,13 +103,10 @@ func (s *Store) Entries() ([]Entry, error) {
 	return out, nil
 }
 
-// setTag points r at desc in ix; a zero r adds an untagged entry unless desc already has one.
-func setTag(ix *ocispec.Index, r ref.Ref, desc ocispec.Descriptor) {
-	setTags(ix, []tagOp{{ref: r, desc: desc}})
-}
-
-// setTags applies tags to ix as setTag would one by one, in linear time: each existing
-// entry's name is parsed once. A bundle may carry tens of thousands of tags, and
+// setTags points each tag's ref at its desc in ix, in order: a tag that moves replaces
+// its old entries and absorbs an untagged entry of the same image; a zero ref adds an
+// untagged entry unless the image already has one. It runs in linear time, each existing
+// entry's name parsed once. A bundle may carry tens of thousands of tags, and
 // re-parsing the whole index for each one took minutes with the store locked.
 func setTags(ix *ocispec.Index, tags []tagOp) {
 	type entry struct {
