@@ -92,11 +92,16 @@ type Report struct {
 	Bytes                            int64 `json:"bytes"`
 }
 
+// candidate is one bundle waiting to load. It keeps what ordering needs, not the parsed
+// manifest: a carrier of many bundles whose manifests list thousands of tags would
+// otherwise hold them all in memory at once; load reads the head again.
 type candidate struct {
 	info     transport.FileInfo
 	name     string // path on Source
-	manifest *bundle.Manifest
 	digest   digest.Digest
+	sequence int
+	created  time.Time
+	base     *bundle.BaseRef
 	item     *Item
 }
 
@@ -157,7 +162,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.add(c.item)
 			continue
 		}
-		c.manifest, c.digest = m, digest.FromBytes(mb)
+		c.digest, c.sequence, c.created, c.base = digest.FromBytes(mb), m.Sequence, m.Created, m.Base
 		c.item.Digest, c.item.Sequence = c.digest, m.Sequence
 		if m.Base != nil {
 			c.item.Base = m.Base.String()
@@ -188,11 +193,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	// Bases first: a full bundle is ready; a delta is ready once its base is loaded.
 	sort.SliceStable(pending, func(i, j int) bool {
-		a, b := pending[i].manifest, pending[j].manifest
-		if a.Sequence != b.Sequence {
-			return a.Sequence < b.Sequence
+		a, b := pending[i], pending[j]
+		if a.sequence != b.sequence {
+			return a.sequence < b.sequence
 		}
-		return a.Created.Before(b.Created)
+		return a.created.Before(b.created)
 	})
 	for progress := true; progress && len(pending) > 0; {
 		progress = false
@@ -201,7 +206,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			if b := c.manifest.Base; b != nil && !bundle.Loaded(opts.Store, b.Digest) {
+			if b := c.base; b != nil && !bundle.Loaded(opts.Store, b.Digest) {
 				next = append(next, c)
 				continue
 			}
@@ -212,7 +217,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		pending = next
 	}
 	for _, c := range pending {
-		b := c.manifest.Base
+		b := c.base
 		c.item.Reason = fmt.Sprintf("needs %s, which is not loaded", b)
 		if failedHere(rep, b.Digest) {
 			c.item.Reason += " (it failed in this run)"
@@ -228,8 +233,19 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 func load(ctx context.Context, opts Options, c *candidate) {
+	// The head again (see candidate): the same bundle only, or the file changed under us.
+	mb, m, _, err := readHead(ctx, opts.Source, c.name)
+	if err == nil && digest.FromBytes(mb) != c.digest {
+		err = fmt.Errorf("the bundle changed while ingest ran (manifest %s, was %s)", digest.FromBytes(mb), c.digest)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			fail(ctx, opts, c, fmt.Errorf("read bundle head: %w", err))
+		}
+		return
+	}
 	need := int64(0)
-	for _, b := range c.manifest.Blobs {
+	for _, b := range m.Blobs {
 		if !opts.Store.Has(b.Digest) {
 			need += b.Size
 		}
@@ -306,7 +322,7 @@ func fail(ctx context.Context, opts Options, c *candidate, cause error) {
 	c.item.MovedTo = dst
 	text := fmt.Sprintf("bundle: %s\nfailed: %s\nreason: %s\n", c.info.Name, time.Now().UTC().Format(time.RFC3339), cause)
 	if c.digest != "" {
-		text += fmt.Sprintf("manifest: %s\nsequence: %d\n", c.digest, c.manifest.Sequence)
+		text += fmt.Sprintf("manifest: %s\nsequence: %d\n", c.digest, c.sequence)
 	}
 	if err := writeFile(ctx, opts.Source, dst+".reason", []byte(text)); err != nil {
 		c.item.Warnings = append(c.item.Warnings, "write reason: "+err.Error())
