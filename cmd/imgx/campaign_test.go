@@ -26,7 +26,6 @@ import (
 
 	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/internal/testutil"
-	"github.com/imgx/imgx/registry"
 	"github.com/imgx/imgx/store"
 )
 
@@ -309,8 +308,9 @@ func TestCampaignBundleLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	type loadResult struct {
-		BlobsWritten, BlobsSkipped int
-		BytesWritten               int64
+		BlobsWritten int   `json:"blobs_written"`
+		BlobsSkipped int   `json:"blobs_skipped"`
+		BytesWritten int64 `json:"bytes_written"`
 	}
 	load := func(store string) []string {
 		return []string{"--store", store, "load", "--key", snd.pub, "--progress", "none", "--json", "-i", "-"}
@@ -361,7 +361,7 @@ func TestCampaignArchiveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	type archiveResult struct {
-		BytesWritten int64 `json:"bytesWritten"`
+		BytesWritten int64 `json:"bytes_written"`
 	}
 	load := func(store string) []string {
 		return []string{"--store", store, "load", "--progress", "none", "--json", "-i", "-"}
@@ -563,14 +563,14 @@ func TestCampaignPull(t *testing.T) {
 			}
 		}
 		before := blobGets.Load()
-		var res registry.PullResult
+		var res pullJSON
 		c.runJSON(&res, nil, pull(st)...)
-		if res.Desc.Digest.String() != want.String() {
-			t.Fatalf("%s: the re-run pulled %s, want %s", point, res.Desc.Digest, want)
+		if res.Digest.String() != want.String() {
+			t.Fatalf("%s: the re-run pulled %s, want %s", point, res.Digest, want)
 		}
-		if res.Present != len(had) || res.Fetched != res.Blobs-len(had) || blobGets.Load()-before != int64(res.Fetched) {
+		if res.AlreadyStored != len(had) || res.Fetched != res.Blobs-len(had) || blobGets.Load()-before != int64(res.Fetched) {
 			t.Fatalf("%s (seed %d): %d blobs were verified before the kill; the re-run found %d, fetched %d of %d with %d GETs",
-				point, c.seed, len(had), res.Present, res.Fetched, res.Blobs, blobGets.Load()-before)
+				point, c.seed, len(had), res.AlreadyStored, res.Fetched, res.Blobs, blobGets.Load()-before)
 		}
 		c.reusedBlobs += len(had)
 		c.reusedBytes += sum(had)

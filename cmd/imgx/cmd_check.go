@@ -32,7 +32,7 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
 				return err
 			}
 			if o.json {
-				if err := writeJSON(e.Stdout, rep); err != nil {
+				if err := writeJSON(e.Stdout, checkDoc(rep)); err != nil {
 					return err
 				}
 			} else {

@@ -56,15 +56,11 @@ it shows what that layer of REF adds, changes and deletes over the layers below 
 				return fmt.Errorf("diff: %w", err)
 			}
 			if o.json {
-				type row struct {
-					Kind string `json:"kind"`
-					Path string `json:"path"`
-				}
-				rows := []row{}
+				rows := []diffRow{}
 				for _, c := range changes {
-					rows = append(rows, row{c.Kind.String(), c.Path})
+					rows = append(rows, diffRow{c.Kind.String(), c.Path})
 				}
-				return writeJSON(e.Stdout, rows)
+				return writeJSON(e.Stdout, diffJSON{doc, rows})
 			}
 			for _, c := range changes {
 				fmt.Fprintln(e.Stdout, safetext.Line(fmt.Sprint(c))) // paths come from layer tars

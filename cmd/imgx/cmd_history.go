@@ -63,7 +63,7 @@ whether it made no layer (empty layer).`,
 				rows[i], rows[j] = rows[j], rows[i]
 			}
 			if o.json {
-				return writeJSON(e.Stdout, rows)
+				return writeJSON(e.Stdout, historyJSON{doc, nonNil(rows)})
 			}
 			tw := newTable(e.Stdout)
 			fmt.Fprintln(tw, "CREATED\tCREATED BY\tSIZE\tCOMMENT")

@@ -61,7 +61,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			}
 			switch {
 			case o.json:
-				return writeJSON(e.Stdout, rows)
+				return writeJSON(e.Stdout, imagesDoc(rows))
 			case o.quiet:
 				seen := map[string]bool{}
 				for _, r := range rows {

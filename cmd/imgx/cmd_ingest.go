@@ -105,7 +105,7 @@ not be read; 2 usage error.`,
 				return err
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, rep); jerr != nil {
+				if jerr := writeJSON(e.Stdout, ingestJSON{doc, rep}); jerr != nil {
 					return jerr
 				}
 			} else {

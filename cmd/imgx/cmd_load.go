@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/archive"
-	"github.com/imgx/imgx/bundle"
+
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/safetext"
 )
@@ -114,17 +114,7 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 		}
 	}
 	if o.json {
-		// The reader's own result, plus whether a trusted signature covered it.
-		if res.Bundle != nil {
-			return writeJSON(e.Stdout, struct {
-				*bundle.LoadResult
-				Verified bool `json:"verified"`
-			}{res.Bundle, res.Verified})
-		}
-		return writeJSON(e.Stdout, struct {
-			*archive.Result
-			Verified bool `json:"verified"`
-		}{res.Archive, res.Verified})
+		return writeJSON(e.Stdout, loadDoc(res))
 	}
 	if o.quiet {
 		return nil

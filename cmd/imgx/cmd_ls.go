@@ -23,11 +23,13 @@ type lsRow struct {
 	Modified time.Time `json:"modified,omitempty"`
 	Dir      bool      `json:"dir,omitempty"`
 	// With --long, for imgx bundles:
-	Manifest string   `json:"manifest,omitempty"`
-	Sequence *int     `json:"sequence,omitempty"`
-	Base     string   `json:"base,omitempty"`
-	Images   []string `json:"images,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	Manifest string    `json:"manifest,omitempty"`
+	Sequence *int      `json:"sequence,omitempty"`
+	Base     string    `json:"base,omitempty"`
+	base     *baseJSON // Base, structured for --json
+	err      error     // Error, classified for --json
+	Images   []string  `json:"images,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 func init() {
@@ -91,7 +93,7 @@ manifest digest, sequence, delta base and images.`,
 				}
 			}
 			if o.json {
-				return writeJSON(e.Stdout, rows)
+				return writeJSON(e.Stdout, lsDoc(rows))
 			}
 			tw := newTable(e.Stdout)
 			if o.long {
@@ -134,13 +136,13 @@ manifest digest, sequence, delta base and images.`,
 func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 	rc, err := b.Open(ctx, path.Clean(r.Name), 0)
 	if err != nil {
-		r.Error = err.Error()
+		r.Error, r.err = err.Error(), err
 		return
 	}
 	defer rc.Close()
 	mb, m, err := bundle.ReadHead(io.LimitReader(rc, 64<<20))
 	if err != nil {
-		r.Error = "not a bundle"
+		r.Error, r.err = "not a bundle", err
 		return
 	}
 	r.Manifest = digestOf(mb)
@@ -148,6 +150,7 @@ func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 	r.Sequence = &seq
 	if m.Base != nil {
 		r.Base = m.Base.String()
+		r.base = baseOf(m.Base)
 	}
 	for _, im := range m.Images {
 		if t := im.Tag(); t != "" { // the tag a load applies

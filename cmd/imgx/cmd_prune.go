@@ -37,7 +37,7 @@ missing config or layer hides nothing: prune goes on and warns about it.`,
 				return err
 			}
 			if o.json {
-				return writeJSON(e.Stdout, rep)
+				return writeJSON(e.Stdout, pruneDoc(rep))
 			}
 			warnMissing(e, rep)
 			for _, d := range rep.Blobs {

@@ -74,7 +74,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 				return registryHint(err, registryHost(args[0]))
 			}
 			if o.json {
-				return writeJSON(e.Stdout, res)
+				return writeJSON(e.Stdout, pullDoc(res))
 			}
 			if o.quiet {
 				return nil

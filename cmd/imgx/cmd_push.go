@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/imgx/imgx/internal/errcode"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/registry"
 	"github.com/imgx/imgx/store"
@@ -21,6 +22,7 @@ type pushOptions struct {
 
 // pushSummary is the --json output of push --all.
 type pushSummary struct {
+	jsonDoc
 	Images        []pushOutcome `json:"images"`
 	Pushed        int           `json:"pushed"`
 	Failed        int           `json:"failed"`
@@ -33,6 +35,7 @@ type pushOutcome struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
 	Error       string `json:"error,omitempty"`
+	Code        string `json:"code,omitempty"`
 }
 
 func init() {
@@ -113,7 +116,7 @@ unless --insecure.`,
 				return registryHint(err, registryHost(dst))
 			}
 			if o.json {
-				return writeJSON(e.Stdout, res)
+				return writeJSON(e.Stdout, pushJSON{doc, res})
 			}
 			if !o.quiet {
 				printPushed(e, res)
@@ -134,7 +137,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 	if err != nil {
 		return err
 	}
-	var sum pushSummary
+	sum := pushSummary{jsonDoc: doc, Images: []pushOutcome{}}
 	type job struct {
 		src store.Resolved
 		dst string
@@ -180,7 +183,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 			if firstErr == nil {
 				firstErr = err
 			}
-			out.Error = err.Error()
+			out.Error, out.Code = err.Error(), errcode.Of(err)
 			sum.Failed++
 			e.Warnf("%v", err)
 			if ctx.Err() != nil {

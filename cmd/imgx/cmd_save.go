@@ -114,10 +114,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 					return err
 				}
 				if o.json {
-					return writeJSON(e.Stdout, struct {
-						*archive.SaveResult
-						Output *outputResult `json:"output"`
-					}{res, out})
+					return writeJSON(e.Stdout, saveArchiveDoc(o.format, images, res, out))
 				}
 				if o.output != "-" {
 					fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %s\n", o.format, o.output, len(images), humanSize(out.Size))
@@ -200,10 +197,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		}
 	}
 	if o.json {
-		return writeJSON(e.Stdout, struct {
-			*bundle.SaveResult
-			Output *outputResult `json:"output"`
-		}{res, out})
+		return writeJSON(e.Stdout, saveBundleDoc(res, out))
 	}
 	if o.output != "-" {
 		m := res.Manifest

@@ -78,7 +78,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, verifyJSON(rep, o.digestOnly)); jerr != nil {
+				if jerr := writeJSON(e.Stdout, verifyDoc(rep, o.digestOnly)); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -143,36 +143,4 @@ func printVerify(e *Env, name string, rep *bundle.Report, digestOnly bool) {
 	default:
 		fmt.Fprintln(w, "OK")
 	}
-}
-
-type verifyReport struct {
-	*bundle.Report
-	OK       bool     `json:"ok"`       // verified: a trusted signature and every check
-	Verified bool     `json:"verified"` // a trusted signature satisfying the policy covers it
-	Digests  bool     `json:"digestsOK"`
-	Problems []string `json:"problems"`
-	Signers  []signer `json:"signers"`
-}
-
-type signer struct {
-	KeyID   string `json:"keyID"`
-	Trusted bool   `json:"trusted"`
-	Valid   bool   `json:"valid"`
-	Error   string `json:"error,omitempty"`
-}
-
-func verifyJSON(rep *bundle.Report, digestOnly bool) verifyReport {
-	out := verifyReport{Report: rep, OK: rep.OK() && rep.Signature.Verified && !digestOnly, Verified: rep.Signature.Verified && !digestOnly,
-		Digests: rep.OK(), Problems: []string{}, Signers: []signer{}}
-	for _, p := range rep.Problems {
-		out.Problems = append(out.Problems, p.Error())
-	}
-	for _, s := range rep.Signature.Signers {
-		sg := signer{KeyID: s.KeyID, Trusted: s.Trusted, Valid: s.Valid}
-		if s.Err != nil {
-			sg.Error = s.Err.Error()
-		}
-		out.Signers = append(out.Signers, sg)
-	}
-	return out
 }
