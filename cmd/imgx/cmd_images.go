@@ -20,7 +20,7 @@ type imageRow struct {
 	Digest     string    `json:"digest"`
 	Created    time.Time `json:"created"`
 	Size       int64     `json:"size"`
-	Platforms  []string  `json:"platforms,omitempty"`
+	Platforms  []string  `json:"platforms"`
 	labels     map[string]string
 }
 

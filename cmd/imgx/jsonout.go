@@ -184,7 +184,7 @@ type historyJSON struct {
 type loadJSON struct {
 	jsonDoc
 	Format         string        `json:"format"`
-	Compression    string        `json:"compression"`
+	Compression    string        `json:"compression,omitempty"`
 	Verified       bool          `json:"verified"`
 	Signers        []string      `json:"signers"` // trusted key IDs whose valid signatures covered it
 	ManifestDigest digest.Digest `json:"manifest_digest,omitempty"`
@@ -216,7 +216,6 @@ func loadDoc(res *intake.Result) loadJSON {
 	switch {
 	case res.Bundle != nil:
 		b := res.Bundle
-		out.Compression = "none"
 		out.ManifestDigest = b.ManifestDigest
 		if b.Manifest != nil {
 			seq := b.Manifest.Sequence

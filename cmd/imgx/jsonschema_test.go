@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/imgx/imgx/internal/errcode"
+)
+
+// jsonDocPath is the documented JSON contract: every key a --json command prints must be
+// in its table there.
+const jsonDocPath = "../../docs/json.md"
+
+type jsonSchema struct {
+	keys  map[string]map[string]bool // command -> documented key paths
+	codes []string                   // documented error codes, in order
+}
+
+var (
+	sectionRE = regexp.MustCompile("^### imgx ([a-z-]+)$")
+	keyRowRE  = regexp.MustCompile("^\\| `([a-z0-9_.\\[\\]]+)` \\|")
+)
+
+// loadJSONSchema parses docs/json.md: "### imgx CMD" sections with key tables, and the
+// error-code table.
+func loadJSONSchema() (*jsonSchema, error) {
+	b, err := os.ReadFile(jsonDocPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &jsonSchema{keys: map[string]map[string]bool{}}
+	section, inCodes := "", false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(line, "#") {
+			section, inCodes = "", line == "### Error codes"
+			if m := sectionRE.FindStringSubmatch(line); m != nil {
+				section = m[1]
+				s.keys[section] = map[string]bool{}
+			}
+			continue
+		}
+		m := keyRowRE.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case inCodes:
+			s.codes = append(s.codes, m[1])
+		case section != "":
+			s.keys[section][m[1]] = true
+		}
+	}
+	return s, nil
+}
+
+// check parses data as the --json output of cmd and returns what breaks the contract:
+// not one JSON object, no schema_version 1, a null anywhere, or an undocumented key.
+func (s *jsonSchema) check(cmd string, data []byte) error {
+	known, ok := s.keys[cmd]
+	if !ok {
+		return fmt.Errorf("docs/json.md has no section \"### imgx %s\"", cmd)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("imgx %s --json: not JSON: %v\n%s", cmd, err, data)
+	}
+	if dec.More() {
+		return fmt.Errorf("imgx %s --json: more than one JSON value", cmd)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("imgx %s --json: the document is not an object", cmd)
+	}
+	if sv, _ := obj["schema_version"].(json.Number); sv.String() != fmt.Sprint(schemaVersion) {
+		return fmt.Errorf("imgx %s --json: schema_version %v, want %d", cmd, obj["schema_version"], schemaVersion)
+	}
+	var errs []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case nil:
+			errs = append(errs, fmt.Sprintf("%s is null", path))
+		case map[string]any:
+			for k, x := range v {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if !known[p] {
+					errs = append(errs, fmt.Sprintf("key %s is not documented", p))
+				}
+				walk(p, x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		}
+	}
+	walk("", obj)
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("imgx %s --json breaks docs/json.md:\n\t%s\n%s", cmd, strings.Join(errs, "\n\t"), data)
+	}
+	return nil
+}
+
+var (
+	digestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+	timeRE   = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)
+)
+
+// normalizeJSON replaces what differs between runs of the same script: times become
+// "<time>", the work directory $WORK, and digests sha256:<N>, numbered by first
+// appearance, so a golden file still says which digests are the same.
+func normalizeJSON(data []byte, work string) []byte {
+	s := strings.ReplaceAll(string(data), work, "$WORK")
+	s = timeRE.ReplaceAllString(s, `"<time>"`)
+	seen := map[string]int{}
+	s = digestRE.ReplaceAllStringFunc(s, func(d string) string {
+		if _, ok := seen[d]; !ok {
+			seen[d] = len(seen) + 1
+		}
+		return fmt.Sprintf("sha256:<%d>", seen[d])
+	})
+	return []byte(s)
+}
+
+// jsonScriptCmds are the script commands for --json output:
+//
+//	jsonschema CMD   stdout is a document of imgx CMD that keeps docs/json.md's contract
+//	golden FILE      stdout, normalised (normalizeJSON), equals FILE
+//
+// With IMGX_GOLDEN_DIR=DIR set, golden also writes the normalised output to DIR/FILE,
+// to paste into the script after a deliberate change.
+var jsonScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"jsonschema": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 1 {
+			ts.Fatalf("usage: jsonschema CMD")
+		}
+		s, err := loadJSONSchema()
+		ts.Check(err)
+		ts.Check(s.check(args[0], []byte(ts.ReadFile("stdout"))))
+	},
+	"golden": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 1 {
+			ts.Fatalf("usage: golden FILE")
+		}
+		got := string(normalizeJSON([]byte(ts.ReadFile("stdout")), ts.Getenv("WORK")))
+		if dir := os.Getenv("IMGX_GOLDEN_DIR"); dir != "" {
+			ts.Check(os.WriteFile(filepath.Join(dir, filepath.Base(args[0])), []byte(got), 0o644))
+			return
+		}
+		want := ts.ReadFile(args[0])
+		if got != want {
+			ts.Logf("normalised stdout:\n%s", got)
+			ts.Fatalf("stdout differs from %s", args[0])
+		}
+	},
+}
+
+// TestJSONDocErrorCodes: the error codes documented are exactly the codes errcode gives.
+func TestJSONDocErrorCodes(t *testing.T) {
+	s, err := loadJSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.codes, errcode.All) {
+		t.Errorf("docs/json.md error codes %q, errcode.All %q", s.codes, errcode.All)
+	}
+}
+
+// TestJSONEveryCommandDocumented: every command whose --help offers --json has a section
+// in docs/json.md, and every section is a command that offers --json. The commands are
+// the cmd_*.go files, so a new command is not forgotten.
+func TestJSONEveryCommandDocumented(t *testing.T) {
+	s, err := loadJSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("cmd_*.go")
+	bin := imgxBin(t)
+	withJSON := map[string]bool{}
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "cmd_"), ".go")
+		if strings.Contains(name, "_") {
+			continue // a helper file of a command (cmd_tag_semver.go)
+		}
+		out, _ := exec.Command(bin, name, "--help").CombinedOutput()
+		if !strings.Contains(string(out), "Usage") && !strings.Contains(string(out), "usage") {
+			t.Fatalf("imgx %s --help printed no usage: %s", name, out)
+		}
+		if strings.Contains(string(out), "--json") {
+			withJSON[name] = true
+		}
+	}
+	for name := range withJSON {
+		if s.keys[name] == nil {
+			t.Errorf("imgx %s has --json but docs/json.md has no section for it", name)
+		}
+	}
+	for name := range s.keys {
+		if !withJSON[name] {
+			t.Errorf("docs/json.md documents imgx %s, which has no --json", name)
+		}
+	}
+	if len(withJSON) < 12 {
+		t.Errorf("only %d commands offer --json: %v", len(withJSON), withJSON)
+	}
+}
