@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/imgx/imgx/internal/errcode"
@@ -217,5 +221,59 @@ func TestJSONEveryCommandDocumented(t *testing.T) {
 	}
 	if len(withJSON) < 12 {
 		t.Errorf("only %d commands offer --json: %v", len(withJSON), withJSON)
+	}
+}
+
+// TestJSONPullPush checks push, push --all and pull --json against docs/json.md, with an
+// in-process registry (pull and push need one; json_all.txtar covers the rest).
+func TestJSONPullPush(t *testing.T) {
+	s, err := loadJSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	bin, dir := imgxBin(t), t.TempDir()
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "HOME="+dir, "DOCKER_CONFIG="+dir+"/docker", "XDG_CONFIG_HOME="+dir+"/config")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("imgx %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		}
+		return out
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "root/etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "root/etc/conf"), []byte("x\n"), 0o644)
+	if out, err := exec.Command("tar", "-C", filepath.Join(dir, "root"), "-cf", filepath.Join(dir, "root.tar"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	sender, receiver := filepath.Join(dir, "sender"), filepath.Join(dir, "receiver")
+	run("--store", sender, "import", filepath.Join(dir, "root.tar"), "example/app:1")
+	run("--store", sender, "import", filepath.Join(dir, "root.tar"), "example/web:2")
+
+	for _, tc := range []struct {
+		cmd  string
+		args []string
+	}{
+		{"push", []string{"--store", sender, "push", "--insecure", "--progress", "none", "--json", "example/app:1", host + "/one/app:1"}},
+		{"push", []string{"--store", sender, "push", "--insecure", "--progress", "none", "--json", "--all", host + "/mirror"}},
+		{"pull", []string{"--store", receiver, "pull", "--insecure", "--progress", "none", "--json", host + "/mirror/example/web:2"}},
+	} {
+		out := run(tc.args...)
+		if err := s.check(tc.cmd, out); err != nil {
+			t.Error(err)
+		}
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		if d, _ := m["digest"].(string); tc.cmd == "pull" && !strings.HasPrefix(d, "sha256:") {
+			t.Errorf("pull --json digest %q", d)
+		}
 	}
 }
