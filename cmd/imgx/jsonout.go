@@ -377,3 +377,27 @@ type ingestJSON struct {
 	jsonDoc
 	*ingest.Report // its own tags are the documented ones
 }
+
+// rmi
+
+type rmiJSON struct {
+	jsonDoc
+	Untagged   []string        `json:"untagged"`
+	Deleted    []string        `json:"deleted"`
+	Freed      []digest.Digest `json:"freed"` // blobs freed; [] with --no-prune
+	BytesFreed int64           `json:"bytes_freed"`
+	Missing    []digest.Digest `json:"missing"`
+	Errors     []jsonError     `json:"errors"` // REFs that could not be removed
+}
+
+func rmiDoc(untagged, deleted []string, freed *store.PruneReport, errs []error) rmiJSON {
+	out := rmiJSON{jsonDoc: doc, Untagged: nonNil(untagged), Deleted: nonNil(deleted), Freed: []digest.Digest{},
+		Missing: []digest.Digest{}, Errors: []jsonError{}}
+	if freed != nil {
+		out.Freed, out.BytesFreed, out.Missing = nonNil(freed.Blobs), freed.BytesFreed, nonNil(freed.Missing)
+	}
+	for _, err := range errs {
+		out.Errors = append(out.Errors, errJSON(err))
+	}
+	return out
+}
