@@ -207,6 +207,13 @@ func (c *campaign) kill(stdin []byte, offset int64, delay time.Duration, args ..
 // check runs `imgx check` on store and requires it to pass with no problem.
 func (c *campaign) check(store, point string) {
 	c.t.Helper()
+	if _, err := os.Stat(filepath.Join(store, "oci-layout")); os.IsNotExist(err) {
+		// Killed before it created the store: then nothing may be in it.
+		if n := len(present(c.t, store)); n > 0 {
+			c.t.Fatalf("%s (seed %d) %s: no store at %s, yet %d blobs", c.name, c.seed, point, store, n)
+		}
+		return
+	}
 	cmd := exec.Command(c.bin, "--store", store, "check")
 	cmd.Env = c.env
 	out, err := cmd.CombinedOutput()

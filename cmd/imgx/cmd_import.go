@@ -78,7 +78,7 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 				defer f.Close()
 				in = f
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}

@@ -76,7 +76,7 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}

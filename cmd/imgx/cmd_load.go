@@ -70,7 +70,7 @@ image without a tag.`,
 			if err != nil {
 				return err
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}

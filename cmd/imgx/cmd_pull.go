@@ -61,7 +61,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 				}
 				plats = append(plats, pl)
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}
