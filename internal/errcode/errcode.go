@@ -51,7 +51,7 @@ var table = []struct {
 	{NoSpace, []error{transport.ErrInsufficientSpace}},
 	{Busy, []error{store.ErrBusy}},
 	{Auth, []error{registry.ErrUnauthorized, registry.ErrDenied}},
-	{NotFound, []error{store.ErrNotFound, registry.ErrNotFound}},
+	{NotFound, []error{store.ErrNotFound, store.ErrNoStore, registry.ErrNotFound}},
 }
 
 // Of returns the code of err: the first code whose sentinel errors.Is finds in err's
