@@ -174,6 +174,9 @@ var jsonScriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args [
 	},
 }
 
+// ttyCmds are script commands only some systems have (tty_linux_test.go).
+var ttyCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
 // TestJSONDocErrorCodes: the error codes documented are exactly the codes errcode gives.
 func TestJSONDocErrorCodes(t *testing.T) {
 	s, err := loadJSONSchema()

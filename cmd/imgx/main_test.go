@@ -55,6 +55,9 @@ func params(dir string, extraEnv map[string]string) testscript.Params {
 	for name, cmd := range jsonScriptCmds {
 		p.Cmds[name] = cmd
 	}
+	for name, cmd := range ttyCmds {
+		p.Cmds[name] = cmd
+	}
 	return p
 }
 
