@@ -39,11 +39,12 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
 				for _, p := range rep.Problems {
 					fmt.Fprintf(e.Stdout, "problem: %s\n", p.Error())
 				}
-				fmt.Fprintf(e.Stdout, "checked %d images, %d blobs (%s): %d problems, %d unused blobs, %d leftovers\n",
-					rep.Images, rep.Blobs, humanSize(rep.Bytes), len(rep.Problems), rep.Unreachable, rep.Leftovers)
+				fmt.Fprintf(e.Stdout, "checked %s, %s (%s): %s, %s, %s\n",
+					count(rep.Images, "image"), count(rep.Blobs, "blob"), humanSize(rep.Bytes), count(len(rep.Problems), "problem"),
+					count(rep.Unreachable, "unused blob"), count(rep.Leftovers, "leftover"))
 			}
 			if !rep.OK() {
-				return fmt.Errorf("store %s has %d problems", s.Root(), len(rep.Problems))
+				return fmt.Errorf("store %s has %s", s.Root(), count(len(rep.Problems), "problem"))
 			}
 			return nil
 		},

@@ -115,7 +115,7 @@ not be read; 2 usage error.`,
 				return err
 			}
 			if rep.Failed > 0 {
-				return fmt.Errorf("ingest %s: %d bundle(s) failed", args[0], rep.Failed)
+				return fmt.Errorf("ingest %s: %s failed", args[0], count(rep.Failed, "bundle"))
 			}
 			return nil
 		},

@@ -43,7 +43,7 @@ missing config or layer hides nothing: prune goes on and warns about it.`,
 			for _, d := range rep.Blobs {
 				fmt.Fprintf(e.Stdout, "deleted: %s\n", d)
 			}
-			fmt.Fprintf(e.Stdout, "Total reclaimed space: %s (%d blobs, %d leftovers)\n", humanSize(rep.BytesFreed), len(rep.Blobs), rep.Leftovers)
+			fmt.Fprintf(e.Stdout, "Total reclaimed space: %s (%s, %s)\n", humanSize(rep.BytesFreed), count(len(rep.Blobs), "blob"), count(rep.Leftovers, "leftover"))
 			return nil
 		},
 	})

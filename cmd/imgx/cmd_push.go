@@ -128,8 +128,8 @@ unless --insecure.`,
 
 func printPushed(e *Env, r *registry.PushResult) {
 	fmt.Fprintf(e.Stdout, "Pushed: %s -> %s@%s\n", r.Source, r.Destination, r.Digest)
-	fmt.Fprintf(e.Stdout, "  %d blobs: %d uploaded (%s), %d mounted, %d already there\n",
-		r.Blobs, r.Uploaded, progress.Size(r.UploadedBytes), r.Mounted, r.Existing)
+	fmt.Fprintf(e.Stdout, "  %s: %d uploaded (%s), %d mounted, %d already there\n",
+		count(r.Blobs, "blob"), r.Uploaded, progress.Size(r.UploadedBytes), r.Mounted, r.Existing)
 }
 
 func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *pushOptions) error {

@@ -117,7 +117,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 					return writeJSON(e.Stdout, saveArchiveDoc(o.format, images, res, out))
 				}
 				if o.output != "-" {
-					fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %s\n", o.format, o.output, len(images), humanSize(out.Size))
+					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
 				}
 				return nil
 			}
@@ -203,10 +203,10 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		m := res.Manifest
 		kind := "bundle"
 		if m.Base != nil {
-			kind = fmt.Sprintf("delta bundle (on %s; %d layer(s) expected at the receiver)", m.Base, len(m.Expects))
+			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
 		}
-		fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %d blob(s), %s (%s written), manifest %s\n",
-			kind, o.output, len(m.Images), len(m.Blobs), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
+		fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
+			kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
 		for _, id := range res.Signers {
 			fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
 		}

@@ -85,7 +85,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				printVerify(e, args[0], rep, o.digestOnly)
 			}
 			if err != nil {
-				return fmt.Errorf("verify %s: %d problem(s)", safetext.Quote(args[0]), len(rep.Problems))
+				return fmt.Errorf("verify %s: %s", safetext.Quote(args[0]), count(len(rep.Problems), "problem"))
 			}
 			return nil
 		},
@@ -116,7 +116,7 @@ func printVerify(e *Env, name string, rep *bundle.Report, digestOnly bool) {
 		e.Warnf("%s", rep.Signature.Warning)
 	}
 	if rep.Base != nil {
-		fmt.Fprintf(w, "Delta on:   %s; expects %d blob(s) already loaded\n", safetext.Quote(rep.Base.String()), rep.Expected)
+		fmt.Fprintf(w, "Delta on:   %s; expects %s already loaded\n", safetext.Quote(rep.Base.String()), count(rep.Expected, "blob"))
 	}
 	for _, im := range rep.Images {
 		// The tag load would apply, never a display name of the bundle's choosing.
@@ -130,13 +130,13 @@ func printVerify(e *Env, name string, rep *bundle.Report, digestOnly bool) {
 		}
 		fmt.Fprintf(w, "Image:      %s %s%s\n", safetext.Quote(name), im.Descriptor.Digest, extra)
 	}
-	fmt.Fprintf(w, "Checked:    %d of %d blob(s), %s; %d layer(s) unpacked\n", rep.BlobsChecked, len(m.Blobs), humanSize(rep.Bytes), rep.LayersUnpacked)
+	fmt.Fprintf(w, "Checked:    %d of %s, %s; %s unpacked\n", rep.BlobsChecked, count(len(m.Blobs), "blob"), humanSize(rep.Bytes), count(rep.LayersUnpacked, "layer"))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "problem: %s\n", safetext.Lines(p.Error()))
 	}
 	switch {
 	case !rep.OK():
-		fmt.Fprintf(w, "FAILED: %d problem(s)\n", len(rep.Problems))
+		fmt.Fprintf(w, "FAILED: %s\n", count(len(rep.Problems), "problem"))
 	case digestOnly || !rep.Signature.Verified:
 		fmt.Fprintln(w, "NOT VERIFIED: no trusted key; signatures were not checked (--digest-only)")
 		fmt.Fprintln(w, "DIGESTS OK")
