@@ -7,7 +7,7 @@ BIN     := bin/imgx
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 
-.PHONY: all build test test-short vet fmt-check deps demo bench fuzz clean
+.PHONY: all build test test-short vet lint fmt-check deps demo bench fuzz clean
 
 all: build
 
@@ -20,6 +20,11 @@ deps:
 vet:
 	$(GO) vet $(PKGS)
 
+# staticcheck, pinned, built through the Go module proxy on first use (cached after).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
@@ -27,7 +32,7 @@ fmt-check:
 # cosign) installed and enabled: a missing peer fails its test, and skipcheck fails the run
 # if any test skipped. It prints what plain go test prints (ok/FAIL per package), then
 # one closing line: skipcheck: N passed, N failed, N skipped.
-test: deps fmt-check vet
+test: deps fmt-check vet lint
 	$(GO) build -o bin/skipcheck ./internal/testutil/skipcheck
 	set -o pipefail; IMGX_REAL_TESTS=1 $(GO) test -json -count=1 -timeout 25m $(PKGS) 2>&1 | bin/skipcheck -fail-on-skip
 
@@ -35,7 +40,9 @@ test: deps fmt-check vet
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-demo: deps build
+# The demo's peers only (no cosign build): after they are installed it runs in seconds.
+demo: build
+	./scripts/install-deps.sh --demo
 	./scripts/demo.sh
 
 bench: build

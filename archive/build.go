@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/internal/compress"
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
@@ -376,6 +377,9 @@ func (b *builder) readBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte
 	}
 	if int64(len(data)) != desc.Size || digest.FromBytes(data) != desc.Digest {
 		return nil, fmt.Errorf("blob %s: %w: content changed in the store", desc.Digest, ErrBadEntry)
+	}
+	if err := jsonlimit.Check(data, maxJSONValues); err != nil {
+		return nil, fmt.Errorf("blob %s: %w: %w", desc.Digest, ErrTooLarge, err)
 	}
 	return data, nil
 }

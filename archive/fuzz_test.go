@@ -1,10 +1,13 @@
 package archive
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
-	"github.com/imgx/imgx/internal/testutil"
+	"strings"
 	"testing"
+
+	"github.com/imgx/imgx/internal/testutil"
 )
 
 // FuzzLoad feeds arbitrary bytes to the stream reader: it must not panic, and a rejected
@@ -16,15 +19,20 @@ func FuzzLoad(f *testing.F) {
 	f.Add(ociArchive(f, false, im))
 	f.Add(ociArchive(f, true, im))
 	f.Add(gz(f, legacyDocker(f, im)))
+	// Small forms of the hostile streams of hostile_test.go, to start from the limits.
+	f.Add(longSymlinks(f, 3, 5000))
+	f.Add(paxChain(f, 3, 2000))
+	f.Add(mkTar(f, []ent{{name: strings.Repeat("a/", 70) + "x", typ: tar.TypeSymlink, link: "y"}}))
+	f.Add(mkTar(f, []ent{{name: "index.json", body: []byte(`{"manifests":` + emptyObjects(3000) + `}`)}}))
 	s := newStore(f)
 	if _, err := Load(context.Background(), s, bytes.NewReader(ociArchive(f, false, testImage{tags: []string{"base:1"}, layers: [][]byte{layer(f, "base")}})), LoadOptions{}); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		before := testutil.TreeHash(t, s.Root())
+		before := testutil.VisibleTreeHash(t, s.Root())
 		res, err := Load(context.Background(), s, bytes.NewReader(data), LoadOptions{RatioFloor: 1 << 20, MaxSize: 64 << 20})
 		if err != nil {
-			if testutil.TreeHash(t, s.Root()) != before {
+			if testutil.VisibleTreeHash(t, s.Root()) != before {
 				t.Fatalf("rejected input (%v) changed the store", err)
 			}
 			return

@@ -19,13 +19,14 @@ import (
 type LoadOptions struct {
 	// Progress counts input bytes read (for a directory: bytes of the files staged).
 	Progress progress.Progress
-	// MaxRatio bounds how much the archive may expand: once more than RatioFloor bytes of
-	// content came out, content may be at most MaxRatio times the bytes read from the
-	// input. It stops decompression bombs. Default 250 (gzip cannot exceed about 1030).
+	// MaxRatio bounds how much the archive may expand: once more than RatioFloor bytes
+	// came out of the decompressor (tar headers and padding count like entry contents),
+	// they may be at most MaxRatio times the bytes read from the input. It stops
+	// decompression bombs. Default 250 (gzip cannot exceed about 1030).
 	MaxRatio int64
-	// RatioFloor is the content size below which MaxRatio is not applied. Default 1 GiB.
+	// RatioFloor is the decompressed size below which MaxRatio is not applied. Default 1 GiB.
 	RatioFloor int64
-	// MaxSize, if positive, caps the total bytes of content read from the archive.
+	// MaxSize, if positive, caps the decompressed bytes read, headers included.
 	MaxSize int64
 }
 
@@ -37,15 +38,18 @@ type Result struct {
 	// BytesWritten counts blob bytes written to the store; blobs it already had are
 	// verified but not written again.
 	BytesWritten int64 `json:"bytesWritten"`
+	// BlobsReused counts blobs an earlier, interrupted load had verified and left staged.
+	BlobsReused int `json:"blobsReused,omitempty"`
 	// Notes explain choices made on the way (an incomplete index, a bare-tag ref.name).
 	Notes []string `json:"notes,omitempty"`
 }
 
 // Load reads a docker-archive or oci-archive stream (possibly gzip, zstd, xz or bzip2
 // compressed as a whole) in one pass and adds its images to s. Nothing becomes visible in
-// s unless the whole archive was read and checked; on error the store is left as it was.
-// Errors name the archive entry at fault.
-func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*Result, error) {
+// s unless the whole archive was read and checked; on error no image, tag or blob becomes
+// visible, and the blobs that verified stay staged for a re-run to reuse
+// (Result.BlobsReused; prune removes them). Errors name the archive entry at fault.
+func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_ *Result, err error) {
 	raw := &countReader{r: progress.Reader(r, opts.Progress)}
 	br := bufio.NewReaderSize(raw, 1<<20)
 	zr, kind, err := compress.NewReader(br, compress.Options{})
@@ -53,20 +57,36 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (*
 		return nil, err
 	}
 	defer zr.Close()
-	g := newGuard(raw, opts)
+	g := newGuard(raw, zr, opts)
 
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Discard()
-	tr := tar.NewReader(zr)
+	// On failure the files staged so far stay staged: each hashed to the digest it is
+	// staged under, so the re-run reuses them. Not when the input turned out not to be an
+	// image archive at all (a plain tar of files): nothing would reuse those. No-op after
+	// Commit.
+	defer func() {
+		if errors.Is(err, ErrUnknownFormat) {
+			tx.Discard()
+		} else {
+			tx.Suspend()
+		}
+	}()
+	tr := tar.NewReader(g) // all the tar reader reads, headers included, passes the guard
 	src, err := collect(ctx, tx, &tarGuard{tr: tr, g: g})
 	if err != nil {
 		if g.entries == 0 && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
 			return nil, fmt.Errorf("%w: input is not a tar archive (compression: %s)", ErrUnknownFormat, kind)
 		}
 		return nil, err
+	}
+	// The tar reader takes a stream that stops between two entries for the end of the
+	// archive. Without the end-of-archive marker (zero blocks) it is a cut-off stream
+	// (head -c, a dropped link), whatever the entries read so far make of it.
+	if g.eof && g.entries > 0 && g.zeros < 512 {
+		return nil, fmt.Errorf("read archive after %d entries: %w", g.entries, truncated(fmt.Errorf("no end-of-archive marker: %w", io.ErrUnexpectedEOF)))
 	}
 	// Read what follows the end-of-archive marker: the writer's padding, and for a
 	// compressed stream the trailer whose checksum the decoder verifies at EOF.
@@ -91,7 +111,7 @@ func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) 
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Discard()
+	defer tx.Suspend() // as in Load: verified blobs stay staged for the re-run
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
@@ -138,7 +158,7 @@ func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
 	}
-	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), Notes: b.notes}, nil
+	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), BlobsReused: tx.Reused(), Notes: b.notes}, nil
 }
 
 type countReader struct {
@@ -152,16 +172,22 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// guard bounds the content coming out of the archive against the bytes read in.
+// guard bounds what comes out of the decompressor (headers, padding and contents
+// alike) against the bytes read in, and the part of it that is not entry content.
 type guard struct {
 	raw               *countReader
-	out               int64
+	r                 io.Reader // the decompressed stream
+	out               int64     // bytes read from r
+	meta              int64     // of which outside entry contents
+	inContent         bool      // a tarGuard.Read is under way
+	zeros             int       // zero bytes that ended the metadata read so far
+	eof               bool      // the stream ended where a header was expected
 	ratio, floor, max int64
 	entries           int
 }
 
-func newGuard(raw *countReader, o LoadOptions) *guard {
-	g := &guard{raw: raw, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
+func newGuard(raw *countReader, r io.Reader, o LoadOptions) *guard {
+	g := &guard{raw: raw, r: r, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
 	if g.ratio <= 0 {
 		g.ratio = 250
 	}
@@ -171,18 +197,52 @@ func newGuard(raw *countReader, o LoadOptions) *guard {
 	return g
 }
 
+// Read is what the tar reader reads from.
+func (g *guard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if g.inContent {
+		if n > 0 {
+			g.zeros = 0
+		}
+	} else {
+		for _, c := range p[:n] {
+			if c != 0 {
+				g.zeros = 0
+			} else {
+				g.zeros++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			g.eof = true
+		}
+	}
+	if gerr := g.add(n); gerr != nil {
+		return n, gerr
+	}
+	return n, err
+}
+
 func (g *guard) add(n int) error {
 	g.out += int64(n)
+	if !g.inContent {
+		// Header blocks, PAX and GNU long-name records, padding, skipped data. The tar
+		// reader reads a chain of PAX headers in one Next, which collect's count of the
+		// records it returns does not see, so the raw bytes are bounded here too.
+		g.meta += int64(n)
+		if lim := maxRawHeaderBytes + 1024*int64(g.entries+2); g.meta > lim {
+			return fmt.Errorf("%w: %d bytes of tar headers and padding for %d entries: more than the limit of %d", ErrTooLarge, g.meta, g.entries, lim)
+		}
+	}
 	if g.max > 0 && g.out > g.max {
-		return fmt.Errorf("%w: content exceeds the limit of %d bytes", ErrTooLarge, g.max)
+		return fmt.Errorf("%w: content exceeds the limit of %d bytes (decompressed, headers included)", ErrTooLarge, g.max)
 	}
 	if g.out > g.floor && g.out > g.ratio*g.raw.n {
-		return fmt.Errorf("%w: %d bytes of content from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
+		return fmt.Errorf("%w: %d bytes decompressed from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
 	}
 	return nil
 }
 
-// tarGuard is a tar reader whose entry contents count against the guard.
+// tarGuard is a tar reader that tells the guard which reads are entry contents.
 type tarGuard struct {
 	tr *tar.Reader
 	g  *guard
@@ -197,9 +257,8 @@ func (t *tarGuard) Next() (*tar.Header, error) {
 }
 
 func (t *tarGuard) Read(p []byte) (int, error) {
+	t.g.inContent = true
 	n, err := t.tr.Read(p)
-	if gerr := t.g.add(n); gerr != nil {
-		return n, gerr
-	}
+	t.g.inContent = false
 	return n, err
 }

@@ -16,16 +16,33 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 )
 
-// Bounds on what is held in memory while loading.
+// Bounds on what is held in memory while loading. See docs/archive-formats.md.
 const (
-	maxMetaSize = 32 << 20 // manifest.json, index.json, repositories, oci-layout
-	maxBlobMeta = 16 << 20 // a manifest, index or config read back from staging
-	maxEntries  = 1 << 20  // tar entries in one archive
-	maxLinkHops = 16
+	maxMetaSize = 8 << 20 // manifest.json, index.json, repositories, oci-layout
+	maxBlobMeta = 8 << 20 // a manifest, index or config read back from staging
+	// maxMetaTotal bounds the metadata files held together (manifest.json and index.json
+	// of a Docker 25 archive, repositories, oci-layout).
+	maxMetaTotal = 12 << 20
+	// maxJSONValues bounds the objects, arrays and elements of one metadata file, whose
+	// decoded form can be a hundred times its size (see internal/jsonlimit).
+	maxJSONValues = 1 << 17
+	maxEntries    = 1 << 16 // tar entries in one archive
+	maxLinkHops   = 16
+	// maxNameLen and maxNameDepth bound one entry name or link target (PATH_MAX; a
+	// docker or OCI archive needs 3 path elements).
+	maxNameLen   = 4096
+	maxNameDepth = 64
+	// maxHeaderBytes bounds the names, link names and PAX records of all entries taken
+	// together: what the loader may keep in memory about the entries.
+	maxHeaderBytes = 16 << 20
+	// maxRawHeaderBytes (plus 1 KiB per entry for its header block and padding) bounds
+	// the decompressed bytes outside entry contents, however the tar reader uses them.
+	maxRawHeaderBytes = 2 * maxHeaderBytes
 )
 
 // metaNames are the top-level files read into memory instead of being staged as blobs.
@@ -51,6 +68,9 @@ type source interface {
 // cleanName normalises an archive entry name (or a name found in metadata) and rejects
 // names that could leave the archive root.
 func cleanName(name string) (string, error) {
+	if err := nameBounds("entry", name); err != nil {
+		return "", err
+	}
 	n := strings.TrimPrefix(name, "./")
 	n = strings.TrimSuffix(n, "/")
 	switch {
@@ -63,14 +83,47 @@ func cleanName(name string) (string, error) {
 	}
 	for _, el := range strings.Split(n, "/") {
 		if el == ".." {
-			return "", fmt.Errorf("entry %s: %w: path climbs out of the archive with ..", name, ErrUnsafeEntry)
+			return "", fmt.Errorf("entry %s: %w: path climbs out of the archive (\"..\")", name, ErrUnsafeEntry)
 		}
 	}
 	return path.Clean(n), nil
 }
 
+// nameBounds refuses a name (what says which: "entry" or "link target") longer than
+// maxNameLen or with more than maxNameDepth path elements.
+func nameBounds(what, name string) error {
+	if len(name) > maxNameLen {
+		return fmt.Errorf("%s %s: %w: name is %d bytes, more than the limit of %d", what, short(name), ErrTooLarge, len(name), maxNameLen)
+	}
+	if d := strings.Count(name, "/") + 1; d > maxNameDepth {
+		return fmt.Errorf("%s %s: %w: name has %d path elements, more than the limit of %d", what, short(name), ErrTooLarge, d, maxNameDepth)
+	}
+	return nil
+}
+
+// short quotes a name for an error message, cut to 64 bytes: hostile names are long.
+func short(name string) string {
+	if len(name) > 64 {
+		return fmt.Sprintf("%q…", name[:64])
+	}
+	return name
+}
+
+// headerBytes is what an entry's header brings that the loader may keep: its name, link
+// name and PAX records.
+func headerBytes(h *tar.Header) int64 {
+	n := int64(len(h.Name) + len(h.Linkname))
+	for k, v := range h.PAXRecords {
+		n += int64(len(k) + len(v))
+	}
+	return n
+}
+
 // linkTarget resolves a link entry's target to an archive path, rejecting targets outside.
 func linkTarget(name, target string, symlink bool) (string, error) {
+	if err := nameBounds("entry "+name+": link target", target); err != nil {
+		return "", err
+	}
 	if strings.HasPrefix(target, "/") {
 		return "", fmt.Errorf("entry %s: %w: link to absolute path %s", name, ErrUnsafeEntry, target)
 	}
@@ -128,6 +181,8 @@ type streamSource struct {
 	links map[string]string // link entry -> target archive path
 	metas map[string][]byte
 	seen  map[string]bool
+
+	metaTotal int // bytes in metas
 }
 
 func (s *streamSource) dir() bool { return false }
@@ -176,6 +231,7 @@ type tarStream interface {
 func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, error) {
 	s := &streamSource{files: map[string]blobInfo{}, links: map[string]string{}, metas: map[string][]byte{}, seen: map[string]bool{}}
 	last := ""
+	var hdrBytes int64
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -193,6 +249,9 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 		if n >= maxEntries {
 			return nil, fmt.Errorf("%w: more than %d entries", ErrTooLarge, maxEntries)
 		}
+		if hdrBytes += headerBytes(h); hdrBytes > maxHeaderBytes {
+			return nil, fmt.Errorf("entry %s: %w: tar header metadata (names, link names, PAX records) exceeds the limit of %d bytes", short(h.Name), ErrTooLarge, maxHeaderBytes)
+		}
 		if h.Typeflag == tar.TypeXGlobalHeader {
 			continue
 		}
@@ -200,6 +259,8 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 		if err != nil {
 			return nil, err
 		}
+		// A copy: h.Name may share memory with a PAX block of up to 1 MiB.
+		name = strings.Clone(name)
 		if name == "" {
 			continue
 		}
@@ -220,9 +281,10 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 			if err != nil {
 				return nil, err
 			}
-			s.links[name] = t
+			s.links[name] = strings.Clone(t)
 			continue
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old writers still emit TypeRegA
+		//lint:ignore SA1019 old writers still emit TypeRegA
+		case tar.TypeReg, tar.TypeRegA:
 		default:
 			return nil, fmt.Errorf("entry %s: %w: unsupported entry type %s", name, ErrBadEntry, typeName(h.Typeflag))
 		}
@@ -237,6 +299,9 @@ func (s *streamSource) add(ctx context.Context, tx *store.Tx, name string, size 
 		b, err := readMeta(name, size, r)
 		if err != nil {
 			return err
+		}
+		if s.metaTotal += len(b); s.metaTotal > maxMetaTotal {
+			return fmt.Errorf("entry %s: %w: metadata files exceed %d bytes in all", name, ErrTooLarge, maxMetaTotal)
 		}
 		s.metas[name] = b
 		return nil
@@ -265,6 +330,9 @@ func readMeta(name string, size int64, r io.Reader) ([]byte, error) {
 	}
 	if len(b) > maxMetaSize {
 		return nil, fmt.Errorf("entry %s: %w: more than %d bytes is too large for metadata", name, ErrTooLarge, maxMetaSize)
+	}
+	if err := jsonlimit.Check(b, maxJSONValues); err != nil {
+		return nil, fmt.Errorf("entry %s: %w: %w", name, ErrTooLarge, err)
 	}
 	return b, nil
 }

@@ -42,7 +42,7 @@ func TestHostileTruncatedInPadding(t *testing.T) {
 		"inside second zero block": end + 700,
 	}
 	dst := newStore(t)
-	before := testutil.TreeHash(t, dst.Root())
+	before := testutil.VisibleTreeHash(t, dst.Root()) // verified blobs may stay staged
 	for name, off := range cuts {
 		t.Run(name, func(t *testing.T) {
 			data := good[:off]
@@ -50,7 +50,7 @@ func TestHostileTruncatedInPadding(t *testing.T) {
 			if !errors.Is(err, ErrTruncated) {
 				t.Fatalf("Load of bundle cut at %d/%d = %v, want ErrTruncated", off, len(good), err)
 			}
-			if after := testutil.TreeHash(t, dst.Root()); after != before {
+			if after := testutil.VisibleTreeHash(t, dst.Root()); after != before {
 				t.Fatalf("store changed:\n%s", treeDiff(before, after))
 			}
 			rep, err := Verify(ctx, bytes.NewReader(data), pol)

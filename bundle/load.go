@@ -30,15 +30,17 @@ type LoadResult struct {
 	Images         []Image
 	BlobsWritten   int   // blobs the store did not have
 	BlobsSkipped   int   // blobs it had (still hashed from the stream)
+	BlobsReused    int   // of those, blobs an earlier interrupted load had verified and staged
 	BytesWritten   int64 // blob bytes written to disk
 }
 
 // Load reads a bundle from r into s. In order: the manifest and signatures are checked
 // against the policy before any blob is staged; a delta's base blobs must already be in
 // the store; every blob is hashed as it streams into the store's staging area; the store
-// changes only in the final commit, and only if everything verified. On failure the
-// blobs this load staged are removed, except when ctx was cancelled: then they stay
-// staged, verified, so that a re-run does not write them again.
+// changes only in the final commit, and only if everything verified. On any failure
+// (cancelled ctx, truncated stream, a corrupt blob) the blobs that verified stay staged,
+// invisible, so that a re-run does not write them again (LoadResult.BlobsReused); prune
+// removes them.
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (res *LoadResult, err error) {
 	ra := newReadAhead(ctx, r)
 	defer ra.Close()
@@ -65,13 +67,10 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err != nil && ctx.Err() != nil {
-			tx.Suspend()
-		} else {
-			tx.Discard() // no-op after Commit
-		}
-	}()
+	// Whatever stops the load (Ctrl-C, a stream cut short, a bad blob), the blobs staged
+	// so far hashed to their digests: they stay staged for the re-run. A blob that failed
+	// its check was never staged. No-op after Commit.
+	defer tx.Suspend()
 	total := m.TotalSize()
 	var done int64
 	for i := range m.Blobs {
@@ -110,6 +109,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		tx.Tag(r, im.Descriptor)
 	}
 	res.BytesWritten = tx.BytesWritten()
+	res.BlobsReused = tx.Reused()
 	// The store remembers which bundles it loaded (with their manifests), in the same
 	// commit: a nightly ingest then loads each bundle exactly once.
 	if err := tx.Record(RecordKind, rd.ManifestDigest.Encoded(), rd.ManifestBytes); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -26,12 +27,18 @@ const (
 	blobsPrefix    = "blobs/sha256/"
 	dockerManifest = "manifest.json"
 
-	maxManifestSize  = 16 << 20
-	maxSignatureSize = 1 << 20
+	maxManifestSize  = 8 << 20
+	maxSignatureSize = 256 << 10
 	maxSignatures    = 64
 	maxFileSize      = 16 << 20
-	maxMetaBlob      = 16 << 20 // a manifest, index or config kept in memory
-	maxMetaTotal     = 64 << 20
+	maxMetaBlob      = 8 << 20 // a manifest, index or config kept in memory
+	maxMetaTotal     = 24 << 20
+	// maxJSONValues bounds the objects, arrays and elements of the manifest, of each
+	// signature and of each manifest, index or config: decoded JSON can take a hundred
+	// times its size (see internal/jsonlimit).
+	maxJSONValues = 1 << 17
+	// maxEntryName bounds entry names; the longest a bundle has is a signature's, 90 bytes.
+	maxEntryName = 256
 )
 
 // Manifest is the bundle manifest, imgx-bundle.json.
@@ -104,13 +111,16 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	major, _, ok := strings.Cut(head.FormatVersion, ".")
 	n, err := strconv.Atoi(major)
 	if !ok || err != nil {
-		return nil, fmt.Errorf("%w: %s: formatVersion %q is not MAJOR.MINOR", ErrMalformed, ManifestName, head.FormatVersion)
+		return nil, fmt.Errorf("%w: %s: formatVersion %.64q is not MAJOR.MINOR", ErrMalformed, ManifestName, head.FormatVersion)
 	}
 	if n != formatMajor {
-		return nil, fmt.Errorf("%w %s (this imgx reads %d.x)", ErrVersion, head.FormatVersion, formatMajor)
+		return nil, fmt.Errorf("%w %.64s (this imgx reads %d.x)", ErrVersion, head.FormatVersion, formatMajor)
 	}
 	if head.MediaType != MediaType {
-		return nil, fmt.Errorf("%w: %s: mediaType %q, want %q", ErrMalformed, ManifestName, head.MediaType, MediaType)
+		return nil, fmt.Errorf("%w: %s: mediaType %.64q, want %q", ErrMalformed, ManifestName, head.MediaType, MediaType)
+	}
+	if err := jsonlimit.Check(data, maxJSONValues); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ManifestName, err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {

@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/internal/compress"
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
 )
 
@@ -53,7 +54,7 @@ type reader struct {
 }
 
 // openReader detects compression and reads the head: the manifest and the signatures.
-func openReader(r io.Reader) (*reader, error) { return openStream(nil, r) }
+func openReader(r io.Reader) (*reader, error) { return openStream(context.Background(), r) }
 
 // openStream is openReader that, given a ctx, decompresses in a goroutine of its own
 // (a [readAhead] after the decoder), so that decompression overlaps with hashing and
@@ -94,7 +95,7 @@ func (rd *reader) readHead() error {
 		return fmt.Errorf("%w: %w", ErrNotBundle, err)
 	}
 	if h.Name != ManifestName {
-		return fmt.Errorf("%w: first entry is %q, want %s", ErrNotBundle, h.Name, ManifestName)
+		return fmt.Errorf("%w: first entry is %.64q, want %s", ErrNotBundle, h.Name, ManifestName)
 	}
 	if err := checkHeader(h); err != nil {
 		return err
@@ -141,6 +142,9 @@ func (rd *reader) readHead() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", h.Name, rd.wrap(err))
 		}
+		if err := jsonlimit.Check(b, maxJSONValues); err != nil {
+			return malformed("%s: %v", h.Name, err)
+		}
 		rd.Signatures = append(rd.Signatures, b)
 		rd.SignatureNames = append(rd.SignatureNames, h.Name)
 	}
@@ -169,6 +173,10 @@ func (rd *reader) nextHeader() (*tar.Header, error) {
 	}
 	if err != nil {
 		return nil, rd.wrap(err)
+	}
+	if len(h.Name) > maxEntryName {
+		// Refused here, so that no message quotes a hostile name of up to 1 MiB.
+		return nil, malformed("entry %.64q…: name of %d bytes, more than the limit of %d", h.Name, len(h.Name), maxEntryName)
 	}
 	if err := checkHeader(h); err != nil {
 		return nil, err
@@ -256,6 +264,9 @@ func (rd *reader) nextBlob(i int, onMetaMismatch func(error)) (*blobEntry, error
 	b, err := readAllN(rd.tr, d.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rd.blobName(i), rd.wrap(err))
+	}
+	if err := jsonlimit.Check(b, maxJSONValues); err != nil {
+		return nil, malformed("%s: %v", rd.blobName(i), err)
 	}
 	if got := digest.FromBytes(b); got != d.Digest {
 		err := fmt.Errorf("%s: %w: content hashes to %s", rd.blobName(i), ErrDigest, got)

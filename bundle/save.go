@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
@@ -50,7 +53,9 @@ type SaveOptions struct {
 	Progress Progress
 	// Now gives the bundle's creation time. By default it is the creation time of the
 	// newest image in it, which makes a bundle a pure function of its images, key and
-	// base: a re-run writes the same bytes, so an interrupted upload resumes.
+	// base: a re-run writes the same bytes, so an interrupted upload resumes. If no image
+	// has a creation time it is $SOURCE_DATE_EPOCH when set, else the Unix epoch: never
+	// the wall clock, which would break that.
 	Now func() time.Time
 }
 
@@ -89,23 +94,30 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if opts.Compression != "" && opts.Compression != Zstd && opts.Compression != None {
 		return nil, fmt.Errorf("compression %q: want zstd or none", string(opts.Compression))
 	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
 	p, err := plan(ctx, s, images, opts)
 	if err != nil {
 		return nil, err
 	}
 	m := p.manifest
 	m.Created = p.newest
-	if opts.Now != nil || m.Created.IsZero() {
-		m.Created = now()
+	switch {
+	case opts.Now != nil:
+		m.Created = opts.Now()
+	case m.Created.IsZero():
+		if m.Created, err = sourceDateEpoch(); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
 	}
 	m.Created = m.Created.UTC().Truncate(time.Second)
 	mbytes, err := m.Marshal()
 	if err != nil {
 		return nil, err
+	}
+	if len(mbytes) > maxManifestSize {
+		return nil, fmt.Errorf("save: the bundle manifest would be %d bytes, more than the %d a loader reads: save fewer images per bundle", len(mbytes), maxManifestSize)
+	}
+	if err := jsonlimit.Check(mbytes, maxJSONValues); err != nil {
+		return nil, fmt.Errorf("save: the bundle manifest: %w: save fewer images per bundle", err)
 	}
 	res := &SaveResult{Manifest: m, ManifestDigest: digest.FromBytes(mbytes)}
 	sigs := map[string][]byte{}
@@ -175,6 +187,9 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 		b, err := s.ReadBlob(ctx, d)
 		if err != nil {
 			return nil, err
+		}
+		if err := jsonlimit.Check(b, maxJSONValues); err != nil {
+			return nil, fmt.Errorf("blob %s (%s): %w: a loader would refuse it", d.Digest, d.MediaType, err)
 		}
 		meta[d.Digest] = b
 		metaTotal += d.Size
@@ -550,4 +565,19 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.fn(p.base+p.n, p.total)
 	}
 	return n, err
+}
+
+// sourceDateEpoch is the creation time of a bundle whose images carry none: the
+// reproducible-builds SOURCE_DATE_EPOCH (seconds since the epoch) when set, else the epoch
+// itself. A malformed value is an error, as that convention asks.
+func sourceDateEpoch() (time.Time, error) {
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return time.Unix(0, 0).UTC(), nil
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || sec < 0 || sec > 253402300799 { // year 9999: JSON time's limit
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative integer number of seconds since 1970-01-01", v)
+	}
+	return time.Unix(sec, 0).UTC(), nil
 }

@@ -148,6 +148,7 @@ func copyTar(ctx context.Context, w io.Writer, r io.Reader, progress func(int64)
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("entry %q: %w", hdr.Name, err)
 		}
+		//lint:ignore SA1019 old writers still emit TypeRegA
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
 			m, err := io.Copy(tw, tr)
 			if err != nil {

@@ -3,6 +3,8 @@
 // collection, and that readers walk to find every blob an image needs.
 package oci
 
+//lint:file-ignore SA1019 non-distributable layer types are deprecated for new images, but images that use them still have to be read
+
 import (
 	"encoding/json"
 	"fmt"
@@ -33,8 +35,8 @@ func IsIndex(mt string) bool {
 func IsLayer(mt string) bool {
 	switch mt {
 	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerZstd,
-		ocispec.MediaTypeImageLayerNonDistributable, ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck // still found in the wild
-		ocispec.MediaTypeImageLayerNonDistributableZstd, //nolint:staticcheck
+		ocispec.MediaTypeImageLayerNonDistributable, ocispec.MediaTypeImageLayerNonDistributableGzip,
+		ocispec.MediaTypeImageLayerNonDistributableZstd,
 		DockerLayer, DockerLayerForeign, "application/vnd.docker.image.rootfs.diff.tar":
 		return true
 	}

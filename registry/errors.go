@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"syscall"
-	"time"
 
 	ggcrtransport "github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -84,33 +82,12 @@ func transient(err error) bool {
 	if errors.As(err, &te) {
 		return te.Temporary()
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+	// A bare io.EOF that reaches here is a connection closed before the
+	// reply (readers handle the normal end of a body before asking).
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
 	var ne net.Error
 	return errors.As(err, &ne)
-}
-
-// retry runs fn until it succeeds, fails for good, or o.Retries retries were spent.
-func (o *Options) retry(ctx context.Context, op string, fn func() error) error {
-	delay := 500 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil || attempt >= o.Retries || !transient(err) {
-			return err
-		}
-		d := delay + time.Duration(rand.Int64N(int64(delay)/5+1))
-		if o.Notify != nil {
-			o.Notify(op, err, attempt+1, d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
-		}
-		if delay < 20*time.Second {
-			delay *= 2
-		}
-	}
 }

@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/transport/retry"
 )
 
 // blobs downloads blobs of one repository. go-containerregistry's layer reader cannot
@@ -66,65 +68,16 @@ func (b *blobs) get(ctx context.Context, d digest.Digest, off, size int64) (io.R
 }
 
 // open returns a reader of blob d that, on a transient failure, reconnects and continues
-// at the byte it reached, up to o.Retries times. The reader does not verify: the store
+// at the byte it reached: transport/retry's resuming reader, the one retry policy of imgx,
+// is the only layer that retries these requests (they do not go through
+// go-containerregistry's retrying transport). The reader does not verify: the store
 // hashes every byte it stages.
 func (b *blobs) open(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
-	r := &resuming{ctx: ctx, b: b, d: d}
-	err := b.o.retry(ctx, "GET blob "+d.Digest.String(), func() error {
-		var err error
-		r.rc, err = b.get(ctx, d.Digest, 0, d.Size)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+	return retry.Reader(ctx, b.o.retryOptions(), "blob "+d.Digest.String(), func(err error) bool { return !transient(err) },
+		func(ctx context.Context, off int64) (io.ReadCloser, error) {
+			if off >= d.Size && off > 0 {
+				return io.NopCloser(strings.NewReader("")), nil
+			}
+			return b.get(ctx, d.Digest, off, d.Size)
+		})
 }
-
-type resuming struct {
-	ctx     context.Context
-	b       *blobs
-	d       ocispec.Descriptor
-	rc      io.ReadCloser
-	off     int64
-	retries int
-}
-
-func (r *resuming) Read(p []byte) (int, error) {
-	for {
-		n, err := r.rc.Read(p)
-		r.off += int64(n)
-		if err == nil || err == io.EOF {
-			return n, err
-		}
-		if r.retries >= r.b.o.Retries || !transient(err) {
-			return n, fmt.Errorf("after %d of %d bytes: %w", r.off, r.d.Size, err)
-		}
-		r.rc.Close()
-		r.retries++
-		delay := time.Duration(r.retries) * 500 * time.Millisecond
-		if r.b.o.Notify != nil {
-			r.b.o.Notify("GET blob "+r.d.Digest.String(), err, r.retries, delay)
-		}
-		select {
-		case <-r.ctx.Done():
-			r.rc = io.NopCloser(errReader{r.ctx.Err()})
-			return n, nil
-		case <-time.After(delay):
-		}
-		rc, gerr := r.b.get(r.ctx, r.d.Digest, r.off, r.d.Size)
-		if gerr != nil {
-			rc = io.NopCloser(errReader{fmt.Errorf("resume at byte %d: %w", r.off, gerr)})
-		}
-		r.rc = rc
-		if n > 0 {
-			return n, nil
-		}
-	}
-}
-
-func (r *resuming) Close() error { return r.rc.Close() }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/transport/retry"
 )
 
 // Options configures access to registries. The zero value uses HTTPS with the system's
@@ -38,6 +39,9 @@ type Options struct {
 	Retries int
 	// Notify, if set, is told about each retry.
 	Notify func(op string, err error, attempt int, delay time.Duration)
+	// RetryDelay is the first wait before a retry, doubled after each
+	// failure in a row; 0 means 500ms (tests shorten it).
+	RetryDelay time.Duration
 	// Progress receives byte counts of the blobs transferred.
 	Progress progress.Progress
 	// Transport is the base HTTP transport; nil builds one from the TLS options. Tests
@@ -131,8 +135,12 @@ func (o *Options) parse(s string) (name.Reference, error) {
 	return r, nil
 }
 
-// remoteOptions are the go-containerregistry options shared by pull and push. Its own
-// retries cover requests; imgx retries whole blob transfers on top (see fetch).
+// remoteOptions are the go-containerregistry options shared by pull and push. Requests
+// that go-containerregistry makes (manifests, tokens, uploads) are retried by it alone,
+// with imgx's backoff (the first wait doubling up to 30s), retry count and classification
+// of transient errors; blob downloads are imgx's own requests, retried by
+// transport/retry's resuming reader alone (see blobs.open). No request is retried at two
+// layers.
 func (o *Options) remoteOptions(rt http.RoundTripper) []remote.Option {
 	steps := o.Retries + 1
 	return []remote.Option{
@@ -140,6 +148,23 @@ func (o *Options) remoteOptions(rt http.RoundTripper) []remote.Option {
 		remote.WithAuthFromKeychain(o.keychain()),
 		remote.WithJobs(o.jobs()),
 		remote.WithUserAgent("imgx"),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: steps}),
+		remote.WithRetryBackoff(remote.Backoff{Duration: o.retryDelay(), Factor: 2, Jitter: 0.2, Steps: steps, Cap: 30 * time.Second}),
+		remote.WithRetryPredicate(transient),
 	}
+}
+
+// retryOptions is the same policy for transport/retry.
+func (o *Options) retryOptions() retry.Options {
+	n := o.Retries
+	if n <= 0 {
+		n = -1 // retry.Options: 0 would mean the default of 5
+	}
+	return retry.Options{MaxRetries: n, InitialDelay: o.retryDelay(), MaxDelay: 30 * time.Second, Notify: o.Notify}
+}
+
+func (o *Options) retryDelay() time.Duration {
+	if o.RetryDelay > 0 {
+		return o.RetryDelay
+	}
+	return 500 * time.Millisecond
 }

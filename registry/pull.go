@@ -45,6 +45,7 @@ type PullResult struct {
 	Fetched      int                `json:"fetched"`        // of which were downloaded
 	FetchedBytes int64              `json:"fetched_bytes"`  // bytes downloaded for them
 	Present      int                `json:"already_stored"` // blobs the store already had
+	Reused       int                `json:"reused_staged"`  // of which an earlier, failed pull had verified and staged
 }
 
 // manifestBlob is a manifest fetched by digest, to be stored as is.
@@ -55,7 +56,9 @@ type manifestBlob struct {
 
 // Pull copies src from its registry into s, tagged as src (a digest reference is stored
 // untagged). Every manifest and blob is checked against its digest before the store
-// commits; blobs the store has are not downloaded; on any failure the store is unchanged.
+// commits; blobs the store has are not downloaded. On any failure no image or tag changes,
+// and the blobs that verified stay staged (invisible; prune removes them), so the re-run
+// downloads only the rest (PullResult.Reused).
 func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*PullResult, error) {
 	r, err := o.parse(src)
 	if err != nil {
@@ -144,7 +147,10 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Discard()
+	// Whatever stops the pull (Ctrl-C, a registry error, a blob that fails its digest),
+	// the blobs already staged hashed to their digests: they stay staged, and the re-run
+	// does not download them again. No-op after Commit.
+	defer tx.Suspend()
 
 	var todo []ocispec.Descriptor
 	for _, d := range need {
@@ -155,7 +161,7 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 		todo = append(todo, d)
 		res.FetchedBytes += d.Size
 	}
-	res.Blobs, res.Fetched = len(need), len(todo)
+	res.Blobs, res.Fetched, res.Reused = len(need), len(todo), tx.Reused()
 	free := o.FreeSpace
 	if free == nil {
 		free = s.FreeSpace

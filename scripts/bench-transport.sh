@@ -47,7 +47,7 @@ timed() {
 	t1=$(date +%s.%N)
 	mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
 }
-imgx() { sync; "$work/benchcmd" -identity "$IMGX_SSHD_KEY" -known-hosts "$IMGX_SSHD_KNOWN_HOSTS" -cafile "$ftps_ca" "$@"; }
+imgx() { timed "$work/benchcmd" -identity "$IMGX_SSHD_KEY" -known-hosts "$IMGX_SSHD_KNOWN_HOSTS" -cafile "$ftps_ca" "$@"; }
 ssh_opts=(-i "$IMGX_SSHD_KEY" -o UserKnownHostsFile="$IMGX_SSHD_KNOWN_HOSTS" -o BatchMode=yes -c aes128-gcm@openssh.com)
 sftp_batch() { echo "$1" | sftp -q -b - -P "$IMGX_SSHD_PORT" "${ssh_opts[@]}" "$IMGX_SSHD_USER@127.0.0.1"; }
 sftp_url=sftp://$IMGX_SSHD_USER@127.0.0.1:$IMGX_SSHD_PORT

@@ -84,4 +84,24 @@ if "$IMGX" --store "$OUT/store-c" load --key "$OUT/release.pub" -i "$OUT/tampere
   echo "BUG: a tampered bundle loaded"; exit 1
 fi
 run "$IMGX" --store "$OUT/store-c" images
+
+step "8. a hostile carrier: a file that is not a signed bundle cannot slip past the trust policy"
+# Someone with write access to the stick swaps the bundle for a plain docker save archive
+# under the same name: under --key only a signed imgx bundle is accepted.
+"$IMGX" save --format docker-archive example/hello:1.0 -o "$OUT/swapped.imgx"
+if "$IMGX" --store "$OUT/store-c" load --key "$OUT/release.pub" -i "$OUT/swapped.imgx"; then
+  echo "BUG: an unsigned archive loaded under --key"; exit 1
+fi
+# verify with no trusted key does not claim anything: NOT VERIFIED, exit 1.
+if XDG_CONFIG_HOME="$OUT/empty-config" "$IMGX" verify "$OUT/usb/hello-1.0.imgx"; then
+  echo "BUG: verify without a key exited 0"; exit 1
+fi
+
+step "9. a stick pulled out at half the bundle: the next save resumes instead of starting over"
+# Simulated: the first half of the bundle is left as the partial file a pulled stick leaves.
+size=$(stat -c %s "$OUT/usb/hello-1.0.imgx")
+head -c $(( size / 2 )) "$OUT/usb/hello-1.0.imgx" > "$OUT/usb/.again.imgx.imgx-part"
+run "$IMGX" save example/hello:1.0 example/hello:latest --sign-key "$OUT/release.key" -o "$OUT/usb/again.imgx"
+cmp "$OUT/usb/hello-1.0.imgx" "$OUT/usb/again.imgx" && echo "resumed bundle is byte-identical"
+
 printf '\ndemo finished: outputs in %s\n' "$OUT"

@@ -21,7 +21,13 @@ have curl || need+=(curl)
 have bzip2 || need+=(bzip2)
 [ -x /usr/bin/time ] || need+=(time)
 
+# --demo installs only what `make demo` uses (skopeo, sshd, docker-registry and the
+# basics), not cosign, which only the tests need and which takes minutes to build.
+demo=false
+[ "${1:-}" = "--demo" ] && demo=true
+
 cosign() {
+  $demo && return 0
   # cosign (for signature interop tests) is built from the Go module proxy: about 2.5 min
   # the first time. Under IMGX_REAL_TESTS=1 its tests fail without it, so a failed build
   # fails here, where the cause is visible.

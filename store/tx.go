@@ -86,6 +86,20 @@ func (tx *Tx) Has(d digest.Digest) bool {
 	return false
 }
 
+// Reused reports how many blobs this transaction found staged by an earlier, interrupted
+// one (verified then, so not written again).
+func (tx *Tx) Reused() int {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	n := 0
+	for _, mine := range tx.staged {
+		if !mine {
+			n++
+		}
+	}
+	return n
+}
+
 // BytesWritten reports how many blob bytes this transaction wrote to disk (blobs the
 // store already had are not counted).
 func (tx *Tx) BytesWritten() int64 {

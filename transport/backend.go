@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// DefaultIdleTimeout is how long a remote backend waits for a silent
+// connection (nothing received, keepalives unanswered) before it closes it
+// and the retry layer reconnects.
+const DefaultIdleTimeout = 30 * time.Second
+
 // Backend is a place where bundles are stored: a directory on a local disk
 // or on a server. Names are slash-separated paths relative to the backend's
 // root ("bundle.imgx", "done/bundle.imgx"); [CheckName] says which are valid.

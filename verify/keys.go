@@ -134,7 +134,7 @@ func checkKeyType(pub crypto.PublicKey) error {
 	default:
 		return fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
 	}
-	return cryptoutils.ValidatePubKey(pub)
+	return nil
 }
 
 // PrivateKey is a decrypted signing key. It implements crypto.Signer, so it

@@ -101,7 +101,14 @@ func loadHint(ctx context.Context, err error) string {
 	case errors.Is(err, archive.ErrUnknownFormat):
 		return "imgx load reads imgx bundles, docker-archive, oci-archive and OCI layouts (a directory must hold index.json or manifest.json); nothing was added to the store"
 	}
-	return "nothing was added to the store"
+	return "no image was added to the store; blobs that verified stay staged, so a re-run resumes (imgx prune removes them)"
+}
+
+// printReused tells that a re-run resumed an interrupted load.
+func printReused(e *Env, n int) {
+	if n > 0 {
+		fmt.Fprintf(e.Stdout, "Reused %d staged blobs verified by an interrupted load\n", n)
+	}
 }
 
 func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
@@ -131,6 +138,11 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 		default:
 			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Digest)
 		}
+	}
+	if res.Bundle != nil {
+		printReused(e, res.Bundle.BlobsReused)
+	} else if res.Archive != nil {
+		printReused(e, res.Archive.BlobsReused)
 	}
 	return nil
 }

@@ -86,8 +86,12 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 			if res.Trimmed {
 				fmt.Fprintf(e.Stdout, "Note: a new index of %d platforms; the registry's index is %s\n", len(res.Platforms), res.RemoteDigest)
 			}
-			fmt.Fprintf(e.Stdout, "Blobs: %d (%d downloaded, %s; %d already in the store)\n",
-				res.Blobs, res.Fetched, progress.Size(res.FetchedBytes), res.Present)
+			reused := ""
+			if res.Reused > 0 {
+				reused = fmt.Sprintf(", %d of them staged by an interrupted pull", res.Reused)
+			}
+			fmt.Fprintf(e.Stdout, "Blobs: %d (%d downloaded, %s; %d already in the store%s)\n",
+				res.Blobs, res.Fetched, progress.Size(res.FetchedBytes), res.Present, reused)
 			return nil
 		},
 	})

@@ -35,6 +35,7 @@ type transportFlags struct {
 	caCert          string
 	insecureTLS     bool
 	retries         int
+	idleTimeout     time.Duration
 	progress        string
 	splitSize       string // write only
 }
@@ -47,6 +48,7 @@ func (t *transportFlags) add(fs *pflag.FlagSet, write bool) {
 	fs.StringVar(&t.caCert, "ca-cert", "", "FTPS: trust this CA certificate file besides the system pool")
 	fs.BoolVar(&t.insecureTLS, "insecure-skip-tls-verify", false, "FTPS: accept any server certificate (allows a man in the middle)")
 	fs.IntVar(&t.retries, "retries", 5, "retries of transient network errors, with backoff (0: none)")
+	fs.DurationVar(&t.idleTimeout, "idle-timeout", transport.DefaultIdleTimeout, "SFTP, FTP: a connection on which nothing arrives for this long (SFTP keepalives unanswered) is closed and the transfer resumes on a new one (a retry)")
 	fs.StringVar(&t.progress, "progress", "auto", "progress display: auto, bar, plain or none")
 	if write {
 		fs.StringVar(&t.splitSize, "split-size", "", "local paths: split into volumes NAME.001, .002, … of this size (e.g. 4G, 700M); FAT32 targets split at 4 GiB automatically")
@@ -68,6 +70,10 @@ func (t *transportFlags) options(e *Env) (dial.Options, error) {
 	if t.retries <= 0 {
 		o.NoRetry = true
 	}
+	if t.idleTimeout < 0 {
+		return o, usagef("--idle-timeout: must not be negative")
+	}
+	o.IdleTimeout = t.idleTimeout
 	o.Retry = retry.Options{MaxRetries: t.retries, Notify: func(op string, err error, attempt int, delay time.Duration) {
 		e.Warnf("%s: %v; retry %d/%d in %s", op, err, attempt, t.retries, delay.Round(100*time.Millisecond))
 	}}

@@ -150,8 +150,13 @@ func main() {
 
 // Main runs imgx with os.Args and returns the exit code (used by tests via testscript).
 func Main() int {
+	// SIGINT or SIGTERM cancels ctx: transfers close their connections at
+	// once (a read blocked on a silent link included), the store keeps what
+	// was verified, and imgx exits 130 within moments. A second signal
+	// kills at once, as if imgx caught none.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	// IMGX_CPUPROFILE=FILE writes a CPU profile, for the bench scripts and bug reports.
 	if f := os.Getenv("IMGX_CPUPROFILE"); f != "" {
 		if out, err := os.Create(f); err == nil {
@@ -210,8 +215,13 @@ func run(ctx context.Context, args []string, e *Env) int {
 		}
 	}
 	if err := c.Run(ctx, e, fs.Args()); err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			fmt.Fprintln(e.Stderr, "imgx: interrupted")
+		if ctx.Err() != nil {
+			// Whatever failed, it failed because the signal closed it.
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintln(e.Stderr, "imgx: interrupted")
+			} else {
+				fmt.Fprintf(e.Stderr, "imgx: interrupted: %v\n", err)
+			}
 			return 130
 		}
 		return fail(e, err)

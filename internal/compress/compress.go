@@ -54,6 +54,12 @@ func Detect(br *bufio.Reader) (Kind, error) {
 // [NewReader]: a guard against decompression bombs.
 var ErrTooLarge = errors.New("decompressed data exceeds limit")
 
+// MaxZstdWindow is the largest zstd window accepted. A frame declares its window and the
+// decoder allocates and fills that much history, so a hostile 4 MB frame asking for
+// 128 MiB costs 128 MiB. Every zstd level up to 19 (and Go's klauspost encoder at any
+// level) uses at most 8 MiB; only `zstd --long` or `--ultra -20..22` go beyond 32 MiB.
+const MaxZstdWindow = 1 << 25
+
 // Options tune [NewReader].
 type Options struct {
 	// Limit caps the number of decompressed bytes; 0 means no limit.
@@ -80,11 +86,11 @@ func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
 		}
 		rc = zr
 	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(1<<27))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
 		if err != nil {
 			return nil, kind, fmt.Errorf("zstd: %w", err)
 		}
-		rc = zstdCloser{zr}
+		rc = zstdCloser{d: zr}
 	case Xz:
 		zr, err := xz.NewReader(br)
 		if err != nil {
@@ -102,9 +108,19 @@ func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
 	return rc, kind, nil
 }
 
-type zstdCloser struct{ *zstd.Decoder }
+// zstdCloser is a zstd decoder that names the window limit. The decoder is not embedded,
+// so that io.Copy cannot reach its WriteTo around Read.
+type zstdCloser struct{ d *zstd.Decoder }
 
-func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }
+func (z zstdCloser) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		err = fmt.Errorf("zstd: %w: the stream needs a window of more than %d MiB, the limit (made with zstd --long or --ultra? recompress without)", ErrTooLarge, MaxZstdWindow>>20)
+	}
+	return n, err
+}
+
+func (z zstdCloser) Close() error { z.d.Close(); return nil }
 
 type limitReader struct {
 	rc   io.ReadCloser

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/ftp"
@@ -23,8 +24,16 @@ type Options struct {
 	SFTP  sftp.Options
 	FTP   ftp.Options
 	// Retry tunes retries of remote backends; NoRetry turns them off.
+	// Retries happen at this one layer: the first connection and every
+	// operation of the backend (transport/retry), resuming transfers.
 	Retry   retry.Options
 	NoRetry bool
+	// IdleTimeout is how long a remote connection may stay silent (no
+	// byte received, SFTP keepalives unanswered) before it is closed and
+	// the transfer resumes on a new one; 0 means
+	// transport.DefaultIdleTimeout. It fills SFTP.IdleTimeout and
+	// FTP.IdleTimeout where those are unset.
+	IdleTimeout time.Duration
 }
 
 // Open connects to the directory holding the file loc names and returns
@@ -57,25 +66,51 @@ func Open(ctx context.Context, loc transport.Location, opts Options) (transport.
 // OpenDir returns the backend rooted at the directory loc names (for
 // listing, or for ingesting every bundle in it).
 func OpenDir(ctx context.Context, loc transport.Location, opts Options) (transport.Backend, error) {
-	var b transport.Backend
-	var err error
+	if opts.SFTP.IdleTimeout <= 0 {
+		opts.SFTP.IdleTimeout = opts.IdleTimeout
+	}
+	if opts.FTP.IdleTimeout <= 0 {
+		opts.FTP.IdleTimeout = opts.IdleTimeout
+	}
+	var connect func() (transport.Backend, error)
+	var permanent func(error) bool
 	switch loc.Scheme {
 	case transport.File:
 		return local.New(loc.Path, opts.Local)
 	case transport.SFTP:
-		b, err = sftp.Dial(ctx, loc, opts.SFTP)
+		connect = func() (transport.Backend, error) {
+			b, err := sftp.Dial(ctx, loc, opts.SFTP)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return b, nil
+		}
+		permanent = (*sftp.Backend)(nil).IsPermanent
 	case transport.FTP, transport.FTPS:
-		b, err = ftp.Dial(ctx, loc, opts.FTP)
+		connect = func() (transport.Backend, error) {
+			b, err := ftp.Dial(ctx, loc, opts.FTP)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}
+		permanent = (*ftp.Backend)(nil).IsPermanent
 	default:
 		return nil, fmt.Errorf("open %s: no backend for scheme %q", loc, loc.Scheme)
 	}
+	if opts.NoRetry {
+		return connect()
+	}
+	var b transport.Backend
+	err := retry.Do(ctx, opts.Retry, "connect to "+loc.String(), permanent, func(int) (bool, error) {
+		var err error
+		b, err = connect()
+		return false, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !opts.NoRetry {
-		b = retry.New(b, opts.Retry)
-	}
-	return b, nil
+	return retry.New(b, opts.Retry), nil
 }
 
 func splitPath(loc transport.Location) (dir, name string) {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jlaffaye/ftp"
@@ -42,6 +43,11 @@ type Options struct {
 	InsecureSkipVerify bool
 	DisableEPSV        bool          // go straight to PASV
 	Timeout            time.Duration // per connection and reply; 0 means 30s
+	// IdleTimeout fails a read or write on a control or data connection
+	// that made no progress for that long (a silent link: no FIN, no
+	// RST), a transient error that the retry layer resumes after; 0
+	// means Timeout if set, else transport.DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Dial replaces the TCP dialer for control and data connections
 	// (tests inject faults here).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -59,7 +65,82 @@ type Backend struct {
 
 	mu     sync.Mutex
 	idle   []*ftp.ServerConn
+	sets   map[*ftp.ServerConn]*connSet
 	closed bool
+}
+
+// connSet is the network connections of one control connection: itself
+// and its data connections. Killing them unblocks whatever waits on them.
+type connSet struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	killed bool
+}
+
+func (s *connSet) add(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.killed {
+		c.Close()
+		return
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]bool{}
+	}
+	for old := range s.conns { // forget the data connections that ended
+		if ic, ok := old.(*idleConn); ok && ic.closed.Load() {
+			delete(s.conns, old)
+		}
+	}
+	s.conns[c] = true
+}
+
+func (s *connSet) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.killed = true
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+func (s *connSet) isKilled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.killed
+}
+
+// guard closes c's network connections when ctx ends, so a transfer
+// blocked on a silent link returns at once on SIGINT or SIGTERM. Calling
+// the returned function stops the guard.
+func (b *Backend) guard(ctx context.Context, c *ftp.ServerConn) (stop func() bool) {
+	b.mu.Lock()
+	set := b.sets[c]
+	b.mu.Unlock()
+	if set == nil {
+		return func() bool { return true }
+	}
+	return context.AfterFunc(ctx, set.kill)
+}
+
+// release ends an operation on c: stop ends its guard, and c goes back to
+// the pool unless err says it is broken or the guard fired (or is firing:
+// stop returns false once ctx ended, and the connection is as good as
+// closed then).
+func (b *Backend) release(c *ftp.ServerConn, err error, stop func() bool) {
+	if !stop() {
+		b.quit(c)
+		return
+	}
+	b.put(c, err)
+}
+
+// quit closes c and forgets it.
+func (b *Backend) quit(c *ftp.ServerConn) {
+	c.Quit()
+	b.mu.Lock()
+	delete(b.sets, c)
+	b.mu.Unlock()
 }
 
 var _ transport.Backend = (*Backend)(nil)
@@ -175,9 +256,13 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 		b.mu.Unlock()
 		return nil, transport.ErrClosed
 	}
-	if n := len(b.idle); n > 0 {
+	for n := len(b.idle); n > 0; n = len(b.idle) {
 		c := b.idle[n-1]
 		b.idle = b.idle[:n-1]
+		if set := b.sets[c]; set != nil && set.isKilled() {
+			delete(b.sets, c)
+			continue
+		}
 		b.mu.Unlock()
 		return c, nil
 	}
@@ -186,6 +271,15 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
+	idle := b.opts.IdleTimeout
+	if idle <= 0 {
+		idle = b.opts.Timeout
+	}
+	if idle <= 0 {
+		idle = transport.DefaultIdleTimeout
+	}
+	set := &connSet{}
+	var control *idleConn
 	opts := []ftp.DialOption{
 		ftp.DialWithContext(ctx),
 		ftp.DialWithTimeout(timeout),
@@ -204,7 +298,16 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c = &idleConn{Conn: c, timeout: timeout}
+		ic := &idleConn{Conn: c}
+		ic.timeout.Store(int64(idle))
+		if addr == b.addr {
+			// Logging in may take the server a while (PAM, DNS): the
+			// control connection has Timeout until it is done.
+			ic.timeout.Store(int64(max(idle, timeout)))
+			control = ic
+		}
+		set.add(ic)
+		c = ic
 		if b.tls != nil && addr != b.addr {
 			c = tls.Client(c, b.tls) // a data connection
 		}
@@ -234,8 +337,15 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 		c.Quit()
 		return nil, b.wrap("login", "", err)
 	}
+	if control != nil {
+		control.timeout.Store(int64(idle))
+	}
 	b.mu.Lock()
 	b.home = home
+	if b.sets == nil {
+		b.sets = map[*ftp.ServerConn]*connSet{}
+	}
+	b.sets[c] = set
 	b.mu.Unlock()
 	return c, nil
 }
@@ -244,16 +354,17 @@ func (b *Backend) get(ctx context.Context) (*ftp.ServerConn, error) {
 func (b *Backend) put(c *ftp.ServerConn, err error) {
 	var te *textproto.Error
 	if err != nil && !errors.As(err, &te) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
-		c.Quit()
+		b.quit(c)
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || len(b.idle) >= 4 {
-		c.Quit()
+	if set := b.sets[c]; b.closed || len(b.idle) >= 4 || set != nil && set.isKilled() {
+		b.mu.Unlock()
+		b.quit(c)
 		return
 	}
 	b.idle = append(b.idle, c)
+	b.mu.Unlock()
 }
 
 func isNetError(err error) bool {
@@ -315,7 +426,7 @@ func (b *Backend) Create(ctx context.Context, name string) (transport.Upload, er
 			return nil, transport.Permanent(b.wrap("create", name, err))
 		}
 	}
-	u := &upload{ctx: ctx, b: b, c: c, name: name, tmp: b.path(transport.TempName(name)), statePath: b.path(transport.StateName(name))}
+	u := &upload{ctx: ctx, b: b, c: c, stop: b.guard(ctx, c), name: name, tmp: b.path(transport.TempName(name)), statePath: b.path(transport.StateName(name))}
 	if size, err := c.FileSize(u.tmp); err == nil {
 		u.off, u.have = size, size
 		if rd, err := c.Retr(u.statePath); err == nil {
@@ -331,6 +442,7 @@ type upload struct {
 	ctx           context.Context
 	b             *Backend
 	c             *ftp.ServerConn // nil once ended
+	stop          func() bool     // ends the guard that closes c with ctx
 	name, tmp     string
 	statePath     string
 	off           int64 // bytes written, counting those in flight
@@ -394,7 +506,8 @@ func (u *upload) fail(op string, err error) error {
 		u.pw = nil
 	}
 	u.done = true
-	u.c.Quit()
+	u.stop()
+	u.b.quit(u.c)
 	return u.b.wrap(op, u.name, err)
 }
 
@@ -456,7 +569,7 @@ func (u *upload) Commit(ctx context.Context) error {
 	}
 	u.c.Delete(u.statePath)
 	u.done = true
-	u.b.put(u.c, nil)
+	u.b.release(u.c, nil, u.stop)
 	return nil
 }
 
@@ -469,7 +582,7 @@ func (u *upload) Abort(context.Context) error {
 		return nil
 	}
 	u.done = true
-	u.b.put(u.c, nil)
+	u.b.release(u.c, nil, u.stop)
 	return nil
 }
 
@@ -504,17 +617,20 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 			return io.NopCloser(strings.NewReader("")), nil
 		}
 	}
+	stop := b.guard(ctx, c)
 	resp, err := c.RetrFrom(b.path(name), uint64(offset))
 	if err != nil {
+		stop()
 		b.put(c, err)
 		return nil, b.wrap("open", name, err)
 	}
-	return transport.ContextReader(ctx, &reader{b: b, c: c, resp: resp, name: name}), nil
+	return transport.ContextReader(ctx, &reader{b: b, c: c, stop: stop, resp: resp, name: name}), nil
 }
 
 type reader struct {
 	b    *Backend
 	c    *ftp.ServerConn
+	stop func() bool // ends the guard that closes c with ctx
 	resp *ftp.Response
 	name string
 	err  error
@@ -534,12 +650,13 @@ func (r *reader) Close() error {
 		return nil
 	}
 	if r.err != nil {
-		r.c.Quit()
+		r.stop()
+		r.b.quit(r.c)
 		r.c = nil
 		return nil
 	}
 	err := r.resp.Close()
-	r.b.put(r.c, err)
+	r.b.release(r.c, err, r.stop)
 	r.c = nil
 	return nil
 }
@@ -554,8 +671,9 @@ func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, er
 	if err != nil {
 		return transport.FileInfo{}, err
 	}
+	stop := b.guard(ctx, c)
 	fi, err := b.stat(c, name)
-	b.put(c, err)
+	b.release(c, err, stop)
 	return fi, b.wrap("stat", name, err)
 }
 
@@ -661,8 +779,9 @@ func (b *Backend) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	stop := b.guard(ctx, c)
 	err = c.Delete(b.path(name))
-	b.put(c, err)
+	b.release(c, err, stop)
 	return b.wrap("remove", name, err)
 }
 
@@ -679,8 +798,9 @@ func (b *Backend) Rename(ctx context.Context, oldname, newname string) error {
 	if err != nil {
 		return err
 	}
+	stop := b.guard(ctx, c)
 	err = b.rename(c, oldname, newname)
-	b.put(c, err)
+	b.release(c, err, stop)
 	return b.wrap("rename", oldname, err)
 }
 
@@ -735,6 +855,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	for _, c := range b.idle {
 		c.Quit()
+		delete(b.sets, c)
 	}
 	b.idle = nil
 	return nil
@@ -743,16 +864,22 @@ func (b *Backend) Close() error {
 // idleConn fails a read or write that makes no progress for timeout.
 type idleConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout atomic.Int64 // a time.Duration
+	closed  atomic.Bool
+}
+
+func (c *idleConn) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	c.Conn.SetReadDeadline(time.Now().Add(time.Duration(c.timeout.Load())))
 	return c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	c.Conn.SetWriteDeadline(time.Now().Add(time.Duration(c.timeout.Load())))
 	return c.Conn.Write(p)
 }
 

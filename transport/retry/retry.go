@@ -34,6 +34,8 @@ type Backend struct {
 	opts Options
 	// sleep waits or returns ctx's error; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+	// permanent replaces Backend.IsPermanent in Do, which has no Backend.
+	permanent func(error) bool
 }
 
 var _ transport.Backend = (*Backend)(nil)
@@ -41,6 +43,10 @@ var _ transport.Unwrapper = (*Backend)(nil)
 
 // New wraps b.
 func New(b transport.Backend, opts Options) *Backend {
+	return &Backend{Backend: b, opts: opts.withDefaults(), sleep: sleep}
+}
+
+func (opts Options) withDefaults() Options {
 	if opts.MaxRetries == 0 {
 		opts.MaxRetries = 5
 	}
@@ -53,7 +59,32 @@ func New(b transport.Backend, opts Options) *Backend {
 	if opts.ReplayBuffer <= 0 {
 		opts.ReplayBuffer = 16 << 20
 	}
-	return &Backend{Backend: b, opts: opts, sleep: sleep}
+	return opts
+}
+
+// Do runs fn until it succeeds, fails with an error permanent reports
+// true for, ctx ends, or opts.MaxRetries retries were spent, waiting the
+// same backoff as the Backend between tries. It is the one retry policy
+// for work outside a transport.Backend: the first connection, registry
+// requests. fn learns the attempt number (0 first); progress (fn
+// returning true for it) resets the count, so only failures in a row
+// without progress use up the retries.
+func Do(ctx context.Context, opts Options, op string, permanent func(error) bool, fn func(attempt int) (progress bool, err error)) error {
+	p := &Backend{opts: opts.withDefaults(), sleep: sleep, permanent: permanent}
+	failures := 0
+	for attempt := 0; ; attempt++ {
+		progress, err := fn(attempt)
+		if err == nil {
+			return nil
+		}
+		if progress {
+			failures = 0
+		}
+		failures++
+		if werr := p.wait(ctx, op, failures, err); werr != nil {
+			return werr
+		}
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -72,13 +103,23 @@ func (b *Backend) Unwrap() transport.Backend { return b.Backend }
 
 // shouldStop reports whether err ends the retries.
 func (b *Backend) shouldStop(ctx context.Context, err error) bool {
-	return err == nil || ctx.Err() != nil || b.Backend.IsPermanent(err) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if b.permanent != nil {
+		return b.permanent(err)
+	}
+	return b.Backend.IsPermanent(err)
 }
 
 // wait sleeps before retry number attempt (from 1). It returns an error
 // when no retry is left or ctx ends.
 func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		// The failure came from ctx ending (the backend closes its
+		// connections then): say so, so callers see a cancellation.
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
 	if b.shouldStop(ctx, err) {
 		return err
 	}
@@ -97,7 +138,7 @@ func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) e
 		b.opts.Notify(op, err, attempt, d)
 	}
 	if serr := b.sleep(ctx, d); serr != nil {
-		return err
+		return fmt.Errorf("%w: %w", serr, err)
 	}
 	return nil
 }
@@ -186,7 +227,29 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	return &reader{ctx: ctx, b: b, name: name, off: offset, rc: rc}, nil
+	return &reader{ctx: ctx, b: b, name: name, off: offset, rc: rc, open: func(off int64) (io.ReadCloser, error) {
+		return b.Backend.Open(ctx, name, off)
+	}}, nil
+}
+
+// Reader is the resuming reader of Backend.Open for any source: open(off)
+// returns a reader from byte off on (an HTTP range request, say). It is
+// opened at once, with retries; a transient failure later (permanent
+// says which are not) re-opens at the byte reached, with the same policy
+// and backoff as the Backend. name is for messages.
+func Reader(ctx context.Context, opts Options, name string, permanent func(error) bool, open func(ctx context.Context, off int64) (io.ReadCloser, error)) (io.ReadCloser, error) {
+	b := &Backend{opts: opts.withDefaults(), sleep: sleep, permanent: permanent}
+	var rc io.ReadCloser
+	err := b.do(ctx, "open "+name, func(int) (e error) {
+		rc, e = open(ctx, 0)
+		return e
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &reader{ctx: ctx, b: b, name: name, rc: rc, open: func(off int64) (io.ReadCloser, error) {
+		return open(ctx, off)
+	}}, nil
 }
 
 type reader struct {
@@ -195,28 +258,79 @@ type reader struct {
 	name string
 	off  int64
 	rc   io.ReadCloser
+	open func(off int64) (io.ReadCloser, error)
+	// broken holds a transient error that came with data: the data went
+	// to the caller, the reader is re-opened at the next call.
+	broken error
+	// failures counts failures since the last byte read; progress resets
+	// it, so the backoff and the retry budget are per stall, not per file.
+	failures int
+	// err is the error that ended the reader; every later call returns it,
+	// never an io.EOF that would pass a truncated file for a whole one.
+	err error
 }
 
-func (r *reader) Read(p []byte) (int, error) {
-	for attempt := 1; ; attempt++ {
-		n, err := r.rc.Read(p)
-		r.off += int64(n)
-		if err == nil || err == io.EOF || n > 0 {
-			return n, err
-		}
-		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), attempt, err); werr != nil {
-			return 0, werr
+// fail records a failed read and decides whether to go on: it waits the
+// backoff and re-opens at r.off, or returns the error that ends the read,
+// which sticks.
+func (r *reader) fail(err error) error {
+	for {
+		r.failures++
+		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), r.failures, err); werr != nil {
+			r.err = werr
+			return werr
 		}
 		r.rc.Close()
-		rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
-		for oerr != nil {
-			attempt++
-			if werr := r.b.wait(r.ctx, "reopen "+r.name, attempt, oerr); werr != nil {
-				return 0, werr
-			}
-			rc, oerr = r.b.Backend.Open(r.ctx, r.name, r.off)
+		rc, oerr := r.open(r.off)
+		if oerr == nil {
+			r.rc = rc
+			return nil
 		}
-		r.rc = rc
+		r.rc = io.NopCloser(eofReader{})
+		err = oerr
+	}
+}
+
+// eofReader stands in for a reader that could not be re-opened; Close is
+// all that is ever called on it.
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// Read resumes after a transient failure. A read that returns data and a
+// transient error (pkg/sftp does, when a later request in flight fails)
+// hands the data over without the error and re-opens on the next call.
+func (r *reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.broken != nil {
+		err := r.broken
+		r.broken = nil
+		if ferr := r.fail(err); ferr != nil {
+			return 0, ferr
+		}
+	}
+	for {
+		n, err := r.rc.Read(p)
+		r.off += int64(n)
+		if n > 0 {
+			r.failures = 0
+		}
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		if n > 0 {
+			if r.b.shouldStop(r.ctx, err) {
+				r.err = err
+				return n, err
+			}
+			r.broken = err
+			return n, nil
+		}
+		if ferr := r.fail(err); ferr != nil {
+			return 0, ferr
+		}
 	}
 }
 
@@ -224,7 +338,17 @@ func (r *reader) Read(p []byte) (int, error) {
 // WriteTo) and still re-opens after a transient failure.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
-	for attempt := 1; ; attempt++ {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.broken != nil {
+		err := r.broken
+		r.broken = nil
+		if ferr := r.fail(err); ferr != nil {
+			return 0, ferr
+		}
+	}
+	for {
 		cw := &countWriter{w: w}
 		var err error
 		if wt, ok := r.rc.(io.WriterTo); ok {
@@ -234,26 +358,14 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 		}
 		r.off += cw.n
 		total += cw.n
+		if cw.n > 0 {
+			r.failures = 0
+		}
 		if err == nil || cw.err != nil {
 			return total, err // done, or the destination failed
 		}
-		if cw.n > 0 {
-			attempt = 1
-		}
-		if werr := r.b.wait(r.ctx, fmt.Sprintf("read %s at byte %d", r.name, r.off), attempt, err); werr != nil {
-			return total, werr
-		}
-		r.rc.Close()
-		for {
-			rc, oerr := r.b.Backend.Open(r.ctx, r.name, r.off)
-			if oerr == nil {
-				r.rc = rc
-				break
-			}
-			attempt++
-			if werr := r.b.wait(r.ctx, "reopen "+r.name, attempt, oerr); werr != nil {
-				return total, werr
-			}
+		if ferr := r.fail(err); ferr != nil {
+			return total, ferr
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -54,6 +55,9 @@ type Options struct {
 	Concurrency int
 	// Timeout bounds connecting and the SSH handshake; 0 means 30s.
 	Timeout time.Duration
+	// IdleTimeout ends a connection on which nothing arrived for that
+	// long although keepalives were sent; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Dial replaces the TCP dialer (tests put a fault-injecting proxy here).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -107,7 +111,85 @@ type Backend struct {
 type connection struct {
 	ssh  *ssh.Client
 	sftp *sftp.Client
+	tcp  *watchConn
 	dead chan struct{}
+	// broken is set when the connection was found or made unusable,
+	// before dead closes, so the next operation dials a new one.
+	broken atomic.Bool
+}
+
+// kill closes the connection: every request in flight fails with
+// "connection lost", which the retry layer treats as transient.
+func (c *connection) kill() {
+	c.broken.Store(true)
+	c.ssh.Close()
+}
+
+// guard kills c when ctx ends, so a read or write blocked on a silent link
+// returns at once on SIGINT or SIGTERM instead of after the idle timeout.
+// Calling the returned function stops the guard.
+func (c *connection) guard(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, c.kill)
+}
+
+// failed kills c after an error that was not the server's answer (a lost
+// connection, a network error), so that the retry dials a new connection
+// instead of finding this one not yet noticed dead.
+func (c *connection) failed(err error) {
+	var se *sftp.StatusError
+	if err == nil || errors.As(err, &se) || errors.Is(err, io.EOF) || errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrExist) {
+		return
+	}
+	c.kill()
+}
+
+// watchConn remembers when bytes last arrived.
+type watchConn struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (w *watchConn) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	if n > 0 {
+		w.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (w *watchConn) idle() time.Duration { return time.Since(time.Unix(0, w.last.Load())) }
+
+// watch sends keepalive@openssh.com requests while nothing arrives and
+// kills the connection when nothing, not even a keepalive reply, arrived
+// for idle: a link that went silent (a NAT timeout, a dropped radio link:
+// no FIN, no RST) would otherwise hang every read until TCP gives up,
+// which takes a quarter of an hour or more.
+func (c *connection) watch(idle time.Duration) {
+	every := max(idle/4, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var asking atomic.Bool
+	for {
+		select {
+		case <-c.dead:
+			return
+		case <-t.C:
+		}
+		quiet := c.tcp.idle()
+		if quiet >= idle {
+			c.kill()
+			return
+		}
+		if quiet >= every && !asking.Swap(true) {
+			go func() {
+				// OpenSSH answers with a failure, which is a reply all the
+				// same; the reply is what counts.
+				c.ssh.SendRequest("keepalive@openssh.com", true, nil)
+				asking.Store(false)
+			}()
+		}
+	}
 }
 
 var _ transport.Backend = (*Backend)(nil)
@@ -137,7 +219,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	}
 	user := firstNonEmpty(opts.User, loc.User, hc.User, os.Getenv("USER"))
 	if user == "" {
-		return nil, transport.Permanent(errors.New("sftp: no user name: write sftp://USER@host/..."))
+		return nil, transport.Permanent(errors.New("sftp: no user name: give one in the URL, as in sftp://USER@host/PATH"))
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	b := &Backend{addr: addr, user: user, opts: opts, closeAgent: func() {}}
@@ -244,7 +326,9 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 		select {
 		case <-c.dead:
 		default:
-			return c, nil
+			if !c.broken.Load() {
+				return c, nil
+			}
 		}
 		c.sftp.Close()
 		c.ssh.Close()
@@ -255,10 +339,12 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 		d := &net.Dialer{Timeout: b.config.Timeout, KeepAlive: 15 * time.Second}
 		dial = d.DialContext
 	}
-	tcp, err := dial(ctx, "tcp", b.addr)
+	raw, err := dial(ctx, "tcp", b.addr)
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: %w", b.loc, err)
 	}
+	tcp := &watchConn{Conn: raw}
+	tcp.last.Store(time.Now().UnixNano())
 	// The handshake has its own timeout but must also end with ctx.
 	stop := context.AfterFunc(ctx, func() { tcp.Close() })
 	tcp.SetDeadline(time.Now().Add(b.config.Timeout))
@@ -290,13 +376,30 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 		client.Close()
 		return nil, fmt.Errorf("sftp %s: start sftp subsystem: %w", b.loc, err)
 	}
-	c := &connection{ssh: client, sftp: sc2, dead: make(chan struct{})}
+	c := &connection{ssh: client, sftp: sc2, tcp: tcp, dead: make(chan struct{})}
 	go func() {
 		client.Wait()
 		close(c.dead)
 	}()
+	idle := b.opts.IdleTimeout
+	if idle <= 0 {
+		idle = transport.DefaultIdleTimeout
+	}
+	go c.watch(idle)
 	b.conn = c
 	return c, nil
+}
+
+// dropConnection closes the live connection; the next operation dials a
+// new one.
+func (b *Backend) dropConnection() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != nil {
+		b.conn.sftp.Close()
+		b.conn.ssh.Close()
+		b.conn = nil
+	}
 }
 
 // Location implements transport.Backend.
@@ -328,16 +431,21 @@ func (b *Backend) Create(ctx context.Context, name string) (transport.Upload, er
 		return nil, err
 	}
 	tmp := b.path(transport.TempName(name))
+	stop := c.guard(ctx)
 	f, err := c.sftp.OpenFile(tmp, os.O_WRONLY|os.O_CREATE)
 	if err != nil {
+		stop()
+		c.failed(err)
 		return nil, b.wrap("create", name, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
+		stop()
+		c.failed(err)
 		f.Close()
 		return nil, b.wrap("create", name, err)
 	}
-	u := &upload{ctx: ctx, b: b, c: c, f: f, name: name, tmp: tmp, statePath: b.path(transport.StateName(name)), off: fi.Size()}
+	u := &upload{ctx: ctx, b: b, c: c, f: f, stop: stop, name: name, tmp: tmp, statePath: b.path(transport.StateName(name)), off: fi.Size()}
 	if u.off > 0 {
 		if sf, err := c.sftp.Open(u.statePath); err == nil {
 			u.state, _ = io.ReadAll(io.LimitReader(sf, 64<<20))
@@ -352,6 +460,7 @@ type upload struct {
 	b             *Backend
 	c             *connection
 	f             *sftp.File
+	stop          func() bool // ends the guard that kills c with ctx
 	name, tmp     string
 	statePath     string
 	off           int64
@@ -369,6 +478,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	u.written = true
 	n, err := u.f.WriteAt(p, u.off)
 	u.off += int64(n)
+	u.c.failed(err)
 	var se *sftp.StatusError
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
 		// OpenSSH reports a full disk as a bare "Failure": say why.
@@ -387,6 +497,7 @@ func (u *upload) Truncate(ctx context.Context, size int64) error {
 		return err
 	}
 	if err := u.f.Truncate(size); err != nil {
+		u.c.failed(err)
 		return u.b.wrap("truncate", u.name, err)
 	}
 	u.off = size
@@ -402,14 +513,27 @@ func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sf, err := u.c.sftp.OpenFile(u.statePath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	// Written beside and renamed over the old state where the server can (OpenSSH's
+	// posix-rename), so a kill between truncating and writing cannot lose the resume
+	// point that was already saved.
+	_, atomic := u.c.sftp.HasExtension("posix-rename@openssh.com")
+	dst := u.statePath
+	if atomic {
+		dst = u.statePath + ".new"
+	}
+	sf, err := u.c.sftp.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
+		u.c.failed(err)
 		return u.b.wrap("save resume state", u.name, err)
 	}
 	_, err = sf.Write(state)
 	if e := sf.Close(); err == nil {
 		err = e
 	}
+	if err == nil && atomic {
+		err = u.c.sftp.PosixRename(dst, u.statePath)
+	}
+	u.c.failed(err)
 	return u.b.wrap("save resume state", u.name, err)
 }
 
@@ -422,11 +546,14 @@ func (u *upload) Commit(ctx context.Context) error {
 	}
 	if v, ok := u.c.sftp.HasExtension("fsync@openssh.com"); ok && v == "1" {
 		if err := u.f.Sync(); err != nil {
+			u.c.failed(err)
 			return u.b.wrap("sync", u.name, err)
 		}
 	}
 	u.done = true
 	if err := u.f.Close(); err != nil {
+		u.stop()
+		u.c.failed(err)
 		return u.b.wrap("close", u.name, err)
 	}
 	final := u.b.path(u.name)
@@ -440,9 +567,13 @@ func (u *upload) Commit(ctx context.Context) error {
 		err = u.c.sftp.Rename(u.tmp, final)
 	}
 	if err != nil {
+		u.stop()
+		u.c.failed(err)
 		return u.b.wrap("publish", u.name, err)
 	}
 	_ = u.c.sftp.Remove(u.statePath)
+	_ = u.c.sftp.Remove(u.statePath + ".new") // left by a kill inside Checkpoint
+	u.stop()
 	return nil
 }
 
@@ -451,6 +582,7 @@ func (u *upload) Abort(context.Context) error {
 		return transport.ErrClosed
 	}
 	u.done = true
+	u.stop()
 	u.f.Close()
 	return nil
 }
@@ -458,6 +590,7 @@ func (u *upload) Abort(context.Context) error {
 func (u *upload) Discard(ctx context.Context) error {
 	if !u.done {
 		u.done = true
+		u.stop()
 		u.f.Close()
 	}
 	c, err := u.b.connect(ctx)
@@ -468,6 +601,7 @@ func (u *upload) Discard(ctx context.Context) error {
 	if e := c.sftp.Remove(u.statePath); e != nil && !errors.Is(e, fs.ErrNotExist) {
 		err = errors.Join(err, e)
 	}
+	_ = c.sftp.Remove(u.statePath + ".new") // left by a kill inside Checkpoint
 	return u.b.wrap("discard", u.name, err)
 }
 
@@ -480,22 +614,28 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
+	stop := c.guard(ctx)
 	f, err := c.sftp.Open(b.path(name))
 	if err != nil {
+		stop()
+		c.failed(err)
 		return nil, b.wrap("open", name, err)
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			stop()
 			f.Close()
 			return nil, b.wrap("seek", name, err)
 		}
 	}
-	return transport.ContextReader(ctx, &reader{f: f, b: b, name: name}), nil
+	return transport.ContextReader(ctx, &reader{f: f, b: b, c: c, stop: stop, name: name}), nil
 }
 
 type reader struct {
 	f    *sftp.File
 	b    *Backend
+	c    *connection
+	stop func() bool // ends the guard that kills c with ctx
 	name string
 }
 
@@ -504,16 +644,23 @@ func (r *reader) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		return n, err
 	}
+	r.c.failed(err)
 	return n, r.b.wrap("read", r.name, err)
 }
 
 // WriteTo keeps pkg/sftp's concurrent reads.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	n, err := r.f.WriteTo(w)
+	if errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+		r.c.kill() // not a failure of w, which may be a local disk
+	}
 	return n, r.b.wrap("read", r.name, err)
 }
 
-func (r *reader) Close() error { return r.f.Close() }
+func (r *reader) Close() error {
+	r.stop()
+	return r.f.Close()
+}
 
 // Stat implements transport.Backend.
 func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, error) {
@@ -524,8 +671,10 @@ func (b *Backend) Stat(ctx context.Context, name string) (transport.FileInfo, er
 	if err != nil {
 		return transport.FileInfo{}, err
 	}
+	defer c.guard(ctx)()
 	fi, err := c.sftp.Stat(b.path(name))
 	if err != nil {
+		c.failed(err)
 		return transport.FileInfo{}, b.wrap("stat", name, err)
 	}
 	return info(fi), nil
@@ -590,6 +739,7 @@ func (b *Backend) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	defer c.guard(ctx)()
 	return b.wrap("remove", name, c.sftp.Remove(b.path(name)))
 }
 
@@ -606,6 +756,7 @@ func (b *Backend) Rename(ctx context.Context, oldname, newname string) error {
 	if err != nil {
 		return err
 	}
+	defer c.guard(ctx)()
 	if _, err := c.sftp.Lstat(b.path(oldname)); err != nil {
 		return b.wrap("rename", oldname, err)
 	}
@@ -627,6 +778,7 @@ func (b *Backend) FreeSpace(ctx context.Context, dir string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer c.guard(ctx)()
 	if _, ok := c.sftp.HasExtension("statvfs@openssh.com"); !ok {
 		return 0, errors.ErrUnsupported
 	}

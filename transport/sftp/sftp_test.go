@@ -96,3 +96,66 @@ func TestHostileListing(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointReplacesState: a new resume state is written beside the old one and
+// renamed over it (posix-rename), never truncated in place, so a kill inside Checkpoint
+// keeps the resume point already saved; the side file goes at Commit.
+func TestCheckpointReplacesState(t *testing.T) {
+	for _, real := range []bool{false, true} {
+		t.Run(map[bool]string{false: "embedded", true: "openssh"}[real], func(t *testing.T) {
+			var b transport.Backend
+			dir := t.TempDir()
+			if real {
+				testserver.RealTests(t)
+				srv := testserver.StartSSHD(t)
+				bb, err := Dial(context.Background(), location(t, srv.Addr, srv.User, dir), testOptions(srv.Keys))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = bb
+			} else {
+				srv := testserver.StartSFTP(t)
+				bb, err := Dial(context.Background(), location(t, srv.Addr, "tester", dir), testOptions(srv.Keys))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = bb
+			}
+			defer b.Close()
+			ctx := context.Background()
+			u, err := b.Create(ctx, "x.imgx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			state := filepath.Join(dir, filepath.FromSlash(transport.StateName("x.imgx")))
+			inode := func() uint64 {
+				fi, err := os.Stat(state)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fi.Sys().(*syscall.Stat_t).Ino
+			}
+			u.Write([]byte("abc"))
+			if err := u.Checkpoint(ctx, []byte(`{"version":1}`)); err != nil {
+				t.Fatal(err)
+			}
+			first := inode()
+			u.Write([]byte("def"))
+			if err := u.Checkpoint(ctx, []byte(`{"version":1,"n":2}`)); err != nil {
+				t.Fatal(err)
+			}
+			if inode() == first {
+				t.Error("the resume state was rewritten in place: a kill between truncate and write loses it")
+			}
+			if got, _ := os.ReadFile(state); string(got) != `{"version":1,"n":2}` {
+				t.Errorf("state = %q", got)
+			}
+			if err := u.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) != 0 {
+				t.Errorf("left after commit: %v", left)
+			}
+		})
+	}
+}

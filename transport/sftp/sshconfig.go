@@ -107,13 +107,13 @@ func (p *configParser) include(patterns []string, depth int) error {
 		}
 		files, err := filepath.Glob(pat)
 		if err != nil {
-			return fmt.Errorf("Include %s: %w", pat, err)
+			return fmt.Errorf("ssh_config Include %s: %w", pat, err)
 		}
 		sort.Strings(files)
 		for _, f := range files {
 			fh, err := os.Open(f)
 			if err != nil {
-				return fmt.Errorf("Include: %w", err)
+				return fmt.Errorf("ssh_config Include: %w", err)
 			}
 			err = p.parse(fh, f, true, depth+1)
 			fh.Close()
@@ -144,7 +144,7 @@ func (p *configParser) match(args []string) (bool, error) {
 			continue
 		}
 		if i+1 >= len(args) {
-			return false, fmt.Errorf("Match %s needs an argument", crit)
+			return false, fmt.Errorf("ssh_config Match %s needs an argument", crit)
 		}
 		arg := args[i+1]
 		i++
@@ -172,7 +172,7 @@ func (p *configParser) match(args []string) (bool, error) {
 		case "exec", "canonical", "final", "localnetwork", "tagged", "address", "localaddress", "localport", "rdomain":
 			return false, nil
 		default:
-			return false, fmt.Errorf("Match: unknown criterion %q", crit)
+			return false, fmt.Errorf("ssh_config Match: unknown criterion %q", crit)
 		}
 		if ok == neg {
 			result = false

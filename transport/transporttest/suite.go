@@ -428,7 +428,7 @@ func readsBack(t *testing.T, b transport.Backend) bool {
 		t.Fatal(err)
 	}
 	_, ok := u.(transport.PartialReader)
-	if err := u.Discard(ctx); err != nil {
+	if err := u.Discard(ctx); err != nil && !b.IsNotExist(err) { // a server may create nothing before the first write
 		t.Fatal(err)
 	}
 	return ok
