@@ -15,8 +15,8 @@ import (
 
 func init() {
 	var o struct {
-		prefix string
-		force  bool
+		prefix      string
+		force, json bool
 	}
 	register(&Command{
 		Name:  "keygen",
@@ -34,6 +34,7 @@ prompted twice on the terminal; it is never taken from the command line.`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.prefix, "output-prefix", "imgx", "write NAME.key and NAME.pub")
 			fs.BoolVar(&o.force, "force", false, "overwrite existing key files")
+			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: exactArgs(0, "no arguments"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
@@ -64,6 +65,9 @@ prompted twice on the terminal; it is never taken from the command line.`,
 			k, err := verify.LoadPublicKey(pub)
 			if err != nil {
 				return err
+			}
+			if o.json {
+				return writeJSON(e.Stdout, keygenJSON{doc, k.ID(), keyPath, pubPath})
 			}
 			fmt.Fprintf(e.Stdout, "Private key written to %s\nPublic key written to %s\nKey ID: %s\n", keyPath, pubPath, k.ID())
 			return nil

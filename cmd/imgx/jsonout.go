@@ -401,3 +401,12 @@ func rmiDoc(untagged, deleted []string, freed *store.PruneReport, errs []error) 
 	}
 	return out
 }
+
+// keygen
+
+type keygenJSON struct {
+	jsonDoc
+	KeyID      string `json:"key_id"`
+	PrivateKey string `json:"private_key"` // path of the encrypted private key
+	PublicKey  string `json:"public_key"`  // path of the public key
+}
