@@ -22,7 +22,7 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
   imgx check --json`,
 		Flags: func(fs *pflag.FlagSet) { fs.BoolVar(&o.json, "json", false, "print JSON") },
 		Args:  exactArgs(0, "no arguments"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -32,7 +32,7 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
 				return err
 			}
 			if o.json {
-				if err := writeJSON(e.Stdout, checkDoc(rep)); err != nil {
+				if err := e.printJSON(checkDoc(rep)); err != nil {
 					return err
 				}
 			} else {
@@ -47,6 +47,6 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
 				return fmt.Errorf("store %s has %s", s.Root(), count(len(rep.Problems), "problem"))
 			}
 			return nil
-		},
+		}),
 	})
 }

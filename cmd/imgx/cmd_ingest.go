@@ -68,7 +68,7 @@ not be read; 2 usage error.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			if o.delete && o.done != "" {
 				return usagef("--delete and --done exclude each other")
 			}
@@ -105,7 +105,7 @@ not be read; 2 usage error.`,
 				return err
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, ingestJSON{doc, rep}); jerr != nil {
+				if jerr := e.printJSON(ingestJSON{doc, rep}); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -118,7 +118,7 @@ not be read; 2 usage error.`,
 				return fmt.Errorf("ingest %s: %s failed", args[0], count(rep.Failed, "bundle"))
 			}
 			return nil
-		},
+		}),
 	})
 }
 

@@ -37,7 +37,7 @@ prompted twice on the terminal; it is never taken from the command line.`,
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: exactArgs(0, "no arguments"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			keyPath, pubPath := o.prefix+".key", o.prefix+".pub"
 			if !o.force {
 				for _, p := range []string{keyPath, pubPath} {
@@ -67,11 +67,11 @@ prompted twice on the terminal; it is never taken from the command line.`,
 				return err
 			}
 			if o.json {
-				return writeJSON(e.Stdout, keygenJSON{doc, k.ID(), keyPath, pubPath})
+				return e.printJSON(keygenJSON{doc, k.ID(), keyPath, pubPath})
 			}
 			fmt.Fprintf(e.Stdout, "Private key written to %s\nPublic key written to %s\nKey ID: %s\n", keyPath, pubPath, k.ID())
 			return nil
-		},
+		}),
 	})
 }
 

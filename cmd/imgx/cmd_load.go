@@ -65,7 +65,7 @@ image without a tag.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
-		Run: func(ctx context.Context, e *Env, _ []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, _ []string) error {
 			pol, err := o.policy.policy()
 			if err != nil {
 				return err
@@ -88,7 +88,7 @@ image without a tag.`,
 				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.name), err), loadHint(ctx, err))
 			}
 			return printLoaded(e, res, &o)
-		},
+		}),
 	})
 }
 

@@ -56,7 +56,7 @@ manifest digest, sequence, delta base and images.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			loc, err := transport.ParseLocation(args[0])
 			if err != nil {
 				return usagef("%v", err)
@@ -93,7 +93,7 @@ manifest digest, sequence, delta base and images.`,
 				}
 			}
 			if o.json {
-				return writeJSON(e.Stdout, lsDoc(rows))
+				return e.printJSON(lsDoc(rows))
 			}
 			tw := newTable(e.Stdout)
 			if o.long {
@@ -128,7 +128,7 @@ manifest digest, sequence, delta base and images.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, imgs)
 			}
 			return tw.Flush()
-		},
+		}),
 	})
 }
 

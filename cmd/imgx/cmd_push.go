@@ -81,7 +81,7 @@ unless --insecure.`,
 			}
 			return nil
 		},
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -116,13 +116,13 @@ unless --insecure.`,
 				return registryHint(err, registryHost(dst))
 			}
 			if o.json {
-				return writeJSON(e.Stdout, pushJSON{doc, res})
+				return e.printJSON(pushJSON{doc, res})
 			}
 			if !o.quiet {
 				printPushed(e, res)
 			}
 			return nil
-		},
+		}),
 	})
 }
 
@@ -199,7 +199,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 		sum.Images = append(sum.Images, out)
 	}
 	if o.json {
-		if err := writeJSON(e.Stdout, sum); err != nil {
+		if err := e.printJSON(sum); err != nil {
 			return err
 		}
 	} else if !o.quiet {

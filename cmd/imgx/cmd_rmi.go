@@ -33,7 +33,7 @@ removes the tags without reading any image.`,
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: minArgs(1, "at least one REF"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -50,7 +50,7 @@ removes the tags without reading any image.`,
 			}
 			if len(targets) == 0 {
 				if o.json {
-					if jerr := writeJSON(e.Stdout, rmiDoc(nil, nil, nil, errs)); jerr != nil {
+					if jerr := e.printJSON(rmiDoc(nil, nil, nil, errs)); jerr != nil {
 						return jerr
 					}
 				}
@@ -100,7 +100,7 @@ removes the tags without reading any image.`,
 				if pruned {
 					freed = &rep
 				}
-				if jerr := writeJSON(e.Stdout, rmiDoc(untagged, deleted, freed, errs)); jerr != nil {
+				if jerr := e.printJSON(rmiDoc(untagged, deleted, freed, errs)); jerr != nil {
 					return jerr
 				}
 				return errors.Join(errs...)
@@ -115,6 +115,6 @@ removes the tags without reading any image.`,
 				}
 			}
 			return errors.Join(errs...)
-		},
+		}),
 	})
 }

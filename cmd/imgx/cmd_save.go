@@ -78,7 +78,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -114,7 +114,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 					return err
 				}
 				if o.json {
-					return writeJSON(e.Stdout, saveArchiveDoc(o.format, images, res, out))
+					return e.printJSON(saveArchiveDoc(o.format, images, res, out))
 				}
 				if o.output != "-" {
 					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
@@ -122,7 +122,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 				return nil
 			}
 			return usagef("unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
-		},
+		}),
 	})
 }
 
@@ -197,7 +197,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		}
 	}
 	if o.json {
-		return writeJSON(e.Stdout, saveBundleDoc(res, out))
+		return e.printJSON(saveBundleDoc(res, out))
 	}
 	if o.output != "-" {
 		m := res.Manifest

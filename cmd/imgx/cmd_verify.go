@@ -45,7 +45,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			var pol verify.Policy
 			if o.digestOnly {
 				if len(o.policy.keys) > 0 || o.policy.threshold != 0 || o.policy.require {
@@ -78,7 +78,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, verifyDoc(rep, o.digestOnly)); jerr != nil {
+				if jerr := e.printJSON(verifyDoc(rep, o.digestOnly)); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -88,7 +88,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				return fmt.Errorf("verify %s: %s", safetext.Quote(args[0]), count(len(rep.Problems), "problem"))
 			}
 			return nil
-		},
+		}),
 	})
 }
 

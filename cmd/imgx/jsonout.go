@@ -8,6 +8,7 @@ package main
 // decides what scripts see.
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -32,6 +33,36 @@ type jsonDoc struct {
 }
 
 var doc = jsonDoc{SchemaVersion: schemaVersion}
+
+// printJSON prints the --json document v and notes that one was printed.
+func (e *Env) printJSON(v any) error {
+	e.jsonDone = true
+	return writeJSON(e.Stdout, v)
+}
+
+// failureJSON is what a --json command prints when it fails before its document: the
+// error and its code, so that a script reading stdout learns why (the error is on
+// stderr too, as always).
+type failureJSON struct {
+	jsonDoc
+	jsonError
+}
+
+// jsonRun wraps the Run of a command with --json (*on): when run fails without having
+// printed its document, it prints a failureJSON instead. Interruptions and usage errors
+// print none: the first is no result, the second is the caller's mistake, on stderr.
+func jsonRun(on *bool, run func(ctx context.Context, e *Env, args []string) error) func(ctx context.Context, e *Env, args []string) error {
+	return func(ctx context.Context, e *Env, args []string) error {
+		err := run(ctx, e, args)
+		var usage usageError
+		if err != nil && *on && !e.jsonDone && ctx.Err() == nil && !errors.As(err, &usage) {
+			if jerr := e.printJSON(failureJSON{doc, errJSON(err)}); jerr != nil {
+				return errors.Join(err, jerr)
+			}
+		}
+		return err
+	}
+}
 
 // jsonError is an error as JSON: its text, and a code scripts can branch on.
 type jsonError struct {

@@ -60,6 +60,7 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	storeDir       string
 	st             *store.Store
+	jsonDone       bool // a --json document went to Stdout (jsonout.go)
 }
 
 // Store opens the local store (--store, $IMGX_STORE, or the default location) on first use.
