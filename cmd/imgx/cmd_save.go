@@ -79,6 +79,9 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 		},
 		Args: minArgs(1, "at least one IMAGE"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
+			if o.json && (o.output == "-" || o.output == "") {
+				return withHint(usagef("save --json prints the summary on standard output, where the bundle would go"), "give -o FILE or a URL")
+			}
 			s, err := e.Store()
 			if err != nil {
 				return err
