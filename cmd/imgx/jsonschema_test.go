@@ -289,4 +289,19 @@ func TestJSONPullPush(t *testing.T) {
 			t.Errorf("pull --json digest %q", d)
 		}
 	}
+
+	// A pull of a tag the registry lacks fails with the failure document.
+	cmd := exec.Command(bin, "--store", receiver, "pull", "--insecure", "--progress", "none", "--json", host+"/mirror/example/none:1")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "DOCKER_CONFIG="+dir+"/docker")
+	out, err := cmd.Output()
+	if err == nil {
+		t.Fatalf("pull of a missing tag succeeded: %s", out)
+	}
+	if err := s.check("pull", out); err != nil {
+		t.Error(err)
+	}
+	var f struct{ Error, Code string }
+	if json.Unmarshal(out, &f); f.Code != errcode.NotFound || f.Error == "" {
+		t.Errorf("pull of a missing tag: %s", out)
+	}
 }
