@@ -26,6 +26,7 @@ type lsRow struct {
 	Manifest string    `json:"manifest,omitempty"`
 	Sequence *int      `json:"sequence,omitempty"`
 	Base     string    `json:"base,omitempty"`
+	SignedBy []string  `json:"signed_by,omitempty"` // key IDs the signature entries name: unchecked
 	base     *baseJSON // Base, structured for --json
 	err      error     // Error, classified for --json
 	Images   []string  `json:"images,omitempty"`
@@ -97,7 +98,7 @@ manifest digest, sequence, delta base and images.`,
 			}
 			tw := newTable(e.Stdout)
 			if o.long {
-				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED\tSEQ\tMANIFEST\tIMAGES")
+				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED\tSEQ\tMANIFEST\tBASE\tSIGNED BY (UNCHECKED)\tIMAGES")
 			} else {
 				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED")
 			}
@@ -114,18 +115,33 @@ manifest digest, sequence, delta base and images.`,
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", name, humanSize(r.Size), mod)
 					continue
 				}
-				seq, man, imgs := "-", "-", strings.Join(r.Images, ",")
+				seq, man, base, signed, imgs := "-", "-", "-", "-", strings.Join(r.Images, ",")
 				if r.Sequence != nil {
 					seq = fmt.Sprint(*r.Sequence)
 				}
 				if r.Manifest != "" {
 					man = shortID(r.Manifest)
+					signed = "no"
+				}
+				if r.base != nil {
+					base = shortID(r.base.Digest.String())
+					if r.base.Name != "" {
+						base = r.base.Name
+					}
+				}
+				if len(r.SignedBy) > 0 {
+					ids := make([]string, len(r.SignedBy))
+					for i, id := range r.SignedBy {
+						ids[i] = shortID(id)
+					}
+					signed = strings.Join(ids, ",")
 				}
 				if r.Error != "" {
 					imgs = "(" + r.Error + ")"
 				}
 				imgs = safetext.Line(imgs)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, imgs)
+				// The base name is the sender's: escaped like the file names.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, safetext.Quote(base), signed, imgs)
 			}
 			return tw.Flush()
 		}),
@@ -140,12 +156,13 @@ func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 		return
 	}
 	defer rc.Close()
-	mb, m, err := bundle.ReadHead(io.LimitReader(rc, 64<<20))
+	mb, m, signers, err := bundle.ReadHeadSigners(io.LimitReader(rc, 64<<20))
 	if err != nil {
 		r.Error, r.err = "not a bundle", err
 		return
 	}
 	r.Manifest = digestOf(mb)
+	r.SignedBy = signers
 	seq := m.Sequence
 	r.Sequence = &seq
 	if m.Base != nil {

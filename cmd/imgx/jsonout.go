@@ -124,6 +124,7 @@ type lsFileJSON struct {
 	Manifest string     `json:"manifest,omitempty"`
 	Sequence *int       `json:"sequence,omitempty"`
 	Base     *baseJSON  `json:"base,omitempty"`
+	SignedBy *[]string  `json:"signed_by,omitempty"` // key IDs the signature entries name ([] unsigned): unchecked
 	Images   []string   `json:"images,omitempty"`
 	Error    *jsonError `json:"error,omitempty"`
 }
@@ -132,6 +133,10 @@ func lsDoc(rows []lsRow) lsJSON {
 	out := lsJSON{doc, []lsFileJSON{}}
 	for _, r := range rows {
 		f := lsFileJSON{Name: r.Name, Size: r.Size, Dir: r.Dir, Manifest: r.Manifest, Sequence: r.Sequence, Base: r.base, Images: r.Images}
+		if r.Manifest != "" {
+			ids := nonNil(r.SignedBy) // [] for an unsigned bundle
+			f.SignedBy = &ids
+		}
 		if !r.Modified.IsZero() {
 			m := r.Modified
 			f.Modified = &m
