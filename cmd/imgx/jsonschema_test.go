@@ -305,3 +305,38 @@ func TestJSONPullPush(t *testing.T) {
 		t.Errorf("pull of a missing tag: %s", out)
 	}
 }
+
+// TestJSONSchemaCheck: the checker the scripts use rejects what breaks the contract.
+func TestJSONSchemaCheck(t *testing.T) {
+	s, err := loadJSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		doc  string
+		want string // "" for a document that keeps the contract
+	}{
+		{`{"schema_version": 1, "images": []}`, ""},
+		{`{"schema_version": 1, "images": [{"repository": "a", "platforms": []}]}`, ""},
+		{`{"schema_version": 1, "error": "no store at /x", "code": "not_found"}`, ""},
+		{`{"schema_version": 1, "images": null}`, "images is null"},
+		{`{"schema_version": 1, "images": [{"Repository": "a"}]}`, "key images[].Repository is not documented"},
+		{`{"schema_version": 1, "images": [], "extra": 1}`, "key extra is not documented"},
+		{`{"images": []}`, "schema_version"},
+		{`{"schema_version": 2, "images": []}`, "schema_version"},
+		{`[{"repository": "a"}]`, "not an object"},
+		{`{"schema_version": 1, "images": []} {}`, "more than one"},
+		{`{"schema_version": 1, "error": "x", "code": "other", "images": []}`, "key images is not documented"},
+	} {
+		err := s.check("images", []byte(tc.doc))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.doc, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want an error with %q", tc.doc, err, tc.want)
+		}
+	}
+	if err := s.check("nosuch", []byte(`{"schema_version": 1}`)); err == nil {
+		t.Error("a command without a section passed")
+	}
+}
