@@ -107,10 +107,18 @@ func readManifestFile(path string) ([]byte, error) {
 // bundle's identity) and the parsed manifest. Signatures are not checked here; a caller
 // that acts on the content must use [Load] or [Verify]. It reads a few KiB, not the blobs.
 func ReadHead(r io.Reader) ([]byte, *Manifest, error) {
+	mb, m, _, err := ReadHeadSignatures(r)
+	return mb, m, err
+}
+
+// ReadHeadSignatures is [ReadHead] that also returns the signature documents, so that a
+// caller can apply a trust policy (verify.Policy.Verify) to the head before it acts on
+// anything the manifest claims (a base to wait for, the space it needs).
+func ReadHeadSignatures(r io.Reader) (manifest []byte, m *Manifest, sigs [][]byte, err error) {
 	rd, err := openReader(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer rd.Close()
-	return rd.ManifestBytes, rd.Manifest, nil
+	return rd.ManifestBytes, rd.Manifest, rd.Signatures, nil
 }

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/internal/jsonlimit"
+	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -77,11 +78,12 @@ type BaseRef struct {
 	Chain    []BaseRef     `json:"chain,omitempty"`
 }
 
-// String names the base for error messages.
+// String names the base for error messages. The name is the sender's text, signed or
+// not, so it is escaped: a newline in it would forge a line of ingest's report.
 func (b *BaseRef) String() string {
 	s := fmt.Sprintf("bundle %s (sequence %d)", b.Digest, b.Sequence)
 	if b.Name != "" {
-		s = fmt.Sprintf("%s, %s", b.Name, s)
+		s = fmt.Sprintf("%s, %s", safetext.Quote(b.Name), s)
 	}
 	return s
 }

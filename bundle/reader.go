@@ -310,7 +310,27 @@ func (rd *reader) finish() error {
 	if h != nil {
 		return malformed("entry %q is not listed in the manifest", h.Name)
 	}
-	return nil
+	return rd.trailing()
+}
+
+// trailing reads what follows the end-of-archive marker: no signature covers it, so
+// anything but zeros (the record padding tar and dd leave) makes the bundle malformed,
+// lest a tool that reads concatenated archives take it for part of a verified bundle.
+// The decompression bound still applies, so this reads at most its 1 MiB slack.
+func (rd *reader) trailing() error {
+	var buf [4096]byte
+	for {
+		n, err := rd.limit.Read(buf[:])
+		if i := bytes.IndexFunc(buf[:n], func(r rune) bool { return r != 0 }); i >= 0 {
+			return malformed("data after the end-of-archive marker (at byte %d of the archive): no signature covers it", rd.limit.n-int64(n)+int64(i))
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return rd.wrap(err)
+		}
+	}
 }
 
 // wrap classifies low-level read errors.

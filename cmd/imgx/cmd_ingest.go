@@ -136,7 +136,7 @@ func printIngest(e *Env, rep *ingest.Report) {
 			line += fmt.Sprintf(", %s written", humanSize(it.Bytes))
 		}
 		if it.Reason != "" && it.Outcome != ingest.Loaded {
-			line += " — " + safetext.Lines(it.Reason)
+			line += " — " + safetext.Line(it.Reason) // one line per bundle: a newline would forge the next
 		}
 		if it.MovedTo != "" {
 			line += " -> " + safetext.Quote(it.MovedTo)
