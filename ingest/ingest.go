@@ -174,9 +174,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		if m.Base != nil {
 			c.item.Base = &Base{Name: m.Base.Name, Digest: m.Base.Digest, Sequence: m.Base.Sequence}
 		}
-		for _, im := range m.Images {
-			c.item.Images = append(c.item.Images, imageName(im))
-		}
 		// Nothing the manifest claims (already loaded, a base to wait for, the space it
 		// needs) is acted on before the policy accepts its signatures: an unverified
 		// bundle claiming a 1 PiB blob would otherwise wait every night, never failing.
@@ -185,6 +182,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			fail(ctx, opts, c, fmt.Errorf("%w: %w", bundle.ErrSignature, err))
 			rep.add(c.item)
 			continue
+		}
+		// Names only once the policy accepted them: a refused head may list 18000 tags,
+		// and the report keeps every item.
+		for _, im := range m.Images {
+			c.item.Images = append(c.item.Images, imageName(im))
 		}
 		if bundle.Loaded(opts.Store, c.digest) {
 			c.item.Outcome = Skipped

@@ -103,30 +103,74 @@ func (s *Store) Entries() ([]Entry, error) {
 	return out, nil
 }
 
-// setTag points r at desc in ix; a zero r adds an untagged entry unless desc already has one.
-func setTag(ix *ocispec.Index, r ref.Ref, desc ocispec.Descriptor) {
-	clean := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: desc.Platform}
-	kept := ix.Manifests[:0]
+// setTags points each tag's ref at its desc in ix, in order: a tag that moves replaces
+// its old entries and absorbs an untagged entry of the same image; a zero ref adds an
+// untagged entry unless the image already has one. It runs in linear time, each existing
+// entry's name parsed once. A bundle may carry tens of thousands of tags, and
+// re-parsing the whole index for each one took minutes with the store locked.
+func setTags(ix *ocispec.Index, tags []tagOp) {
+	type entry struct {
+		d        ocispec.Descriptor
+		key      string // the entry's tag, "" for none
+		untagged bool   // no name at all (neither parsed nor raw)
+		gone     bool
+	}
+	var ents []*entry
+	byKey := map[string][]*entry{}
+	untagged := map[digest.Digest][]*entry{}
+	live := map[digest.Digest]int{}
+	add := func(e *entry) {
+		ents = append(ents, e)
+		live[e.d.Digest]++
+		if e.key != "" {
+			byKey[e.key] = append(byKey[e.key], e)
+		}
+		if e.untagged {
+			untagged[e.d.Digest] = append(untagged[e.d.Digest], e)
+		}
+	}
+	drop := func(es []*entry) {
+		for _, e := range es {
+			if !e.gone {
+				e.gone = true
+				live[e.d.Digest]--
+			}
+		}
+	}
 	for _, d := range ix.Manifests {
 		er, raw := entryRef(d)
-		switch {
-		case r.IsZero() && d.Digest == desc.Digest:
-			return // already reachable: nothing to add
-		case !r.IsZero() && !er.IsZero() && er.String() == r.String():
-			continue // the tag moves
-		case !r.IsZero() && er.IsZero() && raw == "" && d.Digest == desc.Digest:
-			continue // an untagged entry for this image becomes the tagged one
+		e := &entry{d: d, untagged: er.IsZero() && raw == ""}
+		if !er.IsZero() {
+			e.key = er.String()
 		}
-		kept = append(kept, d)
+		add(e)
+	}
+	for _, t := range tags {
+		clean := ocispec.Descriptor{MediaType: t.desc.MediaType, Digest: t.desc.Digest, Size: t.desc.Size, Platform: t.desc.Platform}
+		if t.ref.IsZero() {
+			if live[t.desc.Digest] == 0 {
+				add(&entry{d: clean, untagged: true})
+			}
+			continue
+		}
+		key := t.ref.String()
+		drop(byKey[key])
+		drop(untagged[t.desc.Digest])
+		delete(byKey, key)
+		delete(untagged, t.desc.Digest)
+		clean.Annotations = map[string]string{
+			AnnotationRefName:  t.ref.Familiar(),
+			AnnotationFullName: key,
+		}
+		add(&entry{d: clean, key: key})
+	}
+	kept := ix.Manifests[:0]
+	for _, e := range ents {
+		if !e.gone {
+			kept = append(kept, e.d)
+		}
 	}
 	ix.Manifests = kept
-	if !r.IsZero() {
-		clean.Annotations = map[string]string{
-			AnnotationRefName:  r.Familiar(),
-			AnnotationFullName: r.String(),
-		}
-	}
-	ix.Manifests = append(ix.Manifests, clean)
 }
 
 // Tag points r at desc, which must be committed (with everything it reaches).

@@ -295,9 +295,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	}
 	if len(tx.tags) > 0 {
 		if err := tx.s.updateIndexLocked(func(ix *ocispec.Index) error {
-			for _, t := range tx.tags {
-				setTag(ix, t.ref, t.desc)
-			}
+			setTags(ix, tx.tags)
 			return nil
 		}); err != nil {
 			return fmt.Errorf("commit: %w", err)
