@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"os"
 	"path/filepath"
 
@@ -73,6 +74,23 @@ func ReadBase(ctx context.Context, path string) (*Base, error) {
 		}
 	}
 	return b, nil
+}
+
+// ReadHeadSigners is [ReadHead] plus the key IDs (sha256:<hex>) that the bundle's
+// signature entries are named after, in order: who claims to have signed, for listings.
+// Nothing here checks a signature; the names are the sender's word until [Verify] or
+// [Load] has checked them against a trust policy.
+func ReadHeadSigners(r io.Reader) ([]byte, *Manifest, []string, error) {
+	rd, err := openReader(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer rd.Close()
+	ids := []string{}
+	for _, n := range rd.SignatureNames {
+		ids = append(ids, "sha256:"+strings.TrimSuffix(strings.TrimPrefix(n, signaturesDir), signatureExt))
+	}
+	return rd.ManifestBytes, rd.Manifest, ids, nil
 }
 
 func readManifestFile(path string) ([]byte, error) {

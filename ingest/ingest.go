@@ -25,6 +25,7 @@ import (
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/intake"
+	"github.com/imgx/imgx/internal/errcode"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -74,22 +75,33 @@ type Item struct {
 	Outcome  Outcome       `json:"outcome"`
 	Digest   digest.Digest `json:"digest,omitempty"`
 	Sequence int           `json:"sequence"`
-	Base     string        `json:"base,omitempty"`
+	Base     *Base         `json:"base,omitempty"` // the bundle a delta applies on
 	Images   []string      `json:"images,omitempty"`
 	Bytes    int64         `json:"bytes"`       // blob bytes written to the store
 	Size     int64         `json:"bundle_size"` // size of the bundle file
 	Signers  []string      `json:"signers,omitempty"`
 	Verified bool          `json:"verified"`         // trusted signatures satisfying the policy covered it
 	Reason   string        `json:"reason,omitempty"` // why it failed or waits
+	Code     string        `json:"code,omitempty"`   // errcode of a failure: stable, for scripts
 	MovedTo  string        `json:"moved_to,omitempty"`
 	Warnings []string      `json:"warnings,omitempty"`
 }
 
 // Report is the result of one run.
 type Report struct {
-	Items                            []Item `json:"bundles"`
-	Loaded, Skipped, Waiting, Failed int
-	Bytes                            int64 `json:"bytes"`
+	Items   []Item `json:"bundles"` // never nil: an empty run reports []
+	Loaded  int    `json:"loaded"`
+	Skipped int    `json:"skipped"`
+	Waiting int    `json:"waiting"`
+	Failed  int    `json:"failed"`
+	Bytes   int64  `json:"bytes"`
+}
+
+// Base names the bundle a delta applies on: structured, so scripts need not parse prose.
+type Base struct {
+	Name     string        `json:"name"` // file name hint the sender recorded ("" if none)
+	Digest   digest.Digest `json:"digest"`
+	Sequence int           `json:"sequence"`
 }
 
 // candidate is one bundle waiting to load. It keeps what ordering needs, not the parsed
@@ -129,7 +141,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer unlock()
 
 	var files []transport.FileInfo
-	rep := &Report{}
+	rep := &Report{Items: []Item{}}
 	err = opts.Source.List(ctx, opts.Dir, func(fi transport.FileInfo) error {
 		if fi.IsDir || !strings.HasSuffix(fi.Name, opts.Suffix) {
 			return nil
@@ -139,7 +151,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		// and never moved, deleted or given a reason file.
 		if err := transport.CheckEntryName(fi.Name); err != nil {
 			rep.add(&Item{Name: strconv.Quote(fi.Name), Outcome: Failed, Size: fi.Size,
-				Reason: fmt.Sprintf("listed by %s: %v", where(opts.Source, opts.Dir), err)})
+				Reason: fmt.Sprintf("listed by %s: %v", where(opts.Source, opts.Dir), err), Code: errcode.Of(err)})
 			return nil
 		}
 		files = append(files, fi)
@@ -165,7 +177,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		c.digest, c.sequence, c.created, c.base = digest.FromBytes(mb), m.Sequence, m.Created, m.Base
 		c.item.Digest, c.item.Sequence = c.digest, m.Sequence
 		if m.Base != nil {
-			c.item.Base = m.Base.String()
+			c.item.Base = &Base{Name: m.Base.Name, Digest: m.Base.Digest, Sequence: m.Base.Sequence}
 		}
 		// Nothing the manifest claims (already loaded, a base to wait for, the space it
 		// needs) is acted on before the policy accepts its signatures: an unverified
@@ -224,6 +236,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		if opts.Strict {
 			fail(ctx, opts, c, errors.New(c.item.Reason))
+			c.item.Code = errcode.MissingBase
 		} else {
 			c.item.Outcome = Waiting
 		}
@@ -311,6 +324,7 @@ func finish(ctx context.Context, opts Options, c *candidate) {
 func fail(ctx context.Context, opts Options, c *candidate, cause error) {
 	c.item.Outcome = Failed
 	c.item.Reason = cause.Error()
+	c.item.Code = errcode.Of(cause)
 	if opts.FailedDir == "" {
 		return
 	}

@@ -186,6 +186,12 @@ func TestDeltaWaitsForBase(t *testing.T) {
 	if got := outcomes(rep); got != "night2.imgx=failed" || !k.exists("failed/night2.imgx.reason") {
 		t.Fatalf("strict: %s", got)
 	}
+	if c := rep.Items[0].Code; c != "missing_base" {
+		t.Errorf("strict: code %q, want missing_base", c)
+	}
+	if b := rep.Items[0].Base; b == nil || b.Name != "night1.imgx" || b.Sequence != 0 || b.Digest == "" {
+		t.Errorf("strict: base %+v, want night1.imgx, sequence 0, its digest", b)
+	}
 	os.Rename(filepath.Join(k.incoming, "failed/night2.imgx"), filepath.Join(k.incoming, "incoming/night2.imgx"))
 	// The base arrives: both load, base first.
 	os.Rename(filepath.Join(k.incoming, "later.tmp"), filepath.Join(k.incoming, "incoming/night1.imgx"))

@@ -24,6 +24,8 @@ var (
 	// manifest or index whose children are therefore unknown), so a destructive
 	// operation refused to run.
 	ErrIncomplete = errors.New("content graph cannot be read completely")
+	// ErrNoStore: OpenExisting found no store (no OCI layout marker) at the path.
+	ErrNoStore = errors.New("no store")
 )
 
 // MismatchError reports a blob whose bytes hash to another digest.

@@ -49,6 +49,20 @@ func DefaultRoot() (string, error) {
 	return filepath.Join(home, ".local", "share", "imgx"), nil
 }
 
+// OpenExisting opens the store at root like [Open], but only if one is there: a root
+// without an oci-layout marker (missing, empty, an unmounted mount point, a typo) is
+// an error wrapping ErrNoStore, and nothing is created. Commands that only read or
+// remove use it, so that a wrong path fails instead of looking like an empty store.
+func OpenExisting(root string) (*Store, error) {
+	if _, err := os.Lstat(filepath.Join(root, ocispec.ImageLayoutFile)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s", ErrNoStore, root)
+		}
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	return Open(root)
+}
+
 // Open opens the store at root, creating an empty OCI layout there if the directory is
 // missing or empty. A directory that holds an OCI layout written by another tool is used
 // as it is.

@@ -22,7 +22,7 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
   imgx check --json`,
 		Flags: func(fs *pflag.FlagSet) { fs.BoolVar(&o.json, "json", false, "print JSON") },
 		Args:  exactArgs(0, "no arguments"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -32,20 +32,21 @@ any. Unused blobs and leftovers of interrupted writes are reported but are not p
 				return err
 			}
 			if o.json {
-				if err := writeJSON(e.Stdout, rep); err != nil {
+				if err := e.printJSON(checkDoc(rep)); err != nil {
 					return err
 				}
 			} else {
 				for _, p := range rep.Problems {
 					fmt.Fprintf(e.Stdout, "problem: %s\n", p.Error())
 				}
-				fmt.Fprintf(e.Stdout, "checked %d images, %d blobs (%s): %d problems, %d unused blobs, %d leftovers\n",
-					rep.Images, rep.Blobs, humanSize(rep.Bytes), len(rep.Problems), rep.Unreachable, rep.Leftovers)
+				fmt.Fprintf(e.Stdout, "checked %s, %s (%s): %s, %s, %s\n",
+					count(rep.Images, "image"), count(rep.Blobs, "blob"), humanSize(rep.Bytes), count(len(rep.Problems), "problem"),
+					count(rep.Unreachable, "unused blob"), count(rep.Leftovers, "leftover"))
 			}
 			if !rep.OK() {
-				return fmt.Errorf("store %s has %d problems", s.Root(), len(rep.Problems))
+				return fmt.Errorf("store %s has %s", s.Root(), count(len(rep.Problems), "problem"))
 			}
 			return nil
-		},
+		}),
 	})
 }

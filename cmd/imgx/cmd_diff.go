@@ -30,7 +30,7 @@ it shows what that layer of REF adds, changes and deletes over the layers below 
 			fs.IntVar(&o.layer, "layer", -1, "show the changes made by layer N of REF")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			if (o.layer >= 0) != (len(args) == 1) || len(args) == 0 || len(args) > 2 {
 				return usagef("give two images, or one image and --layer N")
 			}
@@ -56,20 +56,16 @@ it shows what that layer of REF adds, changes and deletes over the layers below 
 				return fmt.Errorf("diff: %w", err)
 			}
 			if o.json {
-				type row struct {
-					Kind string `json:"kind"`
-					Path string `json:"path"`
-				}
-				rows := []row{}
+				rows := []diffRow{}
 				for _, c := range changes {
-					rows = append(rows, row{c.Kind.String(), c.Path})
+					rows = append(rows, diffRow{c.Kind.String(), c.Path})
 				}
-				return writeJSON(e.Stdout, rows)
+				return e.printJSON(diffJSON{doc, rows})
 			}
 			for _, c := range changes {
 				fmt.Fprintln(e.Stdout, safetext.Line(fmt.Sprint(c))) // paths come from layer tars
 			}
 			return nil
-		},
+		}),
 	})
 }

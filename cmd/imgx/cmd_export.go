@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/imgx/imgx/image/rootfs"
 	"github.com/imgx/imgx/internal/atomicfile"
@@ -28,6 +30,9 @@ appears only when complete.`,
 		},
 		Args: exactArgs(1, "REF"),
 		Run: func(ctx context.Context, e *Env, args []string) error {
+			if err := refuseTerminal(e, o.output); err != nil {
+				return err
+			}
 			s, im, err := openImage(ctx, e, args[0], o.platform)
 			if err != nil {
 				return err
@@ -45,6 +50,18 @@ appears only when complete.`,
 // writeOutput runs fill against stdout ("-") or a temporary file beside path that is
 // synced and renamed into place only when fill succeeds: a failed export never leaves a
 // partial file under the name the user asked for.
+// refuseTerminal refuses to write a tar to standard output ("-") when it is a terminal,
+// as save does: binary data there garbles the user's terminal and helps no one.
+func refuseTerminal(e *Env, path string) error {
+	if path != "-" && path != "" {
+		return nil
+	}
+	if f, ok := e.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return withHint(usagef("refusing to write binary data to a terminal"), "use -o FILE or redirect standard output")
+	}
+	return nil
+}
+
 func writeOutput(e *Env, path string, fill func(w io.Writer) error) error {
 	if path == "-" || path == "" {
 		return fill(e.Stdout)

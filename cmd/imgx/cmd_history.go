@@ -39,7 +39,7 @@ whether it made no layer (empty layer).`,
 			fs.BoolVar(&o.noTrunc, "no-trunc", false, "do not truncate CREATED BY")
 		},
 		Args: exactArgs(1, "REF"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -63,7 +63,7 @@ whether it made no layer (empty layer).`,
 				rows[i], rows[j] = rows[j], rows[i]
 			}
 			if o.json {
-				return writeJSON(e.Stdout, rows)
+				return e.printJSON(historyJSON{doc, nonNil(rows)})
 			}
 			tw := newTable(e.Stdout)
 			fmt.Fprintln(tw, "CREATED\tCREATED BY\tSIZE\tCOMMENT")
@@ -81,6 +81,6 @@ whether it made no layer (empty layer).`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", humanAgo(r.Created, now), safetext.Line(by), size, safetext.Line(r.Comment))
 			}
 			return tw.Flush()
-		},
+		}),
 	})
 }

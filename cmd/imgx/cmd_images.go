@@ -20,7 +20,7 @@ type imageRow struct {
 	Digest     string    `json:"digest"`
 	Created    time.Time `json:"created"`
 	Size       int64     `json:"size"`
-	Platforms  []string  `json:"platforms,omitempty"`
+	Platforms  []string  `json:"platforms"`
 	labels     map[string]string
 }
 
@@ -46,7 +46,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: exactArgs(0, "no arguments"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -61,7 +61,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			}
 			switch {
 			case o.json:
-				return writeJSON(e.Stdout, rows)
+				return e.printJSON(imagesDoc(rows))
 			case o.quiet:
 				seen := map[string]bool{}
 				for _, r := range rows {
@@ -79,7 +79,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safetext.Quote(r.Repository), safetext.Quote(r.Tag), shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
 			}
 			return tw.Flush()
-		},
+		}),
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
@@ -43,6 +45,15 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 				return usagef("%v", err)
 			}
 			opts := image.ImportOptions{Message: o.message, Source: args[0]}
+			if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+				// The reproducible-builds convention: a fixed creation time makes the
+				// same tar give the same image ID (and lets tests pin whole outputs).
+				sec, perr := strconv.ParseInt(v, 10, 64)
+				if perr != nil {
+					return usagef("SOURCE_DATE_EPOCH=%q: want seconds since 1970", v)
+				}
+				opts.Now = func() time.Time { return time.Unix(sec, 0) }
+			}
 			if opts.Compression, err = image.ParseCompression(o.compress); err != nil {
 				return usagef("%v", err)
 			}
@@ -67,7 +78,7 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 				defer f.Close()
 				in = f
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}

@@ -68,7 +68,7 @@ not be read; 2 usage error.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			if o.delete && o.done != "" {
 				return usagef("--delete and --done exclude each other")
 			}
@@ -76,7 +76,7 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ not be read; 2 usage error.`,
 				return err
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, rep); jerr != nil {
+				if jerr := e.printJSON(ingestJSON{doc, rep}); jerr != nil {
 					return jerr
 				}
 			} else {
@@ -115,10 +115,10 @@ not be read; 2 usage error.`,
 				return err
 			}
 			if rep.Failed > 0 {
-				return fmt.Errorf("ingest %s: %d bundle(s) failed", args[0], rep.Failed)
+				return fmt.Errorf("ingest %s: %s failed", args[0], count(rep.Failed, "bundle"))
 			}
 			return nil
-		},
+		}),
 	})
 }
 

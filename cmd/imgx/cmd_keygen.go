@@ -15,8 +15,8 @@ import (
 
 func init() {
 	var o struct {
-		prefix string
-		force  bool
+		prefix      string
+		force, json bool
 	}
 	register(&Command{
 		Name:  "keygen",
@@ -34,9 +34,10 @@ prompted twice on the terminal; it is never taken from the command line.`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.prefix, "output-prefix", "imgx", "write NAME.key and NAME.pub")
 			fs.BoolVar(&o.force, "force", false, "overwrite existing key files")
+			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: exactArgs(0, "no arguments"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			keyPath, pubPath := o.prefix+".key", o.prefix+".pub"
 			if !o.force {
 				for _, p := range []string{keyPath, pubPath} {
@@ -65,9 +66,12 @@ prompted twice on the terminal; it is never taken from the command line.`,
 			if err != nil {
 				return err
 			}
+			if o.json {
+				return e.printJSON(keygenJSON{doc, k.ID(), keyPath, pubPath})
+			}
 			fmt.Fprintf(e.Stdout, "Private key written to %s\nPublic key written to %s\nKey ID: %s\n", keyPath, pubPath, k.ID())
 			return nil
-		},
+		}),
 	})
 }
 

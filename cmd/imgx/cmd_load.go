@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/archive"
-	"github.com/imgx/imgx/bundle"
+
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/safetext"
 )
@@ -65,12 +65,12 @@ image without a tag.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
-		Run: func(ctx context.Context, e *Env, _ []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, _ []string) error {
 			pol, err := o.policy.policy()
 			if err != nil {
 				return err
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}
@@ -88,7 +88,7 @@ image without a tag.`,
 				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.name), err), loadHint(ctx, err))
 			}
 			return printLoaded(e, res, &o)
-		},
+		}),
 	})
 }
 
@@ -121,17 +121,7 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 		}
 	}
 	if o.json {
-		// The reader's own result, plus whether a trusted signature covered it.
-		if res.Bundle != nil {
-			return writeJSON(e.Stdout, struct {
-				*bundle.LoadResult
-				Verified bool `json:"verified"`
-			}{res.Bundle, res.Verified})
-		}
-		return writeJSON(e.Stdout, struct {
-			*archive.Result
-			Verified bool `json:"verified"`
-		}{res.Archive, res.Verified})
+		return writeJSON(e.Stdout, loadDoc(res))
 	}
 	if o.quiet {
 		return nil

@@ -23,11 +23,14 @@ type lsRow struct {
 	Modified time.Time `json:"modified,omitempty"`
 	Dir      bool      `json:"dir,omitempty"`
 	// With --long, for imgx bundles:
-	Manifest string   `json:"manifest,omitempty"`
-	Sequence *int     `json:"sequence,omitempty"`
-	Base     string   `json:"base,omitempty"`
-	Images   []string `json:"images,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	Manifest string    `json:"manifest,omitempty"`
+	Sequence *int      `json:"sequence,omitempty"`
+	Base     string    `json:"base,omitempty"`
+	SignedBy []string  `json:"signed_by,omitempty"` // key IDs the signature entries name: unchecked
+	base     *baseJSON // Base, structured for --json
+	err      error     // Error, classified for --json
+	Images   []string  `json:"images,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 func init() {
@@ -54,7 +57,7 @@ manifest digest, sequence, delta base and images.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			loc, err := transport.ParseLocation(args[0])
 			if err != nil {
 				return usagef("%v", err)
@@ -91,11 +94,11 @@ manifest digest, sequence, delta base and images.`,
 				}
 			}
 			if o.json {
-				return writeJSON(e.Stdout, rows)
+				return e.printJSON(lsDoc(rows))
 			}
 			tw := newTable(e.Stdout)
 			if o.long {
-				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED\tSEQ\tMANIFEST\tIMAGES")
+				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED\tSEQ\tMANIFEST\tBASE\tSIGNED BY (UNCHECKED)\tIMAGES")
 			} else {
 				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED")
 			}
@@ -112,21 +115,36 @@ manifest digest, sequence, delta base and images.`,
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", name, humanSize(r.Size), mod)
 					continue
 				}
-				seq, man, imgs := "-", "-", strings.Join(r.Images, ",")
+				seq, man, base, signed, imgs := "-", "-", "-", "-", strings.Join(r.Images, ",")
 				if r.Sequence != nil {
 					seq = fmt.Sprint(*r.Sequence)
 				}
 				if r.Manifest != "" {
 					man = shortID(r.Manifest)
+					signed = "no"
+				}
+				if r.base != nil {
+					base = shortID(r.base.Digest.String())
+					if r.base.Name != "" {
+						base = r.base.Name
+					}
+				}
+				if len(r.SignedBy) > 0 {
+					ids := make([]string, len(r.SignedBy))
+					for i, id := range r.SignedBy {
+						ids[i] = shortID(id)
+					}
+					signed = strings.Join(ids, ",")
 				}
 				if r.Error != "" {
 					imgs = "(" + r.Error + ")"
 				}
 				imgs = safetext.Line(imgs)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, imgs)
+				// The base name is the sender's: escaped like the file names.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, safetext.Quote(base), signed, imgs)
 			}
 			return tw.Flush()
-		},
+		}),
 	})
 }
 
@@ -134,20 +152,22 @@ manifest digest, sequence, delta base and images.`,
 func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 	rc, err := b.Open(ctx, path.Clean(r.Name), 0)
 	if err != nil {
-		r.Error = err.Error()
+		r.Error, r.err = err.Error(), err
 		return
 	}
 	defer rc.Close()
-	mb, m, err := bundle.ReadHead(io.LimitReader(rc, 64<<20))
+	mb, m, signers, err := bundle.ReadHeadSigners(io.LimitReader(rc, 64<<20))
 	if err != nil {
-		r.Error = "not a bundle"
+		r.Error, r.err = "not a bundle", err
 		return
 	}
 	r.Manifest = digestOf(mb)
+	r.SignedBy = signers
 	seq := m.Sequence
 	r.Sequence = &seq
 	if m.Base != nil {
 		r.Base = m.Base.String()
+		r.base = baseOf(m.Base)
 	}
 	for _, im := range m.Images {
 		if t := im.Tag(); t != "" { // the tag a load applies

@@ -27,7 +27,7 @@ missing config or layer hides nothing: prune goes on and warns about it.`,
 		Example: `  imgx prune`,
 		Flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&o.json, "json", false, "print JSON") },
 		Args:    exactArgs(0, "no arguments"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -37,15 +37,15 @@ missing config or layer hides nothing: prune goes on and warns about it.`,
 				return err
 			}
 			if o.json {
-				return writeJSON(e.Stdout, rep)
+				return e.printJSON(pruneDoc(rep))
 			}
 			warnMissing(e, rep)
 			for _, d := range rep.Blobs {
 				fmt.Fprintf(e.Stdout, "deleted: %s\n", d)
 			}
-			fmt.Fprintf(e.Stdout, "Total reclaimed space: %s (%d blobs, %d leftovers)\n", humanSize(rep.BytesFreed), len(rep.Blobs), rep.Leftovers)
+			fmt.Fprintf(e.Stdout, "Total reclaimed space: %s (%s, %s)\n", humanSize(rep.BytesFreed), count(len(rep.Blobs), "blob"), count(rep.Leftovers, "leftover"))
 			return nil
-		},
+		}),
 	})
 }
 

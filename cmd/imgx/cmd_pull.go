@@ -52,7 +52,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 			o.reg.add(fs)
 		},
 		Args: exactArgs(1, "one image reference"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			var plats []ocispec.Platform
 			for _, p := range o.platforms {
 				pl, err := image.ParsePlatform(p)
@@ -61,7 +61,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 				}
 				plats = append(plats, pl)
 			}
-			s, err := e.Store()
+			s, err := e.CreateStore()
 			if err != nil {
 				return err
 			}
@@ -74,7 +74,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 				return registryHint(err, registryHost(args[0]))
 			}
 			if o.json {
-				return writeJSON(e.Stdout, res)
+				return e.printJSON(pullDoc(res))
 			}
 			if o.quiet {
 				return nil
@@ -93,6 +93,6 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 			fmt.Fprintf(e.Stdout, "Blobs: %d (%d downloaded, %s; %d already in the store%s)\n",
 				res.Blobs, res.Fetched, progress.Size(res.FetchedBytes), res.Present, reused)
 			return nil
-		},
+		}),
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/imgx/imgx/internal/errcode"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/registry"
 	"github.com/imgx/imgx/store"
@@ -21,6 +22,7 @@ type pushOptions struct {
 
 // pushSummary is the --json output of push --all.
 type pushSummary struct {
+	jsonDoc
 	Images        []pushOutcome `json:"images"`
 	Pushed        int           `json:"pushed"`
 	Failed        int           `json:"failed"`
@@ -33,6 +35,7 @@ type pushOutcome struct {
 	Source      string `json:"source"`
 	Destination string `json:"destination"`
 	Error       string `json:"error,omitempty"`
+	Code        string `json:"code,omitempty"`
 }
 
 func init() {
@@ -78,7 +81,7 @@ unless --insecure.`,
 			}
 			return nil
 		},
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -113,20 +116,20 @@ unless --insecure.`,
 				return registryHint(err, registryHost(dst))
 			}
 			if o.json {
-				return writeJSON(e.Stdout, res)
+				return e.printJSON(pushJSON{doc, res})
 			}
 			if !o.quiet {
 				printPushed(e, res)
 			}
 			return nil
-		},
+		}),
 	})
 }
 
 func printPushed(e *Env, r *registry.PushResult) {
 	fmt.Fprintf(e.Stdout, "Pushed: %s -> %s@%s\n", r.Source, r.Destination, r.Digest)
-	fmt.Fprintf(e.Stdout, "  %d blobs: %d uploaded (%s), %d mounted, %d already there\n",
-		r.Blobs, r.Uploaded, progress.Size(r.UploadedBytes), r.Mounted, r.Existing)
+	fmt.Fprintf(e.Stdout, "  %s: %d uploaded (%s), %d mounted, %d already there\n",
+		count(r.Blobs, "blob"), r.Uploaded, progress.Size(r.UploadedBytes), r.Mounted, r.Existing)
 }
 
 func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *pushOptions) error {
@@ -134,7 +137,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 	if err != nil {
 		return err
 	}
-	var sum pushSummary
+	sum := pushSummary{jsonDoc: doc, Images: []pushOutcome{}}
 	type job struct {
 		src store.Resolved
 		dst string
@@ -180,7 +183,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 			if firstErr == nil {
 				firstErr = err
 			}
-			out.Error = err.Error()
+			out.Error, out.Code = err.Error(), errcode.Of(err)
 			sum.Failed++
 			e.Warnf("%v", err)
 			if ctx.Err() != nil {
@@ -196,7 +199,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 		sum.Images = append(sum.Images, out)
 	}
 	if o.json {
-		if err := writeJSON(e.Stdout, sum); err != nil {
+		if err := e.printJSON(sum); err != nil {
 			return err
 		}
 	} else if !o.quiet {

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	var o struct{ noPrune bool }
+	var o struct{ noPrune, json bool }
 	register(&Command{
 		Name:  "rmi",
 		Usage: "[flags] REF...",
@@ -30,9 +30,10 @@ removes the tags without reading any image.`,
   imgx rmi 3f2a9c1b4d5e`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&o.noPrune, "no-prune", false, "keep the blobs of removed images until 'imgx prune'")
+			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: minArgs(1, "at least one REF"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
@@ -48,6 +49,11 @@ removes the tags without reading any image.`,
 				targets = append(targets, r)
 			}
 			if len(targets) == 0 {
+				if o.json {
+					if jerr := e.printJSON(rmiDoc(nil, nil, nil, errs)); jerr != nil {
+						return jerr
+					}
+				}
 				return errors.Join(errs...)
 			}
 			match := func(en store.Entry) bool {
@@ -71,6 +77,7 @@ removes the tags without reading any image.`,
 			if err != nil {
 				return errors.Join(append(errs, err)...)
 			}
+			var untagged, deleted, lines []string // lines: the human output, in order
 			printed := make([]bool, len(removed))
 			for _, t := range targets {
 				for i, en := range removed {
@@ -79,12 +86,27 @@ removes the tags without reading any image.`,
 					}
 					printed[i] = true
 					if !en.Ref.IsZero() || en.Name != "" {
-						fmt.Fprintf(e.Stdout, "Untagged: %s\n", en.Display())
+						untagged = append(untagged, en.Display())
+						lines = append(lines, "Untagged: "+en.Display())
 					}
 				}
 				if t.Ref.IsZero() && t.Name == "" {
-					fmt.Fprintf(e.Stdout, "Deleted: %s\n", t.Desc.Digest)
+					deleted = append(deleted, t.Desc.Digest.String())
+					lines = append(lines, "Deleted: "+t.Desc.Digest.String())
 				}
+			}
+			if o.json {
+				var freed *store.PruneReport
+				if pruned {
+					freed = &rep
+				}
+				if jerr := e.printJSON(rmiDoc(untagged, deleted, freed, errs)); jerr != nil {
+					return jerr
+				}
+				return errors.Join(errs...)
+			}
+			for _, l := range lines {
+				fmt.Fprintln(e.Stdout, l)
 			}
 			if pruned {
 				warnMissing(e, rep)
@@ -93,6 +115,6 @@ removes the tags without reading any image.`,
 				}
 			}
 			return errors.Join(errs...)
-		},
+		}),
 	})
 }

@@ -78,8 +78,11 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			// Usage errors first: nothing is opened or printed for a call that cannot run.
+			if o.json && (o.output == "-" || o.output == "") {
+				return withHint(usagef("save --json prints the summary on standard output, where the bundle would go"), "give -o FILE or a URL")
+			}
 			if o.since != "" && o.sinceState != "" {
 				return usagef("--since and --since-state exclude each other")
 			}
@@ -121,18 +124,15 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 					return err
 				}
 				if o.json {
-					return writeJSON(e.Stdout, struct {
-						*archive.SaveResult
-						Output *outputResult `json:"output"`
-					}{res, out})
+					return e.printJSON(saveArchiveDoc(o.format, images, res, out))
 				}
 				if o.output != "-" {
-					fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %s\n", o.format, o.output, len(images), humanSize(out.Size))
+					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
 				}
 				return nil
 			}
 			return usagef("unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
-		},
+		}),
 	})
 }
 
@@ -207,19 +207,16 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		}
 	}
 	if o.json {
-		return writeJSON(e.Stdout, struct {
-			*bundle.SaveResult
-			Output *outputResult `json:"output"`
-		}{res, out})
+		return e.printJSON(saveBundleDoc(res, out))
 	}
 	if o.output != "-" {
 		m := res.Manifest
 		kind := "bundle"
 		if m.Base != nil {
-			kind = fmt.Sprintf("delta bundle (on %s; %d layer(s) expected at the receiver)", m.Base, len(m.Expects))
+			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
 		}
-		fmt.Fprintf(e.Stderr, "Wrote %s %s: %d image(s), %d blob(s), %s (%s written), manifest %s\n",
-			kind, o.output, len(m.Images), len(m.Blobs), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
+		fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
+			kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
 		for _, id := range res.Signers {
 			fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
 		}

@@ -45,7 +45,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
-		Run: func(ctx context.Context, e *Env, args []string) error {
+		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			var pol verify.Policy
 			if o.digestOnly {
 				if len(o.policy.keys) > 0 || o.policy.threshold != 0 || o.policy.require {
@@ -78,17 +78,17 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}
 			if o.json {
-				if jerr := writeJSON(e.Stdout, verifyJSON(rep, o.digestOnly)); jerr != nil {
+				if jerr := e.printJSON(verifyDoc(rep, o.digestOnly)); jerr != nil {
 					return jerr
 				}
 			} else {
 				printVerify(e, args[0], rep, o.digestOnly)
 			}
 			if err != nil {
-				return fmt.Errorf("verify %s: %d problem(s)", safetext.Quote(args[0]), len(rep.Problems))
+				return fmt.Errorf("verify %s: %s", safetext.Quote(args[0]), count(len(rep.Problems), "problem"))
 			}
 			return nil
-		},
+		}),
 	})
 }
 
@@ -116,7 +116,7 @@ func printVerify(e *Env, name string, rep *bundle.Report, digestOnly bool) {
 		e.Warnf("%s", rep.Signature.Warning)
 	}
 	if rep.Base != nil {
-		fmt.Fprintf(w, "Delta on:   %s; expects %d blob(s) already loaded\n", safetext.Quote(rep.Base.String()), rep.Expected)
+		fmt.Fprintf(w, "Delta on:   %s; expects %s already loaded\n", safetext.Quote(rep.Base.String()), count(rep.Expected, "blob"))
 	}
 	for _, im := range rep.Images {
 		// The tag load would apply, never a display name of the bundle's choosing.
@@ -130,49 +130,17 @@ func printVerify(e *Env, name string, rep *bundle.Report, digestOnly bool) {
 		}
 		fmt.Fprintf(w, "Image:      %s %s%s\n", safetext.Quote(name), im.Descriptor.Digest, extra)
 	}
-	fmt.Fprintf(w, "Checked:    %d of %d blob(s), %s; %d layer(s) unpacked\n", rep.BlobsChecked, len(m.Blobs), humanSize(rep.Bytes), rep.LayersUnpacked)
+	fmt.Fprintf(w, "Checked:    %d of %s, %s; %s unpacked\n", rep.BlobsChecked, count(len(m.Blobs), "blob"), humanSize(rep.Bytes), count(rep.LayersUnpacked, "layer"))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "problem: %s\n", safetext.Lines(p.Error()))
 	}
 	switch {
 	case !rep.OK():
-		fmt.Fprintf(w, "FAILED: %d problem(s)\n", len(rep.Problems))
+		fmt.Fprintf(w, "FAILED: %s\n", count(len(rep.Problems), "problem"))
 	case digestOnly || !rep.Signature.Verified:
 		fmt.Fprintln(w, "NOT VERIFIED: no trusted key; signatures were not checked (--digest-only)")
 		fmt.Fprintln(w, "DIGESTS OK")
 	default:
 		fmt.Fprintln(w, "OK")
 	}
-}
-
-type verifyReport struct {
-	*bundle.Report
-	OK       bool     `json:"ok"`       // verified: a trusted signature and every check
-	Verified bool     `json:"verified"` // a trusted signature satisfying the policy covers it
-	Digests  bool     `json:"digestsOK"`
-	Problems []string `json:"problems"`
-	Signers  []signer `json:"signers"`
-}
-
-type signer struct {
-	KeyID   string `json:"keyID"`
-	Trusted bool   `json:"trusted"`
-	Valid   bool   `json:"valid"`
-	Error   string `json:"error,omitempty"`
-}
-
-func verifyJSON(rep *bundle.Report, digestOnly bool) verifyReport {
-	out := verifyReport{Report: rep, OK: rep.OK() && rep.Signature.Verified && !digestOnly, Verified: rep.Signature.Verified && !digestOnly,
-		Digests: rep.OK(), Problems: []string{}, Signers: []signer{}}
-	for _, p := range rep.Problems {
-		out.Problems = append(out.Problems, p.Error())
-	}
-	for _, s := range rep.Signature.Signers {
-		sg := signer{KeyID: s.KeyID, Trusted: s.Trusted, Valid: s.Valid}
-		if s.Err != nil {
-			sg.Error = s.Err.Error()
-		}
-		out.Signers = append(out.Signers, sg)
-	}
-	return out
 }

@@ -97,7 +97,7 @@ func TestTwoIngestsAtOnce(t *testing.T) {
 		c.run(nil, "--store", snd.store, "save", "--sign-key", snd.key, im, "-o", filepath.Join(in, fmt.Sprintf("b%d.imgx", i)))
 	}
 	ingest := []string{"--store", st, "ingest", "--key", snd.pub, in, "--done", done}
-	c.run(nil, "--store", st, "images") // creates the store, and its lock file
+	c.run(nil, "--store", st, "ingest", "--key", snd.pub, done) // creates the store (done is empty), and its lock file
 	lockFile := filepath.Join(st, ".imgx", "ingest.lock")
 
 	first := exec.Command(c.bin, ingest...)

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
+	cobradoc "github.com/spf13/cobra/doc"
 	"github.com/spf13/pflag"
 )
 
@@ -62,9 +62,9 @@ func genDocs(root *cobra.Command, format, dir string) error {
 		})
 	}
 	if format == "man" {
-		err = doc.GenManTree(root, &doc.GenManHeader{Title: "IMGX", Section: "1", Source: "imgx " + version(), Manual: "imgx manual"}, dir)
+		err = cobradoc.GenManTree(root, &cobradoc.GenManHeader{Title: "IMGX", Section: "1", Source: "imgx " + version(), Manual: "imgx manual"}, dir)
 	} else {
-		err = doc.GenMarkdownTree(root, dir)
+		err = cobradoc.GenMarkdownTree(root, dir)
 	}
 	if err != nil {
 		return fmt.Errorf("gendocs: %w", err)

@@ -69,10 +69,18 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	storeDir       string
 	st             *store.Store
+	jsonDone       bool // a --json document went to Stdout (jsonout.go)
 }
 
 // Store opens the local store (--store, $IMGX_STORE, or the default location) on first use.
-func (e *Env) Store() (*store.Store, error) {
+// It must exist: only the commands that add images create one (CreateStore), so that a
+// mistyped path or an unmounted disk fails instead of reading as an empty, healthy store.
+func (e *Env) Store() (*store.Store, error) { return e.openStore(false) }
+
+// CreateStore is Store for the commands that add images: it creates an empty store.
+func (e *Env) CreateStore() (*store.Store, error) { return e.openStore(true) }
+
+func (e *Env) openStore(create bool) (*store.Store, error) {
 	if e.st != nil {
 		return e.st, nil
 	}
@@ -84,7 +92,14 @@ func (e *Env) Store() (*store.Store, error) {
 		}
 		dir = d
 	}
-	s, err := store.Open(dir)
+	open := store.OpenExisting
+	if create {
+		open = store.Open
+	}
+	s, err := open(dir)
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, withHint(err, "check --store and IMGX_STORE; 'imgx import', 'load', 'pull' and 'ingest' create a store")
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 }
 
 func params(dir string, extraEnv map[string]string) testscript.Params {
-	return testscript.Params{
+	p := testscript.Params{
 		Dir: dir,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("IMGX_STORE", env.WorkDir+"/store")
@@ -52,6 +52,13 @@ func params(dir string, extraEnv map[string]string) testscript.Params {
 			},
 		},
 	}
+	for name, cmd := range jsonScriptCmds {
+		p.Cmds[name] = cmd
+	}
+	for name, cmd := range ttyCmds {
+		p.Cmds[name] = cmd
+	}
+	return p
 }
 
 // TestScripts runs the CLI scripts in testdata/script: each is a small shell-like session

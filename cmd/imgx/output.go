@@ -116,3 +116,12 @@ func plural(n int, unit string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
 }
+
+// count says n noun with the noun in agreement: "1 image", "3 images", "0 problems".
+// Every noun imgx counts takes a plain -s.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

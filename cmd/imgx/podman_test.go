@@ -50,14 +50,12 @@ func TestPodmanInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := func(st string) map[string]string {
-		var ims []struct {
-			Repository, Tag, ID string
-		}
-		if err := json.Unmarshal([]byte(imgx(st, "images", "--json")), &ims); err != nil {
+		var doc imagesJSON
+		if err := json.Unmarshal([]byte(imgx(st, "images", "--json")), &doc); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]string{}
-		for _, im := range ims {
+		for _, im := range doc.Images {
 			out[strings.TrimPrefix(im.Repository, "localhost/")+":"+im.Tag] = strings.TrimPrefix(im.ID, "sha256:")
 		}
 		return out

@@ -20,7 +20,6 @@ import (
 	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/ref"
-	"github.com/imgx/imgx/registry"
 	"github.com/imgx/imgx/store"
 )
 
@@ -110,7 +109,7 @@ func TestRegistryRealE2E(t *testing.T) {
 
 	// A later run mounts the shared base into a new repository: imgx remembers in the
 	// store where it pushed each blob.
-	var one registry.PushResult
+	var one pushJSON
 	out = run(true, "--store", sender, "push", "--insecure", "--json", "--progress", "none", "example/web:2", plain.Addr+"/elsewhere/web:2")
 	json.Unmarshal([]byte(out), &one)
 	if one.Mounted < 1 || one.UploadedBytes >= 2<<20 {
@@ -157,22 +156,22 @@ func TestRegistryRealE2E(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("skopeo copy %s: %v\n%s", n, err, out)
 		}
-		var pr registry.PullResult
+		var pr pullJSON
 		out := run(true, "--store", filepath.Join(work, "from-skopeo"), "pull", "--insecure", "--progress", "none", "--json", dst)
 		json.Unmarshal([]byte(out), &pr)
-		if pr.Desc.Digest.String() != digests[n] {
-			t.Errorf("skopeo pushed %s; imgx pulled %s, want %s", n, pr.Desc.Digest, digests[n])
+		if pr.Digest.String() != digests[n] {
+			t.Errorf("skopeo pushed %s; imgx pulled %s, want %s", n, pr.Digest, digests[n])
 		}
 	}
 
 	// Platform selection from the index.
-	var pr registry.PullResult
+	var pr pullJSON
 	out = run(true, "--store", filepath.Join(work, "arm"), "pull", "--insecure", "--progress", "none", "--json", "--platform", "linux/arm64", plain.Addr+"/mirror/example/multi:1")
 	json.Unmarshal([]byte(out), &pr)
-	if pr.Desc.Digest.String() == digests["example/multi:1"] || len(pr.Platforms) != 1 || pr.Platforms[0] != "linux/arm64/v8" || pr.Fetched != 3 {
+	if pr.Digest.String() == digests["example/multi:1"] || len(pr.Platforms) != 1 || pr.Platforms[0] != "linux/arm64/v8" || pr.Fetched != 3 {
 		t.Errorf("one platform: %s", out)
 	}
-	pr = registry.PullResult{}
+	pr = pullJSON{}
 	out = run(true, "--store", filepath.Join(work, "two"), "pull", "--insecure", "--progress", "none", "--json", "--platform", "linux/arm64", "--platform", "linux/amd64", plain.Addr+"/mirror/example/multi:1")
 	json.Unmarshal([]byte(out), &pr)
 	if !pr.Trimmed || len(pr.Platforms) != 2 || pr.RemoteDigest.String() != digests["example/multi:1"] {
