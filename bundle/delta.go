@@ -76,23 +76,6 @@ func ReadBase(ctx context.Context, path string) (*Base, error) {
 	return b, nil
 }
 
-// ReadHeadSigners is [ReadHead] plus the key IDs (sha256:<hex>) that the bundle's
-// signature entries are named after, in order: who claims to have signed, for listings.
-// Nothing here checks a signature; the names are the sender's word until [Verify] or
-// [Load] has checked them against a trust policy.
-func ReadHeadSigners(r io.Reader) ([]byte, *Manifest, []string, error) {
-	rd, err := openReader(r)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	defer rd.Close()
-	ids := []string{}
-	for _, n := range rd.SignatureNames {
-		ids = append(ids, "sha256:"+strings.TrimSuffix(strings.TrimPrefix(n, signaturesDir), signatureExt))
-	}
-	return rd.ManifestBytes, rd.Manifest, ids, nil
-}
-
 func readManifestFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -107,18 +90,37 @@ func readManifestFile(path string) ([]byte, error) {
 // bundle's identity) and the parsed manifest. Signatures are not checked here; a caller
 // that acts on the content must use [Load] or [Verify]. It reads a few KiB, not the blobs.
 func ReadHead(r io.Reader) ([]byte, *Manifest, error) {
-	mb, m, _, err := ReadHeadSignatures(r)
-	return mb, m, err
+	h, err := ReadHeadAll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.ManifestBytes, h.Manifest, nil
 }
 
-// ReadHeadSignatures is [ReadHead] that also returns the signature documents, so that a
-// caller can apply a trust policy (verify.Policy.Verify) to the head before it acts on
-// anything the manifest claims (a base to wait for, the space it needs).
-func ReadHeadSignatures(r io.Reader) (manifest []byte, m *Manifest, sigs [][]byte, err error) {
+// Head is the start of a bundle stream: the manifest and its signatures. Nothing in it
+// is checked: it is the sender's word until a trust policy accepts the signatures.
+type Head struct {
+	ManifestBytes []byte // whose sha256 is the bundle's identity
+	Manifest      *Manifest
+	// Signatures are the signature documents, for verify.Policy.Verify: a caller that
+	// acts on what the manifest claims (a base to wait for, the space it needs) checks
+	// them first.
+	Signatures [][]byte
+	// SignerIDs are the key IDs (sha256:<hex>) the signature entries are named after, in
+	// order: who claims to have signed, for listings.
+	SignerIDs []string
+}
+
+// ReadHeadAll reads the head of a bundle stream, as [ReadHead], with its signatures.
+func ReadHeadAll(r io.Reader) (*Head, error) {
 	rd, err := openReader(r)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	defer rd.Close()
-	return rd.ManifestBytes, rd.Manifest, rd.Signatures, nil
+	h := &Head{ManifestBytes: rd.ManifestBytes, Manifest: rd.Manifest, Signatures: rd.Signatures, SignerIDs: []string{}}
+	for _, n := range rd.SignatureNames {
+		h.SignerIDs = append(h.SignerIDs, "sha256:"+strings.TrimSuffix(strings.TrimPrefix(n, signaturesDir), signatureExt))
+	}
+	return h, nil
 }

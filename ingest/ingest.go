@@ -375,7 +375,11 @@ func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *b
 		return nil, nil, nil, err
 	}
 	defer rc.Close()
-	return bundle.ReadHeadSignatures(io.LimitReader(rc, 64<<20))
+	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return h.ManifestBytes, h.Manifest, h.Signatures, nil
 }
 
 func (r *Report) add(it *Item) {

@@ -156,13 +156,14 @@ func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 		return
 	}
 	defer rc.Close()
-	mb, m, signers, err := bundle.ReadHeadSigners(io.LimitReader(rc, 64<<20))
+	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
 	if err != nil {
 		r.Error, r.err = "not a bundle", err
 		return
 	}
-	r.Manifest = digestOf(mb)
-	r.SignedBy = signers
+	m := h.Manifest
+	r.Manifest = digestOf(h.ManifestBytes)
+	r.SignedBy = h.SignerIDs
 	seq := m.Sequence
 	r.Sequence = &seq
 	if m.Base != nil {

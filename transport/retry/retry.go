@@ -297,19 +297,26 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
-// Read resumes after a transient failure. A read that returns data and a
-// transient error (pkg/sftp does, when a later request in flight fails)
-// hands the data over without the error and re-opens on the next call.
-func (r *reader) Read(p []byte) (int, error) {
+// resumeBroken returns the error that ended the reader, or counts the failure that came
+// with the data an earlier call handed over (re-opening on the next read), or gives up.
+func (r *reader) resumeBroken() error {
 	if r.err != nil {
-		return 0, r.err
+		return r.err
 	}
 	if r.broken != nil {
 		err := r.broken
 		r.broken = nil
-		if ferr := r.fail(err); ferr != nil {
-			return 0, ferr
-		}
+		return r.fail(err)
+	}
+	return nil
+}
+
+// Read resumes after a transient failure. A read that returns data and a
+// transient error (pkg/sftp does, when a later request in flight fails)
+// hands the data over without the error and re-opens on the next call.
+func (r *reader) Read(p []byte) (int, error) {
+	if err := r.resumeBroken(); err != nil {
+		return 0, err
 	}
 	for {
 		n, err := r.rc.Read(p)
@@ -338,15 +345,8 @@ func (r *reader) Read(p []byte) (int, error) {
 // WriteTo) and still re-opens after a transient failure.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
-	if r.err != nil {
-		return 0, r.err
-	}
-	if r.broken != nil {
-		err := r.broken
-		r.broken = nil
-		if ferr := r.fail(err); ferr != nil {
-			return 0, ferr
-		}
+	if err := r.resumeBroken(); err != nil {
+		return 0, err
 	}
 	for {
 		cw := &countWriter{w: w}
