@@ -15,6 +15,9 @@ var (
 	// truncated, not a tar, unsupported entry type, missing hard link target,
 	// or different bytes on the second pass.
 	ErrBadLayer = errors.New("malformed layer")
+	// ErrNotEmpty marks an unpack into a directory that already has entries, without
+	// UnpackOptions.Merge.
+	ErrNotEmpty = errors.New("directory is not empty")
 )
 
 // EntryError says which layer and entry a problem came from, so callers can

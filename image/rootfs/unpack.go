@@ -26,6 +26,10 @@ type UnpackOptions struct {
 	// and leaves out file capabilities (the security.capability attribute),
 	// which grant privileges the same way.
 	NoSetuid bool
+	// Merge allows a dir that already has entries: the image's files are written among
+	// them. Without it a non-empty dir is refused (ErrNotEmpty) before anything is
+	// written, so two images are never mixed by mistake.
+	Merge bool
 }
 
 // Unpack extracts the flattened filesystem of layers into dir, creating dir
@@ -37,6 +41,11 @@ func Unpack(ctx context.Context, layers []Opener, dir string) error {
 
 // UnpackWith is [Unpack] with restrictions on what it creates.
 func UnpackWith(ctx context.Context, layers []Opener, dir string, o UnpackOptions) error {
+	if !o.Merge {
+		if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+			return fmt.Errorf("unpack: %s: %w", dir, ErrNotEmpty)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("unpack: %w", err)
 	}
