@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
@@ -192,6 +193,13 @@ func newPlan(s *store.Store) *plan {
 
 func (p *plan) add(ctx context.Context, im store.Resolved, opts SaveOptions) error {
 	desc := ocispec.Descriptor{MediaType: im.Desc.MediaType, Digest: im.Desc.Digest, Size: im.Desc.Size, Platform: im.Desc.Platform}
+	if opts.Platform != nil && oci.IsManifest(desc.MediaType) {
+		// A single-platform image must be the platform asked for (image.ErrPlatform),
+		// never written as if it were.
+		if _, err := image.Load(ctx, p.s, desc, opts.Platform); err != nil {
+			return err
+		}
+	}
 	if err := p.walk(ctx, desc); err != nil {
 		return err
 	}

@@ -202,15 +202,14 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 			in = r.Ref.Familiar()
 		}
 		desc := r.Desc
-		if opts.Platform != nil && oci.IsIndex(desc.MediaType) {
-			b, err := readMeta(desc)
-			if err != nil {
-				return nil, err
-			}
-			desc, err = selectPlatform(b, *opts.Platform)
+		if opts.Platform != nil {
+			// The platform's manifest from an index; a single-platform image must be
+			// that platform (image.ErrPlatform otherwise), never shipped as another.
+			pim, err := image.Load(ctx, s, desc, opts.Platform)
 			if err != nil {
 				return nil, fmt.Errorf("image %s: %w", in, err)
 			}
+			desc = pim.Desc
 		}
 		im := Image{Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
 		if opts.Flatten != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -58,6 +59,9 @@ func ReadBlob(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, 
 	return io.ReadAll(rc)
 }
 
+// ErrPlatform marks a request for a platform the image does not have.
+var ErrPlatform = errors.New("no image for platform")
+
 // DefaultPlatform is the platform picked from a multi-platform index when none is given.
 func DefaultPlatform() ocispec.Platform {
 	return ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
@@ -103,6 +107,14 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 		return nil, fmt.Errorf("config %s: %w", m.Config.Digest, err)
 	}
 	im.Config = cfg
+	if p != nil && im.Index == nil && cfg.OS != "" && cfg.Architecture != "" {
+		// A single-platform image asked for another platform: shipping it anyway would
+		// hand an arm64 site an amd64 image with exit 0.
+		have := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+		if have.OS != p.OS || have.Architecture != p.Architecture || (p.Variant != "" && have.Variant != p.Variant) {
+			return nil, fmt.Errorf("image %s: %w %s: it is %s", im.Desc.Digest, ErrPlatform, PlatformString(*p), PlatformString(have))
+		}
+	}
 	if n := len(cfg.RootFS.DiffIDs); n != len(m.Layers) {
 		return nil, fmt.Errorf("image %s: config lists %d diff IDs for %d layers", im.Desc.Digest, n, len(m.Layers))
 	}
@@ -140,7 +152,7 @@ func SelectPlatform(ix *ocispec.Index, p *ocispec.Platform) (ocispec.Descriptor,
 			have = append(have, PlatformString(*m.Platform))
 		}
 	}
-	return ocispec.Descriptor{}, fmt.Errorf("no image for platform %s (have %v)", PlatformString(*p), have)
+	return ocispec.Descriptor{}, fmt.Errorf("%w %s (have %v)", ErrPlatform, PlatformString(*p), have)
 }
 
 func isAttestation(d ocispec.Descriptor) bool {
