@@ -20,7 +20,7 @@ import (
 
 type saveOptions struct {
 	format, output, platform string
-	json, verify             bool
+	json, verify, quiet      bool
 	// imgx bundles
 	signKeys   []string
 	compress   string
@@ -67,6 +67,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			fs.StringVarP(&o.output, "output", "o", "-", "where to write: a path, -, or an sftp://, ftp:// or ftps:// URL")
 			fs.StringVar(&o.platform, "platform", "", "only this platform of multi-platform images (OS/ARCH[/VARIANT])")
 			fs.BoolVar(&o.json, "json", false, "print a JSON summary")
+			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors, no summary and no progress")
 			fs.BoolVar(&o.verify, "verify", false, "read the written file back and check it end to end")
 			fs.StringArrayVar(&o.signKeys, "sign-key", nil, "imgx: sign with this private key (repeatable; password from IMGX_PASSWORD or a prompt)")
 			fs.Var(newEnum(&o.compress, "zstd", "zstd", "none"), "compress", "imgx: zstd or none")
@@ -80,6 +81,9 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 		Args: minArgs(1, "at least one IMAGE"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			// Usage errors first: nothing is opened or printed for a call that cannot run.
+			if o.quiet {
+				o.transport.progress = "none"
+			}
 			if o.json && (o.output == "-" || o.output == "") {
 				return withHint(usagef("save --json prints the summary on standard output, where the bundle would go"), "give -o FILE or a URL")
 			}
@@ -126,7 +130,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 				if o.json {
 					return e.printJSON(saveArchiveDoc(o.format, images, res, out))
 				}
-				if o.output != "-" {
+				if o.output != "-" && !o.quiet {
 					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
 				}
 				return nil
@@ -171,7 +175,9 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 			tags[key] = im.Desc.Digest
 		}
 		if !o.always && !o.flatten && state.Unchanged(tags, closureDigests(ctx, s, images)) {
-			fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", state.Last)
+			if !o.quiet {
+				fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", state.Last)
+			}
 			return nil
 		}
 	}
@@ -214,6 +220,9 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		kind := "bundle"
 		if m.Base != nil {
 			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
+		}
+		if o.quiet {
+			return nil
 		}
 		fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
 			kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
