@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imgx/imgx/internal/testserver"
 	"github.com/imgx/imgx/internal/testutil"
 )
 
@@ -17,9 +18,8 @@ import (
 // tar and umoci do); NoDevices and NoSetuid drop them. Absolute names land inside DIR.
 // Nothing outside DIR changes either way.
 func TestHostileUnpackDevicesSetuid(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: device nodes and setuid files from an image are kept only as root")
-	}
+	// Device nodes and setuid files from an image are kept only as root.
+	testserver.HostCapability(t, "root", testserver.Root(), "run the tests as root")
 	layer := mkTar(t,
 		ent{name: "dev/null2", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3},
 		ent{name: "dev/loop9", typ: tar.TypeBlock, mode: 0o660, major: 7, minor: 9},
@@ -72,9 +72,8 @@ func TestHostileUnpackDevicesSetuid(t *testing.T) {
 // TestHostileUnpackFileCapabilities: a file capability (security.capability) grants
 // privileges as setuid does, so NoSetuid drops it too; by default root keeps it.
 func TestHostileUnpackFileCapabilities(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: only root may set security.capability")
-	}
+	// Only root may set security.capability.
+	testserver.HostCapability(t, "root", testserver.Root(), "run the tests as root")
 	// vfs_cap_data revision 2, effective, permitted = CAP_NET_RAW (13).
 	capNetRaw := string([]byte{0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	layer := mkTar(t, file("bin/ping", "ping").withMode(0o755).withXattr("security.capability", capNetRaw))

@@ -133,7 +133,7 @@ func TestHostileTempSymlink(t *testing.T) {
 		}},
 		{"temp-hardlink", -1, func(t *testing.T, dir, victim string) {
 			if err := os.Link(victim, filepath.Join(dir, ".x.imgx"+transport.TempSuffix)); err != nil {
-				t.Skip("no hard links across these directories:", err)
+				t.Fatal("hard link inside one temporary directory:", err)
 			}
 		}},
 		{"temp-fifo", -1, func(t *testing.T, dir, victim string) {
