@@ -348,33 +348,6 @@ func FlattenInStore(p *ocispec.Platform, now func() time.Time) func(context.Cont
 	}
 }
 
-func selectPlatform(indexJSON []byte, want ocispec.Platform) (ocispec.Descriptor, error) {
-	ix, err := oci.ParseIndex(indexJSON)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	var have []string
-	for _, c := range ix.Manifests {
-		if c.Platform == nil {
-			continue
-		}
-		p := c.Platform
-		have = append(have, platformString(*p))
-		if p.OS == want.OS && p.Architecture == want.Architecture && (want.Variant == "" || p.Variant == want.Variant) {
-			return c, nil
-		}
-	}
-	return ocispec.Descriptor{}, fmt.Errorf("no manifest for platform %s (index has %s)", platformString(want), strings.Join(have, ", "))
-}
-
-func platformString(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
-
 // layoutFiles builds oci-layout, index.json and the Docker manifest.json.
 func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.Platform) ([][]byte, error) {
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
@@ -399,12 +372,12 @@ func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.P
 			if platform != nil {
 				p = *platform
 			}
-			c, err := selectPlatform(meta[md.Digest], p)
+			parsed, err := oci.ParseIndex(meta[md.Digest])
+			if err != nil || len(parsed.Manifests) == 0 {
+				continue
+			}
+			c, err := image.SelectPlatform(parsed, &p)
 			if err != nil {
-				parsed, _ := oci.ParseIndex(meta[md.Digest])
-				if parsed == nil || len(parsed.Manifests) == 0 {
-					continue
-				}
 				c = parsed.Manifests[0]
 			}
 			if _, ok := meta[c.Digest]; !ok || !oci.IsManifest(c.MediaType) {
