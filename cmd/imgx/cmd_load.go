@@ -78,14 +78,14 @@ image without a tag.`,
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.name, Dir: in.dir}
-			if in.dir == "" {
-				defer in.r.Close()
-				src.R = in.r
+			src := intake.Input{Name: in.Name, Dir: in.Dir}
+			if in.Dir == "" {
+				defer in.R.Close()
+				src.R = in.R
 			}
 			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol})
 			if err != nil {
-				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.name), err), loadHint(ctx, err))
+				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.Name), err), loadHint(ctx, err))
 			}
 			return printLoaded(e, res, &o)
 		}),

@@ -64,10 +64,10 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.name, Dir: in.dir}
-			if in.dir == "" {
-				defer in.r.Close()
-				src.R = in.r
+			src := intake.Input{Name: in.Name, Dir: in.Dir}
+			if in.Dir == "" {
+				defer in.R.Close()
+				src.R = in.R
 			}
 			var opts []bundle.VerifyOption
 			if o.fast {
