@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,9 +53,14 @@ type SaveOptions struct {
 	// Now gives the bundle's creation time. By default it is the creation time of the
 	// newest image in it, which makes a bundle a pure function of its images, key and
 	// base: a re-run writes the same bytes, so an interrupted upload resumes. If no image
-	// has a creation time it is $SOURCE_DATE_EPOCH when set, else the Unix epoch: never
+	// has a creation time it is SourceDateEpoch when set, else the Unix epoch: never
 	// the wall clock, which would break that.
 	Now func() time.Time
+	// SourceDateEpoch is the reproducible-builds SOURCE_DATE_EPOCH (seconds since the
+	// epoch, as a string), the creation time of a bundle whose images carry none; "" means
+	// the Unix epoch. A malformed value is an error. The library reads no environment:
+	// the CLI passes $SOURCE_DATE_EPOCH.
+	SourceDateEpoch string
 }
 
 // SaveResult describes a written bundle.
@@ -104,7 +108,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	case opts.Now != nil:
 		m.Created = opts.Now()
 	case m.Created.IsZero():
-		if m.Created, err = sourceDateEpoch(); err != nil {
+		if m.Created, err = sourceDateEpoch(opts.SourceDateEpoch); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
 		}
 	}
@@ -540,10 +544,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 // sourceDateEpoch is the creation time of a bundle whose images carry none: the
-// reproducible-builds SOURCE_DATE_EPOCH (seconds since the epoch) when set, else the epoch
-// itself. A malformed value is an error, as that convention asks.
-func sourceDateEpoch() (time.Time, error) {
-	v := os.Getenv("SOURCE_DATE_EPOCH")
+// reproducible-builds SOURCE_DATE_EPOCH v (seconds since the epoch) when set, else the
+// epoch itself. A malformed value is an error, as that convention asks.
+func sourceDateEpoch(v string) (time.Time, error) {
 	if v == "" {
 		return time.Unix(0, 0).UTC(), nil
 	}

@@ -34,17 +34,19 @@ const (
 )
 
 // DefaultRoot returns the store directory used when none is given:
-// $IMGX_STORE, else ${XDG_DATA_HOME:-$HOME/.local/share}/imgx.
-func DefaultRoot() (string, error) {
-	if d := os.Getenv("IMGX_STORE"); d != "" {
+// $IMGX_STORE, else ${XDG_DATA_HOME:-$HOME/.local/share}/imgx. getenv looks the
+// variables up (the command line passes the process environment's); the library reads
+// no environment itself.
+func DefaultRoot(getenv func(string) string) (string, error) {
+	if d := getenv("IMGX_STORE"); d != "" {
 		return d, nil
 	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
 		return filepath.Join(d, "imgx"), nil
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("locate store: %w (set --store or IMGX_STORE)", err)
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("locate store: $HOME is not defined (set --store or IMGX_STORE)")
 	}
 	return filepath.Join(home, ".local", "share", "imgx"), nil
 }

@@ -8,8 +8,8 @@ import (
 )
 
 func Example() {
-	// Once, on the release machine (the CLI reads the password with
-	// verify.PasswordFromEnvOrTerminal instead).
+	// Once, on the release machine (the CLI reads the password from
+	// $IMGX_PASSWORD or a terminal prompt instead).
 	privPEM, pubPEM, _ := verify.GenerateKeyPair([]byte("release password"))
 
 	// Signing a bundle manifest.

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"fmt"
 	"io"
+	"os"
 	"path"
 
 	"github.com/opencontainers/go-digest"
@@ -147,7 +148,8 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if o.since != "" && o.sinceState != "" {
 		return usagef("--since and --since-state exclude each other")
 	}
-	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform}
+	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform,
+		SourceDateEpoch: os.Getenv("SOURCE_DATE_EPOCH")}
 	if o.flatten {
 		opts.Flatten = bundle.FlattenInStore(platform, nil)
 	}

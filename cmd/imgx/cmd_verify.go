@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -51,7 +52,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				if len(o.policy.keys) > 0 || o.policy.threshold != 0 || o.policy.require {
 					return usagef("--digest-only excludes --key, --threshold and --require-signature")
 				}
-				if dir, explicit := verify.TrustDirFromEnv(); explicit {
+				if dir, explicit := verify.DefaultTrustDir(os.Getenv); explicit {
 					return usagef("--digest-only with $IMGX_TRUST_DIR=%s set: unset it to check digests only", dir)
 				}
 			} else {

@@ -173,7 +173,7 @@ func prefixed(words []string, prefix string) []cobra.Completion {
 // create one, and store.Open creates what is missing.
 func storeImageNames(dir string) []string {
 	if dir == "" {
-		d, err := store.DefaultRoot()
+		d, err := store.DefaultRoot(os.Getenv)
 		if err != nil {
 			return nil
 		}

@@ -52,9 +52,8 @@ func (t *transportFlags) options(e *Env) (dial.Options, error) {
 		KnownHosts:            t.knownHosts,
 		SSHConfig:             t.sshConfig,
 		InsecureIgnoreHostKey: t.insecureHostKey,
-		Passphrase:            sshPassphrase,
-		Password:              sshPassword,
 	}
+	transportEnv(&o)
 	o.FTP.CAFile = t.caCert
 	o.FTP.InsecureSkipVerify = t.insecureTLS
 	if t.retries <= 0 {

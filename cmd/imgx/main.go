@@ -86,7 +86,7 @@ func (e *Env) openStore(create bool) (*store.Store, error) {
 	}
 	dir := e.storeDir
 	if dir == "" {
-		d, err := store.DefaultRoot()
+		d, err := store.DefaultRoot(os.Getenv)
 		if err != nil {
 			return nil, err
 		}

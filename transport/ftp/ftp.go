@@ -23,7 +23,8 @@ import (
 	"github.com/imgx/imgx/transport"
 )
 
-// Environment variables with credentials, used when ~/.netrc has none.
+// Environment variables the imgx command line reads credentials from, into
+// [Options.Login], used when ~/.netrc has none. The library reads no environment.
 const (
 	UserEnv     = "IMGX_FTP_USER"
 	PasswordEnv = "IMGX_FTP_PASSWORD"
@@ -36,6 +37,11 @@ type Options struct {
 	Notice func(msg string)
 	User   string // overrides the URL's user
 	Netrc  string // "" means ~/.netrc, "none" reads none
+	// Login is used when the netrc file has no entry for the host, unless it names
+	// another user than the location (or User) does. nil: the location's user with an
+	// empty password, else anonymous. The CLI fills it from $IMGX_FTP_USER and
+	// $IMGX_FTP_PASSWORD when the password variable is set.
+	Login *Login
 	// CAFile adds certificates to trust for FTPS besides the system pool.
 	CAFile string
 	// InsecureSkipVerify accepts any FTPS certificate (a man in the
@@ -51,6 +57,11 @@ type Options struct {
 	// Dial replaces the TCP dialer for control and data connections
 	// (tests inject faults here).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Login is a user name ("" for the location's, else anonymous) and password.
+type Login struct {
+	User, Password string
 }
 
 // Backend is a directory on an FTP server. Control connections are pooled;
@@ -157,7 +168,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 		port = 21
 	}
 	b := &Backend{addr: net.JoinHostPort(loc.Host, strconv.Itoa(port)), opts: opts}
-	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc)
+	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc, opts.Login)
 	l := loc
 	if b.user != "anonymous" {
 		l.User = b.user
@@ -219,9 +230,9 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// credentials picks the login: ~/.netrc, then the environment, then
+// credentials picks the login: ~/.netrc, then login (the environment, for the CLI), then
 // anonymous.
-func credentials(host, user, netrc string) (string, string) {
+func credentials(host, user, netrc string, login *Login) (string, string) {
 	if netrc != "none" {
 		if netrc == "" {
 			if home, err := os.UserHomeDir(); err == nil {
@@ -236,9 +247,8 @@ func credentials(host, user, netrc string) (string, string) {
 			}
 		}
 	}
-	envUser := os.Getenv(UserEnv)
-	if pw, ok := os.LookupEnv(PasswordEnv); ok && (user == "" || envUser == "" || envUser == user) {
-		return firstNonEmpty(user, envUser, "anonymous"), pw
+	if login != nil && (user == "" || login.User == "" || login.User == user) {
+		return firstNonEmpty(user, login.User, "anonymous"), login.Password
 	}
 	if user != "" {
 		return user, ""

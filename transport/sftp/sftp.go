@@ -38,13 +38,19 @@ type Options struct {
 	// SSHConfig is the ssh_config file to read; "" means ~/.ssh/config
 	// and "none" reads none.
 	SSHConfig string
-	NoAgent   bool // ignore $SSH_AUTH_SOCK
-	// Passphrase is asked for an encrypted key when $IMGX_SSH_PASSPHRASE
-	// is unset (the CLI prompts on the terminal). nil: such keys fail.
+	NoAgent   bool // ignore AgentSocket
+	// AgentSocket is ssh-agent's socket, whose keys are tried first; "" uses no agent.
+	// The library reads no environment: the CLI passes $SSH_AUTH_SOCK.
+	AgentSocket string
+	// LocalUser is the local user name: the login when neither User, the URL nor the
+	// ssh_config names one, and what "Match localuser" compares. The CLI passes $USER.
+	LocalUser string
+	// Passphrase is asked for the passphrase of an encrypted key file (the CLI reads
+	// $IMGX_SSH_PASSPHRASE, else prompts on the terminal). nil: such keys fail.
 	Passphrase func(keyFile string) ([]byte, error)
-	// Password is asked for a password login, when the server wants one after the keys
-	// and $IMGX_SSH_PASSWORD is unset (the CLI prompts on the terminal). nil: no
-	// password logins without the variable.
+	// Password is asked for a password login, when the server wants one after the keys,
+	// at most once per backend (the CLI reads $IMGX_SSH_PASSWORD, else prompts on the
+	// terminal). nil: no password logins.
 	Password func(user, addr string) ([]byte, error)
 	// Ciphers in order of preference; nil prefers aes128-gcm.
 	Ciphers []string
@@ -202,7 +208,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	if loc.Scheme != transport.SFTP {
 		return nil, fmt.Errorf("sftp: location %s is not sftp://", loc)
 	}
-	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User))
+	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User), opts.LocalUser)
 	if err != nil {
 		return nil, transport.Permanent(err)
 	}
@@ -217,7 +223,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	case hc.Port != 0:
 		port = hc.Port
 	}
-	user := firstNonEmpty(opts.User, loc.User, hc.User, os.Getenv("USER"))
+	user := firstNonEmpty(opts.User, loc.User, hc.User, opts.LocalUser)
 	if user == "" {
 		return nil, transport.Permanent(errors.New("sftp: no user name: give one in the URL, as in sftp://USER@host/PATH"))
 	}
@@ -284,7 +290,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	return b, nil
 }
 
-func readHostConfig(file, host, user string) (hostConfig, error) {
+func readHostConfig(file, host, user, localUser string) (hostConfig, error) {
 	if file == "none" {
 		return hostConfig{}, nil
 	}
@@ -299,7 +305,7 @@ func readHostConfig(file, host, user string) (hostConfig, error) {
 		return hostConfig{}, err
 	}
 	defer f.Close()
-	return parseSSHConfigUser(f, host, user, file)
+	return parseSSHConfigUser(f, host, user, localUser, file)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -40,11 +40,13 @@ type configParser struct {
 // parseSSHConfig reads an ssh_config file's settings for host. user is the remote
 // user when the location names one ("" otherwise).
 func parseSSHConfig(r io.Reader, host, file string) (hostConfig, error) {
-	return parseSSHConfigUser(r, host, "", file)
+	return parseSSHConfigUser(r, host, "", "", file)
 }
 
-func parseSSHConfigUser(r io.Reader, host, user, file string) (hostConfig, error) {
-	p := &configParser{host: host, user: user, localUser: os.Getenv("USER"), seen: map[string]bool{}}
+// parseSSHConfigUser is parseSSHConfig knowing the remote user (Match user) and the
+// local one (Match localuser).
+func parseSSHConfigUser(r io.Reader, host, user, localUser, file string) (hostConfig, error) {
+	p := &configParser{host: host, user: user, localUser: localUser, seen: map[string]bool{}}
 	err := p.parse(r, file, true, 0)
 	return p.hc, err
 }

@@ -61,7 +61,6 @@ func TestParseSSHConfig(t *testing.T) {
 func TestSSHConfigIncludeAndMatch(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	t.Setenv("USER", "alice")
 	dotssh := filepath.Join(home, ".ssh")
 	os.MkdirAll(filepath.Join(dotssh, "config.d"), 0o700)
 	write := func(name, body string) {
@@ -98,7 +97,7 @@ Host *
 		{"other", "", hostConfig{User: "default"}},
 	}
 	for _, tc := range tests {
-		got, err := readHostConfig("", tc.host, tc.user)
+		got, err := readHostConfig("", tc.host, tc.user, "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,11 +108,11 @@ Host *
 
 	// An Include loop ends with an error naming the depth, not a hang.
 	write("config", "Include config\n")
-	if _, err := readHostConfig("", "x", ""); err == nil || !strings.Contains(err.Error(), "nested more than 16 deep") {
+	if _, err := readHostConfig("", "x", "", "alice"); err == nil || !strings.Contains(err.Error(), "nested more than 16 deep") {
 		t.Errorf("include loop: %v", err)
 	}
 	write("config", "Match sometimes x\n")
-	if _, err := readHostConfig("", "x", ""); err == nil || !strings.Contains(err.Error(), `unknown criterion "sometimes"`) {
+	if _, err := readHostConfig("", "x", "", "alice"); err == nil || !strings.Contains(err.Error(), `unknown criterion "sometimes"`) {
 		t.Errorf("unknown Match criterion: %v", err)
 	}
 }
@@ -141,6 +140,6 @@ func FuzzSSHConfig(f *testing.F) {
 	f.Add("Match all\nHost *\n Port 65535\n", "x")
 	f.Setenv("HOME", f.TempDir())
 	f.Fuzz(func(t *testing.T, cfg, host string) {
-		parseSSHConfigUser(strings.NewReader(cfg), host, "u", "fuzz")
+		parseSSHConfigUser(strings.NewReader(cfg), host, "u", "me", "fuzz")
 	})
 }
