@@ -23,6 +23,9 @@ const (
 	sshPasswordEnv   = sftp.PasswordEnv
 )
 
+// secretPrompt is prompt.Secret; tests replace it.
+var secretPrompt = prompt.Secret
+
 // keyPassword returns the password of a signing key: $IMGX_PASSWORD, else a prompt (twice
 // when confirm is set), else verify.ErrNoPassword.
 func keyPassword(msg string, confirm bool) verify.PasswordFunc {
@@ -30,7 +33,7 @@ func keyPassword(msg string, confirm bool) verify.PasswordFunc {
 		if pw, ok := os.LookupEnv(keyPasswordEnv); ok {
 			return []byte(pw), nil
 		}
-		pw, err := prompt.Secret(msg, confirm)
+		pw, err := secretPrompt(msg, confirm)
 		if errors.Is(err, prompt.ErrNoTerminal) {
 			return nil, verify.ErrNoPassword
 		}

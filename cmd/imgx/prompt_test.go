@@ -5,8 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"golang.org/x/term"
-
+	"github.com/imgx/imgx/internal/prompt"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -23,13 +22,18 @@ func TestKeyPassword(t *testing.T) {
 	}
 	os.Unsetenv(keyPasswordEnv)
 	t.Setenv("COSIGN_PASSWORD", "cosign's")
-	if f, err := os.Open("/dev/tty"); err == nil {
-		f.Close()
-		t.Skip("a controlling terminal: the prompt would ask there")
+	old := secretPrompt
+	t.Cleanup(func() { secretPrompt = old })
+	secretPrompt = func(msg string, confirm bool) ([]byte, error) {
+		if msg != "Enter password for k.key: " || !confirm {
+			t.Errorf("asked %q (confirm %v)", msg, confirm)
+		}
+		return []byte("typed"), nil
 	}
-	if term.IsTerminal(int(os.Stdin.Fd())) {
-		t.Skip("stdin is a terminal: the prompt would ask there")
+	if pw, err := keyPassword("Enter password for k.key: ", true)(); err != nil || string(pw) != "typed" {
+		t.Fatalf("prompted: %q, %v", pw, err)
 	}
+	secretPrompt = func(string, bool) ([]byte, error) { return nil, prompt.ErrNoTerminal }
 	if _, err := keyPassword("", false)(); !errors.Is(err, verify.ErrNoPassword) {
 		t.Fatalf("no env, no tty: %v, want verify.ErrNoPassword", err)
 	}

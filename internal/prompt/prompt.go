@@ -20,8 +20,12 @@ import (
 // ErrNoTerminal: there is no terminal to ask on (cron, pipes).
 var ErrNoTerminal = errors.New("no terminal")
 
-// ttyPath is a variable so tests can point it at a pseudo-terminal.
-var ttyPath = "/dev/tty"
+// ttyPath and stdin are variables so tests can point them at a pseudo-terminal or at a
+// file that is not one.
+var (
+	ttyPath = "/dev/tty"
+	stdin   = os.Stdin
+)
 
 // Secret asks on the controlling terminal without echo, twice when confirm is set (the two
 // answers must match). Without a controlling terminal it asks on standard input when that
@@ -58,8 +62,8 @@ func withTerminal(ask func(fd int, w io.Writer, r io.Reader) error) error {
 		if tty != nil {
 			tty.Close()
 		}
-		if term.IsTerminal(int(os.Stdin.Fd())) {
-			return ask(int(os.Stdin.Fd()), os.Stderr, os.Stdin)
+		if term.IsTerminal(int(stdin.Fd())) {
+			return ask(int(stdin.Fd()), os.Stderr, stdin)
 		}
 		return ErrNoTerminal
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"github.com/imgx/imgx/internal/testserver"
 )
@@ -79,11 +78,18 @@ func TestLine(t *testing.T) {
 	}
 }
 
+// TestNoTerminal: without /dev/tty and with a standard input that is not a terminal
+// (cron, a pipe), nothing is read and the error is ErrNoTerminal.
 func TestNoTerminal(t *testing.T) {
 	withTTY(t, filepath.Join(t.TempDir(), "no-tty"))
-	if term.IsTerminal(int(os.Stdin.Fd())) {
-		t.Skip("stdin is a terminal: the fallback would ask there")
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer f.Close()
+	old := stdin
+	stdin = f
+	t.Cleanup(func() { stdin = old })
 	if _, err := Secret("x: ", false); !errors.Is(err, ErrNoTerminal) {
 		t.Errorf("Secret without a terminal: %v", err)
 	}
