@@ -77,11 +77,14 @@ func ttyPrompt(msg string, echo bool) ([]byte, error) {
 	return prompt.Secret(msg, false)
 }
 
-// transportEnv fills the parts of the transport options that come from the process: for
-// SFTP the local user name ($USER), the ssh-agent socket ($SSH_AUTH_SOCK) and the secret
-// callbacks; for FTP the login of $IMGX_FTP_USER and $IMGX_FTP_PASSWORD, used when the
-// password variable is set (even empty) and ~/.netrc has none.
+// transportEnv fills the parts of the transport options that come from the process: the
+// home directory (~/.ssh, ~/.netrc); for SFTP the local user name ($USER), the ssh-agent
+// socket ($SSH_AUTH_SOCK) and the secret callbacks; for FTP the login of $IMGX_FTP_USER
+// and $IMGX_FTP_PASSWORD, used when the password variable is set (even empty) and
+// ~/.netrc has none.
 func transportEnv(o *dial.Options) {
+	home, _ := os.UserHomeDir() // none: no ~/.ssh or ~/.netrc defaults, as before
+	o.SFTP.Home, o.FTP.Home = home, home
 	o.SFTP.LocalUser = os.Getenv("USER")
 	o.SFTP.AgentSocket = os.Getenv("SSH_AUTH_SOCK")
 	o.SFTP.Passphrase, o.SFTP.Password = sshPassphrase, sshPassword

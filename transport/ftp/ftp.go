@@ -36,7 +36,10 @@ type Options struct {
 	// fail transport.CheckEntryName, links).
 	Notice func(msg string)
 	User   string // overrides the URL's user
-	Netrc  string // "" means ~/.netrc, "none" reads none
+	Netrc  string // "" means ~/.netrc (with Home), "none" reads none
+	// Home is the local home directory, for the default ~/.netrc; "" reads no default
+	// netrc file. The CLI passes the user's home directory.
+	Home string
 	// Login is used when the netrc file has no entry for the host, unless it names
 	// another user than the location (or User) does. nil: the location's user with an
 	// empty password, else anonymous. The CLI fills it from $IMGX_FTP_USER and
@@ -168,7 +171,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 		port = 21
 	}
 	b := &Backend{addr: net.JoinHostPort(loc.Host, strconv.Itoa(port)), opts: opts}
-	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc, opts.Login)
+	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc, opts.Home, opts.Login)
 	l := loc
 	if b.user != "anonymous" {
 		l.User = b.user
@@ -232,13 +235,11 @@ func firstNonEmpty(s ...string) string {
 
 // credentials picks the login: ~/.netrc, then login (the environment, for the CLI), then
 // anonymous.
-func credentials(host, user, netrc string, login *Login) (string, string) {
-	if netrc != "none" {
-		if netrc == "" {
-			if home, err := os.UserHomeDir(); err == nil {
-				netrc = home + "/.netrc"
-			}
-		}
+func credentials(host, user, netrc, home string, login *Login) (string, string) {
+	if netrc == "" && home != "" {
+		netrc = home + "/.netrc"
+	}
+	if netrc != "none" && netrc != "" {
 		if f, err := os.Open(netrc); err == nil {
 			l, p, ok := netrcLookup(f, host, user)
 			f.Close()

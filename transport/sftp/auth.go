@@ -52,12 +52,10 @@ func authMethods(opts Options, hc hostConfig, user, addr string) ([]ssh.AuthMeth
 		}
 		signers = append(signers, s)
 	}
-	if len(explicit) == 0 {
-		if home, err := os.UserHomeDir(); err == nil {
-			for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-				if s, err := loadKey(filepath.Join(home, ".ssh", n), nil); err == nil {
-					signers = append(signers, s)
-				}
+	if len(explicit) == 0 && opts.Home != "" {
+		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			if s, err := loadKey(filepath.Join(opts.Home, ".ssh", n), nil); err == nil {
+				signers = append(signers, s)
 			}
 		}
 	}

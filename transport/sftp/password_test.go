@@ -20,7 +20,7 @@ func TestPasswordLogin(t *testing.T) {
 			opts := Options{KnownHosts: srv.Keys.KnownHosts, SSHConfig: "none", NoAgent: true}
 			dir := t.TempDir()
 			loc := location(t, srv.Addr, "gateway", dir)
-			t.Setenv("HOME", t.TempDir()) // no default keys
+			// No Home: no default keys.
 
 			// A static password.
 			opts.Password = func(string, string) ([]byte, error) { return []byte("s3cret"), nil }
@@ -86,7 +86,6 @@ func TestPasswordLoginOpenSSH(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOME", t.TempDir())
 	opts := Options{KnownHosts: srv.Keys.KnownHosts, SSHConfig: "none", NoAgent: true}
 	loc := location(t, srv.Addr, testserver.FTPUser, dir)
 

@@ -45,6 +45,10 @@ type Options struct {
 	// LocalUser is the local user name: the login when neither User, the URL nor the
 	// ssh_config names one, and what "Match localuser" compares. The CLI passes $USER.
 	LocalUser string
+	// Home is the local home directory: ~ in paths, and the defaults ~/.ssh/config,
+	// ~/.ssh/known_hosts and the ~/.ssh/id_* keys. "" reads none of those defaults.
+	// The CLI passes the user's home directory.
+	Home string
 	// Passphrase is asked for the passphrase of an encrypted key file (the CLI reads
 	// $IMGX_SSH_PASSPHRASE, else prompts on the terminal). nil: such keys fail.
 	Passphrase func(keyFile string) ([]byte, error)
@@ -208,7 +212,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	if loc.Scheme != transport.SFTP {
 		return nil, fmt.Errorf("sftp: location %s is not sftp://", loc)
 	}
-	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User), opts.LocalUser)
+	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User), localEnv{user: opts.LocalUser, home: opts.Home})
 	if err != nil {
 		return nil, transport.Permanent(err)
 	}
@@ -240,7 +244,10 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 		if opts.KnownHosts != "" {
 			files = []string{opts.KnownHosts}
 		} else if len(files) == 0 {
-			files = []string{expandTilde("~/.ssh/known_hosts"), "/etc/ssh/ssh_known_hosts"}
+			files = []string{"/etc/ssh/ssh_known_hosts"}
+			if opts.Home != "" {
+				files = []string{expandTilde("~/.ssh/known_hosts", opts.Home), "/etc/ssh/ssh_known_hosts"}
+			}
 		}
 		if hostKey, algos, err = hostKeyCheck(files, addr); err != nil {
 			return nil, err
@@ -290,12 +297,12 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	return b, nil
 }
 
-func readHostConfig(file, host, user, localUser string) (hostConfig, error) {
-	if file == "none" {
+func readHostConfig(file, host, user string, env localEnv) (hostConfig, error) {
+	if file == "none" || (file == "" && env.home == "") {
 		return hostConfig{}, nil
 	}
 	if file == "" {
-		file = expandTilde("~/.ssh/config")
+		file = expandTilde("~/.ssh/config", env.home)
 	}
 	f, err := os.Open(file)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -305,7 +312,7 @@ func readHostConfig(file, host, user, localUser string) (hostConfig, error) {
 		return hostConfig{}, err
 	}
 	defer f.Close()
-	return parseSSHConfigUser(f, host, user, localUser, file)
+	return parseSSHConfig(f, host, user, env, file)
 }
 
 func firstNonEmpty(s ...string) string {
