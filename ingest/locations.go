@@ -14,6 +14,7 @@ import (
 // they are not on one server. It is the caller's mistake, not the carrier's.
 type LocationError struct{ Err error }
 
+// Error is the cause's message.
 func (e *LocationError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the cause.

@@ -131,6 +131,7 @@ type WriteError struct {
 	Err       error
 }
 
+// Error says what failed where: "write LOCATION: cause".
 func (e *WriteError) Error() string { return fmt.Sprintf("write %s: %v", e.Location, e.Err) }
 
 // Unwrap returns the backend's error.
