@@ -90,7 +90,13 @@ func TestDelta(t *testing.T) {
 func TestFlatten(t *testing.T) {
 	ctx := context.Background()
 	src := sourceStore(t)
-	b := save(t, src, []string{"example/app:1"}, SaveOptions{Flatten: FlattenInStore(nil, nil)})
+	before := testutil.TreeHash(t, src.Root())
+	b := save(t, src, []string{"example/app:1"}, SaveOptions{Flatten: true})
+	// The flattened image exists only in the bundle: the sender's store is left exactly as
+	// it was (no untagged image, no blob, no staged leftover).
+	if testutil.TreeHash(t, src.Root()) != before {
+		t.Error("save with Flatten changed the source store")
+	}
 	rep, err := Verify(ctx, bytes.NewReader(b), policyNone)
 	if err != nil {
 		t.Fatalf("Verify flattened: %v", err)

@@ -166,13 +166,17 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 	if err != nil {
 		return nil, err
 	}
-	return &verifiedFile{VerifyReader: digestio.NewDescriptorReader(f, desc), f: f, desc: desc}, nil
+	return verified(f, desc), nil
+}
+
+func verified(f io.ReadCloser, desc ocispec.Descriptor) io.ReadCloser {
+	return &verifiedFile{VerifyReader: digestio.NewDescriptorReader(f, desc), f: f, desc: desc}
 }
 
 // verifiedFile closes the blob file under a verifying reader and names the blob in errors.
 type verifiedFile struct {
 	*digestio.VerifyReader
-	f    *os.File
+	f    io.Closer
 	desc ocispec.Descriptor
 }
 
@@ -189,11 +193,15 @@ func (v *verifiedFile) Close() error { return v.f.Close() }
 // ReadBlob reads a small blob (manifest, index, config) fully and verifies it.
 // max bounds the size read, a guard against a corrupted store making imgx read gigabytes.
 func (s *Store) ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	return readBlob(ctx, desc, s.Fetch)
+}
+
+func readBlob(ctx context.Context, desc ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error)) ([]byte, error) {
 	const max = 64 << 20
 	if desc.Size > max {
 		return nil, fmt.Errorf("blob %s: %d bytes is too large for metadata", desc.Digest, desc.Size)
 	}
-	rc, err := s.Fetch(ctx, desc)
+	rc, err := fetch(ctx, desc)
 	if err != nil {
 		return nil, err
 	}

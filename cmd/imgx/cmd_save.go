@@ -149,7 +149,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	}
 	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform}
 	if o.flatten {
-		opts.Flatten = bundle.FlattenInStore(platform, nil)
+		opts.Flatten = true
 	}
 	if o.since != "" {
 		b, err := bundle.ReadBase(ctx, o.since)
