@@ -97,6 +97,13 @@ func TestFlatten(t *testing.T) {
 	if testutil.TreeHash(t, src.Root()) != before {
 		t.Error("save with Flatten changed the source store")
 	}
+	// Also when the save fails half way (the carrier is gone, the job is interrupted).
+	if _, err := Save(ctx, src, []string{"example/app:1"}, &failAfter{n: 4096}, SaveOptions{Flatten: true}); err == nil {
+		t.Fatal("save into a failing writer succeeded")
+	}
+	if testutil.TreeHash(t, src.Root()) != before {
+		t.Error("failed save with Flatten changed the source store")
+	}
 	rep, err := Verify(ctx, bytes.NewReader(b), policyNone)
 	if err != nil {
 		t.Fatalf("Verify flattened: %v", err)
@@ -114,4 +121,16 @@ func TestFlatten(t *testing.T) {
 	if err != nil || got.Desc.Digest != im.Descriptor.Digest {
 		t.Fatalf("loaded %v %v", got.Desc.Digest, err)
 	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		f.n = 0
+		return 0, errors.New("carrier gone")
+	}
+	f.n -= len(p)
+	return len(p), nil
 }
