@@ -48,10 +48,9 @@ type SaveOptions struct {
 
 	// Flatten writes each image (the Platform of an index) as a one-layer image made by
 	// image.Flatten, keeping its creation time, and names the source in
-	// [Image].FlattenedFrom. The flattened blobs are staged in a store transaction for the
-	// save only and discarded afterwards: the store is left as it was, with no untagged
-	// image. (A save killed meanwhile leaves them staged, as any interrupted write does:
-	// a re-run reuses them, and prune removes them.)
+	// [Image].FlattenedFrom. The flattened image is written only into the bundle, never
+	// into the store, which stays as it was whatever interrupts the save (each flattened
+	// layer is made twice: once to learn its digest for the manifest, once to write it).
 	Flatten bool
 
 	Progress Progress
@@ -100,12 +99,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	}
 	var src source = s
 	if opts.Flatten {
-		tx, err := s.Begin(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer tx.Discard() // removes what it staged: the flattened images
-		src = tx
+		src = newFlatSource(s)
 	}
 	p, err := plan(ctx, src, images, opts)
 	if err != nil {
@@ -186,8 +180,8 @@ type savePlan struct {
 	newest   time.Time // creation time of the newest image config
 }
 
-// source is where a save reads blobs: the store, or, when flattening, a transaction that
-// also holds the flattened images staged for this save.
+// source is where a save reads blobs: the store, or, when flattening, a flatSource that
+// also makes the flattened images.
 type source interface {
 	image.Fetcher
 	Has(d digest.Digest) bool
@@ -233,8 +227,8 @@ func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptio
 			desc = pim.Desc
 		}
 		im := Image{Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
-		if tx, ok := s.(*store.Tx); ok && opts.Flatten {
-			nd, err := flatten(ctx, tx, im.Descriptor, opts.Platform)
+		if fs, ok := s.(*flatSource); ok && opts.Flatten {
+			nd, err := fs.flatten(ctx, im.Descriptor, opts.Platform)
 			if err != nil {
 				return nil, fmt.Errorf("flatten %s: %w", in, err)
 			}
@@ -341,15 +335,6 @@ func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptio
 		m.Files = append(m.Files, File{Name: names[i], Digest: digest.FromBytes(f), Size: int64(len(f))})
 	}
 	return &savePlan{manifest: m, files: files, layers: isLayer, newest: newest}, nil
-}
-
-// flatten stages in tx a one-layer image of desc (its platform p, for an index).
-func flatten(ctx context.Context, tx *store.Tx, desc ocispec.Descriptor, p *ocispec.Platform) (ocispec.Descriptor, error) {
-	im, err := image.Load(ctx, tx, desc, p)
-	if err != nil {
-		return desc, err
-	}
-	return image.Flatten(ctx, tx, tx, im, image.FlattenOptions{})
 }
 
 // layoutFiles builds oci-layout, index.json and the Docker manifest.json.

@@ -166,17 +166,13 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 	if err != nil {
 		return nil, err
 	}
-	return verified(f, desc), nil
-}
-
-func verified(f io.ReadCloser, desc ocispec.Descriptor) io.ReadCloser {
-	return &verifiedFile{VerifyReader: digestio.NewDescriptorReader(f, desc), f: f, desc: desc}
+	return &verifiedFile{VerifyReader: digestio.NewDescriptorReader(f, desc), f: f, desc: desc}, nil
 }
 
 // verifiedFile closes the blob file under a verifying reader and names the blob in errors.
 type verifiedFile struct {
 	*digestio.VerifyReader
-	f    io.Closer
+	f    *os.File
 	desc ocispec.Descriptor
 }
 
@@ -193,15 +189,11 @@ func (v *verifiedFile) Close() error { return v.f.Close() }
 // ReadBlob reads a small blob (manifest, index, config) fully and verifies it.
 // max bounds the size read, a guard against a corrupted store making imgx read gigabytes.
 func (s *Store) ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	return readBlob(ctx, desc, s.Fetch)
-}
-
-func readBlob(ctx context.Context, desc ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error)) ([]byte, error) {
 	const max = 64 << 20
 	if desc.Size > max {
 		return nil, fmt.Errorf("blob %s: %d bytes is too large for metadata", desc.Digest, desc.Size)
 	}
-	rc, err := fetch(ctx, desc)
+	rc, err := s.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
 	}

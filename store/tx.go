@@ -240,21 +240,6 @@ func (tx *Tx) Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error) 
 	return f, err
 }
 
-// Fetch is [Store.Fetch] for a committed or staged blob: what the transaction staged can be
-// read back, verified, before it is committed (or without ever committing it).
-func (tx *Tx) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	rc, err := tx.Open(ctx, desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	return verified(rc, desc), nil
-}
-
-// ReadBlob is [Store.ReadBlob] for a committed or staged blob.
-func (tx *Tx) ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	return readBlob(ctx, desc, tx.Fetch)
-}
-
 // Tag records that r should point at desc (a manifest or index) on commit. A zero r records
 // an untagged image, kept reachable so that garbage collection does not remove it.
 func (tx *Tx) Tag(r ref.Ref, desc ocispec.Descriptor) {
