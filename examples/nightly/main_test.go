@@ -67,9 +67,21 @@ func TestNightlyExampleIsShort(t *testing.T) {
 	}
 }
 
-// TestNightlyExample builds the example program (go test puts its own go first on PATH) and runs three nights against the embedded
-// SFTP server: a full bundle, a night with nothing new, a delta.
+// TestNightlyExample builds the example program (go test puts its own go first on PATH)
+// and runs three nights against the embedded SFTP server: a full bundle, a night with
+// nothing new, a delta.
 func TestNightlyExample(t *testing.T) {
+	srv := testserver.StartSFTP(t)
+	runNights(t, srv.Addr, "tester", srv.Keys)
+}
+
+// TestNightlyExampleOpenSSH is TestNightlyExample against OpenSSH's sshd and sftp-server.
+func TestNightlyExampleOpenSSH(t *testing.T) {
+	sshd := testserver.StartSSHD(t)
+	runNights(t, sshd.Addr, sshd.User, sshd.Keys)
+}
+
+func runNights(t *testing.T, addr, user string, keys *testserver.SSHKeys) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "nightly")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -90,14 +102,13 @@ func TestNightlyExample(t *testing.T) {
 	}
 	importFile(t, src, "app:stable", "app v1")
 
-	srv := testserver.StartSFTP(t)
 	incoming := filepath.Join(dir, "incoming")
 	os.Mkdir(incoming, 0o755)
 	night := func(n int, images ...string) string {
 		t.Helper()
 		args := []string{"-from", from, "-to", to, "-state", filepath.Join(dir, "sent.json"), "-key", keyFile, "-pub", pubFile,
-			"-known-hosts", srv.Keys.KnownHosts, "-identity", srv.Keys.ClientKey,
-			"-url", fmt.Sprintf("sftp://tester@%s%s/night-%d.imgx", srv.Addr, incoming, n)}
+			"-known-hosts", keys.KnownHosts, "-identity", keys.ClientKey,
+			"-url", fmt.Sprintf("sftp://%s@%s%s/night-%d.imgx", user, addr, incoming, n)}
 		cmd := exec.Command(bin, append(args, images...)...)
 		cmd.Env = append(os.Environ(), "IMGX_PASSWORD=night pw")
 		out, err := cmd.CombinedOutput()
