@@ -45,9 +45,12 @@ type SaveOptions struct {
 	// Platform selects one platform from multi-platform images; nil keeps the index.
 	Platform *ocispec.Platform
 
-	// Flatten, when set, replaces each image before it is written (see the image package's
-	// flatten); it returns the new image's descriptor, already committed to the store.
-	Flatten func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error)
+	// Flatten writes each image (the Platform of an index) as a one-layer image made by
+	// image.Flatten, keeping its creation time, and names the source in
+	// [Image].FlattenedFrom. The flattened image is written only into the bundle, never
+	// into the store, which stays as it was whatever interrupts the save (each flattened
+	// layer is made twice: once to learn its digest for the manifest, once to write it).
+	Flatten bool
 
 	Progress Progress
 	// Now gives the bundle's creation time. By default it is the creation time of the
@@ -98,7 +101,11 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if opts.Compression != "" && opts.Compression != Zstd && opts.Compression != None {
 		return nil, fmt.Errorf("compression %q: want zstd or none", string(opts.Compression))
 	}
-	p, err := plan(ctx, s, images, opts)
+	var src source = s
+	if opts.Flatten {
+		src = newFlatSource(s)
+	}
+	p, err := plan(ctx, src, images, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +152,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if opts.Compression != None {
 		sw = newFrameWriter(cw, level, opts.Workers)
 	}
-	werr := writeBundle(ctx, s, sw, m, mbytes, sigs, p, opts.Progress)
+	werr := writeBundle(ctx, src, sw, m, mbytes, sigs, p, opts.Progress)
 	if cerr := sw.Close(); werr == nil {
 		werr = cerr
 	}
@@ -177,7 +184,15 @@ type savePlan struct {
 	newest   time.Time // creation time of the newest image config
 }
 
-func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
+// source is where a save reads blobs: the store, or, when flattening, a flatSource that
+// also makes the flattened images.
+type source interface {
+	image.Fetcher
+	Has(d digest.Digest) bool
+	ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+}
+
+func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
 	m := &Manifest{MediaType: MediaType, FormatVersion: FormatVersion}
 	meta := map[digest.Digest][]byte{}
 	var metaTotal int64
@@ -216,8 +231,8 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 			desc = pim.Desc
 		}
 		im := Image{Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
-		if opts.Flatten != nil {
-			nd, err := opts.Flatten(ctx, s, im.Descriptor)
+		if fs, ok := s.(*flatSource); ok && opts.Flatten {
+			nd, err := fs.flatten(ctx, im.Descriptor, opts.Platform)
 			if err != nil {
 				return nil, fmt.Errorf("flatten %s: %w", in, err)
 			}
@@ -326,32 +341,6 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 	return &savePlan{manifest: m, files: files, layers: isLayer, newest: newest}, nil
 }
 
-// FlattenInStore returns a [SaveOptions.Flatten] that flattens each image (the platform p
-// of an index; nil: the default) with the image package and commits the one-layer image,
-// untagged, to the store so that it can be written from there.
-func FlattenInStore(p *ocispec.Platform, now func() time.Time) func(context.Context, *store.Store, ocispec.Descriptor) (ocispec.Descriptor, error) {
-	return func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
-		im, err := image.Load(ctx, s, desc, p)
-		if err != nil {
-			return desc, err
-		}
-		tx, err := s.Begin(ctx)
-		if err != nil {
-			return desc, err
-		}
-		defer tx.Discard()
-		nd, err := image.Flatten(ctx, s, tx, im, image.FlattenOptions{Now: now})
-		if err != nil {
-			return desc, err
-		}
-		tx.Tag(ref.Ref{}, nd)
-		if err := tx.Commit(ctx); err != nil {
-			return desc, err
-		}
-		return nd, nil
-	}
-}
-
 // layoutFiles builds oci-layout, index.json and the Docker manifest.json.
 func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.Platform) ([][]byte, error) {
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
@@ -429,7 +418,7 @@ func alreadyCompressed(mt string) bool {
 		mt == oci.DockerLayer || mt == oci.DockerLayerForeign
 }
 
-func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manifest, mbytes []byte,
+func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, mbytes []byte,
 	sigs map[string][]byte, p *savePlan, progress Progress) error {
 	tw := tar.NewWriter(sw)
 	mtime := m.Created

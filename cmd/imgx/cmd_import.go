@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/image/change"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -63,11 +63,9 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 				}
 			}
 			if len(o.changes) > 0 {
-				apply, err := parseChanges(o.changes)
-				if err != nil {
-					return err
+				if opts.Changes, err = change.Compile(o.changes); err != nil {
+					return usageError{err.Error()}
 				}
-				opts.Changes = apply
 			}
 			var in io.Reader = e.Stdin
 			if args[0] != "-" {
@@ -103,9 +101,4 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 			return nil
 		},
 	})
-}
-
-// parseChanges is replaced by the image/change parser; kept as a seam so import stays thin.
-var parseChanges = func(changes []string) (func(*v1.Config) error, error) {
-	return nil, fmt.Errorf("--change is not supported yet")
 }
