@@ -497,7 +497,7 @@ func (b *Backend) renameNoReplace(oldname, newname string) error {
 		return err
 	}
 	defer to.Close()
-	return renameNoReplace(from, oldBase, to, newBase, newname)
+	return renameNoReplace(from, oldBase, to, newBase)
 }
 
 // FreeSpace implements transport.SpaceReporter.

@@ -637,7 +637,7 @@ func (vs *volumeSet) rename(newname string) error {
 	idx.Volumes = slices.Clone(idx.Volumes)
 	for i, v := range idx.Volumes {
 		target := VolumeName(newBase, i+1)
-		if err := renameNoReplace(from, v.Name, to, target, VolumeName(newname, i+1)); err != nil {
+		if err := renameNoReplace(from, v.Name, to, target); err != nil {
 			return err
 		}
 		idx.Volumes[i].Name = target
