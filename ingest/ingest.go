@@ -26,6 +26,7 @@ import (
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/errcode"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -266,7 +267,7 @@ func load(ctx context.Context, opts Options, c *candidate) {
 	if free, err := opts.FreeSpace(opts.Store.Root()); err == nil && free < need+need/20 {
 		// Not the bundle's fault: it waits for space rather than being quarantined.
 		c.item.Outcome = Waiting
-		c.item.Reason = fmt.Sprintf("store needs %s, %s free", transport.FormatBytes(need), transport.FormatBytes(free))
+		c.item.Reason = fmt.Sprintf("store needs %s, %s free", progress.Size(need), progress.Size(free))
 		return
 	}
 	rc, err := opts.Source.Open(ctx, c.name, 0)

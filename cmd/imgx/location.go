@@ -149,6 +149,7 @@ func newProgress(e *Env, mode, label string, remote bool) (progress.Progress, er
 	if err != nil {
 		return nil, usagef("--progress: %v", err)
 	}
+	e.track(p)
 	return p, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 )
 
@@ -69,7 +70,25 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	storeDir       string
 	st             *store.Store
-	jsonDone       bool // a --json document went to Stdout (jsonout.go)
+	jsonDone       bool      // a --json document went to Stdout (jsonout.go)
+	bar            io.Writer // the progress bar drawn on Stderr, if any (track)
+}
+
+// track notes the progress renderer drawing on Stderr: while it is a bar, warnings and
+// errors go through it, which erases the bar's line first so they do not run into it.
+func (e *Env) track(p progress.Progress) {
+	e.bar = nil
+	if b, ok := p.(*progress.Bar); ok {
+		e.bar = b
+	}
+}
+
+// stderr is where warnings and errors go: Stderr, through the bar when one is drawn.
+func (e *Env) stderr() io.Writer {
+	if e.bar != nil {
+		return e.bar
+	}
+	return e.Stderr
 }
 
 // Store opens the local store (--store, $IMGX_STORE, or the default location) on first use.
@@ -110,7 +129,7 @@ func (e *Env) openStore(create bool) (*store.Store, error) {
 // Warnf prints a warning on stderr; warnings never change the exit code. Control
 // characters are escaped: warnings quote names from carriers and archives.
 func (e *Env) Warnf(format string, args ...any) {
-	fmt.Fprintf(e.Stderr, "imgx: warning: %s\n", safetext.Lines(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(e.stderr(), "imgx: warning: %s\n", safetext.Lines(fmt.Sprintf(format, args...)))
 }
 
 // usageError marks a mistake in how imgx was called (exit code 2).
@@ -198,10 +217,10 @@ func run(ctx context.Context, args []string, e *Env) int {
 }
 
 func fail(e *Env, err error) int {
-	fmt.Fprintf(e.Stderr, "imgx: error: %s\n", safetext.Lines(err.Error())) // errors quote outside names
+	fmt.Fprintf(e.stderr(), "imgx: error: %s\n", safetext.Lines(err.Error())) // errors quote outside names
 	var h hintError
 	if errors.As(err, &h) {
-		fmt.Fprintf(e.Stderr, "imgx: hint: %s\n", h.hint)
+		fmt.Fprintf(e.stderr(), "imgx: hint: %s\n", h.hint)
 	}
 	var u usageError
 	if errors.As(err, &u) {
@@ -335,9 +354,9 @@ func adapt(ctx context.Context, e *Env, c *Command) *cobra.Command {
 			if err != nil && ctx.Err() != nil {
 				// Whatever failed, it failed because the signal closed it.
 				if errors.Is(err, context.Canceled) {
-					fmt.Fprintln(e.Stderr, "imgx: interrupted")
+					fmt.Fprintln(e.stderr(), "imgx: interrupted")
 				} else {
-					fmt.Fprintf(e.Stderr, "imgx: interrupted: %v\n", err)
+					fmt.Fprintf(e.stderr(), "imgx: interrupted: %v\n", err)
 				}
 				return exitError{130}
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/imgx/imgx/progress"
 )
 
 // writeJSON prints v as indented JSON: the --json output of every command.
@@ -63,24 +65,8 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 }
 
-// humanSize formats bytes like docker does (decimal units).
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	f := float64(n)
-	for _, u := range []string{"kB", "MB", "GB", "TB"} {
-		f /= unit
-		if f < unit {
-			if f < 10 {
-				return fmt.Sprintf("%.2f%s", f, u)
-			}
-			return fmt.Sprintf("%.3g%s", f, u)
-		}
-	}
-	return fmt.Sprintf("%.1fPB", f/unit)
-}
+// humanSize is progress.Size, the one size format (SI units, as docker prints them).
+func humanSize(n int64) string { return progress.Size(n) }
 
 // humanAgo formats a creation time like docker images does ("3 days ago").
 func humanAgo(t time.Time, now time.Time) string {

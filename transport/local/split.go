@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imgx/imgx/internal/fsstat"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -55,7 +56,7 @@ func (b *Backend) splitSize(name string) (int64, error) {
 	}
 	if b.opts.Notice != nil {
 		b.opts.Notice(fmt.Sprintf("%s is on a FAT filesystem (files stop at 4 GiB): writing volumes %s.001, %s.002, ... of at most %s",
-			filepath.Dir(b.path(name)), path.Base(name), path.Base(name), transport.FormatBytes(FATSplitSize)))
+			filepath.Dir(b.path(name)), path.Base(name), path.Base(name), progress.Size(FATSplitSize)))
 	}
 	return FATSplitSize, nil
 }
