@@ -71,6 +71,13 @@ func (opts Options) withDefaults() Options {
 // without progress use up the retries.
 func Do(ctx context.Context, opts Options, op string, permanent func(error) bool, fn func(attempt int) (progress bool, err error)) error {
 	p := &Backend{opts: opts.withDefaults(), sleep: sleep, permanent: permanent}
+	return p.loop(ctx, op, fn)
+}
+
+// loop is the one retry loop (Do and every Backend operation): run fn, and after a
+// failure wait the backoff (wait) and run it again. Progress resets the count of
+// failures in a row.
+func (b *Backend) loop(ctx context.Context, op string, fn func(attempt int) (progress bool, err error)) error {
 	failures := 0
 	for attempt := 0; ; attempt++ {
 		progress, err := fn(attempt)
@@ -81,7 +88,7 @@ func Do(ctx context.Context, opts Options, op string, permanent func(error) bool
 			failures = 0
 		}
 		failures++
-		if werr := p.wait(ctx, op, failures, err); werr != nil {
+		if werr := b.wait(ctx, op, failures, err); werr != nil {
 			return werr
 		}
 	}
@@ -146,15 +153,7 @@ func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) e
 // do runs fn until it succeeds, fails permanently or retries run out.
 // fn learns the attempt number (0 first).
 func (b *Backend) do(ctx context.Context, op string, fn func(attempt int) error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn(attempt)
-		if err == nil {
-			return nil
-		}
-		if werr := b.wait(ctx, op, attempt+1, err); werr != nil {
-			return werr
-		}
-	}
+	return b.loop(ctx, op, func(attempt int) (bool, error) { return false, fn(attempt) })
 }
 
 // Stat implements transport.Backend.
