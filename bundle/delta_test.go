@@ -40,7 +40,7 @@ func TestDelta(t *testing.T) {
 			t.Fatalf("delta carries layer %s that its base carried", d.Digest)
 		}
 	}
-	if _, err := Verify(ctx, bytes.NewReader(delta), policyNone); err != nil {
+	if _, err := Verify(ctx, bytes.NewReader(delta), VerifyOptions{Policy: policyNone}); err != nil {
 		t.Fatalf("Verify delta: %v", err)
 	}
 
@@ -91,7 +91,7 @@ func TestFlatten(t *testing.T) {
 	ctx := context.Background()
 	src := sourceStore(t)
 	b := save(t, src, []string{"example/app:1"}, SaveOptions{Flatten: FlattenInStore(nil, nil)})
-	rep, err := Verify(ctx, bytes.NewReader(b), policyNone)
+	rep, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: policyNone})
 	if err != nil {
 		t.Fatalf("Verify flattened: %v", err)
 	}

@@ -278,9 +278,9 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		return
 	}
 	defer rc.Close()
-	var prog bundle.Progress
+	var prog progress.Progress
 	if opts.Progress != nil {
-		prog = func(done, total int64) { opts.Progress(c.info.Name, done, total) }
+		prog = progress.Func(func(done, total int64) { opts.Progress(c.info.Name, done, total) })
 	}
 	// Through the trust gate, as load and verify: bundles only, whatever the file name.
 	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog})
@@ -376,7 +376,7 @@ func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *b
 		return nil, nil, nil, err
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	h, err := bundle.ReadHead(ctx, io.LimitReader(rc, 64<<20))
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -89,3 +89,30 @@ func (c *Counter) Get() (done, total int64, finished bool) {
 	defer c.mu.Unlock()
 	return c.done, c.total, c.finished
 }
+
+// Func adapts fn to a Progress for callers that want plain numbers: fn gets the bytes
+// done so far and the total (negative: unknown) after every SetTotal and Add, from the
+// goroutine doing the work. Done does nothing.
+func Func(fn func(done, total int64)) Progress { return &funcProgress{fn: fn, total: -1} }
+
+type funcProgress struct {
+	mu          sync.Mutex
+	fn          func(done, total int64)
+	done, total int64
+}
+
+func (f *funcProgress) SetTotal(t int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.total = t
+	f.fn(f.done, f.total)
+}
+
+func (f *funcProgress) Add(n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.done += n
+	f.fn(f.done, f.total)
+}
+
+func (f *funcProgress) Done() {}

@@ -175,3 +175,15 @@ func TestBarClearsBeforeOtherOutput(t *testing.T) {
 		t.Errorf("done without a bar: %q", got)
 	}
 }
+
+func TestFunc(t *testing.T) {
+	var got []int64
+	p := Func(func(done, total int64) { got = append(got, done, total) })
+	p.SetTotal(10)
+	p.Add(4)
+	p.Add(6)
+	p.Done()
+	if want := []int64{0, 10, 4, 10, 10, 10}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

@@ -156,7 +156,7 @@ func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
 		return
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	h, err := bundle.ReadHead(ctx, io.LimitReader(rc, 64<<20))
 	if err != nil {
 		r.Error, r.err = "not a bundle", err
 		return
