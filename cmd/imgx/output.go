@@ -1,65 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"text/tabwriter"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/imgx/imgx/progress"
 )
-
-// writeJSON prints v as indented JSON: the --json output of every command.
-func writeJSON(w io.Writer, v any) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	_, err := w.Write(escapeInvisible(b.Bytes()))
-	return err
-}
-
-// escapeInvisible rewrites the non-printable runes encoding/json leaves raw (bidirectional
-// overrides, zero-width and tag characters: strings from images and bundles) as \uXXXX
-// escapes, so that they cannot reorder or hide text on a terminal. Outside strings JSON
-// is ASCII, so every such rune is inside a string, where the escape means the same rune.
-func escapeInvisible(js []byte) []byte {
-	var out []byte
-	for i := 0; i < len(js); {
-		r, n := utf8.DecodeRune(js[i:])
-		if r < utf8.RuneSelf || strconv.IsPrint(r) || r == utf8.RuneError && n == 1 {
-			if out != nil {
-				out = append(out, js[i:i+n]...)
-			}
-			i += n
-			continue
-		}
-		if out == nil {
-			out = append(make([]byte, 0, len(js)+64), js[:i]...)
-		}
-		units := []uint16{uint16(r)}
-		if r > 0xffff {
-			a, b := utf16.EncodeRune(r)
-			units = []uint16{uint16(a), uint16(b)}
-		}
-		for _, u := range units {
-			out = fmt.Appendf(out, `\u%04x`, u)
-		}
-		i += n
-	}
-	if out == nil {
-		return js
-	}
-	return out
-}
 
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
