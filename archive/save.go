@@ -62,7 +62,7 @@ func Save(ctx context.Context, s *store.Store, w io.Writer, images []store.Resol
 	}
 	p.blobs = append(append([]ocispec.Descriptor{}, p.meta...), p.layers...)
 	pr := progress.OrNoop(opts.Progress)
-	cw := &countWriter{w: progress.Writer(w, pr)}
+	cw := &progress.CountWriter{W: progress.Writer(w, pr)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	tw := tar.NewWriter(bw)
 
@@ -121,7 +121,7 @@ func Save(ctx context.Context, s *store.Store, w io.Writer, images []store.Resol
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("save: %w", err)
 	}
-	return &SaveResult{Images: len(p.index), Blobs: len(p.blobs), Bytes: cw.n}, nil
+	return &SaveResult{Images: len(p.index), Blobs: len(p.blobs), Bytes: cw.N}, nil
 }
 
 var epoch = time.Unix(0, 0)
@@ -160,17 +160,6 @@ func copyBlob(ctx context.Context, s *store.Store, tw *tar.Writer, d ocispec.Des
 			return rerr
 		}
 	}
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // plan collects, before anything is written, the blobs and metadata of an archive.

@@ -135,7 +135,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		sigs[name] = sig
 	}
 
-	cw := &countWriter{w: w}
+	cw := &progress.CountWriter{W: w}
 	var sw segmentWriter = plainWriter{cw}
 	if opts.Compression != None {
 		sw = newFrameWriter(cw, level, opts.Workers)
@@ -144,7 +144,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if cerr := sw.Close(); werr == nil {
 		werr = cerr
 	}
-	res.Written = cw.n
+	res.Written = cw.N
 	if werr != nil {
 		return nil, fmt.Errorf("save: %w", werr)
 	}
@@ -501,17 +501,6 @@ func writeHead(tw *tar.Writer, put func(string, int64, io.Reader) error, mbytes 
 }
 
 var versioned2 = specsVersioned()
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // sourceDateEpoch is the creation time of a bundle whose images carry none: the
 // reproducible-builds SOURCE_DATE_EPOCH (seconds since the epoch) when set, else the epoch

@@ -116,3 +116,28 @@ func (f *funcProgress) Add(n int64) {
 }
 
 func (f *funcProgress) Done() {}
+
+// CountWriter counts the bytes written through it to W, for results that report a size
+// (N is read once writing is over; it is not synchronised).
+type CountWriter struct {
+	W io.Writer
+	N int64
+}
+
+func (c *CountWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}
+
+// CountReader counts the bytes read through it from R, like CountWriter.
+type CountReader struct {
+	R io.Reader
+	N int64
+}
+
+func (c *CountReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
+	return n, err
+}
