@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/imgx/imgx/store"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -58,4 +62,14 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printImageID prints the ID of the image desc names, as import and flatten do.
+func printImageID(ctx context.Context, e *Env, s *store.Store, desc ocispec.Descriptor) error {
+	id, err := s.ImageID(ctx, desc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, id)
+	return nil
 }
