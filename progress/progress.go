@@ -35,40 +35,14 @@ func OrNoop(p Progress) Progress {
 	return p
 }
 
-// Reader counts the bytes read through it.
+// Reader reports the bytes read through it to p.
 func Reader(r io.Reader, p Progress) io.Reader {
-	return &reader{r, OrNoop(p)}
+	return &CountReader{R: r, p: OrNoop(p)}
 }
 
-type reader struct {
-	r io.Reader
-	p Progress
-}
-
-func (r *reader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	if n > 0 {
-		r.p.Add(int64(n))
-	}
-	return n, err
-}
-
-// Writer counts the bytes written through it.
+// Writer reports the bytes written through it to p.
 func Writer(w io.Writer, p Progress) io.Writer {
-	return &writer{w, OrNoop(p)}
-}
-
-type writer struct {
-	w io.Writer
-	p Progress
-}
-
-func (w *writer) Write(b []byte) (int, error) {
-	n, err := w.w.Write(b)
-	if n > 0 {
-		w.p.Add(int64(n))
-	}
-	return n, err
+	return &CountWriter{W: w, p: OrNoop(p)}
 }
 
 // Counter is a Progress that only counts; tests and callers that render
@@ -118,26 +92,36 @@ func (f *funcProgress) Add(n int64) {
 func (f *funcProgress) Done() {}
 
 // CountWriter counts the bytes written through it to W, for results that report a size
-// (N is read once writing is over; it is not synchronised).
+// (N is read once writing is over; it is not synchronised). Writer makes one that also
+// reports to a Progress.
 type CountWriter struct {
 	W io.Writer
 	N int64
+	p Progress
 }
 
-func (c *CountWriter) Write(p []byte) (int, error) {
-	n, err := c.W.Write(p)
+func (c *CountWriter) Write(b []byte) (int, error) {
+	n, err := c.W.Write(b)
 	c.N += int64(n)
+	if c.p != nil && n > 0 {
+		c.p.Add(int64(n))
+	}
 	return n, err
 }
 
-// CountReader counts the bytes read through it from R, like CountWriter.
+// CountReader counts the bytes read through it from R, like CountWriter; Reader makes
+// one that also reports to a Progress.
 type CountReader struct {
 	R io.Reader
 	N int64
+	p Progress
 }
 
-func (c *CountReader) Read(p []byte) (int, error) {
-	n, err := c.R.Read(p)
+func (c *CountReader) Read(b []byte) (int, error) {
+	n, err := c.R.Read(b)
 	c.N += int64(n)
+	if c.p != nil && n > 0 {
+		c.p.Add(int64(n))
+	}
 	return n, err
 }
