@@ -100,6 +100,7 @@ type CountWriter struct {
 	p Progress
 }
 
+// Write writes b to W and counts what was written.
 func (c *CountWriter) Write(b []byte) (int, error) {
 	n, err := c.W.Write(b)
 	c.N += int64(n)
@@ -117,6 +118,7 @@ type CountReader struct {
 	p Progress
 }
 
+// Read reads from R and counts what was read.
 func (c *CountReader) Read(b []byte) (int, error) {
 	n, err := c.R.Read(b)
 	c.N += int64(n)

@@ -179,15 +179,15 @@ func (s *Store) Tag(ctx context.Context, r ref.Ref, desc ocispec.Descriptor) err
 	return err
 }
 
-// Add runs make in a new transaction, tags the image it returns as r (a zero r keeps it
+// Add runs build in a new transaction, tags the image it returns as r (a zero r keeps it
 // untagged but reachable) and commits. On any error nothing becomes visible.
-func (s *Store) Add(ctx context.Context, r ref.Ref, make func(tx *Tx) (ocispec.Descriptor, error)) (ocispec.Descriptor, error) {
+func (s *Store) Add(ctx context.Context, r ref.Ref, build func(tx *Tx) (ocispec.Descriptor, error)) (ocispec.Descriptor, error) {
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	defer tx.Discard()
-	desc, err := make(tx)
+	desc, err := build(tx)
 	if err != nil {
 		return desc, err
 	}
