@@ -95,15 +95,17 @@ func (f *funcProgress) Done() {}
 // (N is read once writing is over; it is not synchronised). Writer makes one that also
 // reports to a Progress.
 type CountWriter struct {
-	W io.Writer
-	N int64
-	p Progress
+	W   io.Writer
+	N   int64
+	Err error // the last error W returned: tells a failed destination from a failed source
+	p   Progress
 }
 
 // Write writes b to W and counts what was written.
 func (c *CountWriter) Write(b []byte) (int, error) {
 	n, err := c.W.Write(b)
 	c.N += int64(n)
+	c.Err = err
 	if c.p != nil && n > 0 {
 		c.p.Add(int64(n))
 	}

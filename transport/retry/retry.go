@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -348,38 +349,25 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	for {
-		cw := &countWriter{w: w}
+		cw := &progress.CountWriter{W: w}
 		var err error
 		if wt, ok := r.rc.(io.WriterTo); ok {
 			_, err = wt.WriteTo(cw)
 		} else {
 			_, err = io.CopyBuffer(cw, struct{ io.Reader }{r.rc}, make([]byte, 1<<20))
 		}
-		r.off += cw.n
-		total += cw.n
-		if cw.n > 0 {
+		r.off += cw.N
+		total += cw.N
+		if cw.N > 0 {
 			r.failures = 0
 		}
-		if err == nil || cw.err != nil {
+		if err == nil || cw.Err != nil {
 			return total, err // done, or the destination failed
 		}
 		if ferr := r.fail(err); ferr != nil {
 			return total, ferr
 		}
 	}
-}
-
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
 }
 
 func (r *reader) Close() error { return r.rc.Close() }
