@@ -47,7 +47,7 @@ func TestDelta(t *testing.T) {
 			t.Fatalf("delta carries layer %s that its base carried", d.Digest)
 		}
 	}
-	if _, err := Verify(ctx, bytes.NewReader(delta), policyNone); err != nil {
+	if _, err := Verify(ctx, bytes.NewReader(delta), VerifyOptions{Policy: policyNone}); err != nil {
 		t.Fatalf("Verify delta: %v", err)
 	}
 
@@ -111,7 +111,7 @@ func TestFlatten(t *testing.T) {
 	if testutil.TreeHash(t, src.Root()) != before {
 		t.Error("failed save with Flatten changed the source store")
 	}
-	rep, err := Verify(ctx, bytes.NewReader(b), policyNone)
+	rep, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: policyNone})
 	if err != nil {
 		t.Fatalf("Verify flattened: %v", err)
 	}

@@ -19,14 +19,11 @@ import (
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
-
-// Progress receives the bytes of blob data processed so far and the total expected.
-// It is called from the goroutine doing the work, at most every few MiB.
-type Progress func(done, total int64)
 
 // SaveOptions tune [Save]. The zero value writes a zstd bundle at the default level,
 // unsigned, with every blob.
@@ -52,7 +49,9 @@ type SaveOptions struct {
 	// layer is made twice: once to learn its digest for the manifest, once to write it).
 	Flatten bool
 
-	Progress Progress
+	// Progress is told the total blob bytes and the bytes written; the caller ends it
+	// (Done).
+	Progress progress.Progress
 	// Now gives the bundle's creation time. By default it is the creation time of the
 	// newest image in it, which makes a bundle a pure function of its images, key and
 	// base: a re-run writes the same bytes, so an interrupted upload resumes. If no image
@@ -147,7 +146,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		sigs[name] = sig
 	}
 
-	cw := &countWriter{w: w}
+	cw := &progress.CountWriter{W: w}
 	var sw segmentWriter = plainWriter{cw}
 	if opts.Compression != None {
 		sw = newFrameWriter(cw, level, opts.Workers)
@@ -156,7 +155,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if cerr := sw.Close(); werr == nil {
 		werr = cerr
 	}
-	res.Written = cw.n
+	res.Written = cw.N
 	if werr != nil {
 		return nil, fmt.Errorf("save: %w", werr)
 	}
@@ -419,7 +418,7 @@ func alreadyCompressed(mt string) bool {
 }
 
 func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, mbytes []byte,
-	sigs map[string][]byte, p *savePlan, progress Progress) error {
+	sigs map[string][]byte, p *savePlan, prog progress.Progress) error {
 	tw := tar.NewWriter(sw)
 	mtime := m.Created
 	put := func(name string, size int64, r io.Reader) error {
@@ -444,8 +443,8 @@ func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, m
 			return err
 		}
 	}
-	total := m.TotalSize()
-	var done int64
+	prog = progress.OrNoop(prog)
+	prog.SetTotal(m.TotalSize())
 	for _, d := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -461,25 +460,17 @@ func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, m
 		if err != nil {
 			return err
 		}
-		var r io.Reader = rc
-		if progress != nil {
-			r = &progressReader{r: rc, base: done, total: total, fn: progress}
-		}
-		err = put(blobPath(d.Digest), d.Size, r)
+		err = put(blobPath(d.Digest), d.Size, progress.Reader(rc, prog))
 		rc.Close()
 		if err != nil {
 			return err
 		}
-		done += d.Size
 	}
 	if err := sw.Cut(modeCompress); err != nil {
 		return err
 	}
 	if err := tw.Close(); err != nil {
 		return err
-	}
-	if progress != nil {
-		progress(total, total)
 	}
 	return nil
 }
@@ -503,34 +494,6 @@ func writeHead(tw *tar.Writer, put func(string, int64, io.Reader) error, mbytes 
 }
 
 var versioned2 = specsVersioned()
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-type progressReader struct {
-	r           io.Reader
-	base, total int64
-	n, last     int64
-	fn          Progress
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if p.n-p.last >= 4<<20 {
-		p.last = p.n
-		p.fn(p.base+p.n, p.total)
-	}
-	return n, err
-}
 
 // sourceDateEpoch is the creation time of a bundle whose images carry none: the
 // reproducible-builds SOURCE_DATE_EPOCH v (seconds since the epoch) when set, else the

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/image/change"
 	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
 )
 
 func init() {
@@ -80,25 +82,13 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 			if err != nil {
 				return err
 			}
-			tx, err := s.Begin(ctx)
-			if err != nil {
-				return err
-			}
-			defer tx.Discard()
-			desc, err := image.Import(ctx, tx, in, opts)
+			desc, err := s.Add(ctx, target, func(tx *store.Tx) (ocispec.Descriptor, error) {
+				return image.Import(ctx, tx, in, opts)
+			})
 			if err != nil {
 				return fmt.Errorf("import %s: %w", args[0], err)
 			}
-			tx.Tag(target, desc)
-			if err := tx.Commit(ctx); err != nil {
-				return fmt.Errorf("import %s: %w", args[0], err)
-			}
-			id, err := s.ImageID(ctx, desc)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(e.Stdout, id)
-			return nil
+			return printImageID(ctx, e, s, desc)
 		},
 	})
 }
