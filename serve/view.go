@@ -28,9 +28,9 @@ const maxIndex = 256 << 20
 // and every manifest and blob reachable from the index.
 type view struct {
 	repos     map[string]*repo
-	names     []string                              // sorted repository names
-	manifests map[digest.Digest]ocispec.Descriptor  // reachable manifests and indexes
-	blobs     map[digest.Digest]int64               // every reachable digest and its size
+	names     []string                               // sorted repository names
+	manifests map[digest.Digest]ocispec.Descriptor   // reachable manifests and indexes
+	blobs     map[digest.Digest]int64                // every reachable digest and its size
 	referrers map[digest.Digest][]ocispec.Descriptor // subject → manifests naming it
 }
 
