@@ -49,21 +49,31 @@ func (o *Options) defaults() {
 	def(&o.ShutdownTimeout, 10*time.Second)
 }
 
-// Serve serves st read-only on ln until ctx is cancelled, then shuts down gracefully:
-// it stops accepting, lets responses in flight finish for up to ShutdownTimeout, and
-// returns nil. It closes ln.
-func Serve(ctx context.Context, st *store.Store, ln net.Listener, o Options) error {
+// Server is a configured read-only registry, ready to serve.
+type Server struct {
+	h   *Handler
+	srv *http.Server
+	o   Options
+}
+
+// New checks o (the TLS key pair loads) and prepares to serve st.
+func New(st *store.Store, o Options) (*Server, error) {
 	o.defaults()
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
-		ln.Close()
-		return errors.New("serve: TLS needs both a certificate and a key")
+		return nil, errors.New("serve: TLS needs both a certificate and a key")
+	}
+	var tlsConf *tls.Config
+	if o.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("serve: load TLS certificate: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	h, err := NewHandler(st, o.AccessLog)
 	if err != nil {
-		ln.Close()
-		return err
+		return nil, err
 	}
-	defer h.Close()
 	var handler http.Handler = h
 	if o.Auth != nil {
 		handler = o.Auth.wrap(handler)
@@ -71,33 +81,36 @@ func Serve(ctx context.Context, st *store.Store, ln net.Listener, o Options) err
 	handler = accessLog(o.AccessLog, o.StallTimeout, handler)
 	srv := &http.Server{
 		Handler:           handler,
+		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.ReadHeaderTimeout + 20*time.Second, // requests have no bodies worth waiting for
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(discardOr(o.AccessLog).Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	if o.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("serve: load TLS certificate: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+	return &Server{h: h, srv: srv, o: o}, nil
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully: it stops
+// accepting, lets responses in flight finish for up to ShutdownTimeout, closes what is
+// left, and returns nil. It closes ln and the Server; a Server serves once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.h.Close()
+	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	if s.srv.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- s.srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		s.srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
