@@ -3,8 +3,8 @@ package serve
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
