@@ -25,6 +25,9 @@ import (
 // to the rest, as the spec allows.
 const maxPage = 1000
 
+// maxRanges bounds the ranges one blob request may ask for.
+const maxRanges = 16
+
 // Handler serves one store read-only. It is an http.Handler; [Server] adds TLS,
 // authentication, the access log and timeouts around it.
 type Handler struct {
@@ -232,6 +235,13 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, v *view, d digest
 		return
 	}
 	hdr := w.Header()
+	if rg := r.Header.Get("Range"); strings.Count(rg, ",") >= maxRanges {
+		// Clients pull with one range; thousands of tiny ones only amplify the
+		// response (a multipart header per byte).
+		hdr.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		writeError(w, r, http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, fmt.Sprintf("more than %d ranges", maxRanges), nil)
+		return
+	}
 	hdr.Set("Docker-Content-Digest", d.String())
 	hdr.Set("ETag", `"`+d.String()+`"`)
 	hdr.Set("Content-Type", "application/octet-stream")

@@ -151,3 +151,36 @@ func start(t testing.TB, st *store.Store) string {
 }
 
 var _ = digest.FromString
+
+// writeArtifactWithLayer commits an image manifest with one layer of the given bytes.
+func writeArtifactWithLayer(t testing.TB, st *store.Store, mediaType string, layer []byte, name string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := st.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Discard()
+	cfg, err := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tx.PutBytes(ctx, mediaType, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{l}})
+	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ref.ParseNamed(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Tag(r, md)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}

@@ -65,6 +65,12 @@ func parseRoute(rawPath string) (route, *routeError) {
 		return route{}, notFound
 	}
 	parts := strings.Split(rest, "/")
+	for i, p := range parts {
+		// Dot segments never name anything; an empty one only ends an upload URL.
+		if p == "." || p == ".." || p == "" && i != len(parts)-1 {
+			return route{}, &routeError{400, codeNameInvalid, "empty or dot segment in the path"}
+		}
+	}
 	n := len(parts)
 	if n < 3 {
 		return route{}, notFound
