@@ -45,7 +45,7 @@ func NewHandler(st *store.Store, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{views: &views{st: st, root: root}, log: log}, nil
+	return &Handler{views: &views{root: root}, log: log}, nil
 }
 
 // Close releases the store directory.
@@ -72,7 +72,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, "application/json", []byte("{}"))
 		return
 	}
-	v, err := h.views.get(r.Context())
+	v, err := h.views.get()
 	if err != nil {
 		h.internal(w, r, err)
 		return
@@ -182,8 +182,8 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, v *view, rp *
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	data, err := h.views.st.ReadBlob(r.Context(), desc)
-	if errors.Is(err, store.ErrNotFound) {
+	data, err := h.views.readManifest(desc)
+	if errors.Is(err, errMissing) {
 		writeError(w, r, http.StatusNotFound, codeManifestUnknown, "manifest unknown", map[string]string{"digest": desc.Digest.String()})
 		return
 	}

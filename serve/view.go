@@ -1,10 +1,11 @@
 package serve
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"sort"
@@ -59,7 +60,6 @@ type indexKey struct {
 
 // views builds and caches the view of a store.
 type views struct {
-	st   *store.Store
 	root *os.Root
 
 	mu   sync.Mutex
@@ -69,7 +69,7 @@ type views struct {
 }
 
 // get returns the view of index.json as it is now.
-func (vs *views) get(ctx context.Context) (*view, error) {
+func (vs *views) get() (*view, error) {
 	f, err := vs.root.Open(ocispec.ImageIndexFile)
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
@@ -99,14 +99,14 @@ func (vs *views) get(ctx context.Context) (*view, error) {
 	if err := json.Unmarshal(data, &ix); err != nil {
 		return nil, fmt.Errorf("parse index.json: %w", err)
 	}
-	v := vs.build(ctx, ix.Manifests)
+	v := vs.build(ix.Manifests)
 	vs.key, vs.cur = k, v
 	return v, nil
 }
 
 // build walks the index's entries. A manifest or index that cannot be read is left out
 // with what only it reaches ('imgx check' reports it); the rest is served.
-func (vs *views) build(ctx context.Context, entries []ocispec.Descriptor) *view {
+func (vs *views) build(entries []ocispec.Descriptor) *view {
 	v := &view{
 		repos:     map[string]*repo{},
 		manifests: map[digest.Digest]ocispec.Descriptor{},
@@ -132,7 +132,7 @@ func (vs *views) build(ctx context.Context, entries []ocispec.Descriptor) *view 
 		m := vs.meta[d.Digest]
 		if m == nil {
 			var err error
-			if m, err = vs.readMeta(ctx, d); err != nil {
+			if m, err = vs.readMeta(d); err != nil {
 				return
 			}
 		}
@@ -205,9 +205,39 @@ func (vs *views) build(ctx context.Context, entries []ocispec.Descriptor) *view 
 	return v
 }
 
+// maxManifest bounds a manifest or index read into memory (the store's own limit).
+const maxManifest = 64 << 20
+
+// errMissing marks a manifest or index that is not in the store.
+var errMissing = errors.New("not in the store")
+
+// readManifest reads a manifest or index through the store's os.Root and checks its
+// size and digest.
+func (vs *views) readManifest(d ocispec.Descriptor) ([]byte, error) {
+	if d.Size < 0 || d.Size > maxManifest {
+		return nil, fmt.Errorf("manifest %s: size %d out of range", d.Digest, d.Size)
+	}
+	f, err := vs.root.Open(blobPath(d.Digest))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, errMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, d.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	if int64(len(data)) != d.Size || d.Digest.Algorithm().FromBytes(data) != d.Digest {
+		return nil, fmt.Errorf("manifest %s: content does not match its descriptor", d.Digest)
+	}
+	return data, nil
+}
+
 // readMeta reads and verifies a manifest or index.
-func (vs *views) readMeta(ctx context.Context, d ocispec.Descriptor) (*meta, error) {
-	data, err := vs.st.ReadBlob(ctx, d)
+func (vs *views) readMeta(d ocispec.Descriptor) (*meta, error) {
+	data, err := vs.readManifest(d)
 	if err != nil {
 		return nil, err
 	}
