@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -29,8 +28,7 @@ const conformanceModule = "github.com/opencontainers/distribution-spec/conforman
 // a store: an image with two tags, a two-platform index, and an artifact whose subject is
 // the image. It fails on any failed check of the suite.
 func TestConformancePull(t *testing.T) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	testserver.RequireTool(t, goBin, "install Go (the suite is built from the module cache)")
+	goBin := testserver.RequireTool(t, "go", "install Go (the suite is built from the module cache)")
 	bin := filepath.Join(t.TempDir(), "conformance")
 	build := exec.Command(goBin, "build", "-o", bin, conformanceModule)
 	build.Dir = testserver.RepoRoot()
