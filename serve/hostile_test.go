@@ -271,3 +271,36 @@ func TestHostileNoLeak(t *testing.T) {
 		t.Error("sentinel tree changed")
 	}
 }
+
+// TestHostileManyConnections holds MaxConns idle connections open: a further client
+// waits (no file or goroutine is spent on it) and is served as soon as one closes.
+func TestHostileManyConnections(t *testing.T) {
+	s := seed(t)
+	addr := serveStore(t, s.st, Options{MaxConns: 2})
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, get("/v2/"))
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _ := c.Read(make([]byte, 1)); n != 0 {
+		t.Fatal("a third connection was served while two were held")
+	}
+	held[0].Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after one closed: %v %v", resp, err)
+	}
+}

@@ -32,6 +32,9 @@ type Options struct {
 	StallTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. Default 60 s.
 	IdleTimeout time.Duration
+	// MaxConns bounds the connections served at once; more wait to be accepted.
+	// Default 1024.
+	MaxConns int
 	// ShutdownTimeout is how long responses in flight may finish once ctx is
 	// cancelled before connections are closed. Default 10 s.
 	ShutdownTimeout time.Duration
@@ -47,6 +50,9 @@ func (o *Options) defaults() {
 	def(&o.StallTimeout, 60*time.Second)
 	def(&o.IdleTimeout, 60*time.Second)
 	def(&o.ShutdownTimeout, 10*time.Second)
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1024
+	}
 }
 
 // Server is a configured read-only registry, ready to serve.
@@ -97,6 +103,7 @@ func New(st *store.Store, o Options) (*Server, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.h.Close()
 	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	ln = newLimitListener(ln, s.o.MaxConns)
 	if s.srv.TLSConfig != nil {
 		ln = tls.NewListener(ln, s.srv.TLSConfig)
 	}
