@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,47 +84,58 @@ func get(path string, hdr ...string) string {
 	return "GET " + path + " HTTP/1.1\r\nHost: x\r\n" + strings.Join(hdr, "") + "Connection: close\r\n\r\n"
 }
 
-// hostileCases are requests a hostile client may send, with the status each must get.
-func hostileCases(s *seeded, linked digest.Digest) []struct {
+// hostileCase is a request a hostile client may send, with the status it must get.
+type hostileCase struct {
 	name, req string
 	status    int
-} {
+	reset     bool // a connection reset also counts as refused
+}
+
+// answered checks one reply to c: the status, or a reset where that counts as refused.
+func (c hostileCase) answered(status int, err error) bool {
+	if err != nil {
+		return c.reset && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
+	}
+	return status == c.status
+}
+
+// hostileCases are requests a hostile client may send, with the status each must get.
+func hostileCases(s *seeded, linked digest.Digest) []hostileCase {
 	layer := s.layer.Digest.String()
 	many := strings.Repeat("0-0,", 2000) + "0-0"
-	return []struct {
-		name, req string
-		status    int
-	}{
-		{"dot-dot name", get("/v2/../../../etc/passwd/blobs/" + layer), 400},
-		{"dot-dot in digest", get("/v2/app/blobs/sha256:../../../../secret"), 400},
-		{"encoded dots", get("/v2/%2e%2e/%2e%2e/blobs/" + layer), 400},
-		{"encoded slash", get("/v2/app%2Fblobs%2F" + layer + "/blobs/" + layer), 400},
-		{"encoded slash in digest", get("/v2/app/blobs/sha256%3A..%2F..%2Fsecret"), 400},
-		{"backslash", get(`/v2/app/blobs/sha256:..\..\secret`), 400},
-		{"absolute path as name", get("/v2//etc/passwd/manifests/latest"), 400},
-		{"uppercase name", get("/v2/APP/manifests/1.0"), 400},
-		{"bad tag", get("/v2/app/manifests/-bad"), 400},
-		{"bad digest hex", get("/v2/app/blobs/sha256:" + strings.Repeat("g", 64)), 400},
-		{"short digest", get("/v2/app/blobs/sha256:abc"), 400},
-		{"unknown algorithm", get("/v2/app/blobs/md5:d41d8cd98f00b204e9800998ecf8427e"), 400},
-		{"unknown digest", get("/v2/app/blobs/" + digest.FromString("x").String()), 404},
-		{"digest of a file outside, via link", get("/v2/app/blobs/" + linked.String()), 500},
-		{"digest of a file outside, not reachable", get("/v2/app/blobs/" + digest.FromString(secret+"\n").String()), 404},
-		{"unknown repository", get("/v2/nope/blobs/" + layer), 404},
-		{"not v2", get("/etc/passwd"), 404},
-		{"long path", get("/v2/" + strings.Repeat("a/", 3000) + "manifests/x"), 414},
-		{"range past end", get("/v2/app/blobs/"+layer, "Range: bytes=999999999-\r\n"), 416},
-		{"range overflow", get("/v2/app/blobs/"+layer, "Range: bytes=0-99999999999999999999999999\r\n"), 416},
-		{"range garbage", get("/v2/app/blobs/"+layer, "Range: bytes=a-b\r\n"), 416},
-		{"range thousands", get("/v2/app/blobs/"+layer, "Range: bytes="+many+"\r\n"), 416},
-		{"range overlapping", get("/v2/app/blobs/"+layer, "Range: bytes=0-,0-,0-,0-,0-\r\n"), 200}, // more than the blob: ignored, whole blob once
-		{"huge header", get("/v2/", "X-Big: "+strings.Repeat("a", 80<<10)+"\r\n"), 431},
-		{"huge n", get("/v2/app/tags/list?n=999999999999999999999999"), 400},
-		{"big n", get("/v2/app/tags/list?n=2000000000"), 200},
-		{"bad n", get("/v2/_catalog?n=abc"), 400},
-		{"method", "FOO /v2/app/manifests/1.0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
-		{"put", "PUT /v2/app/manifests/1.0 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 405},
-		{"upload", "POST /v2/app/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405},
+	return []hostileCase{
+		{"dot-dot name", get("/v2/../../../etc/passwd/blobs/" + layer), 400, false},
+		{"dot-dot in digest", get("/v2/app/blobs/sha256:../../../../secret"), 400, false},
+		{"encoded dots", get("/v2/%2e%2e/%2e%2e/blobs/" + layer), 400, false},
+		{"encoded slash", get("/v2/app%2Fblobs%2F" + layer + "/blobs/" + layer), 400, false},
+		{"encoded slash in digest", get("/v2/app/blobs/sha256%3A..%2F..%2Fsecret"), 400, false},
+		{"backslash", get(`/v2/app/blobs/sha256:..\..\secret`), 400, false},
+		{"absolute path as name", get("/v2//etc/passwd/manifests/latest"), 400, false},
+		{"uppercase name", get("/v2/APP/manifests/1.0"), 400, false},
+		{"bad tag", get("/v2/app/manifests/-bad"), 400, false},
+		{"bad digest hex", get("/v2/app/blobs/sha256:" + strings.Repeat("g", 64)), 400, false},
+		{"short digest", get("/v2/app/blobs/sha256:abc"), 400, false},
+		{"unknown algorithm", get("/v2/app/blobs/md5:d41d8cd98f00b204e9800998ecf8427e"), 400, false},
+		{"unknown digest", get("/v2/app/blobs/" + digest.FromString("x").String()), 404, false},
+		{"digest of a file outside, via link", get("/v2/app/blobs/" + linked.String()), 500, false},
+		{"digest of a file outside, not reachable", get("/v2/app/blobs/" + digest.FromString(secret+"\n").String()), 404, false},
+		{"unknown repository", get("/v2/nope/blobs/" + layer), 404, false},
+		{"not v2", get("/etc/passwd"), 404, false},
+		{"long path", get("/v2/" + strings.Repeat("a/", 3000) + "manifests/x"), 414, false},
+		{"range past end", get("/v2/app/blobs/"+layer, "Range: bytes=999999999-\r\n"), 416, false},
+		{"range overflow", get("/v2/app/blobs/"+layer, "Range: bytes=0-99999999999999999999999999\r\n"), 416, false},
+		{"range garbage", get("/v2/app/blobs/"+layer, "Range: bytes=a-b\r\n"), 416, false},
+		{"range thousands", get("/v2/app/blobs/"+layer, "Range: bytes="+many+"\r\n"), 416, false},
+		{"range overlapping", get("/v2/app/blobs/"+layer, "Range: bytes=0-,0-,0-,0-,0-\r\n"), 200, false}, // more than the blob: ignored, whole blob once
+		// The server answers 431 and closes with part of the request unread, which
+		// may reach the client as a reset before or instead of the answer.
+		{"huge header", get("/v2/", "X-Big: "+strings.Repeat("a", 80<<10)+"\r\n"), 431, true},
+		{"huge n", get("/v2/app/tags/list?n=999999999999999999999999"), 400, false},
+		{"big n", get("/v2/app/tags/list?n=2000000000"), 200, false},
+		{"bad n", get("/v2/_catalog?n=abc"), 400, false},
+		{"method", "FOO /v2/app/manifests/1.0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, false},
+		{"put", "PUT /v2/app/manifests/1.0 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 405, false},
+		{"upload", "POST /v2/app/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405, false},
 	}
 }
 
@@ -135,9 +148,9 @@ func TestHostileRequests(t *testing.T) {
 	addr := serveStore(t, s.st, Options{})
 	for _, c := range hostileCases(s, linked) {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := rawRequest(t, addr, c.req)
-			if status != c.status {
-				t.Errorf("status %d, want %d: %.300s", status, c.status, body)
+			status, body, err := sendRaw(addr, c.req)
+			if !c.answered(status, err) {
+				t.Errorf("status %d (%v), want %d: %.300s", status, err, c.status, body)
 			}
 			if strings.Contains(body, "TOP SECRET") {
 				t.Errorf("response carries the file outside the store")
@@ -237,7 +250,7 @@ func TestHostileNoLeak(t *testing.T) {
 				}
 				c := cases[i%len(cases)]
 				status, body, err := sendRaw(addr, c.req)
-				if err != nil || status != c.status || strings.Contains(body, "TOP SECRET") {
+				if !c.answered(status, err) || strings.Contains(body, "TOP SECRET") {
 					mu.Lock()
 					bad[fmt.Sprintf("%s: %d", c.name, status)]++
 					mu.Unlock()
