@@ -1,0 +1,391 @@
+package layerdelta
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+// Input is a layer blob the sender holds.
+type Input struct {
+	Digest    digest.Digest
+	Size      int64
+	MediaType string
+	Blob      io.ReaderAt // the compressed blob, Size bytes
+}
+
+// BuildOptions tune [Build].
+type BuildOptions struct {
+	TempDir string // for the uncompressed tars and candidate recipes; "" = os.TempDir()
+	// Method forces "file" or "cdc"; "" builds both and keeps the smaller.
+	Method string
+}
+
+// BuildResult describes the recipe [Build] wrote.
+type BuildResult struct {
+	Meta       Meta
+	RecipeSize int64 // bytes written
+	// Sizes of each candidate recipe (0 when not built), for measurements.
+	FileSize, CDCSize int64
+	Params            Params
+}
+
+// minFileMatch is the smallest file content worth a copy operation rather than literal
+// bytes (an operation costs a few bytes; the literal compresses).
+const minFileMatch = 128
+
+// Build writes to w a recipe that rebuilds target from bases. It fails with an error
+// wrapping [ErrNotReproducible] when no known compressor reproduces the target blob:
+// the caller then ships the layer whole and reports why.
+func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts BuildOptions) (*BuildResult, error) {
+	if len(bases) == 0 || len(bases) > maxBases {
+		return nil, fmt.Errorf("layer recipe for %s: %d base layers (want 1..%d)", target.Digest, len(bases), maxBases)
+	}
+	tmp, err := os.MkdirTemp(opts.TempDir, "imgx-layerdelta-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	tt, tl, err := decompressTo(ctx, target, tmp)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+	}
+	defer tt.Close()
+	params, err := Reproduce(target.Blob, target.Size, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(tt, 0, tl.TarSize)), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+	}
+
+	meta := Meta{Target: tl, Params: params}
+	files := map[[32]byte]loc{}
+	chunkIx := map[[32]byte]loc{}
+	for i, b := range bases {
+		if b.Digest == target.Digest {
+			return nil, fmt.Errorf("layer %s: base %d is the target itself", target.Digest, i)
+		}
+		bf, bl, err := decompressTo(ctx, b, tmp)
+		if err != nil {
+			return nil, fmt.Errorf("base layer %s: %w", b.Digest, err)
+		}
+		meta.Bases = append(meta.Bases, bl)
+		if opts.Method != "cdc" {
+			// A base that is not a readable tar still serves chunks.
+			_ = scanTar(bf, bl.TarSize, func(off, n int64, sum [32]byte) {
+				if _, ok := files[sum]; !ok && n >= minFileMatch {
+					files[sum] = loc{base: i, off: off, n: n}
+				}
+			})
+		}
+		if opts.Method != "file" {
+			if err := chunks(io.NewSectionReader(bf, 0, bl.TarSize), func(off int64, n int, sum [32]byte) {
+				if _, ok := chunkIx[sum]; !ok {
+					chunkIx[sum] = loc{base: i, off: off, n: int64(n)}
+				}
+			}); err != nil {
+				bf.Close()
+				return nil, fmt.Errorf("base layer %s: %w", b.Digest, err)
+			}
+		}
+		bf.Close()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+
+	res := &BuildResult{Params: params}
+	var best *os.File
+	var bestMeta Meta
+	var bestSize int64 = -1
+	try := func(method string, ops []Op) error {
+		f, err := os.CreateTemp(tmp, method+"-*.recipe")
+		if err != nil {
+			return err
+		}
+		m := meta
+		m.Method = method
+		m.Ops, m.Literal = 0, 0
+		for _, o := range ops {
+			m.Ops++
+			if !o.Copy {
+				m.Literal += o.N
+			}
+		}
+		rw, err := NewWriter(f, m)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		for _, o := range ops {
+			if o.Copy {
+				rw.Copy(o.Base, o.Offset, o.N)
+			} else if err := rw.Literal(io.NewSectionReader(tt, o.Offset, o.N), o.N); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		if err := rw.Close(); err != nil {
+			f.Close()
+			return err
+		}
+		size, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if method == "file" {
+			res.FileSize = size
+		} else {
+			res.CDCSize = size
+		}
+		if bestSize < 0 || size < bestSize {
+			if best != nil {
+				best.Close()
+			}
+			best, bestMeta, bestSize = f, m, size
+		} else {
+			f.Close()
+		}
+		return nil
+	}
+	if opts.Method != "cdc" {
+		ops, err := fileOps(tt, tl.TarSize, files)
+		if err == nil {
+			if err := try("file", ops); err != nil {
+				return nil, err
+			}
+		} else if opts.Method == "file" {
+			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+		}
+	}
+	if opts.Method != "file" {
+		ops, err := cdcOps(tt, tl.TarSize, chunkIx)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+		}
+		if err := try("cdc", ops); err != nil {
+			return nil, err
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("layer %s: no recipe built", target.Digest)
+	}
+	defer best.Close()
+	if _, err := best.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(w, best)
+	if err != nil {
+		return nil, err
+	}
+	res.Meta, res.RecipeSize = bestMeta, n
+	return res, nil
+}
+
+type loc struct {
+	base   int
+	off, n int64
+}
+
+// opList appends operations, merging neighbours: literal ranges of the target that
+// touch, and copies that continue the previous copy in the same base.
+type opList []Op
+
+func (l *opList) add(o Op) {
+	if o.N == 0 {
+		return
+	}
+	if k := len(*l); k > 0 {
+		p := &(*l)[k-1]
+		if p.Copy == o.Copy && p.Base == o.Base && p.Offset+p.N == o.Offset {
+			p.N += o.N
+			return
+		}
+	}
+	*l = append(*l, o)
+}
+
+// fileOps copies every regular file content found (by sha256) in a base and carries
+// the rest: headers, padding, the end blocks and new contents.
+func fileOps(tt *os.File, size int64, files map[[32]byte]loc) ([]Op, error) {
+	var ops opList
+	var pos int64
+	err := scanTar(tt, size, func(off, n int64, sum [32]byte) {
+		l, ok := files[sum]
+		if !ok || l.n != n {
+			return
+		}
+		ops.add(Op{Offset: pos, N: off - pos})
+		ops.add(Op{Copy: true, Base: l.base, Offset: l.off, N: n})
+		pos = off + n
+	})
+	if err != nil {
+		return nil, err
+	}
+	ops.add(Op{Offset: pos, N: size - pos})
+	return ops, nil
+}
+
+// cdcOps copies every content-defined chunk of the target found in a base.
+func cdcOps(tt *os.File, size int64, ix map[[32]byte]loc) ([]Op, error) {
+	var ops opList
+	err := chunks(io.NewSectionReader(tt, 0, size), func(off int64, n int, sum [32]byte) {
+		if l, ok := ix[sum]; ok && l.n == int64(n) {
+			ops.add(Op{Copy: true, Base: l.base, Offset: l.off, N: l.n})
+		} else {
+			ops.add(Op{Offset: off, N: int64(n)})
+		}
+	})
+	return ops, err
+}
+
+// countReader counts what archive/tar consumed, which gives each entry's content offset
+// (archive/tar reads headers and data with ReadFull, without read-ahead).
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// scanTar calls fn with the offset, size and sha256 of each regular file's content in the
+// tar of size bytes at f. Sparse files are skipped (their stored bytes are not their
+// content); they stay literal.
+func scanTar(f io.ReaderAt, size int64, fn func(off, n int64, sum [32]byte)) error {
+	cr := &countReader{r: io.NewSectionReader(f, 0, size)}
+	tr := tar.NewReader(cr)
+	h := sha256.New()
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading tar at byte %d: %w", cr.n, err)
+		}
+		if hdr.Typeflag != tar.TypeReg || hdr.Size <= 0 || isSparse(hdr) {
+			continue
+		}
+		start := cr.n
+		h.Reset()
+		if _, err := io.Copy(h, tr); err != nil {
+			return fmt.Errorf("reading tar entry %q: %w", hdr.Name, err)
+		}
+		if cr.n != start+hdr.Size {
+			return fmt.Errorf("tar entry %q: content not contiguous", hdr.Name)
+		}
+		var sum [32]byte
+		h.Sum(sum[:0])
+		fn(start, hdr.Size, sum)
+	}
+}
+
+func isSparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse") {
+			return true
+		}
+	}
+	return false
+}
+
+// decompressTo writes the uncompressed tar of in to a temporary file in dir and
+// returns it open, with the layer's identity.
+func decompressTo(ctx context.Context, in Input, dir string) (*os.File, Layer, error) {
+	l := Layer{Digest: in.Digest, Size: in.Size, MediaType: in.MediaType}
+	r, closeFn, err := Decompress(io.NewSectionReader(in.Blob, 0, in.Size))
+	if err != nil {
+		return nil, l, err
+	}
+	defer closeFn()
+	f, err := os.CreateTemp(dir, "layer-*.tar")
+	if err != nil {
+		return nil, l, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	if err != nil {
+		f.Close()
+		return nil, l, fmt.Errorf("decompress: %w", err)
+	}
+	l.DiffID = digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+	l.TarSize = n
+	return f, l, nil
+}
+
+// Decompress returns the uncompressed stream of a layer blob (gzip, zstd or plain tar,
+// by magic number) and a function releasing the decoder.
+func Decompress(r io.Reader) (io.Reader, func(), error) {
+	br := newPeekReader(r)
+	head, _ := br.peek(4)
+	switch {
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		zr, err := kgzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, func() { zr.Close() }, nil
+	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr, zr.Close, nil
+	}
+	return br, func() {}, nil
+}
+
+type peekReader struct {
+	r   io.Reader
+	buf []byte
+}
+
+func newPeekReader(r io.Reader) *peekReader { return &peekReader{r: r} }
+
+func (p *peekReader) peek(n int) ([]byte, error) {
+	for len(p.buf) < n {
+		b := make([]byte, n-len(p.buf))
+		k, err := p.r.Read(b)
+		p.buf = append(p.buf, b[:k]...)
+		if err != nil {
+			return p.buf, err
+		}
+	}
+	return p.buf, nil
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if len(p.buf) > 0 {
+		n := copy(b, p.buf)
+		p.buf = p.buf[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
