@@ -10,6 +10,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 )
 
 // Compressor names accepted in a recipe.
@@ -18,6 +19,7 @@ const (
 	CompGoGzip       = "go-gzip"        // Go's compress/gzip (docker, buildkit, containerd)
 	CompKlauspostGz  = "klauspost-gzip" // github.com/klauspost/compress/gzip
 	CompKlauspostZst = "klauspost-zstd" // github.com/klauspost/compress/zstd stream encoder
+	CompPgzip        = "pgzip"          // github.com/klauspost/pgzip (containers/image: podman, skopeo, buildah; umoci)
 )
 
 // Params are the compressor parameters that turn a layer's uncompressed tar into its
@@ -34,6 +36,8 @@ type Params struct {
 	// zstd options that change the bytes written.
 	CRC         bool `json:"crc,omitempty"`
 	Concurrency int  `json:"concurrency,omitempty"`
+	// pgzip compresses independent blocks of this size (its output depends on it).
+	BlockSize int `json:"blockSize,omitempty"`
 }
 
 func (p Params) String() string {
@@ -42,6 +46,8 @@ func (p Params) String() string {
 		return fmt.Sprintf("%s level %d crc=%v concurrency=%d", p.Compressor, p.Level, p.CRC, p.Concurrency)
 	case CompNone:
 		return p.Compressor
+	case CompPgzip:
+		return fmt.Sprintf("%s level %d block %d", p.Compressor, p.Level, p.BlockSize)
 	}
 	return fmt.Sprintf("%s level %d", p.Compressor, p.Level)
 }
@@ -51,6 +57,7 @@ var (
 	// zstdLevels are klauspost's EncoderLevel values: fastest, default, better, best.
 	zstdLevels      = []int{int(zstd.SpeedFastest), int(zstd.SpeedDefault), int(zstd.SpeedBetterCompression), int(zstd.SpeedBestCompression)}
 	zstdConcurrency = []int{1, 2, 4, 8, 16}
+	pgzipBlockSizes = []int{1 << 20, 512 << 10, 250000}
 )
 
 // ErrParams is wrapped by every refusal of compressor parameters.
@@ -63,12 +70,18 @@ func (p Params) Validate() error {
 	zstdSet := p.CRC || p.Concurrency != 0
 	switch p.Compressor {
 	case CompNone:
-		if p.Level != 0 || gzipHeaderSet || zstdSet {
+		if p.Level != 0 || gzipHeaderSet || zstdSet || p.BlockSize != 0 {
 			return bad("takes no options")
 		}
-	case CompGoGzip, CompKlauspostGz:
+	case CompGoGzip, CompKlauspostGz, CompPgzip:
 		if !contains(gzipLevels, p.Level) {
 			return bad(fmt.Sprintf("level %d", p.Level))
+		}
+		if (p.Compressor == CompPgzip) != (p.BlockSize != 0) {
+			return bad(fmt.Sprintf("block size %d", p.BlockSize))
+		}
+		if p.BlockSize != 0 && !contains(pgzipBlockSizes, p.BlockSize) {
+			return bad(fmt.Sprintf("block size %d", p.BlockSize))
 		}
 		if zstdSet {
 			return bad("zstd options on a gzip compressor")
@@ -83,8 +96,8 @@ func (p Params) Validate() error {
 		if !contains(zstdConcurrency, p.Concurrency) {
 			return bad(fmt.Sprintf("concurrency %d", p.Concurrency))
 		}
-		if gzipHeaderSet {
-			return bad("gzip header fields on zstd")
+		if gzipHeaderSet || p.BlockSize != 0 {
+			return bad("gzip options on zstd")
 		}
 	default:
 		return fmt.Errorf("%w: unknown compressor %q", ErrParams, p.Compressor)
@@ -136,6 +149,23 @@ func (p Params) NewWriter(w io.Writer) (io.WriteCloser, error) {
 			z.OS = *p.OS
 		}
 		return z, nil
+	case CompPgzip:
+		z, err := pgzip.NewWriterLevel(w, p.Level)
+		if err != nil {
+			return nil, err
+		}
+		// The number of blocks in flight changes speed, not bytes.
+		if err := z.SetConcurrency(p.BlockSize, 2); err != nil {
+			return nil, err
+		}
+		z.Name, z.Comment = p.Name, p.Comment
+		if p.ModTime != 0 {
+			z.ModTime = time.Unix(p.ModTime, 0)
+		}
+		if p.OS != nil {
+			z.OS = *p.OS
+		}
+		return z, nil
 	default: // CompKlauspostZst, validated above
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevel(p.Level)),
 			zstd.WithEncoderCRC(p.CRC), zstd.WithEncoderConcurrency(p.Concurrency))
@@ -154,10 +184,17 @@ func Candidates(head []byte) []Params {
 		hdr := gzipHeader(head)
 		var out []Params
 		order := []int{-1, 9, 1, 2, 3, 4, 5, 7, 8} // 6 == -1 (default) in both writers
-		for _, comp := range []string{CompGoGzip, CompKlauspostGz} {
+		for _, comp := range []string{CompGoGzip, CompKlauspostGz, CompPgzip} {
 			for _, l := range order {
 				p := hdr
 				p.Compressor, p.Level = comp, l
+				if comp == CompPgzip {
+					for _, bs := range pgzipBlockSizes {
+						p.BlockSize = bs
+						out = append(out, p)
+					}
+					continue
+				}
 				out = append(out, p)
 			}
 		}

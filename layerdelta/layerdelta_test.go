@@ -120,6 +120,8 @@ var paramCases = []Params{
 	{Compressor: CompKlauspostZst, Level: int(zstd.SpeedDefault), CRC: true, Concurrency: 1},
 	{Compressor: CompKlauspostZst, Level: int(zstd.SpeedFastest), CRC: false, Concurrency: 4},
 	{Compressor: CompKlauspostZst, Level: int(zstd.SpeedBestCompression), CRC: true, Concurrency: 4},
+	{Compressor: CompPgzip, Level: -1, BlockSize: 1 << 20},
+	{Compressor: CompPgzip, Level: 9, BlockSize: 250000},
 	{Compressor: CompNone},
 }
 
@@ -181,7 +183,7 @@ func TestReproduceGNUGzipRefused(t *testing.T) {
 func TestBuildRebuildExact(t *testing.T) {
 	baseTar := makeTar(t, baseFiles(), time.Unix(1700000000, 0))
 	newTar := makeTar(t, changedFiles(), time.Unix(1700086400, 0)) // rebuilt a day later
-	for _, p := range []Params{paramCases[0], paramCases[3], paramCases[5], paramCases[8]} {
+	for _, p := range []Params{paramCases[0], paramCases[3], paramCases[5], paramCases[10]} {
 		methods := []string{""}
 		if p == paramCases[0] {
 			methods = []string{"file", "cdc", ""}
