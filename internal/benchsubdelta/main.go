@@ -1,0 +1,468 @@
+// Command benchsubdelta measures sub-layer deltas (package layerdelta) on two rebuilt
+// layers made from this host's files, side by side with today's layer delta (the whole
+// new blob), zstd --patch-from and the compressed size of only the changed files; then
+// how many layers of a small corpus a known compressor reproduces exactly.
+//
+//	benchsubdelta WORKDIR IMGX_V1 IMGX_V2 [SIZE_MB] [LAYOUT...]
+//
+// IMGX_V1/V2 are the same imgx built with different -ldflags ("the new binary" of
+// scenario B). LAYOUT dirs are OCI layouts written by real tools whose layers join the
+// reproducibility corpus. Used by scripts/bench-subdelta.sh.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/imgx/imgx/layerdelta"
+)
+
+// entry is one file of a synthetic layer: its content comes from a host file, possibly
+// edited.
+type entry struct {
+	name  string
+	src   string // host file, or "" for data
+	data  []byte
+	link  string
+	mtime time.Time
+	mode  int64
+	edit  bool // an "upgraded" version of src
+}
+
+func main() {
+	if len(os.Args) < 4 {
+		fmt.Fprintln(os.Stderr, "usage: benchsubdelta WORKDIR IMGX_V1 IMGX_V2 [SIZE_MB] [LAYOUT...]")
+		os.Exit(2)
+	}
+	work, v1, v2 := os.Args[1], os.Args[2], os.Args[3]
+	sizeMB := 80
+	var layouts []string
+	if len(os.Args) > 4 {
+		n, err := strconv.Atoi(os.Args[4])
+		check(err)
+		sizeMB = n
+		layouts = os.Args[5:]
+	}
+	check(os.MkdirAll(work, 0o755))
+
+	fmt.Printf("== scenario A: a %d MB base layer from /usr/lib/x86_64-linux-gnu, rebuilt with 3 packages upgraded, 1 added, dpkg status edited\n", sizeMB)
+	baseA, newA, changedA := scenarioA(int64(sizeMB) << 20)
+	measure(work, "A", baseA, newA, changedA)
+
+	fmt.Println("== scenario B: an application layer, new imgx binary (other -ldflags) and two changed assets")
+	baseB, newB, changedB := scenarioB(v1, v2)
+	measure(work, "B", baseB, newB, changedB)
+
+	fmt.Println("== reproducibility corpus")
+	corpus(work, layouts)
+
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	fmt.Printf("peak RSS of the whole run: %.0f MB\n", float64(ru.Maxrss)/1024)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchsubdelta:", err)
+		os.Exit(1)
+	}
+}
+
+func scenarioA(limit int64) (base, rebuilt []entry, changed []entry) {
+	root := "/usr/lib/x86_64-linux-gnu"
+	var all []entry
+	var total int64
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || total >= limit {
+			return nil
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return nil
+		}
+		name := strings.TrimPrefix(p, "/")
+		e := entry{name: name, mtime: info.ModTime().Truncate(time.Second), mode: int64(info.Mode().Perm())}
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			e.link, _ = os.Readlink(p)
+		case info.Mode().IsRegular():
+			if info.Size() > 16<<20 {
+				return nil
+			}
+			e.src = p
+			total += info.Size()
+		case info.IsDir():
+			e.name += "/"
+		default:
+			return nil
+		}
+		all = append(all, e)
+		return nil
+	})
+	status := dpkgStatus(0)
+	base = append(append([]entry{}, all...), entry{name: "var/lib/dpkg/status", data: status, mtime: time.Unix(1700000000, 0), mode: 0o644})
+
+	// Three "packages" upgraded: runs of 8 regular files at 20%, 50%, 80% of the listing.
+	now := time.Unix(1700086400, 0)
+	rebuilt = append([]entry{}, all...)
+	for _, at := range []int{len(all) / 5, len(all) / 2, len(all) * 4 / 5} {
+		n := 0
+		for i := at; i < len(rebuilt) && n < 8; i++ {
+			if rebuilt[i].src == "" {
+				continue
+			}
+			rebuilt[i].edit, rebuilt[i].mtime = true, now
+			changed = append(changed, rebuilt[i])
+			n++
+		}
+	}
+	// One package added: 10 binaries from /usr/bin.
+	added := 0
+	ents, _ := os.ReadDir("/usr/bin")
+	for _, d := range ents {
+		info, err := d.Info()
+		if err != nil || !info.Mode().IsRegular() || info.Size() < 20<<10 || info.Size() > 4<<20 || added == 10 {
+			continue
+		}
+		e := entry{name: "usr/bin/" + d.Name(), src: "/usr/bin/" + d.Name(), mtime: now, mode: 0o755}
+		rebuilt = append(rebuilt, e)
+		changed = append(changed, e)
+		added++
+	}
+	st := entry{name: "var/lib/dpkg/status", data: dpkgStatus(1), mtime: now, mode: 0o644}
+	rebuilt = append(rebuilt, st)
+	changed = append(changed, st)
+	return base, rebuilt, changed
+}
+
+// dpkgStatus is a dpkg status file of 2000 packages; version v changes 4 of them.
+func dpkgStatus(v int) []byte {
+	var b bytes.Buffer
+	for i := range 2000 {
+		ver := "1.0"
+		if v > 0 && i%500 == 7 {
+			ver = "1.1"
+		}
+		fmt.Fprintf(&b, "Package: pkg%04d\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: %d\nMaintainer: Debian <debian@example.org>\nArchitecture: amd64\nVersion: %s-%d\nDepends: libc6 (>= 2.36)\nDescription: package number %d\n\n", i, 100+i*7%9000, ver, i%7, i)
+	}
+	return b.Bytes()
+}
+
+func scenarioB(v1, v2 string) (base, rebuilt, changed []entry) {
+	t0, t1 := time.Unix(1700000000, 0), time.Unix(1700086400, 0)
+	base = append(base, entry{name: "app/", mtime: t0, mode: 0o755}, entry{name: "app/imgx", src: v1, mtime: t0, mode: 0o755})
+	// Assets: docs and icons of this host.
+	var assets []entry
+	_ = filepath.WalkDir("/usr/share/doc", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || len(assets) >= 40 || !d.Type().IsRegular() {
+			return nil
+		}
+		assets = append(assets, entry{name: "app/assets/" + strings.ReplaceAll(strings.TrimPrefix(p, "/usr/share/doc/"), "/", "_"), src: p, mtime: t0, mode: 0o644})
+		return nil
+	})
+	base = append(base, assets...)
+	rebuilt = append(rebuilt, entry{name: "app/", mtime: t1, mode: 0o755})
+	bin := entry{name: "app/imgx", src: v2, mtime: t1, mode: 0o755}
+	rebuilt = append(rebuilt, bin)
+	changed = append(changed, bin)
+	for i, a := range assets {
+		if i == 5 || i == 17 {
+			a.edit, a.mtime = true, t1
+			changed = append(changed, a)
+		}
+		rebuilt = append(rebuilt, a)
+	}
+	return base, rebuilt, changed
+}
+
+// upgraded models a new version of a file: 16 bytes inserted at 8 places (code moves)
+// and 1% of the bytes rewritten.
+func upgraded(b []byte) []byte {
+	out := make([]byte, 0, len(b)+128)
+	step := len(b)/8 + 1
+	for i := 0; i < len(b); i += step {
+		out = append(out, b[i:min(i+step, len(b))]...)
+		out = append(out, []byte("upgraded-1.1-+16")...)
+	}
+	for i := 0; i < len(out)/100; i++ {
+		out[(i*7919)%len(out)] ^= 0x5a
+	}
+	return out
+}
+
+func writeTar(path string, es []entry) {
+	f, err := os.Create(path)
+	check(err)
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	for _, e := range es {
+		h := &tar.Header{Name: e.name, ModTime: e.mtime, Mode: e.mode, Format: tar.FormatPAX}
+		var data []byte
+		switch {
+		case e.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		case strings.HasSuffix(e.name, "/"):
+			h.Typeflag = tar.TypeDir
+		default:
+			h.Typeflag = tar.TypeReg
+			data = e.data
+			if e.src != "" {
+				data, err = os.ReadFile(e.src)
+				check(err)
+			}
+			if e.edit {
+				data = upgraded(data)
+			}
+			h.Size = int64(len(data))
+		}
+		check(tw.WriteHeader(h))
+		_, err = tw.Write(data)
+		check(err)
+	}
+	check(tw.Close())
+}
+
+func compressFile(src, dst string, p layerdelta.Params) {
+	in, err := os.Open(src)
+	check(err)
+	defer in.Close()
+	out, err := os.Create(dst)
+	check(err)
+	defer out.Close()
+	zw, err := p.NewWriter(out)
+	check(err)
+	_, err = io.Copy(zw, in)
+	check(err)
+	check(zw.Close())
+}
+
+func input(path string) (layerdelta.Input, *os.File) {
+	f, err := os.Open(path)
+	check(err)
+	fi, err := f.Stat()
+	check(err)
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	check(err)
+	return layerdelta.Input{Digest: digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)), Size: fi.Size(), Blob: f}, f
+}
+
+func size(p string) int64 {
+	fi, err := os.Stat(p)
+	check(err)
+	return fi.Size()
+}
+
+func mb(n int64) string { return fmt.Sprintf("%8.2f MB", float64(n)/1e6) }
+
+func measure(work, name string, base, rebuilt, changed []entry) {
+	dir := filepath.Join(work, name)
+	check(os.MkdirAll(dir, 0o755))
+	bt, nt, ct := filepath.Join(dir, "base.tar"), filepath.Join(dir, "new.tar"), filepath.Join(dir, "changed.tar")
+	writeTar(bt, base)
+	writeTar(nt, rebuilt)
+	writeTar(ct, changed)
+	gz := layerdelta.Params{Compressor: layerdelta.CompGoGzip, Level: -1} // docker, buildkit, containerd default
+	bg, ng := bt+".gz", nt+".gz"
+	compressFile(bt, bg, gz)
+	t0 := time.Now()
+	compressFile(nt, ng, gz)
+	gzTime := time.Since(t0)
+	compressFile(ct, ct+".gz", gz)
+	zst := layerdelta.Params{Compressor: layerdelta.CompKlauspostZst, Level: 3, CRC: true, Concurrency: 1}
+	compressFile(ct, ct+".zst", zst)
+
+	patch := filepath.Join(dir, "patch.zst")
+	t0 = time.Now()
+	out, err := exec.Command("zstd", "-q", "-f", "-3", "--patch-from="+bt, nt, "-o", patch).CombinedOutput()
+	patchTime := time.Since(t0)
+	if err != nil {
+		check(fmt.Errorf("zstd --patch-from: %v: %s", err, out))
+	}
+
+	tin, tf := input(ng)
+	bin, bf := input(bg)
+	defer tf.Close()
+	defer bf.Close()
+	recPath := filepath.Join(dir, "recipe")
+	rf, err := os.Create(recPath)
+	check(err)
+	t0 = time.Now()
+	res, err := layerdelta.Build(context.Background(), tin, []layerdelta.Input{bin}, rf, layerdelta.BuildOptions{TempDir: dir})
+	buildTime := time.Since(t0)
+	check(err)
+	check(rf.Close())
+
+	rebuiltPath := filepath.Join(dir, "rebuilt.gz")
+	of, err := os.Create(rebuiltPath)
+	check(err)
+	rr, err := os.Open(recPath)
+	check(err)
+	t0 = time.Now()
+	_, err = layerdelta.Rebuild(context.Background(), rr, func(_ context.Context, d digest.Digest) (io.ReadCloser, error) {
+		if d != bin.Digest {
+			return nil, fs.ErrNotExist
+		}
+		return os.Open(bg)
+	}, of, layerdelta.RebuildOptions{TempDir: dir})
+	rebuildTime := time.Since(t0)
+	check(err)
+	rr.Close()
+	of.Close()
+
+	today := size(ng)
+	fmt.Printf("   layers: base %s compressed (%s tar), new %s compressed (%s tar); compressor found: %s\n",
+		mb(size(bg)), mb(size(bt)), mb(today), mb(size(nt)), res.Params)
+	fmt.Printf("   today's layer delta (whole new blob)     %s  1.000x\n", mb(today))
+	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [file-level %s, CDC %s]\n", res.Meta.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileSize), mb(res.CDCSize))
+	fmt.Printf("   zstd -3 --patch-from (uncompressed)      %s  %.3fx\n", mb(size(patch)), float64(size(patch))/float64(today))
+	fmt.Printf("   changed files only, tar.gz / tar.zst     %s / %s  (recipe = %.2fx the zst)\n", mb(size(ct+".gz")), mb(size(ct+".zst")), float64(res.RecipeSize)/float64(size(ct+".zst")))
+	fmt.Printf("   times: build recipe %.1fs (incl. compressor search), rebuild+verify %.1fs, gzip of the new layer %.1fs, zstd --patch-from %.1fs\n",
+		buildTime.Seconds(), rebuildTime.Seconds(), gzTime.Seconds(), patchTime.Seconds())
+	fmt.Printf("   rebuilt blob digest verified: %s\n", tin.Digest)
+}
+
+// corpus counts how many layers a known compressor reproduces: the scenario tars and two
+// host trees compressed by each compressor builders use, plus the layers of the given
+// OCI layouts (real tools' output).
+func corpus(work string, layouts []string) {
+	dir := filepath.Join(work, "corpus")
+	check(os.MkdirAll(dir, 0o755))
+	var tars []string
+	for _, src := range []string{"/etc", "/usr/share/doc", "/usr/include"} {
+		p := filepath.Join(dir, strings.ReplaceAll(strings.Trim(src, "/"), "/", "_")+".tar")
+		out, err := exec.Command("tar", "-C", "/", "--exclude=etc/shadow*", "--exclude=etc/gshadow*", "-cf", p, "--ignore-failed-read", strings.TrimPrefix(src, "/")).CombinedOutput()
+		if err != nil && size(p) == 0 {
+			check(fmt.Errorf("tar %s: %v: %s", src, err, out))
+		}
+		tars = append(tars, p)
+	}
+	tars = append(tars, filepath.Join(work, "B", "new.tar"))
+	type comp struct {
+		name string
+		make func(src, dst string)
+	}
+	lib := func(p layerdelta.Params) func(string, string) { return func(s, d string) { compressFile(s, d, p) } }
+	cli := func(args ...string) func(string, string) {
+		return func(s, d string) {
+			in, err := os.Open(s)
+			check(err)
+			defer in.Close()
+			out, err := os.Create(d)
+			check(err)
+			defer out.Close()
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Stdin, cmd.Stdout = in, out
+			check(cmd.Run())
+		}
+	}
+	comps := []comp{
+		{"Go gzip default (docker/buildkit/containerd)", lib(layerdelta.Params{Compressor: layerdelta.CompGoGzip, Level: -1})},
+		{"Go gzip level 9", lib(layerdelta.Params{Compressor: layerdelta.CompGoGzip, Level: 9})},
+		{"klauspost gzip default", lib(layerdelta.Params{Compressor: layerdelta.CompKlauspostGz, Level: -1})},
+		{"pgzip default (containers/image, umoci)", lib(layerdelta.Params{Compressor: layerdelta.CompPgzip, Level: -1, BlockSize: 1 << 20})},
+		{"klauspost zstd default (containerd zstd)", lib(layerdelta.Params{Compressor: layerdelta.CompKlauspostZst, Level: 2, CRC: true, Concurrency: 4})},
+		{"GNU gzip -n -6 (tar | gzip)", cli("gzip", "-n", "-6")},
+		{"zstd CLI -3", cli("zstd", "-q", "-3", "-c")},
+	}
+	ok, total := 0, 0
+	for _, c := range comps {
+		n := 0
+		for _, tp := range tars {
+			blob := filepath.Join(dir, "blob")
+			c.make(tp, blob)
+			if reproducible(blob) {
+				n++
+			}
+		}
+		fmt.Printf("   %-46s %d/%d reproducible\n", c.name, n, len(tars))
+		ok, total = ok+n, total+len(tars)
+	}
+	for _, l := range layouts {
+		n, t := 0, 0
+		ents, err := os.ReadDir(filepath.Join(l, "blobs", "sha256"))
+		check(err)
+		sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
+		for _, e := range ents {
+			p := filepath.Join(l, "blobs", "sha256", e.Name())
+			if !isLayer(p) {
+				continue
+			}
+			t++
+			if reproducible(p) {
+				n++
+			}
+		}
+		fmt.Printf("   layers of %-35s %d/%d reproducible\n", filepath.Base(l), n, t)
+		ok, total = ok+n, total+t
+	}
+	fmt.Printf("   total: %d/%d layers reproducible\n", ok, total)
+}
+
+// isLayer: a gzip or zstd blob whose stream is a tar.
+func isLayer(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false
+	}
+	if !(head[0] == 0x1f && head[1] == 0x8b) && !bytes.Equal(head, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		return false
+	}
+	_, _ = f.Seek(0, io.SeekStart)
+	r, done, err := layerdelta.Decompress(f)
+	if err != nil {
+		return false
+	}
+	defer done()
+	_, err = tar.NewReader(r).Next()
+	return err == nil || err == io.EOF
+}
+
+func reproducible(blob string) bool {
+	f, err := os.Open(blob)
+	check(err)
+	defer f.Close()
+	fi, err := f.Stat()
+	check(err)
+	var opened []func()
+	defer func() {
+		for _, c := range opened {
+			c()
+		}
+	}()
+	p, err := layerdelta.Reproduce(f, fi.Size(), func() (io.ReadCloser, error) {
+		g, err := os.Open(blob)
+		if err != nil {
+			return nil, err
+		}
+		r, done, err := layerdelta.Decompress(g)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		opened = append(opened, func() { done(); g.Close() })
+		return io.NopCloser(r), nil
+	})
+	_ = p
+	return err == nil
+}
