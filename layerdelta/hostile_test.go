@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,10 +86,15 @@ func rewrite(t *testing.T, recipe []byte, edit func(*Meta), mutate func([]byte))
 	return out.Bytes()
 }
 
+// rebuild runs Rebuild and checks it left nothing in its temp dir, whatever happened.
 func rebuild(t *testing.T, recipe []byte, open BaseOpener) (*bytes.Buffer, error) {
 	t.Helper()
 	var out bytes.Buffer
-	_, err := Rebuild(context.Background(), bytes.NewReader(recipe), open, &out, RebuildOptions{TempDir: t.TempDir(), LoadFirst: "nightly-41.imgx"})
+	tmp := t.TempDir()
+	_, err := Rebuild(context.Background(), bytes.NewReader(recipe), open, &out, RebuildOptions{TempDir: tmp, LoadFirst: "nightly-41.imgx"})
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("Rebuild left %d entries in its temp dir", len(ents))
+	}
 	return &out, err
 }
 
