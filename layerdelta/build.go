@@ -2,7 +2,6 @@ package layerdelta
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -10,9 +9,9 @@ import (
 	"os"
 	"strings"
 
-	kgzip "github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+
+	decomp "github.com/imgx/imgx/internal/compress"
 )
 
 // Input is a layer blob the sender holds.
@@ -308,7 +307,7 @@ func isSparse(h *tar.Header) bool {
 // returns it open, with the layer's identity.
 func decompressTo(ctx context.Context, in Input, dir string) (*os.File, Layer, error) {
 	l := Layer{Digest: in.Digest, Size: in.Size, MediaType: in.MediaType}
-	r, closeFn, err := Decompress(io.NewSectionReader(in.Blob, 0, in.Size))
+	r, closeFn, err := decompress(io.NewSectionReader(in.Blob, 0, in.Size))
 	if err != nil {
 		return nil, l, err
 	}
@@ -328,54 +327,14 @@ func decompressTo(ctx context.Context, in Input, dir string) (*os.File, Layer, e
 	return f, l, nil
 }
 
-// Decompress returns the uncompressed stream of a layer blob (gzip, zstd or plain tar,
-// by magic number) and a function releasing the decoder.
-func Decompress(r io.Reader) (io.Reader, func(), error) {
-	br := newPeekReader(r)
-	head, _ := br.peek(4)
-	switch {
-	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		zr, err := kgzip.NewReader(br)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
-		}
-		return zr, func() { zr.Close() }, nil
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<27))
-		if err != nil {
-			return nil, nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr, zr.Close, nil
+// decompress returns the uncompressed stream of a layer blob (by magic number, through
+// the one decompressor, internal/compress) and a function releasing the decoder.
+func decompress(r io.Reader) (io.Reader, func(), error) {
+	rc, _, err := decomp.NewReader(r, decomp.Options{})
+	if err != nil {
+		return nil, nil, err
 	}
-	return br, func() {}, nil
-}
-
-type peekReader struct {
-	r   io.Reader
-	buf []byte
-}
-
-func newPeekReader(r io.Reader) *peekReader { return &peekReader{r: r} }
-
-func (p *peekReader) peek(n int) ([]byte, error) {
-	for len(p.buf) < n {
-		b := make([]byte, n-len(p.buf))
-		k, err := p.r.Read(b)
-		p.buf = append(p.buf, b[:k]...)
-		if err != nil {
-			return p.buf, err
-		}
-	}
-	return p.buf, nil
-}
-
-func (p *peekReader) Read(b []byte) (int, error) {
-	if len(p.buf) > 0 {
-		n := copy(b, p.buf)
-		p.buf = p.buf[n:]
-		return n, nil
-	}
-	return p.r.Read(b)
+	return rc, func() { rc.Close() }, nil
 }
 
 type ctxReader struct {

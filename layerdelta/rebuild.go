@@ -134,7 +134,7 @@ func materializeBase(ctx context.Context, open BaseOpener, b Layer, target diges
 		return nil, fmt.Errorf("base layer %s: %w", b.Digest, err)
 	}
 	defer rc.Close()
-	dr, closeFn, err := Decompress(rc)
+	dr, closeFn, err := decompress(rc)
 	if err != nil {
 		return nil, fmt.Errorf("base layer %s: %w", b.Digest, err)
 	}

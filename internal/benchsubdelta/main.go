@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/layerdelta"
 )
 
@@ -45,6 +47,14 @@ type entry struct {
 }
 
 func main() {
+	if len(os.Args) == 5 && os.Args[1] == "-build" {
+		childBuild(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "-rebuild" {
+		childRebuild(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
 	if len(os.Args) < 4 {
 		fmt.Fprintln(os.Stderr, "usage: benchsubdelta WORKDIR IMGX_V1 IMGX_V2 [SIZE_MB] [LAYOUT...]")
 		os.Exit(2)
@@ -296,44 +306,30 @@ func measure(work, name string, base, rebuilt, changed []entry) {
 	}
 
 	tin, tf := input(ng)
-	bin, bf := input(bg)
-	defer tf.Close()
-	defer bf.Close()
+	tf.Close()
 	recPath := filepath.Join(dir, "recipe")
-	rf, err := os.Create(recPath)
-	check(err)
-	t0 = time.Now()
-	res, err := layerdelta.Build(context.Background(), tin, []layerdelta.Input{bin}, rf, layerdelta.BuildOptions{TempDir: dir})
-	buildTime := time.Since(t0)
-	check(err)
-	check(rf.Close())
-
+	// Build and rebuild run in child processes so their peak RSS is their own.
+	buildTime, buildRSS := child("-build", ng, bg, recPath)
+	var res result
+	readJSON(recPath+".json", &res)
 	rebuiltPath := filepath.Join(dir, "rebuilt.gz")
-	of, err := os.Create(rebuiltPath)
-	check(err)
-	rr, err := os.Open(recPath)
-	check(err)
-	t0 = time.Now()
-	_, err = layerdelta.Rebuild(context.Background(), rr, func(_ context.Context, d digest.Digest) (io.ReadCloser, error) {
-		if d != bin.Digest {
-			return nil, fs.ErrNotExist
-		}
-		return os.Open(bg)
-	}, of, layerdelta.RebuildOptions{TempDir: dir})
-	rebuildTime := time.Since(t0)
-	check(err)
-	rr.Close()
-	of.Close()
+	rebuildTime, rebuildRSS := child("-rebuild", recPath, bg, rebuiltPath)
+	if rin, rf := input(rebuiltPath); rin.Digest != tin.Digest {
+		check(fmt.Errorf("rebuilt %s, want %s", rin.Digest, tin.Digest))
+	} else {
+		rf.Close()
+	}
 
 	today := size(ng)
 	fmt.Printf("   layers: base %s compressed (%s tar), new %s compressed (%s tar); compressor found: %s\n",
 		mb(size(bg)), mb(size(bt)), mb(today), mb(size(nt)), res.Params)
 	fmt.Printf("   today's layer delta (whole new blob)     %s  1.000x\n", mb(today))
-	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [file-level %s, CDC %s]\n", res.Meta.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileSize), mb(res.CDCSize))
+	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [file-level %s, CDC %s]\n", res.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileSize), mb(res.CDCSize))
 	fmt.Printf("   zstd -3 --patch-from (uncompressed)      %s  %.3fx\n", mb(size(patch)), float64(size(patch))/float64(today))
 	fmt.Printf("   changed files only, tar.gz / tar.zst     %s / %s  (recipe = %.2fx the zst)\n", mb(size(ct+".gz")), mb(size(ct+".zst")), float64(res.RecipeSize)/float64(size(ct+".zst")))
 	fmt.Printf("   times: build recipe %.1fs (incl. compressor search), rebuild+verify %.1fs, gzip of the new layer %.1fs, zstd --patch-from %.1fs\n",
 		buildTime.Seconds(), rebuildTime.Seconds(), gzTime.Seconds(), patchTime.Seconds())
+	fmt.Printf("   peak RSS: build %d MB, rebuild %d MB\n", buildRSS>>10, rebuildRSS>>10)
 	fmt.Printf("   rebuilt blob digest verified: %s\n", tin.Digest)
 }
 
@@ -429,11 +425,11 @@ func isLayer(p string) bool {
 		return false
 	}
 	_, _ = f.Seek(0, io.SeekStart)
-	r, done, err := layerdelta.Decompress(f)
+	r, _, err := compress.NewReader(f, compress.Options{})
 	if err != nil {
 		return false
 	}
-	defer done()
+	defer r.Close()
 	_, err = tar.NewReader(r).Next()
 	return err == nil || err == io.EOF
 }
@@ -455,14 +451,79 @@ func reproducible(blob string) bool {
 		if err != nil {
 			return nil, err
 		}
-		r, done, err := layerdelta.Decompress(g)
+		r, _, err := compress.NewReader(g, compress.Options{})
 		if err != nil {
 			g.Close()
 			return nil, err
 		}
-		opened = append(opened, func() { done(); g.Close() })
+		opened = append(opened, func() { r.Close(); g.Close() })
 		return io.NopCloser(r), nil
 	})
 	_ = p
 	return err == nil
+}
+
+// result is what the build child reports.
+type result struct {
+	Params     layerdelta.Params
+	Method     string
+	RecipeSize int64
+	FileSize   int64
+	CDCSize    int64
+}
+
+func (r result) String() string { return r.Params.String() }
+
+func readJSON(p string, v any) {
+	b, err := os.ReadFile(p)
+	check(err)
+	check(json.Unmarshal(b, v))
+}
+
+// child runs this program in a mode and returns its wall time and peak RSS (KB).
+func child(args ...string) (time.Duration, int64) {
+	self, err := os.Executable()
+	check(err)
+	cmd := exec.Command(self, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	t0 := time.Now()
+	check(cmd.Run())
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if ru == nil {
+		return time.Since(t0), 0
+	}
+	return time.Since(t0), ru.Maxrss
+}
+
+func childBuild(target, base, out string) {
+	tin, tf := input(target)
+	bin, bf := input(base)
+	defer tf.Close()
+	defer bf.Close()
+	rf, err := os.Create(out)
+	check(err)
+	res, err := layerdelta.Build(context.Background(), tin, []layerdelta.Input{bin}, rf, layerdelta.BuildOptions{TempDir: filepath.Dir(out)})
+	check(err)
+	check(rf.Close())
+	b, err := json.Marshal(result{Params: res.Params, Method: res.Meta.Method, RecipeSize: res.RecipeSize, FileSize: res.FileSize, CDCSize: res.CDCSize})
+	check(err)
+	check(os.WriteFile(out+".json", b, 0o644))
+}
+
+func childRebuild(recipe, base, out string) {
+	bin, bf := input(base)
+	bf.Close()
+	of, err := os.Create(out)
+	check(err)
+	rr, err := os.Open(recipe)
+	check(err)
+	defer rr.Close()
+	_, err = layerdelta.Rebuild(context.Background(), rr, func(_ context.Context, d digest.Digest) (io.ReadCloser, error) {
+		if d != bin.Digest {
+			return nil, fs.ErrNotExist
+		}
+		return os.Open(base)
+	}, of, layerdelta.RebuildOptions{TempDir: filepath.Dir(out)})
+	check(err)
+	check(of.Close())
 }
