@@ -226,3 +226,34 @@ func TestBuildRebuildExact(t *testing.T) {
 		}
 	}
 }
+
+// A layer made from two earlier layers' files is rebuilt from both: copies name the
+// right base.
+func TestBuildRebuildTwoBases(t *testing.T) {
+	all := baseFiles()
+	gz := Params{Compressor: CompGoGzip, Level: -1}
+	b1 := compress(t, gz, makeTar(t, all[:30], time.Unix(1700000000, 0)))
+	b2 := compress(t, gz, makeTar(t, all[30:], time.Unix(1700000000, 0)))
+	target := compress(t, gz, makeTar(t, changedFiles(), time.Unix(1700086400, 0)))
+	var rec bytes.Buffer
+	res, err := Build(context.Background(), input(target), []Input{input(b1), input(b2)}, &rec, BuildOptions{TempDir: t.TempDir(), Method: "file"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Meta.Bases) != 2 {
+		t.Fatalf("%d bases in the head", len(res.Meta.Bases))
+	}
+	var out bytes.Buffer
+	if _, err := Rebuild(context.Background(), bytes.NewReader(rec.Bytes()), opener(b1, b2), &out, RebuildOptions{TempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), target) {
+		t.Fatal("rebuilt blob differs")
+	}
+	// Without the second base the error names it.
+	_, err = Rebuild(context.Background(), bytes.NewReader(rec.Bytes()), opener(b1), io.Discard, RebuildOptions{TempDir: t.TempDir()})
+	var mb *MissingBaseError
+	if !errors.As(err, &mb) || mb.Layer != digest.FromBytes(b2) {
+		t.Fatalf("got %v, want the second base missing", err)
+	}
+}

@@ -47,7 +47,9 @@ var ErrMismatch = errors.New("rebuilt layer does not match its digest")
 // layers opened with open, and writes the compressed blob to out. It checks the rebuilt
 // tar's diff ID and size, then the blob's digest and size; on any error the bytes
 // written to out must be discarded (nothing may be committed). It returns the recipe's
-// head.
+// head. The recipe blob's own digest is the caller's to check (a bundle lists it like any
+// blob). Disk: each base's uncompressed tar, at most the size the recipe declares and
+// verified against its diff ID, in TempDir while Rebuild runs.
 func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writer, opts RebuildOptions) (*Meta, error) {
 	rd, err := NewReader(recipe, opts.Limits)
 	if err != nil {
