@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Base is what a delta bundle builds on: the identity it records and the blobs the
@@ -17,6 +18,10 @@ import (
 type Base struct {
 	Ref     BaseRef
 	Carried map[digest.Digest]bool
+	// Images maps each normalised reference the base carried to its image descriptor:
+	// the previous image of a name, whose layers are the candidate bases of layer
+	// recipes ([SaveOptions].LayerRecipes). May be nil.
+	Images map[string]ocispec.Descriptor
 }
 
 // BaseFromManifest makes a Base from a bundle's manifest bytes; name is a file name hint.
@@ -28,6 +33,16 @@ func BaseFromManifest(mbytes []byte, name string) (*Base, *Manifest, error) {
 	b := &Base{
 		Ref:     BaseRef{Digest: digest.FromBytes(mbytes), Sequence: m.Sequence, Name: name},
 		Carried: map[digest.Digest]bool{},
+		Images:  map[string]ocispec.Descriptor{},
+	}
+	for _, im := range m.Images {
+		if im.Ref != "" {
+			b.Images[im.Ref] = im.Descriptor
+		}
+	}
+	// A recipe's layer was rebuilt at the receiver: it holds it like a carried one.
+	for _, r := range m.Recipes {
+		b.Carried[r.Layer.Digest] = true
 	}
 	for _, d := range m.Blobs {
 		b.Carried[d.Digest] = true

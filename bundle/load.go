@@ -27,6 +27,9 @@ type LoadOptions struct {
 
 // LoadResult describes a loaded bundle.
 type LoadResult struct {
+	// LayersRebuilt counts layers rebuilt from recipes over layers the store held.
+	LayersRebuilt int
+
 	Manifest       *Manifest
 	ManifestDigest digest.Digest
 	Signature      verify.Result
@@ -84,6 +87,20 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		e, err := rd.nextBlob(i, nil)
 		if err != nil {
 			return res, fmt.Errorf("load: %w", err)
+		}
+		if r := m.recipeFor(e.Desc.Digest); r != nil {
+			var diffID digest.Digest
+			if rd.Graph != nil {
+				diffID = rd.Graph.DiffIDs[r.Layer.Digest]
+			}
+			had := tx.Has(r.Layer.Digest)
+			if err := rebuildLayer(ctx, s, tx, progressEntry(e, opts.Progress), r, m, diffID); err != nil {
+				return res, fmt.Errorf("load: %s: layer %s: %w", rd.blobName(i), r.Layer.Digest, classifyStoreErr(rd, err))
+			}
+			if !had {
+				res.LayersRebuilt++
+			}
+			continue
 		}
 		had := tx.Has(e.Desc.Digest)
 		if _, err := tx.Put(ctx, progress.Reader(e.R, opts.Progress), e.Desc); err != nil {
@@ -154,16 +171,25 @@ func checkBase(s *store.Store, m *Manifest) error {
 		return nil
 	}
 	var missing []digest.Digest
+	need := len(m.Expects)
 	for _, d := range m.Expects {
 		if !s.Has(d.Digest) {
 			missing = append(missing, d.Digest)
+		}
+	}
+	for _, r := range m.Recipes {
+		for _, d := range r.Bases {
+			need++
+			if !s.Has(d) {
+				missing = append(missing, d)
+			}
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: this delta builds on %s; the store lacks %d of the %d blobs it carried (first %s): load that bundle first",
-		ErrMissingBase, m.Base, len(missing), len(m.Expects), missing[0])
+		ErrMissingBase, m.Base, len(missing), need, missing[0])
 }
 
 // readAhead reads its source in its own goroutine, so that decompression overlaps with
@@ -282,3 +308,10 @@ func (ra *readAhead) close() {
 }
 
 var aheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadBuf); return &b }}
+
+// progressEntry reports the recipe entry's bytes as they are read.
+func progressEntry(e *blobEntry, p progress.Progress) *blobEntry {
+	c := *e
+	c.R = progress.Reader(e.R, p)
+	return &c
+}

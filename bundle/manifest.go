@@ -53,6 +53,10 @@ type Manifest struct {
 	Blobs         []ocispec.Descriptor `json:"blobs"`
 	Base          *BaseRef             `json:"base,omitempty"`
 	Expects       []ocispec.Descriptor `json:"expects,omitempty"`
+	// Requires (format 2.x) names the features a reader must implement; Recipes ships
+	// layers as recipes over expected ones (feature layer-recipes).
+	Requires []string      `json:"requires,omitempty"`
+	Recipes  []LayerRecipe `json:"recipes,omitempty"`
 }
 
 // Image is one image the bundle carries and load tags.
@@ -115,11 +119,35 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if !ok || err != nil {
 		return nil, fmt.Errorf("%w: %s: formatVersion %.64q is not MAJOR.MINOR", ErrMalformed, ManifestName, head.FormatVersion)
 	}
-	if n != formatMajor {
-		return nil, fmt.Errorf("%w %.64s (this imgx reads %d.x)", ErrVersion, head.FormatVersion, formatMajor)
+	wantType := MediaType
+	switch n {
+	case formatMajor:
+	case 2:
+		// Format 2 exists for the features a 1.x reader would misread; each is named.
+		var req struct {
+			Requires []string `json:"requires"`
+		}
+		if err := json.Unmarshal(data, &req); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ManifestName, err)
+		}
+		if err := checkRequires(head.FormatVersion, req.Requires); err != nil {
+			return nil, fmt.Errorf("%s: %w", ManifestName, err)
+		}
+		wantType = MediaTypeV2
+	default:
+		return nil, fmt.Errorf("%w %.64s (this imgx reads %d.x, and 2.x requiring %s)", ErrVersion, head.FormatVersion, formatMajor, FeatureLayerRecipes)
 	}
-	if head.MediaType != MediaType {
-		return nil, fmt.Errorf("%w: %s: mediaType %.64q, want %q", ErrMalformed, ManifestName, head.MediaType, MediaType)
+	if head.MediaType != wantType {
+		return nil, fmt.Errorf("%w: %s: mediaType %.64q, want %q", ErrMalformed, ManifestName, head.MediaType, wantType)
+	}
+	if n == formatMajor {
+		var extra struct {
+			Requires []string          `json:"requires"`
+			Recipes  []json.RawMessage `json:"recipes"`
+		}
+		if json.Unmarshal(data, &extra) == nil && (len(extra.Requires) > 0 || len(extra.Recipes) > 0) {
+			return nil, fmt.Errorf("%w: %s: requires and recipes belong to format 2", ErrMalformed, ManifestName)
+		}
 	}
 	if err := jsonlimit.Check(data, maxJSONValues); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, ManifestName, err)
@@ -179,6 +207,9 @@ func (m *Manifest) validate() error {
 	}
 	if m.Base != nil && m.Base.Digest.Validate() != nil {
 		return malformed("base digest %q is invalid", m.Base.Digest)
+	}
+	if err := m.validateRecipes(seen); err != nil {
+		return err
 	}
 	for i, im := range m.Images {
 		if err := checkDesc(fmt.Sprintf("image %d", i+1), im.Descriptor); err != nil {

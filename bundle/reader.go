@@ -424,6 +424,9 @@ func buildGraph(m *Manifest, meta map[digest.Digest][]byte) (*graph, error) {
 	for _, d := range m.Expects {
 		listed[d.Digest] = d
 	}
+	for _, r := range m.Recipes {
+		listed[r.Layer.Digest] = r.Layer
+	}
 	g := &graph{DiffIDs: map[digest.Digest]digest.Digest{}}
 	reached := map[digest.Digest]bool{}
 	var problems []error
@@ -507,6 +510,13 @@ func buildGraph(m *Manifest, meta map[digest.Digest][]byte) (*graph, error) {
 	}
 	for i, im := range m.Images {
 		walk(fmt.Sprintf("image %d (%s)", i+1, imageName(im)), im.Descriptor, 0)
+	}
+	for _, r := range m.Recipes {
+		if reached[r.Layer.Digest] {
+			reached[r.Recipe.Digest] = true
+		} else {
+			bad("recipe layer %s (%s) is listed but no image uses it", r.Layer.Digest, r.Layer.MediaType)
+		}
 	}
 	for _, d := range m.Blobs {
 		if !reached[d.Digest] {

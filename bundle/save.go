@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +39,14 @@ type SaveOptions struct {
 	// Since makes a delta bundle: blobs the base carried are left out and listed as
 	// expected. See [ReadBase].
 	Since *Base
+	// LayerRecipes (with Since, without Flatten) ships a new layer as a recipe over the
+	// same image's previous layer at the same position when the receiver holds that one,
+	// the layer's compressor is reproduced exactly and the recipe is under half the layer
+	// (package layerdelta); the bundle is then format 2.0. [SaveResult].Layers says
+	// what was decided for each layer and why.
+	LayerRecipes bool
+	// TempDir holds recipe work files during the save ("" = the system's).
+	TempDir string
 
 	// Platform selects one platform from multi-platform images; nil keeps the index.
 	Platform *ocispec.Platform
@@ -71,6 +80,9 @@ type SaveResult struct {
 	ManifestDigest digest.Digest // the bundle's identity
 	Signers        []string      // key IDs, sha256:<hex>
 	Written        int64         // bytes written to w
+	// Layers (with LayerRecipes) is the decision for each new layer: recipe or whole,
+	// with the reason.
+	Layers []LayerDecision
 }
 
 // Save writes the images named by refs (tags, digests or ID prefixes, as [store.Store.Resolve]
@@ -109,6 +121,23 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		return nil, err
 	}
 	m := p.manifest
+	var decisions []LayerDecision
+	if opts.LayerRecipes && opts.Since != nil && !opts.Flatten {
+		tmp, err := os.MkdirTemp(opts.TempDir, "imgx-recipes-")
+		if err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		var files map[digest.Digest]string
+		decisions, files, err = planRecipes(ctx, s, m, opts.Since, tmp)
+		if err != nil {
+			return nil, fmt.Errorf("save: layer recipes: %w", err)
+		}
+		for d := range files {
+			p.layers[d] = true // already compressed: stored raw
+		}
+		src = recipeSource{source: src, files: files}
+	}
 	m.Created = p.newest
 	switch {
 	case opts.Now != nil:
@@ -129,7 +158,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if err := jsonlimit.Check(mbytes, maxJSONValues); err != nil {
 		return nil, fmt.Errorf("save: the bundle manifest: %w: save fewer images per bundle", err)
 	}
-	res := &SaveResult{Manifest: m, ManifestDigest: digest.FromBytes(mbytes)}
+	res := &SaveResult{Manifest: m, ManifestDigest: digest.FromBytes(mbytes), Layers: decisions}
 	sigs := map[string][]byte{}
 	for _, sg := range opts.Signers {
 		sig, err := verify.Sign(ctx, sg, mbytes)

@@ -23,6 +23,9 @@ type RebuildOptions struct {
 	// LoadFirst names what the user should load when a base is missing (the base
 	// bundle's file name); it goes into [MissingBaseError].
 	LoadFirst string
+	// Expect, if set, checks the recipe's head (that it rebuilds the layer the caller
+	// expects, from bases the caller allows) before any base is read.
+	Expect func(*Meta) error
 }
 
 // MissingBaseError is returned when a recipe needs a base layer the store lacks.
@@ -57,6 +60,11 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 	}
 	defer rd.Close()
 	m := &rd.Meta
+	if opts.Expect != nil {
+		if err := opts.Expect(m); err != nil {
+			return m, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+	}
 	tmp, err := os.MkdirTemp(opts.TempDir, "imgx-rebuild-")
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/atomicfile"
@@ -73,9 +74,14 @@ func (st *State) Base() *bundle.Base {
 	if st.Last == nil {
 		return nil
 	}
-	b := &bundle.Base{Ref: *st.Last, Carried: make(map[digest.Digest]bool, len(st.Shipped))}
+	b := &bundle.Base{Ref: *st.Last, Carried: make(map[digest.Digest]bool, len(st.Shipped)), Images: map[string]ocispec.Descriptor{}}
 	for d := range st.Shipped {
 		b.Carried[d] = true
+	}
+	// The previous image of each name, for layer recipes; its size and media type are
+	// the store's to tell (a recipe is only planned from a manifest the store holds).
+	for t, d := range st.Tags {
+		b.Images[t] = ocispec.Descriptor{Digest: d}
 	}
 	return b
 }
@@ -115,6 +121,12 @@ func (st *State) Record(manifest []byte, name string, tags map[string]digest.Dig
 	for _, d := range m.Blobs {
 		if _, ok := st.Shipped[d.Digest]; !ok {
 			st.Shipped[d.Digest] = m.Sequence
+		}
+	}
+	// A layer shipped as a recipe is rebuilt at the receiver: it holds it from now on.
+	for _, r := range m.Recipes {
+		if _, ok := st.Shipped[r.Layer.Digest]; !ok {
+			st.Shipped[r.Layer.Digest] = m.Sequence
 		}
 	}
 	st.Updated = now.UTC()
