@@ -20,7 +20,7 @@ type saveOptions struct {
 	// imgx bundles
 	signKeys                           []string
 	compress, level, since, sinceState string
-	always, flatten                    bool
+	always, flatten, layerRecipes      bool
 	transport                          transportFlags
 }
 
@@ -68,6 +68,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			fs.StringVar(&o.since, "since", "", "imgx: write a delta omitting layers this earlier bundle (and its chain) carried")
 			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
 			fs.BoolVar(&o.always, "always", false, "with --since-state: write a bundle even if nothing changed")
+			fs.BoolVar(&o.layerRecipes, "layer-recipes", false, "imgx: with --since or --since-state, ship a rebuilt layer as a recipe over its predecessor when that pays (a format 2.0 bundle)")
 			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
@@ -78,6 +79,9 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			}
 			if o.json && (o.output == "-" || o.output == "") {
 				return withHint(usagef("save --json prints the summary on standard output, where the bundle would go"), "give -o FILE or a URL")
+			}
+			if o.layerRecipes && o.since == "" && o.sinceState == "" {
+				return usagef("--layer-recipes needs --since or --since-state (recipes build on layers the receiver has)")
 			}
 			if o.since != "" && o.sinceState != "" {
 				return usagef("--since and --since-state exclude each other")

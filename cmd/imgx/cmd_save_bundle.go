@@ -20,7 +20,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	publish syncstate.Publisher, out **outputResult, o *saveOptions) error {
 	opts := syncstate.SendOptions{StatePath: o.sinceState, Name: path.Base(o.output), Always: o.always, Now: timeNow,
 		Bundle: bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform, Flatten: o.flatten,
-			SourceDateEpoch: os.Getenv("SOURCE_DATE_EPOCH")},
+			LayerRecipes: o.layerRecipes, SourceDateEpoch: os.Getenv("SOURCE_DATE_EPOCH")},
 		Signers: func() ([]crypto.Signer, error) {
 			keys, err := loadSigners(o.signKeys)
 			if len(o.signKeys) == 0 {
@@ -62,6 +62,13 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	}
 	fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
 		kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize((*out).Size), r.Bundle.ManifestDigest)
+	for _, l := range r.Bundle.Layers {
+		how := "whole"
+		if l.Recipe {
+			how = "as a recipe"
+		}
+		fmt.Fprintf(e.Stderr, "Layer %s %s: %s\n", l.Layer, how, l.Reason)
+	}
 	for _, id := range r.Bundle.Signers {
 		fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
 	}

@@ -90,6 +90,16 @@ type saveJSON struct {
 	Bytes          int64         `json:"bytes"` // bytes of the bundle or archive
 	Signers        []string      `json:"signers"`
 	Output         *outputResult `json:"output"`
+	// Layers: with --layer-recipes, how each new layer was shipped and why.
+	Layers []layerShippedJSON `json:"layers,omitempty"`
+}
+
+type layerShippedJSON struct {
+	Digest      digest.Digest `json:"digest"`
+	Base        digest.Digest `json:"base,omitempty"`
+	Shipped     string        `json:"shipped"` // "recipe" or "whole"
+	RecipeBytes int64         `json:"recipe_bytes"`
+	Reason      string        `json:"reason"`
 }
 
 type savedJSON struct {
@@ -104,6 +114,13 @@ func saveBundleDoc(res *bundle.SaveResult, out *outputResult) saveJSON {
 		Images: []savedJSON{}, Blobs: len(m.Blobs), Bytes: res.Written, Signers: nonNil(res.Signers), Output: out}
 	for _, im := range m.Images {
 		d.Images = append(d.Images, savedJSON{Name: im.Tag(), Digest: im.Descriptor.Digest})
+	}
+	for _, l := range res.Layers {
+		s := layerShippedJSON{Digest: l.Layer, Base: l.Base, Shipped: "whole", RecipeBytes: l.RecipeSize, Reason: l.Reason}
+		if l.Recipe {
+			s.Shipped = "recipe"
+		}
+		d.Layers = append(d.Layers, s)
 	}
 	return d
 }
