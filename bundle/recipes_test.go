@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +20,11 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/layerdelta"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
+	"github.com/imgx/imgx/verify"
 )
 
 // appTar is an application layer of 40 incompressible files; version v rewrites files
@@ -204,5 +208,131 @@ func TestHostileLayerRecipeTampered(t *testing.T) {
 	t.Logf("refused: %v", err)
 	if !errors.Is(err, ErrDigest) && !errors.Is(err, layerdelta.ErrMalformed) && !errors.Is(err, layerdelta.ErrMismatch) {
 		t.Fatalf("error %v is neither a digest nor a recipe error", err)
+	}
+}
+
+// rewriteRecipe decodes a recipe blob and encodes it again with edit applied to its head.
+func rewriteRecipe(t *testing.T, blob []byte, edit func(*layerdelta.Meta)) []byte {
+	t.Helper()
+	rd, err := layerdelta.NewReader(bytes.NewReader(blob), layerdelta.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	m := rd.Meta
+	edit(&m)
+	var out bytes.Buffer
+	w, err := layerdelta.NewWriter(&out, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		op, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if op.Copy {
+			w.Copy(op.Base, op.Offset, op.N)
+		} else if err := w.Literal(rd, op.N); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestHostileLayerRecipeMutations damages a recipe delta (the recipe blob, or the recipe
+// and the manifest together in an unsigned bundle, as a sender or a site without keys
+// would see) and checks each load fails as expected with no visible change to the store.
+func TestHostileLayerRecipeMutations(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	osTar := layerTar(t, layerSpec{seed: 1, size: 100 << 10, random: true})
+	addTarImage(t, src, "example/app:nightly", osTar, appTar(t, 1))
+	k1 := key(t, 1)
+	trust1 := verify.Policy{Keys: []verify.PublicKey{k1.pub}}
+	full := save(t, src, []string{"example/app:nightly"}, SaveOptions{Compression: None})
+	fullPath := filepath.Join(t.TempDir(), "night-1.imgx")
+	os.WriteFile(fullPath, full, 0o644)
+	base, _ := ReadBase(ctx, fullPath)
+	addTarImage(t, src, "example/app:nightly", osTar, appTar(t, 2))
+	signed := save(t, src, []string{"example/app:nightly"}, SaveOptions{Since: base, LayerRecipes: true, Compression: None, Signers: []crypto.Signer{k1.priv}})
+	unsigned := save(t, src, []string{"example/app:nightly"}, SaveOptions{Since: base, LayerRecipes: true, Compression: None})
+
+	// withRecipe replaces the recipe blob of an unsigned delta and fixes the manifest.
+	withRecipe := func(edit func(*layerdelta.Meta)) []byte {
+		es := readEntries(t, unsigned)
+		m, err := ParseManifest(es[0].data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := m.Recipes[0].Recipe
+		i := find(es, func(e entry) bool { return e.h.Name == blobPath(old.Digest) })
+		nb := rewriteRecipe(t, es[i].data, edit)
+		nd := ocispec.Descriptor{MediaType: old.MediaType, Digest: digest.FromBytes(nb), Size: int64(len(nb))}
+		m.Recipes[0].Recipe = nd
+		for j, b := range m.Blobs {
+			if b.Digest == old.Digest {
+				m.Blobs[j] = nd
+			}
+		}
+		es[0].data, err = m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		es[i].data, es[i].h.Name = nb, blobPath(nd.Digest)
+		return writeEntries(t, es)
+	}
+	es := readEntries(t, signed)
+	hm, _ := ParseManifest(es[0].data)
+	ri := find(es, func(e entry) bool { return e.h.Name == blobPath(hm.Recipes[0].Recipe.Digest) })
+	flipped := func() []byte {
+		c := readEntries(t, signed)
+		c[ri].data = flipByte(c[ri].data, len(c[ri].data)/2)
+		return writeEntries(t, c)
+	}()
+	other := digest.FromString("another layer")
+	cases := []struct {
+		name   string
+		data   []byte
+		policy verify.Policy
+		want   []error // any of them; nil: any error
+	}{
+		{"recipe byte flipped (signed)", flipped, trust1, nil},
+		{"forged compressor level", withRecipe(func(m *layerdelta.Meta) { m.Params.Level = 42 }), policyNone, []error{layerdelta.ErrParams}},
+		{"unknown compressor", withRecipe(func(m *layerdelta.Meta) { m.Params.Compressor = "lz4" }), policyNone, []error{layerdelta.ErrParams}},
+		{"recipe rebuilds another layer", withRecipe(func(m *layerdelta.Meta) { m.Target.Digest = other }), policyNone, []error{layerdelta.ErrMalformed}},
+		{"recipe names a base the manifest does not", withRecipe(func(m *layerdelta.Meta) { m.Bases[0].Digest = other }), policyNone, []error{layerdelta.ErrMalformed}},
+		// The store's own check (size, then digest) or the rebuild's, whichever sees it first.
+		{"other compressor level (rebuilds other bytes)", withRecipe(func(m *layerdelta.Meta) { m.Params.Level = 1 }), policyNone, []error{ErrDigest, ErrSize, layerdelta.ErrMismatch}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := newStore(t)
+			if _, err := Load(ctx, dst, bytes.NewReader(full), LoadOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			before := testutil.VisibleTreeHash(t, dst.Root())
+			_, err := Load(ctx, dst, bytes.NewReader(c.data), LoadOptions{Policy: c.policy})
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			if c.want != nil && !slices.ContainsFunc(c.want, func(w error) bool { return errors.Is(err, w) }) {
+				t.Fatalf("got %v, want one of %v", err, c.want)
+			}
+			if after := testutil.VisibleTreeHash(t, dst.Root()); after != before {
+				t.Fatalf("store changed after %v", err)
+			}
+		})
+	}
+	// The undamaged ones load.
+	for _, b := range [][]byte{signed, unsigned} {
+		dst := newStore(t)
+		Load(ctx, dst, bytes.NewReader(full), LoadOptions{})
+		if _, err := Load(ctx, dst, bytes.NewReader(b), LoadOptions{Policy: policyNone}); err != nil {
+			t.Fatalf("undamaged delta: %v", err)
+		}
 	}
 }
