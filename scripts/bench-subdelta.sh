@@ -10,8 +10,9 @@
 #
 #   scripts/bench-subdelta.sh [SIZE_MB]     (default 80)
 #
-# Needs: go, zstd, gzip, tar; optional umoci, skopeo. Work files go to $BENCH_DIR (default a
-# temp dir, about 10x SIZE_MB), removed at the end unless BENCH_KEEP=1.
+# Needs: go, zstd, gzip, tar, GNU time (/usr/bin/time); optional umoci, skopeo. Work files
+# go to $BENCH_DIR (default a temp dir, about 10x SIZE_MB), removed at the end unless
+# BENCH_KEEP=1.
 set -euo pipefail
 
 SIZE_MB=${1:-80}
@@ -19,7 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/imgx-subdelta.XXXXXX)}
 [ -n "${BENCH_KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
 
-for t in go zstd gzip tar; do
+for t in go zstd gzip tar /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "bench-subdelta: $t is required (scripts/install-deps.sh)" >&2; exit 1; }
 done
 

@@ -29,9 +29,13 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/layerdelta"
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
 )
 
 // entry is one file of a synthetic layer: its content comes from a host file, possibly
@@ -331,6 +335,85 @@ func measure(work, name string, base, rebuilt, changed []entry) {
 		buildTime.Seconds(), rebuildTime.Seconds(), gzTime.Seconds(), patchTime.Seconds())
 	fmt.Printf("   peak RSS: build %d MB, rebuild %d MB\n", buildRSS>>10, rebuildRSS>>10)
 	fmt.Printf("   rebuilt blob digest verified: %s\n", tin.Digest)
+	bundles(dir, bt, nt, bg, ng)
+}
+
+// bundles measures the delta bundle end to end: the image's previous version shipped in
+// a full bundle and loaded at the receiver, then tonight's version as today's delta and
+// as a --layer-recipes delta, each saved and loaded (times and bytes).
+func bundles(dir, bt, nt, bg, ng string) {
+	ctx := context.Background()
+	src, err := store.Open(filepath.Join(dir, "sender"))
+	check(err)
+	addImage(ctx, src, "bench/app:nightly", bt, bg)
+	full := filepath.Join(dir, "night-1.imgx")
+	saveTo(ctx, src, full, bundle.SaveOptions{})
+	base, err := bundle.ReadBase(ctx, full)
+	check(err)
+	addImage(ctx, src, "bench/app:nightly", nt, ng)
+	today, recipes := filepath.Join(dir, "today.imgx"), filepath.Join(dir, "recipes.imgx")
+	tSave := saveTo(ctx, src, today, bundle.SaveOptions{Since: base})
+	rSave := saveTo(ctx, src, recipes, bundle.SaveOptions{Since: base, LayerRecipes: true, TempDir: dir})
+	load := func(name, p string) time.Duration {
+		dst, err := store.Open(filepath.Join(dir, "receiver-"+name))
+		check(err)
+		loadFrom(ctx, dst, full)
+		return loadFrom(ctx, dst, p)
+	}
+	tLoad, rLoad := load("today", today), load("recipes", recipes)
+	fmt.Printf("   delta bundle, today:          %s, save %.1fs, load %.1fs\n", mb(size(today)), tSave.Seconds(), tLoad.Seconds())
+	fmt.Printf("   delta bundle, layer recipes:  %s, save %.1fs, load %.1fs  (%.3fx the bytes, save %.1fx, load %.1fx)\n",
+		mb(size(recipes)), rSave.Seconds(), rLoad.Seconds(), float64(size(recipes))/float64(size(today)), rSave.Seconds()/tSave.Seconds(), rLoad.Seconds()/tLoad.Seconds())
+}
+
+func addImage(ctx context.Context, s *store.Store, tag, tarPath, blobPath string) {
+	tx, err := s.Begin(ctx)
+	check(err)
+	defer tx.Discard()
+	tf, err := os.Open(tarPath)
+	check(err)
+	diffID, err := digest.SHA256.FromReader(tf)
+	tf.Close()
+	check(err)
+	bf, err := os.Open(blobPath)
+	check(err)
+	ld, err := tx.Put(ctx, bf, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Size: -1})
+	bf.Close()
+	check(err)
+	var cfg ocispec.Image
+	cfg.OS, cfg.Architecture, cfg.RootFS.Type, cfg.RootFS.DiffIDs = "linux", "amd64", "layers", []digest.Digest{diffID}
+	cb, _ := json.Marshal(cfg)
+	cd, err := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, cb)
+	check(err)
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}}
+	m.SchemaVersion = 2
+	mbytes, _ := json.Marshal(m)
+	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mbytes)
+	check(err)
+	r, err := ref.ParseNamed(tag)
+	check(err)
+	tx.Tag(r, md)
+	check(tx.Commit(ctx))
+}
+
+func saveTo(ctx context.Context, s *store.Store, p string, opts bundle.SaveOptions) time.Duration {
+	f, err := os.Create(p)
+	check(err)
+	defer f.Close()
+	t0 := time.Now()
+	_, err = bundle.Save(ctx, s, []string{"bench/app:nightly"}, f, opts)
+	check(err)
+	return time.Since(t0)
+}
+
+func loadFrom(ctx context.Context, s *store.Store, p string) time.Duration {
+	f, err := os.Open(p)
+	check(err)
+	defer f.Close()
+	t0 := time.Now()
+	_, err = bundle.Load(ctx, s, f, bundle.LoadOptions{})
+	check(err)
+	return time.Since(t0)
 }
 
 // corpus counts how many layers a known compressor reproduces: the scenario tars and two
@@ -480,19 +563,25 @@ func readJSON(p string, v any) {
 	check(json.Unmarshal(b, v))
 }
 
-// child runs this program in a mode and returns its wall time and peak RSS (KB).
+// child runs this program in a mode and returns its wall time and peak RSS (KB). The RSS
+// is measured by /usr/bin/time, whose own child starts from a small process: a child
+// started from this one directly would report this process's high-water mark (Linux
+// carries it over through vfork and exec).
 func child(args ...string) (time.Duration, int64) {
 	self, err := os.Executable()
 	check(err)
-	cmd := exec.Command(self, args...)
+	rss := filepath.Join(os.TempDir(), fmt.Sprintf("benchsubdelta-rss-%d", os.Getpid()))
+	defer os.Remove(rss)
+	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", rss, self}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	t0 := time.Now()
 	check(cmd.Run())
-	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if ru == nil {
-		return time.Since(t0), 0
-	}
-	return time.Since(t0), ru.Maxrss
+	d := time.Since(t0)
+	b, err := os.ReadFile(rss)
+	check(err)
+	kb, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	check(err)
+	return d, kb
 }
 
 func childBuild(target, base, out string) {
