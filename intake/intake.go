@@ -15,6 +15,11 @@
 // The gate is its own package because it sits above both readers it chooses between
 // (bundle and archive) and below every command that takes input (load, verify, ingest):
 // putting it in either reader would make one format's package decide for the other.
+//
+// Encrypted input (an age file: package seal) is decrypted as the gate's first stage,
+// before detection, so the format, the trust policy and verify-before-commit all apply
+// to the plaintext exactly as to an unencrypted input; without a matching identity the
+// input is refused after its header, before anything else is read.
 package intake
 
 import (
@@ -25,11 +30,13 @@ import (
 	"io"
 	"slices"
 
+	"filippo.io/age"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -78,6 +85,8 @@ type Options struct {
 	Progress bundle.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
+	// Identities decrypt an encrypted (age) input; see [seal.Open].
+	Identities []age.Identity
 }
 
 // Image is one image the load tagged (or stored untagged).
@@ -91,6 +100,8 @@ type Image struct {
 // Result describes an accepted input. Exactly one of Bundle and Archive is set.
 type Result struct {
 	Kind Kind `json:"format"`
+	// Encrypted is true when the input was an age file decrypted before the gate.
+	Encrypted bool `json:"encrypted,omitempty"`
 	// Verified is true only when trusted signatures satisfying the policy covered
 	// everything that was loaded.
 	Verified  bool     `json:"verified"`
@@ -123,7 +134,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(f), r, pol), nil
 	}
-	kind, br, err := detect(in.R)
+	kind, br, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -135,13 +146,15 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		if err != nil {
 			return nil, err
 		}
-		return archiveResult(in.Name, Kind(r.Format), r, pol), nil
+		res := archiveResult(in.Name, Kind(r.Format), r, pol)
+		res.Encrypted = encrypted
+		return res, nil
 	}
 	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy}
+	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy, Encrypted: encrypted}
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
@@ -183,6 +196,24 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 // that claims to be one goes to the bundle reader, which checks everything.
 func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
 
+// detectDecrypt is detect behind decryption: an age file is opened with ids (and refused,
+// having read no more than its header, without a matching identity), and the format is
+// decided from the plaintext. The trust gate and the readers then see only plaintext.
+func detectDecrypt(r io.Reader, ids []age.Identity) (Kind, *bufio.Reader, bool, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	p, _ := br.Peek(len(seal.Magic))
+	if !seal.IsEncrypted(p) {
+		k, br2, err := detect(br)
+		return k, br2, false, err
+	}
+	plain, err := seal.Open(br, ids)
+	if err != nil {
+		return KindUnknown, nil, true, err
+	}
+	k, br2, err := detect(plain)
+	return k, br2, true, err
+}
+
 func detect(r io.Reader) (Kind, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	p, err := archive.Peek(br)
@@ -222,6 +253,8 @@ type VerifyOptions struct {
 	// problem for it. It excludes a configured policy.
 	DigestOnly bool
 	Bundle     []bundle.VerifyOption
+	// Identities decrypt an encrypted (age) input; see [seal.Open].
+	Identities []age.Identity
 }
 
 // Verify checks a bundle input without storing anything, through the same gate as Load:
@@ -246,7 +279,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		}
 		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
-	kind, br, err := detect(in.R)
+	kind, br, _, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
