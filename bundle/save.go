@@ -57,6 +57,12 @@ type SaveOptions struct {
 	// has a creation time it is $SOURCE_DATE_EPOCH when set, else the Unix epoch: never
 	// the wall clock, which would break that.
 	Now func() time.Time
+
+	// BeforeWrite, when set, is called with the manifest bytes and the signature
+	// documents (sorted by entry name) once they are final, before the first byte is
+	// written; an error aborts the save. An encrypted save binds its resume record to
+	// them (package seal).
+	BeforeWrite func(manifest []byte, signatures [][]byte) error
 }
 
 // SaveResult describes a written bundle.
@@ -136,6 +142,20 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		sigs[name] = sig
 	}
 
+	if opts.BeforeWrite != nil {
+		names := make([]string, 0, len(sigs))
+		for n := range sigs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		docs := make([][]byte, len(names))
+		for i, n := range names {
+			docs[i] = sigs[n]
+		}
+		if err := opts.BeforeWrite(mbytes, docs); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+	}
 	cw := &countWriter{w: w}
 	var sw segmentWriter = plainWriter{cw}
 	if opts.Compression != None {

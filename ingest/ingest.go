@@ -21,11 +21,13 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/errcode"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -57,6 +59,9 @@ type Options struct {
 	Progress func(name string, done, total int64)
 	// FreeSpace reports the bytes free in the store's filesystem; default statfs.
 	FreeSpace func(dir string) (int64, error)
+	// Identities decrypt encrypted bundles (package seal); one that none opens fails
+	// with the reason.
+	Identities []age.Identity
 }
 
 // Outcome of one bundle.
@@ -165,7 +170,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var pending []*candidate
 	for _, fi := range files {
 		c := &candidate{info: fi, name: path.Join(opts.Dir, fi.Name), item: &Item{Name: fi.Name, Size: fi.Size}}
-		mb, m, sigs, err := readHead(ctx, opts.Source, c.name)
+		mb, m, sigs, err := readHead(ctx, opts.Source, c.name, opts.Identities)
 		if err != nil {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
@@ -247,7 +252,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 func load(ctx context.Context, opts Options, c *candidate) {
 	// The head again (see candidate): the same bundle only, or the file changed under us.
-	mb, m, _, err := readHead(ctx, opts.Source, c.name)
+	mb, m, _, err := readHead(ctx, opts.Source, c.name, opts.Identities)
 	if err == nil && digest.FromBytes(mb) != c.digest {
 		err = fmt.Errorf("the bundle changed while ingest ran (manifest %s, was %s)", digest.FromBytes(mb), c.digest)
 	}
@@ -282,7 +287,7 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		prog = func(done, total int64) { opts.Progress(c.info.Name, done, total) }
 	}
 	// Through the trust gate, as load and verify: bundles only, whatever the file name.
-	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog})
+	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog, Identities: opts.Identities})
 	if err != nil {
 		if ctx.Err() != nil {
 			c.item.Outcome = Waiting
@@ -369,13 +374,17 @@ func writeFile(ctx context.Context, b transport.Backend, name string, data []byt
 	return up.Commit(ctx)
 }
 
-func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *bundle.Manifest, [][]byte, error) {
+func readHead(ctx context.Context, b transport.Backend, name string, ids []age.Identity) ([]byte, *bundle.Manifest, [][]byte, error) {
 	rc, err := b.Open(ctx, name, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	r, _, err := seal.MaybeOpen(rc, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err := bundle.ReadHeadAll(io.LimitReader(r, 64<<20))
 	if err != nil {
 		return nil, nil, nil, err
 	}

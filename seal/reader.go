@@ -53,13 +53,22 @@ func Open(r io.Reader, ids []age.Identity) (io.Reader, error) {
 			return nil, src.err
 		}
 		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) && onlyAsk(ids) {
+			return nil, ErrEncrypted
+		}
 		if errors.As(err, &nm) {
 			return nil, fmt.Errorf("%w (the header names %s)", ErrNoMatch, stanzaList(nm.StanzaTypes))
 		}
-		if strings.Contains(err.Error(), "nonce") {
+		msg := err.Error()
+		switch {
+		case errors.Is(err, ErrNoMatch):
+			return nil, err
+		case strings.Contains(msg, "nonce"):
 			return nil, fmt.Errorf("%w: %v", ErrCiphertext, err)
+		case strings.HasPrefix(msg, "failed to read header") || strings.Contains(msg, "header MAC"):
+			return nil, fmt.Errorf("%w: %v", ErrHeader, err)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrHeader, err)
+		return nil, fmt.Errorf("decrypt: %w", err) // an identity's own failure (a passphrase that cannot be asked)
 	}
 	return &plainReader{r: plain, src: src}, nil
 }
@@ -164,4 +173,53 @@ func (p *plainReader) Read(b []byte) (int, error) {
 		return n, fmt.Errorf("%w: chunk %d (plaintext byte %d): %v", ErrCiphertext, p.n/chunkSize, p.n, err)
 	}
 	return n, err
+}
+
+// MaybeOpen is [Open] for a stream that may or may not be encrypted: a plain stream
+// comes back as it is (re-reading its first bytes) with encrypted false.
+func MaybeOpen(r io.Reader, ids []age.Identity) (plain io.Reader, encrypted bool, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	p, _ := br.Peek(len(Magic))
+	if !IsEncrypted(p) {
+		return br, false, nil
+	}
+	plain, err = Open(br, ids)
+	return plain, true, err
+}
+
+// AskPassphrase returns an identity for files encrypted to a passphrase that calls ask
+// only when a header holds a passphrase (scrypt) stanza, so that a command can always
+// carry it without prompting for files encrypted to keys. Given alone, it counts as no
+// identity for a file encrypted to keys ([ErrEncrypted]).
+func AskPassphrase(ask func() ([]byte, error)) age.Identity { return &askPassphrase{ask: ask} }
+
+type askPassphrase struct{ ask func() ([]byte, error) }
+
+func (a *askPassphrase) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	if len(stanzas) != 1 || stanzas[0].Type != "scrypt" {
+		return nil, age.ErrIncorrectIdentity
+	}
+	pass, err := a.ask()
+	if err != nil {
+		return nil, err
+	}
+	id, err := PassphraseIdentity(pass)
+	if err != nil {
+		return nil, err
+	}
+	fk, err := id.Unwrap(stanzas)
+	if errors.Is(err, age.ErrIncorrectIdentity) {
+		return nil, fmt.Errorf("%w: wrong passphrase", ErrNoMatch)
+	}
+	return fk, err
+}
+
+// onlyAsk reports identities that are all passphrase askers (or none).
+func onlyAsk(ids []age.Identity) bool {
+	for _, id := range ids {
+		if _, ok := id.(*askPassphrase); !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -3,12 +3,14 @@ package seal
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"filippo.io/age"
 
@@ -128,4 +130,39 @@ func DiscardResume(path string) error {
 		return fmt.Errorf("encrypt: remove resume record: %w", err)
 	}
 	return nil
+}
+
+// ResumePath names the resume record of an output location (a URL, or an absolute path)
+// in stateDir.
+func ResumePath(stateDir, output string) string {
+	sum := sha256.Sum256([]byte(output))
+	return filepath.Join(stateDir, "encrypt-resume", hex.EncodeToString(sum[:16])+".json")
+}
+
+// BundleBinding is the binding of an imgx bundle (see [Writer.Bind]): what its bytes are
+// a pure function of. settings names the writer's choices (compression, level); the
+// build (Go, imgx and zstd library versions) is added here, since another encoder
+// version may compress differently.
+func BundleBinding(settings string, manifest []byte, signatures [][]byte) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "imgx encrypted bundle resume v1\n%s\n%s\n", settings, buildID())
+	for _, b := range append([][]byte{manifest}, signatures...) {
+		fmt.Fprintf(h, "%d\n", len(b))
+		h.Write(b)
+	}
+	return h.Sum(nil)
+}
+
+func buildID() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	id := bi.GoVersion + " " + bi.Main.Path + " " + bi.Main.Version
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/klauspost/compress" {
+			id += " " + d.Version
+		}
+	}
+	return id
 }

@@ -29,8 +29,10 @@ const (
 // WriterOptions tune [NewWriter].
 type WriterOptions struct {
 	// ResumeFile, when set, is the sender-side resume record for this output (see
-	// [ResumeRecord]). The writer then needs [Writer.Bind] before its first byte.
+	// [ResumeRecord]). The writer then needs a binding before its first byte: from
+	// [Writer.Bind], or else from Binding, called at the first write.
 	ResumeFile string
+	Binding    func() []byte
 }
 
 // Writer encrypts a stream to an age file. Writes are buffered into 64 KiB chunks;
@@ -84,6 +86,9 @@ func (w *Writer) start() error {
 	w.started = true
 	var rec *ResumeRecord
 	if w.opts.ResumeFile != "" {
+		if w.binding == nil && w.opts.Binding != nil {
+			w.binding = w.opts.Binding()
+		}
 		if w.binding == nil {
 			return errors.New("encrypt: a resumable writer needs Bind before writing")
 		}

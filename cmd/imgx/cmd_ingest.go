@@ -25,6 +25,7 @@ func init() {
 		delete, strict bool
 		json           bool
 		policy         policyFlags
+		decrypt        decryptFlags
 		transport      transportFlags
 	}
 	register(&Command{
@@ -65,6 +66,7 @@ not be read; 2 usage error.`,
 			fs.BoolVar(&o.strict, "strict", false, "fail a delta whose base is not loaded instead of letting it wait")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 			o.policy.add(fs, true)
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -84,6 +86,10 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
+			}
 			opts, err := o.transport.options(e)
 			if err != nil {
 				return err
@@ -95,7 +101,7 @@ not be read; 2 usage error.`,
 			defer b.Close()
 			rep, err := ingest.Run(ctx, ingest.Options{
 				Store: s, Policy: pol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
-				Delete: o.delete, Strict: o.strict,
+				Delete: o.delete, Strict: o.strict, Identities: ids,
 			})
 			if errors.Is(err, ingest.ErrLocked) {
 				fmt.Fprintf(e.Stderr, "imgx: %v; nothing to do\n", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/seal"
 )
 
 type loadOptions struct {
@@ -18,6 +19,7 @@ type loadOptions struct {
 	json      bool
 	quiet     bool
 	policy    policyFlags
+	decrypt   decryptFlags
 	transport transportFlags
 }
 
@@ -62,11 +64,16 @@ image without a tag.`,
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 			o.policy.add(fs, true)
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, _ []string) error {
 			pol, err := o.policy.policy()
+			if err != nil {
+				return err
+			}
+			ids, err := o.decrypt.identities()
 			if err != nil {
 				return err
 			}
@@ -83,7 +90,7 @@ image without a tag.`,
 				defer in.r.Close()
 				src.R = in.r
 			}
-			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol})
+			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol, Identities: ids})
 			if err != nil {
 				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.name), err), loadHint(ctx, err))
 			}
@@ -98,6 +105,8 @@ func loadHint(ctx context.Context, err error) string {
 		return "interrupted: blobs already verified stay staged; re-run the same command to resume"
 	case errors.Is(err, intake.ErrUnsignedFormat):
 		return "save it as a signed imgx bundle on the sending side (imgx save --sign-key), or pass --insecure-accept-unsigned to load it unverified; nothing was added to the store"
+	case errors.Is(err, seal.ErrEncrypted), errors.Is(err, seal.ErrNoMatch):
+		return "give --identity-file with the age identity or SSH key it was encrypted to; nothing was added to the store"
 	case errors.Is(err, archive.ErrUnknownFormat):
 		return "imgx load reads imgx bundles, docker-archive, oci-archive and OCI layouts (a directory must hold index.json or manifest.json); nothing was added to the store"
 	}

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
 )
@@ -31,11 +33,15 @@ type lsRow struct {
 	err      error     // Error, classified for --json
 	Images   []string  `json:"images,omitempty"`
 	Error    string    `json:"error,omitempty"`
+	// Encrypted: an age-encrypted file (with --long); without a matching identity only
+	// its name and size are known.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 func init() {
 	var o struct {
 		long, json, all bool
+		decrypt         decryptFlags
 		transport       transportFlags
 	}
 	register(&Command{
@@ -54,6 +60,7 @@ manifest digest, sequence, delta base and images.`,
 			fs.BoolVarP(&o.long, "long", "l", false, "read each bundle's head: digest, sequence, base, images")
 			fs.BoolVarP(&o.all, "all", "a", false, "list every file, not only *.imgx")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -64,6 +71,10 @@ manifest digest, sequence, delta base and images.`,
 			}
 			if loc.Scheme == transport.Stdio {
 				return usagef("ls needs a directory, not -")
+			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
 			}
 			opts, err := o.transport.options(e)
 			if err != nil {
@@ -89,7 +100,7 @@ manifest digest, sequence, delta base and images.`,
 			if o.long {
 				for i := range rows {
 					if !rows[i].Dir {
-						describeBundle(ctx, b, &rows[i])
+						describeBundle(ctx, b, &rows[i], ids)
 					}
 				}
 			}
@@ -149,14 +160,20 @@ manifest digest, sequence, delta base and images.`,
 }
 
 // describeBundle reads the head of a bundle (a few KiB) for ls --long.
-func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
+func describeBundle(ctx context.Context, b transport.Backend, r *lsRow, ids []age.Identity) {
 	rc, err := b.Open(ctx, path.Clean(r.Name), 0)
 	if err != nil {
 		r.Error, r.err = err.Error(), err
 		return
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	pr, enc, err := seal.MaybeOpen(rc, ids)
+	r.Encrypted = enc
+	if err != nil {
+		r.Error, r.err = "encrypted: "+encryptedReason(err), err
+		return
+	}
+	h, err := bundle.ReadHeadAll(io.LimitReader(pr, 64<<20))
 	if err != nil {
 		r.Error, r.err = "not a bundle", err
 		return

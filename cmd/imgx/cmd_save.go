@@ -29,6 +29,7 @@ type saveOptions struct {
 	sinceState string
 	always     bool
 	flatten    bool
+	encrypt    encryptFlags
 	transport  transportFlags
 }
 
@@ -76,6 +77,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			fs.StringVar(&o.since, "since", "", "imgx: write a delta omitting layers this earlier bundle (and its chain) carried")
 			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
 			fs.BoolVar(&o.always, "always", false, "with --since-state: write a bundle even if nothing changed")
+			o.encrypt.add(fs)
 			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
@@ -117,6 +119,9 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			case "imgx":
 				return saveBundle(ctx, e, s, images, platform, &o)
 			case string(archive.FormatDockerArchive), string(archive.FormatOCIArchive):
+				if o.encrypt.set() {
+					return usagef("encryption applies to imgx bundles (--format imgx)")
+				}
 				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform}
 				var res *archive.SaveResult
 				out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
@@ -191,14 +196,29 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if len(keys) == 0 {
 		e.Warnf("the bundle is not signed (use --sign-key KEY; 'imgx keygen' makes one)")
 	}
+	enc, err := o.encrypt.sealer(o.output, &opts)
+	if err != nil {
+		return err
+	}
 	var res *bundle.SaveResult
 	out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {
-		var err error
-		res, err = bundle.SaveImages(ctx, s, images, w, opts)
-		return err
+		write := func(w io.Writer) error {
+			var err error
+			res, err = bundle.SaveImages(ctx, s, images, w, opts)
+			return err
+		}
+		if enc != nil {
+			return enc.save(w, write)
+		}
+		return write(w)
 	})
 	if err != nil {
 		return err
+	}
+	if enc != nil {
+		if err := enc.published(); err != nil {
+			e.Warnf("%v", err)
+		}
 	}
 	if state != nil {
 		mb, err := res.Manifest.Marshal()
@@ -220,6 +240,9 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		kind := "bundle"
 		if m.Base != nil {
 			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
+		}
+		if enc != nil {
+			kind = "encrypted " + kind
 		}
 		if o.quiet {
 			return nil

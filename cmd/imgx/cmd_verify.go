@@ -18,6 +18,7 @@ func init() {
 		digestOnly bool
 		fast       bool
 		json       bool
+		decrypt    decryptFlags
 		transport  transportFlags
 	}
 	register(&Command{
@@ -42,6 +43,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			fs.BoolVar(&o.digestOnly, "digest-only", false, "check digests and structure without any trusted key; prints NOT VERIFIED (excludes --key, --threshold, --require-signature and keys in $IMGX_TRUST_DIR)")
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
@@ -60,6 +62,10 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 					return err
 				}
 			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
+			}
 			in, err := openInput(ctx, e, args[0], &o.transport)
 			if err != nil {
 				return err
@@ -73,7 +79,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			if o.fast {
 				opts = append(opts, bundle.Fast())
 			}
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts})
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts, Identities: ids})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}
