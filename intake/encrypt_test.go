@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/image"
@@ -101,7 +102,13 @@ func TestEncryptedLoad(t *testing.T) {
 	aw, _ := age.Encrypt(&byAge, k.rcpt)
 	aw.Write(big)
 	aw.Close()
-	for name, ct := range map[string][]byte{"seal": sealed(t, big, k.rcpt), "age": byAge.Bytes()} {
+	var armored bytes.Buffer
+	arm := armor.NewWriter(&armored)
+	aw, _ = age.Encrypt(arm, k.rcpt)
+	aw.Write(big)
+	aw.Close()
+	arm.Close()
+	for name, ct := range map[string][]byte{"seal": sealed(t, big, k.rcpt), "age": byAge.Bytes(), "age armored": armored.Bytes()} {
 		dst, _ := store.Open(t.TempDir())
 		res, err := Load(ctx, dst, Input{Name: name, R: bytes.NewReader(ct)}, Options{Policy: pol, Identities: k.ids})
 		if err != nil {

@@ -201,7 +201,7 @@ func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
 // decided from the plaintext. The trust gate and the readers then see only plaintext.
 func detectDecrypt(r io.Reader, ids []age.Identity) (Kind, *bufio.Reader, bool, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
-	p, _ := br.Peek(len(seal.Magic))
+	p, _ := br.Peek(seal.PeekSize)
 	if !seal.IsEncrypted(p) {
 		k, br2, err := detect(br)
 		return k, br2, false, err

@@ -179,7 +179,7 @@ func (p *plainReader) Read(b []byte) (int, error) {
 // comes back as it is (re-reading its first bytes) with encrypted false.
 func MaybeOpen(r io.Reader, ids []age.Identity) (plain io.Reader, encrypted bool, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	p, _ := br.Peek(len(Magic))
+	p, _ := br.Peek(PeekSize)
 	if !IsEncrypted(p) {
 		return br, false, nil
 	}

@@ -40,8 +40,11 @@ var (
 	ErrNotIdentity = errors.New("is a public key (a recipient), not an identity")
 )
 
-// IsEncrypted reports whether the first bytes of a stream begin an age file, binary or
-// armored. prefix needs at least len(Magic) bytes for a binary file to be recognised.
+// PeekSize is how many first bytes [IsEncrypted] needs to recognise both forms.
+const PeekSize = len(armorMagic)
+
+// IsEncrypted reports whether the first bytes of a stream (at least [PeekSize] of them,
+// unless the stream is shorter) begin an age file, binary or armored.
 func IsEncrypted(prefix []byte) bool {
 	return bytes.HasPrefix(prefix, []byte(Magic)) || bytes.HasPrefix(prefix, []byte(armorMagic))
 }
