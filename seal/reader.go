@@ -3,6 +3,7 @@ package seal
 import (
 	"bufio"
 	"bytes"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Header bounds: far above what imgx writes (one stanza per recipient, ~100 bytes for
@@ -47,30 +49,33 @@ func Open(r io.Reader, ids []age.Identity) (io.Reader, error) {
 	if len(ids) == 0 {
 		return nil, ErrEncrypted
 	}
-	plain, err := age.Decrypt(io.MultiReader(bytes.NewReader(hdr), hr), ids...)
+	fileKey, err := age.DecryptHeader(hdr, ids...)
 	if err != nil {
-		if src.err != nil {
-			return nil, src.err
-		}
 		var nm *age.NoIdentityMatchError
-		if errors.As(err, &nm) && onlyAsk(ids) {
-			return nil, ErrEncrypted
-		}
-		if errors.As(err, &nm) {
-			return nil, fmt.Errorf("%w (the header names %s)", ErrNoMatch, stanzaList(nm.StanzaTypes))
-		}
-		msg := err.Error()
 		switch {
+		case errors.As(err, &nm) && onlyAsk(ids):
+			return nil, ErrEncrypted
+		case errors.As(err, &nm):
+			return nil, fmt.Errorf("%w (the header names %s)", ErrNoMatch, stanzaList(nm.StanzaTypes))
 		case errors.Is(err, ErrNoMatch):
 			return nil, err
-		case strings.Contains(msg, "nonce"):
-			return nil, fmt.Errorf("%w: %v", ErrCiphertext, err)
-		case strings.HasPrefix(msg, "failed to read header") || strings.Contains(msg, "header MAC"):
+		case strings.HasPrefix(err.Error(), "failed to read header") || strings.Contains(err.Error(), "header MAC"):
 			return nil, fmt.Errorf("%w: %v", ErrHeader, err)
 		}
 		return nil, fmt.Errorf("decrypt: %w", err) // an identity's own failure (a passphrase that cannot be asked)
 	}
-	return &plainReader{r: plain, src: src}, nil
+	nonce := make([]byte, nonceSize)
+	if _, err := io.ReadFull(hr, nonce); err != nil {
+		if src.err != nil {
+			return nil, src.err
+		}
+		return nil, fmt.Errorf("%w: truncated before the payload nonce", ErrCiphertext)
+	}
+	aead, err := chacha20poly1305.New(streamKey(fileKey, nonce))
+	if err != nil {
+		return nil, err
+	}
+	return &streamReader{src: hr, srcErr: src, aead: aead}, nil
 }
 
 func stanzaList(types []string) string {
@@ -156,23 +161,85 @@ func (s *srcErr) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// plainReader classifies payload errors and counts plaintext for messages.
-type plainReader struct {
-	r   io.Reader
-	src *srcErr
-	n   int64
+// streamReader decrypts age's STREAM payload: 64 KiB chunks of ChaCha20-Poly1305, the
+// nonce an 11-byte chunk counter and a last-chunk flag. It decrypts in place in one
+// buffer (age's own reader allocates 64 KiB per chunk, which tripled a load's heap).
+type streamReader struct {
+	src     *bufio.Reader
+	srcErr  *srcErr
+	aead    cipher.AEAD
+	buf     [chunkSize + chacha20poly1305.Overhead]byte
+	unread  []byte
+	counter uint64
+	err     error
+	done    bool // the final chunk was read
 }
 
-func (p *plainReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if err != nil && err != io.EOF {
-		if p.src.err != nil {
-			return n, p.src.err
+func (r *streamReader) Read(p []byte) (int, error) {
+	for len(r.unread) == 0 {
+		if r.err != nil {
+			return 0, r.err
 		}
-		return n, fmt.Errorf("%w: chunk %d (plaintext byte %d): %v", ErrCiphertext, p.n/chunkSize, p.n, err)
+		if r.done {
+			return 0, io.EOF
+		}
+		r.err = r.next()
 	}
-	return n, err
+	n := copy(p, r.unread)
+	r.unread = r.unread[n:]
+	return n, nil
+}
+
+// next authenticates and decrypts the next chunk into unread; after the last one it
+// returns io.EOF, and only if nothing follows it.
+func (r *streamReader) next() error {
+	n, err := io.ReadFull(r.src, r.buf[:])
+	last := false
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		if r.srcErr.err != nil {
+			return r.srcErr.err
+		}
+		if n < chacha20poly1305.Overhead || (n == chacha20poly1305.Overhead && r.counter > 0) {
+			return r.fail("truncated (no final chunk)")
+		}
+		last = true
+	case err != nil:
+		return err
+	default:
+		// A full-length chunk is the final one when nothing follows it.
+		if _, perr := r.src.Peek(1); perr == io.EOF {
+			last = true
+		} else if r.srcErr.err != nil {
+			return r.srcErr.err
+		}
+	}
+	out, ok := r.open(n, last)
+	if !ok {
+		return r.fail("authentication failed")
+	}
+	r.counter++
+	r.unread = out
+	r.done = last // deliver the last chunk, then EOF
+	return nil
+}
+
+func (r *streamReader) open(n int, last bool) ([]byte, bool) {
+	var nonce [chacha20poly1305.NonceSize]byte
+	c := r.counter
+	for i := 10; i >= 0; i-- {
+		nonce[i] = byte(c)
+		c >>= 8
+	}
+	if last {
+		nonce[11] = 1
+	}
+	out, err := r.aead.Open(r.buf[:0], nonce[:], r.buf[:n], nil)
+	return out, err == nil
+}
+
+func (r *streamReader) fail(what string) error {
+	return fmt.Errorf("%w: chunk %d: %s", ErrCiphertext, r.counter, what)
 }
 
 // MaybeOpen is [Open] for a stream that may or may not be encrypted: a plain stream
