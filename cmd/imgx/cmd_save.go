@@ -156,6 +156,10 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if o.flatten {
 		opts.Flatten = bundle.FlattenInStore(platform, nil)
 	}
+	enc, err := o.encrypt.sealer(o.output, &opts)
+	if err != nil {
+		return err
+	}
 	if o.since != "" {
 		b, err := bundle.ReadBase(ctx, o.since)
 		if err != nil {
@@ -195,10 +199,6 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	}
 	if len(keys) == 0 {
 		e.Warnf("the bundle is not signed (use --sign-key KEY; 'imgx keygen' makes one)")
-	}
-	enc, err := o.encrypt.sealer(o.output, &opts)
-	if err != nil {
-		return err
 	}
 	var res *bundle.SaveResult
 	out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {

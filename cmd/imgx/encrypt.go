@@ -38,6 +38,9 @@ func (f *encryptFlags) recipients() ([]age.Recipient, error) {
 	for _, s := range f.to {
 		r, err := seal.ParseRecipient(s)
 		if err != nil {
+			if fi, serr := os.Stat(s); serr == nil && fi.Mode().IsRegular() {
+				return nil, usagef("--encrypt-to %s: that is a file; recipients files go to --encrypt-to-file", s)
+			}
 			return nil, usagef("--encrypt-to: %v", err)
 		}
 		out = append(out, r)
