@@ -163,7 +163,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if o.since != "" {
 		b, err := bundle.ReadBase(ctx, o.since)
 		if err != nil {
-			return withHint(err, "--since needs the earlier bundle file (only its head is read)")
+			return withHint(err, sinceHint(o.since))
 		}
 		opts.Since = b
 	}
