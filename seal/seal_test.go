@@ -165,10 +165,16 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestOpenReadsAge: files age itself wrote (binary and armored) open.
+// TestOpenReadsAge: files age itself wrote (binary and armored; empty, short, and
+// ending in a full-length final chunk) open.
 func TestOpenReadsAge(t *testing.T) {
 	kp := x25519(t)
-	plain := data(200_000)
+	for _, n := range []int{0, 200_000, 2 * chunkSize} {
+		testOpenReadsAge(t, kp, data(n))
+	}
+}
+
+func testOpenReadsAge(t *testing.T, kp keypair, plain []byte) {
 	var bin bytes.Buffer
 	w, err := age.Encrypt(&bin, kp.rcpt)
 	if err != nil {
