@@ -319,3 +319,33 @@ func armored(t testing.TB, r age.Recipient, plain []byte) []byte {
 	aw.Close()
 	return buf.Bytes()
 }
+
+// TestWriteSizes: however the plaintext is cut into writes (whole chunks are sealed
+// straight from the caller's slice), age reads back the same bytes.
+func TestWriteSizes(t *testing.T) {
+	kp := x25519(t)
+	for _, n := range []int{chunkSize, chunkSize + 1, 2 * chunkSize, 5*chunkSize + 3} {
+		plain := data(n)
+		for _, step := range []int{n, 7777, chunkSize + 5, chunkSize} {
+			var buf bytes.Buffer
+			w, _ := NewWriter(&buf, []age.Recipient{kp.rcpt}, WriterOptions{})
+			for p := plain; len(p) > 0; {
+				k := min(len(p), step)
+				if m, err := w.Write(p[:k]); err != nil || m != k {
+					t.Fatalf("write %d: %d, %v", k, m, err)
+				}
+				p = p[k:]
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := age.Decrypt(&buf, kp.ids...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("size %d in writes of %d: read %d bytes, %v", n, step, len(got), err)
+			}
+		}
+	}
+}

@@ -133,9 +133,18 @@ func (w *Writer) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if len(w.buf) == chunkSize {
-			if w.err = w.seal(false); w.err != nil {
+			if w.err = w.seal(w.buf, false); w.err != nil {
 				return n, w.err
 			}
+			w.buf = w.buf[:0]
+		}
+		if len(w.buf) == 0 && len(p) > chunkSize {
+			// A whole chunk with more after it: sealed from p, without a copy.
+			if w.err = w.seal(p[:chunkSize], false); w.err != nil {
+				return n, w.err
+			}
+			p, n = p[chunkSize:], n+chunkSize
+			continue
 		}
 		k := copy(w.buf[len(w.buf):chunkSize], p)
 		w.buf = w.buf[:len(w.buf)+k]
@@ -155,11 +164,12 @@ func (w *Writer) Close() error {
 		}
 	}
 	w.closed = true
-	w.err = w.seal(true)
+	w.err = w.seal(w.buf, true)
 	return w.err
 }
 
-func (w *Writer) seal(last bool) error {
+// seal encrypts one chunk and writes it.
+func (w *Writer) seal(chunk []byte, last bool) error {
 	var nonce [chacha20poly1305.NonceSize]byte
 	c := w.counter
 	for i := 10; i >= 0; i-- {
@@ -169,9 +179,8 @@ func (w *Writer) seal(last bool) error {
 	if last {
 		nonce[11] = 1
 	}
-	w.out = w.aead.Seal(w.out[:0], nonce[:], w.buf, nil)
+	w.out = w.aead.Seal(w.out[:0], nonce[:], chunk, nil)
 	w.counter++
-	w.buf = w.buf[:0]
 	_, err := w.dst.Write(w.out)
 	return err
 }
