@@ -24,6 +24,10 @@ const (
 	nonceSize   = 16
 	chunkSize   = 64 << 10
 	columns     = 64 // base64 characters per header body line
+	// outBuffer is how much ciphertext the writer gathers before writing it: one write
+	// per 16 chunks instead of per chunk, which matters when dst is a pipe to another
+	// goroutine (each write a hand-off) on a busy machine.
+	outBuffer = 16 * (chunkSize + chacha20poly1305.Overhead)
 )
 
 // WriterOptions tune [NewWriter].
@@ -66,7 +70,7 @@ func NewWriter(dst io.Writer, rcpts []age.Recipient, opts WriterOptions) (*Write
 			return nil, err
 		}
 	}
-	return &Writer{dst: dst, rcpts: rcpts, opts: opts, buf: make([]byte, 0, chunkSize)}, nil
+	return &Writer{dst: dst, rcpts: rcpts, opts: opts, buf: make([]byte, 0, chunkSize), out: make([]byte, 0, outBuffer)}, nil
 }
 
 // Bind names the plaintext about to be written, for resume: a re-run that binds the same
@@ -164,7 +168,9 @@ func (w *Writer) Close() error {
 		}
 	}
 	w.closed = true
-	w.err = w.seal(w.buf, true)
+	if w.err = w.seal(w.buf, true); w.err == nil && len(w.out) > 0 {
+		_, w.err = w.dst.Write(w.out)
+	}
 	return w.err
 }
 
@@ -179,9 +185,13 @@ func (w *Writer) seal(chunk []byte, last bool) error {
 	if last {
 		nonce[11] = 1
 	}
-	w.out = w.aead.Seal(w.out[:0], nonce[:], chunk, nil)
+	w.out = w.aead.Seal(w.out, nonce[:], chunk, nil)
 	w.counter++
+	if len(w.out)+chunkSize+chacha20poly1305.Overhead <= outBuffer {
+		return nil
+	}
 	_, err := w.dst.Write(w.out)
+	w.out = w.out[:0]
 	return err
 }
 
