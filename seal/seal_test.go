@@ -324,9 +324,9 @@ func armored(t testing.TB, r age.Recipient, plain []byte) []byte {
 // straight from the caller's slice), age reads back the same bytes.
 func TestWriteSizes(t *testing.T) {
 	kp := x25519(t)
-	for _, n := range []int{chunkSize, chunkSize + 1, 2 * chunkSize, 5*chunkSize + 3} {
+	for _, n := range []int{chunkSize, chunkSize + 1, 2 * chunkSize, 5*chunkSize + 3, batchSize, 2 * batchSize, 2*batchSize + 1, 40*chunkSize + 7} {
 		plain := data(n)
-		for _, step := range []int{n, 7777, chunkSize + 5, chunkSize} {
+		for _, step := range []int{n, 7777, chunkSize + 5, chunkSize, batchSize + 1} {
 			var buf bytes.Buffer
 			w, _ := NewWriter(&buf, []age.Recipient{kp.rcpt}, WriterOptions{})
 			for p := plain; len(p) > 0; {
@@ -348,4 +348,35 @@ func TestWriteSizes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWriterStops: Abort leaves no complete age file (no final chunk), and a failing
+// destination fails Write or Close instead of blocking the writer.
+func TestWriterStops(t *testing.T) {
+	kp := x25519(t)
+	var buf bytes.Buffer
+	w, _ := NewWriter(&buf, []age.Recipient{kp.rcpt}, WriterOptions{})
+	w.Write(data(3 * batchSize))
+	w.Abort()
+	w.Abort()
+	if err := w.Close(); err == nil {
+		t.Fatal("Close after Abort succeeded")
+	}
+	if err := open(buf.Bytes(), kp.ids); !errors.Is(err, ErrCiphertext) {
+		t.Fatalf("an aborted file reads as %v, want ErrCiphertext", err)
+	}
+	fw, _ := NewWriter(failWriter{limit: 1000}, []age.Recipient{kp.rcpt}, WriterOptions{})
+	_, werr := fw.Write(data(5 * batchSize))
+	if cerr := fw.Close(); werr == nil && cerr == nil {
+		t.Fatal("a failing destination went unnoticed")
+	}
+}
+
+type failWriter struct{ limit int }
+
+func (f failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.limit {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
 }

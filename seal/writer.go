@@ -24,10 +24,12 @@ const (
 	nonceSize   = 16
 	chunkSize   = 64 << 10
 	columns     = 64 // base64 characters per header body line
-	// outBuffer is how much ciphertext the writer gathers before writing it: one write
-	// per 16 chunks instead of per chunk, which matters when dst is a pipe to another
-	// goroutine (each write a hand-off) on a busy machine.
-	outBuffer = 16 * (chunkSize + chacha20poly1305.Overhead)
+	// batchSize is the plaintext the writer hands to its encrypting goroutine at once,
+	// and batches the most it holds: the ciphertext of one batch is one write to dst
+	// (a write into a pipe is a goroutine hand-off; per chunk they cost more than the
+	// encryption on a busy machine).
+	batchSize = 16 * chunkSize
+	batches   = 3
 )
 
 // WriterOptions tune [NewWriter].
@@ -39,8 +41,10 @@ type WriterOptions struct {
 	Binding    func() []byte
 }
 
-// Writer encrypts a stream to an age file. Writes are buffered into 64 KiB chunks;
-// Close seals the last chunk and must be called.
+// Writer encrypts a stream to an age file. Writes are gathered into 1 MiB batches that
+// a goroutine encrypts (64 KiB chunks) and writes to dst while the caller goes on.
+// Close seals the last chunk and must be called once the stream is complete; Abort
+// stops without it (an incomplete stream must not end in a valid final chunk).
 type Writer struct {
 	dst     io.Writer
 	rcpts   []age.Recipient
@@ -49,13 +53,21 @@ type Writer struct {
 	started bool
 	closed  bool
 	aead    cipher.AEAD
-	counter uint64
-	buf     []byte
-	out     []byte
+	buf     []byte // the batch being filled
 	err     error
+
+	work chan batch  // filled batches, to the encrypting goroutine
+	free chan []byte // emptied batch buffers, back
+	dead chan struct{}
+	werr error // the goroutine's error, once dead is closed
 	// Reused reports whether the key came from an existing resume record (set once
 	// writing started).
 	Reused bool
+}
+
+type batch struct {
+	data []byte
+	last bool
 }
 
 // NewWriter returns a Writer that encrypts to every recipient in rcpts. It checks that
@@ -70,7 +82,7 @@ func NewWriter(dst io.Writer, rcpts []age.Recipient, opts WriterOptions) (*Write
 			return nil, err
 		}
 	}
-	return &Writer{dst: dst, rcpts: rcpts, opts: opts, buf: make([]byte, 0, chunkSize), out: make([]byte, 0, outBuffer)}, nil
+	return &Writer{dst: dst, rcpts: rcpts, opts: opts}, nil
 }
 
 // Bind names the plaintext about to be written, for resume: a re-run that binds the same
@@ -116,8 +128,79 @@ func (w *Writer) start() error {
 	if _, err := w.dst.Write(rec.Header); err != nil {
 		return err
 	}
-	_, err = w.dst.Write(rec.Nonce)
-	return err
+	if _, err = w.dst.Write(rec.Nonce); err != nil {
+		return err
+	}
+	w.work, w.free, w.dead = make(chan batch), make(chan []byte, batches), make(chan struct{})
+	for range batches - 1 {
+		w.free <- make([]byte, 0, batchSize)
+	}
+	w.buf = make([]byte, 0, batchSize)
+	go w.encrypt()
+	return nil
+}
+
+// encrypt seals the batches in order and writes each batch's ciphertext at once.
+func (w *Writer) encrypt() {
+	defer close(w.dead)
+	out := make([]byte, 0, batchSize+16*chacha20poly1305.Overhead)
+	var counter uint64
+	for b := range w.work {
+		out = out[:0]
+		data := b.data
+		for {
+			n := min(len(data), chunkSize)
+			last := b.last && n == len(data)
+			out = w.aead.Seal(out, chunkNonce(counter, last), data[:n], nil)
+			counter++
+			data = data[n:]
+			if len(data) == 0 {
+				break
+			}
+		}
+		if _, err := w.dst.Write(out); err != nil {
+			w.werr = err
+			return
+		}
+		w.free <- b.data[:0]
+	}
+}
+
+func chunkNonce(counter uint64, last bool) []byte {
+	nonce := make([]byte, chacha20poly1305.NonceSize)
+	for i := 10; i >= 0; i-- {
+		nonce[i] = byte(counter)
+		counter >>= 8
+	}
+	if last {
+		nonce[11] = 1
+	}
+	return nonce
+}
+
+// send hands the filled batch to the encrypting goroutine and takes an empty buffer.
+func (w *Writer) send(last bool) error {
+	select {
+	case w.work <- batch{w.buf, last}:
+	case <-w.dead:
+		return w.deadErr()
+	}
+	if last {
+		return nil
+	}
+	select {
+	case w.buf = <-w.free:
+	case <-w.dead:
+		return w.deadErr()
+	}
+	return nil
+}
+
+func (w *Writer) deadErr() error {
+	if w.werr != nil {
+		return w.werr
+	}
+	return errors.New("encrypt: writer stopped")
 }
 
 // Write encrypts p. A chunk is sealed only once more data follows it, since the last
@@ -136,21 +219,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		if len(w.buf) == chunkSize {
-			if w.err = w.seal(w.buf, false); w.err != nil {
+		if len(w.buf) == batchSize { // full, and more follows: not the last batch
+			if w.err = w.send(false); w.err != nil {
 				return n, w.err
 			}
-			w.buf = w.buf[:0]
 		}
-		if len(w.buf) == 0 && len(p) > chunkSize {
-			// A whole chunk with more after it: sealed from p, without a copy.
-			if w.err = w.seal(p[:chunkSize], false); w.err != nil {
-				return n, w.err
-			}
-			p, n = p[chunkSize:], n+chunkSize
-			continue
-		}
-		k := copy(w.buf[len(w.buf):chunkSize], p)
+		k := copy(w.buf[len(w.buf):batchSize], p)
 		w.buf = w.buf[:len(w.buf)+k]
 		p, n = p[k:], n+k
 	}
@@ -168,31 +242,26 @@ func (w *Writer) Close() error {
 		}
 	}
 	w.closed = true
-	if w.err = w.seal(w.buf, true); w.err == nil && len(w.out) > 0 {
-		_, w.err = w.dst.Write(w.out)
+	if w.err = w.send(true); w.err == nil {
+		close(w.work)
+		<-w.dead
+		w.err = w.werr
 	}
 	return w.err
 }
 
-// seal encrypts one chunk and writes it.
-func (w *Writer) seal(chunk []byte, last bool) error {
-	var nonce [chacha20poly1305.NonceSize]byte
-	c := w.counter
-	for i := 10; i >= 0; i-- {
-		nonce[i] = byte(c)
-		c >>= 8
+// Abort stops the encrypting goroutine without sealing a final chunk, so what was
+// written is not a complete age file. It does nothing after Close.
+func (w *Writer) Abort() {
+	if w.closed || !w.started || w.dead == nil {
+		return
 	}
-	if last {
-		nonce[11] = 1
+	w.closed = true
+	if w.err == nil {
+		w.err = errors.New("encrypt: aborted")
 	}
-	w.out = w.aead.Seal(w.out, nonce[:], chunk, nil)
-	w.counter++
-	if len(w.out)+chunkSize+chacha20poly1305.Overhead <= outBuffer {
-		return nil
-	}
-	_, err := w.dst.Write(w.out)
-	w.out = w.out[:0]
-	return err
+	close(w.work)
+	<-w.dead
 }
 
 // header builds the age header for fileKey: the intro, one or more stanzas per

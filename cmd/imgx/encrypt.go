@@ -118,6 +118,7 @@ func (s *sealer) save(w io.Writer, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
+	defer sw.Abort() // after a failed save: stop, without a final chunk
 	if err := write(sw); err != nil {
 		return err
 	}
