@@ -19,7 +19,7 @@ import (
 type decryptFlags struct{ files []string }
 
 func (f *decryptFlags) add(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&f.files, "identity-file", nil, "decrypt encrypted bundles with this age identity file or SSH private key (repeatable; not the SFTP login key, which is --identity); a bundle encrypted to a passphrase takes "+encryptPassphraseEnv+" or a prompt")
+	fs.StringArrayVar(&f.files, "identity-file", nil, "decrypt encrypted bundles with this age identity file or SSH private key (repeatable; not the SFTP login key, which is --identity; a protected key file's passphrase from "+sftp.PassphraseEnv+" or a prompt); a bundle encrypted to a passphrase takes "+encryptPassphraseEnv+" or a prompt")
 }
 
 // identities reads the identity files, and adds one that asks for a passphrase only when
