@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,7 +70,12 @@ func entryOf(d ocispec.Descriptor) Entry {
 //   - no ref.name: the containerd name.
 //
 // A name that is not a valid reference is returned raw, with a zero Ref.
+// entryRefCalls counts entry parses: the many-tags test checks that a commit parses each
+// entry a bounded number of times (work, not wall-clock time, which a shared machine skews).
+var entryRefCalls atomic.Int64
+
 func entryRef(d ocispec.Descriptor) (ref.Ref, string) {
+	entryRefCalls.Add(1)
 	name, full := d.Annotations[annotationRefNameKey], d.Annotations[AnnotationFullName]
 	var fr ref.Ref
 	if full != "" {
