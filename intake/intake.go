@@ -84,7 +84,9 @@ type Options struct {
 type Image struct {
 	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
 	// the name to show is the name applied.
-	Tag    string        `json:"tag,omitempty"`
+	Tag string `json:"tag,omitempty"`
+	// ID is the image ID listings show (config digest; the digest of an index).
+	ID     digest.Digest `json:"id"`
 	Digest digest.Digest `json:"digest"`
 }
 
@@ -146,7 +148,12 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		res.Warnings = append(res.Warnings, w)
 	}
 	for _, im := range br2.Images {
-		res.Images = append(res.Images, Image{Tag: im.Tag(), Digest: im.Descriptor.Digest})
+		// Committed and verified: the manifest is in the store.
+		id, err := s.ImageID(ctx, im.Descriptor)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", im.Descriptor.Digest, err)
+		}
+		res.Images = append(res.Images, Image{Tag: im.Tag(), ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil
 }
@@ -172,7 +179,7 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 			verify.NotVerifiedPrefix, safetext.Quote(name), article(kind)))
 	}
 	for _, l := range r.Images {
-		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
+		res.Images = append(res.Images, Image{Tag: l.Name, ID: l.ID, Digest: l.Digest})
 	}
 	return res
 }

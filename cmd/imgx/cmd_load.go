@@ -51,7 +51,7 @@ digest and size; a rejected input leaves the store exactly as it was. An interru
 bundle load keeps the blobs it verified, and a re-run does not write them again.
 
 It prints one "Loaded image: NAME:TAG" line per tag applied, and "Loaded image ID: sha256:…" for an
-image without a tag.`,
+image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 		Example: `  imgx load --key release.pub -i release-1.2.imgx
   imgx load -i sftp://deploy@gateway/incoming/app-1.2.imgx
   docker save app:1 | imgx load
@@ -129,14 +129,11 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 	for _, id := range res.TrustedBy {
 		fmt.Fprintf(e.Stdout, "Verified signature: %s\n", id)
 	}
-	for i, im := range res.Images {
-		switch {
-		case im.Tag != "":
+	for _, im := range res.Images {
+		if im.Tag != "" {
 			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", safetext.Quote(im.Tag))
-		case res.Archive != nil:
-			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", res.Archive.Images[i].ID)
-		default:
-			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Digest)
+		} else {
+			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.ID)
 		}
 	}
 	if res.Bundle != nil {

@@ -35,7 +35,7 @@ func semverTag(ctx context.Context, e *Env, s *store.Store, desc ocispec.Descrip
 		return usagef("--semver: %v", err)
 	}
 	if d, ok := current[plan.Version]; ok && d.Digest != desc.Digest && !force {
-		return withHint(fmt.Errorf("tag %s:%s already exists for another image (%s)", base.FamiliarName(), plan.Version, d.Digest),
+		return withHint(fmt.Errorf("tag %s:%s already exists for another image (%s)", base.FamiliarName(), plan.Version, imageIDOf(ctx, s, d)),
 			"a released version should not change; pass --force to move it anyway")
 	}
 	tx, err := s.Begin(ctx)

@@ -56,3 +56,13 @@ func openImage(ctx context.Context, e *Env, in, platform string) (*store.Store, 
 	im, _, err := loadImage(ctx, s, in, p)
 	return s, im, err
 }
+
+// imageIDOf names an image in messages as listings do (store.ShortID of its image ID); an
+// image whose manifest cannot be read is named by its manifest digest.
+func imageIDOf(ctx context.Context, s *store.Store, d ocispec.Descriptor) string {
+	id, err := s.ImageID(ctx, d)
+	if err != nil {
+		return "manifest " + d.Digest.String()
+	}
+	return store.ShortID(id)
+}
