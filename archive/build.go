@@ -536,6 +536,26 @@ func (b *builder) uncompressedDigest(ctx context.Context, d digest.Digest) (comp
 	return kind, digest.NewDigest(digest.SHA256, h), nil
 }
 
+// nameUntagged gives r to the archive's one untagged image (store.Tx.NameUntagged) and
+// says so in the result.
+func (b *builder) nameUntagged(r ref.Ref) error {
+	if err := b.tx.NameUntagged(r); err != nil {
+		return err
+	}
+	named := map[digest.Digest]bool{}
+	for _, l := range b.loaded {
+		if !l.Ref.IsZero() {
+			named[l.Digest] = true
+		}
+	}
+	for i, l := range b.loaded {
+		if l.Ref.IsZero() && !named[l.Digest] {
+			b.loaded[i].Ref, b.loaded[i].Name = r, r.Familiar()
+		}
+	}
+	return nil
+}
+
 // imageID is desc's image ID: the config digest of a manifest, the digest of an index.
 func (b *builder) imageID(ctx context.Context, desc ocispec.Descriptor) (digest.Digest, error) {
 	if !oci.IsManifest(desc.MediaType) {

@@ -30,6 +30,7 @@ import (
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -78,6 +79,10 @@ type Options struct {
 	Progress bundle.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
+	// Tag, if set, names the input's one untagged image, in the load's own commit (so
+	// only an input the policy accepted is ever named); an input without exactly one is
+	// refused with store.ErrTagTarget and nothing is added.
+	Tag ref.Ref
 }
 
 // Image is one image the load tagged (or stored untagged).
@@ -111,6 +116,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if err := pol.Check(); err != nil {
 		return nil, err
 	}
+	opts.Archive.Tag = opts.Tag
 	if in.Dir != "" {
 		f, err := archive.DetectDir(in.Dir)
 		if err != nil {
@@ -139,7 +145,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(r.Format), r, pol), nil
 	}
-	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
+	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag})
 	if err != nil {
 		return nil, err
 	}
@@ -147,13 +153,23 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
+	named := map[digest.Digest]bool{}
 	for _, im := range br2.Images {
+		if im.Tag() != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range br2.Images {
+		tag := im.Tag()
+		if tag == "" && !opts.Tag.IsZero() && !named[im.Descriptor.Digest] {
+			tag = opts.Tag.Familiar() // the name Load gave it
+		}
 		// Committed and verified: the manifest is in the store.
 		id, err := s.ImageID(ctx, im.Descriptor)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", im.Descriptor.Digest, err)
 		}
-		res.Images = append(res.Images, Image{Tag: im.Tag(), ID: id, Digest: im.Descriptor.Digest})
+		res.Images = append(res.Images, Image{Tag: tag, ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil
 }
