@@ -35,7 +35,7 @@ It is not the default because an image pulled by digest is untagged on purpose.`
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 			fs.BoolVar(&o.untagged, "untagged", false, "also remove images without a name (dangling images)")
 		},
-		Args:    exactArgs(0, "no arguments"),
+		Args: exactArgs(0, "no arguments"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
