@@ -90,7 +90,8 @@ type Image struct {
 	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
 	// the name to show is the name applied.
 	Tag string `json:"tag,omitempty"`
-	// ID is the image ID listings show (config digest; the digest of an index).
+	// ID is the image ID listings show (config digest; the digest of an index); ""
+	// if it could not be read back after the commit.
 	ID     digest.Digest `json:"id"`
 	Digest digest.Digest `json:"digest"`
 }
@@ -164,11 +165,9 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		if tag == "" && !opts.Tag.IsZero() && !named[im.Descriptor.Digest] {
 			tag = opts.Tag.Familiar() // the name Load gave it
 		}
-		// Committed and verified: the manifest is in the store.
-		id, err := s.ImageID(ctx, im.Descriptor)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", im.Descriptor.Digest, err)
-		}
+		// Committed and verified: the manifest is in the store. The load succeeded even
+		// if it cannot be read back now; the image is then shown by its digest.
+		id, _ := s.ImageID(ctx, im.Descriptor)
 		res.Images = append(res.Images, Image{Tag: tag, ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil

@@ -154,8 +154,10 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 	for _, im := range res.Images {
 		if im.Tag != "" {
 			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", safetext.Quote(im.Tag))
-		} else {
+		} else if im.ID != "" {
 			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.ID)
+		} else {
+			fmt.Fprintf(e.Stdout, "Loaded image: manifest %s\n", im.Digest)
 		}
 	}
 	if res.Bundle != nil {
