@@ -54,7 +54,7 @@ type Result struct {
 // visible, and the blobs that verified stay staged for a re-run to reuse
 // (Result.BlobsReused; prune removes them). Errors name the archive entry at fault.
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_ *Result, err error) {
-	raw := &countReader{r: progress.Reader(r, opts.Progress)}
+	raw := &progress.CountReader{R: progress.Reader(r, opts.Progress)}
 	br := bufio.NewReaderSize(raw, 1<<20)
 	zr, kind, err := compress.NewReader(br, compress.Options{})
 	if err != nil {
@@ -170,21 +170,10 @@ func finish(ctx context.Context, tx *store.Tx, src source, opts LoadOptions) (*R
 	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), BlobsReused: tx.Reused(), Notes: b.notes}, nil
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // guard bounds what comes out of the decompressor (headers, padding and contents
 // alike) against the bytes read in, and the part of it that is not entry content.
 type guard struct {
-	raw               *countReader
+	raw               *progress.CountReader
 	r                 io.Reader // the decompressed stream
 	out               int64     // bytes read from r
 	meta              int64     // of which outside entry contents
@@ -195,7 +184,7 @@ type guard struct {
 	entries           int
 }
 
-func newGuard(raw *countReader, r io.Reader, o LoadOptions) *guard {
+func newGuard(raw *progress.CountReader, r io.Reader, o LoadOptions) *guard {
 	g := &guard{raw: raw, r: r, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
 	if g.ratio <= 0 {
 		g.ratio = 250
@@ -245,8 +234,8 @@ func (g *guard) add(n int) error {
 	if g.max > 0 && g.out > g.max {
 		return fmt.Errorf("%w: content exceeds the limit of %d bytes (decompressed, headers included)", ErrTooLarge, g.max)
 	}
-	if g.out > g.floor && g.out > g.ratio*g.raw.n {
-		return fmt.Errorf("%w: %d bytes decompressed from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
+	if g.out > g.floor && g.out > g.ratio*g.raw.N {
+		return fmt.Errorf("%w: %d bytes decompressed from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.N, g.ratio)
 	}
 	return nil
 }

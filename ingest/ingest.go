@@ -27,6 +27,7 @@ import (
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/errcode"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -270,7 +271,7 @@ func load(ctx context.Context, opts Options, c *candidate) {
 	if free, err := opts.FreeSpace(opts.Store.Root()); err == nil && free < need+need/20 {
 		// Not the bundle's fault: it waits for space rather than being quarantined.
 		c.item.Outcome = Waiting
-		c.item.Reason = fmt.Sprintf("store needs %s, %s free", transport.FormatBytes(need), transport.FormatBytes(free))
+		c.item.Reason = fmt.Sprintf("store needs %s, %s free", progress.Size(need), progress.Size(free))
 		return
 	}
 	rc, err := opts.Source.Open(ctx, c.name, 0)
@@ -281,9 +282,9 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		return
 	}
 	defer rc.Close()
-	var prog bundle.Progress
+	var prog progress.Progress
 	if opts.Progress != nil {
-		prog = func(done, total int64) { opts.Progress(c.info.Name, done, total) }
+		prog = progress.Func(func(done, total int64) { opts.Progress(c.info.Name, done, total) })
 	}
 	// Through the trust gate, as load and verify: bundles only, whatever the file name.
 	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog})
@@ -420,7 +421,7 @@ func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *b
 		return nil, nil, nil, err
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	h, err := bundle.ReadHead(ctx, io.LimitReader(rc, 64<<20))
 	if err != nil {
 		return nil, nil, nil, err
 	}

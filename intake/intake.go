@@ -30,6 +30,7 @@ import (
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
@@ -76,7 +77,7 @@ type Options struct {
 	// BundlesOnly refuses every format but the imgx bundle, trust or not (ingest).
 	BundlesOnly bool
 	// Progress reports blob bytes of a bundle load.
-	Progress bundle.Progress
+	Progress progress.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
 	// Tag, if set, names the input's one untagged image, in the load's own commit (so
@@ -243,7 +244,8 @@ type VerifyOptions struct {
 	// digest and size, but no signature. The report then says NOT VERIFIED and has no
 	// problem for it. It excludes a configured policy.
 	DigestOnly bool
-	Bundle     []bundle.VerifyOption
+	// Fast skips decompressing layers to check their diff IDs (bundle.VerifyOptions).
+	Fast bool
 }
 
 // Verify checks a bundle input without storing anything, through the same gate as Load:
@@ -275,7 +277,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 	if kind != KindBundle {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
-	rep, err := bundle.Verify(ctx, br, opts.Policy, opts.Bundle...)
+	rep, err := bundle.Verify(ctx, br, bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast})
 	if rep == nil {
 		return nil, err
 	}

@@ -175,13 +175,24 @@ func setTags(ix *ocispec.Index, tags []tagOp) {
 
 // Tag points r at desc, which must be committed (with everything it reaches).
 func (s *Store) Tag(ctx context.Context, r ref.Ref, desc ocispec.Descriptor) error {
+	_, err := s.Add(ctx, r, func(*Tx) (ocispec.Descriptor, error) { return desc, nil })
+	return err
+}
+
+// Add runs build in a new transaction, tags the image it returns as r (a zero r keeps it
+// untagged but reachable) and commits. On any error nothing becomes visible.
+func (s *Store) Add(ctx context.Context, r ref.Ref, build func(tx *Tx) (ocispec.Descriptor, error)) (ocispec.Descriptor, error) {
 	tx, err := s.Begin(ctx)
 	if err != nil {
-		return err
+		return ocispec.Descriptor{}, err
 	}
 	defer tx.Discard()
+	desc, err := build(tx)
+	if err != nil {
+		return desc, err
+	}
 	tx.Tag(r, desc)
-	return tx.Commit(ctx)
+	return desc, tx.Commit(ctx)
 }
 
 // Untag removes tag r. It returns the descriptor the tag pointed at and whether any other

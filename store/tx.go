@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/atomicfile"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -166,7 +167,7 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	// Commit, Open, Discard and Suspend wait for it. Only a synced blob is ever renamed
 	// to its staged name, so a resumed load never trusts a torn file.
 	if n < asyncSyncMin {
-		if err := finishStage(f, tmp, tx.s.stagedPath(want.Digest)); err != nil {
+		if err := finishStage(f, tx.s.stagedPath(want.Digest)); err != nil {
 			tx.forget(want.Digest)
 			return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
 		}
@@ -175,7 +176,7 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	tx.syncs.Add(1)
 	go func(d digest.Digest) {
 		defer tx.syncs.Done()
-		if err := finishStage(f, tmp, tx.s.stagedPath(d)); err != nil {
+		if err := finishStage(f, tx.s.stagedPath(d)); err != nil {
 			tx.forget(d)
 			tx.mu.Lock()
 			if tx.syncErr == nil {
@@ -192,18 +193,11 @@ const asyncSyncMin = 1 << 20
 
 var errAlreadyStaged = errors.New("already staged")
 
-func finishStage(f *os.File, tmp, staged string) error {
-	err := f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, staged)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+// finishStage publishes a written blob under its staged name (atomicfile.Publish: fsync,
+// close, rename). staged/ is not synced per blob: a staged blob lost in a crash is
+// fetched again, one present is complete; Commit syncs blobs/ after its renames.
+func finishStage(f *os.File, staged string) error {
+	return atomicfile.Publish(f, staged)
 }
 
 func (tx *Tx) forget(d digest.Digest) {

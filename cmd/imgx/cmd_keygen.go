@@ -48,7 +48,7 @@ prompted twice on the terminal; it is never taken from the command line.`,
 					}
 				}
 			}
-			pw, err := verify.PasswordFromEnvOrTerminal("", "Enter password for private key: ", true)()
+			pw, err := keyPassword("Enter password for private key: ", true)()
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/image"
-	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/store"
 )
 
@@ -34,14 +33,6 @@ func loadImage(ctx context.Context, s *store.Store, in string, platform *ocispec
 	return im, r, nil
 }
 
-func loadIndex(ctx context.Context, s *store.Store, d ocispec.Descriptor) (*ocispec.Index, error) {
-	data, err := s.ReadBlob(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	return oci.ParseIndex(data)
-}
-
 // openImage opens the store and loads image in for the --platform value given ("" for
 // the default): the common start of every command that works on one image.
 func openImage(ctx context.Context, e *Env, in, platform string) (*store.Store, *image.Image, error) {
@@ -55,14 +46,4 @@ func openImage(ctx context.Context, e *Env, in, platform string) (*store.Store, 
 	}
 	im, _, err := loadImage(ctx, s, in, p)
 	return s, im, err
-}
-
-// imageIDOf names an image in messages as listings do (store.ShortID of its image ID); an
-// image whose manifest cannot be read is named by its manifest digest.
-func imageIDOf(ctx context.Context, s *store.Store, d ocispec.Descriptor) string {
-	id, err := s.ImageID(ctx, d)
-	if err != nil {
-		return "manifest " + d.Digest.String()
-	}
-	return store.ShortID(id)
 }
