@@ -23,6 +23,9 @@ type LoadOptions struct {
 	// Progress is told the total blob bytes and the bytes loaded; the caller ends it
 	// (Done).
 	Progress progress.Progress
+	// Tag, if set, names the bundle's one untagged image in the load's commit; a bundle
+	// without exactly one is refused (store.ErrTagTarget) before any blob is read.
+	Tag ref.Ref
 }
 
 // LoadResult describes a loaded bundle.
@@ -61,6 +64,11 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 	}
 	if err := checkBase(s, m); err != nil {
 		return res, fmt.Errorf("load: %w", err)
+	}
+	if !opts.Tag.IsZero() {
+		if err := checkTagTarget(m); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
 	}
 	if err := rd.readFiles(); err != nil {
 		return res, fmt.Errorf("load: %w", err)
@@ -107,6 +115,11 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		}
 		tx.Tag(r, im.Descriptor)
 	}
+	if !opts.Tag.IsZero() {
+		if err := tx.NameUntagged(opts.Tag); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+	}
 	res.BytesWritten = tx.BytesWritten()
 	res.BlobsReused = tx.Reused()
 	// The store remembers which bundles it loaded (with their manifests), in the same
@@ -118,6 +131,24 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		return res, fmt.Errorf("load: %w", err)
 	}
 	return res, nil
+}
+
+// checkTagTarget applies store.Tx.NameUntagged's rule to the manifest, so that a bundle
+// with no single untagged image is refused before its blobs are read.
+func checkTagTarget(m *Manifest) error {
+	images, named, untagged := map[digest.Digest]bool{}, map[digest.Digest]bool{}, map[digest.Digest]bool{}
+	for _, im := range m.Images {
+		images[im.Descriptor.Digest] = true
+		if im.Ref != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range m.Images {
+		if im.Ref == "" && !named[im.Descriptor.Digest] {
+			untagged[im.Descriptor.Digest] = true
+		}
+	}
+	return store.TagTargetError(len(images), len(untagged))
 }
 
 func classifyStoreErr(rd *reader, err error) error {

@@ -280,6 +280,15 @@ func (r Resolved) Matches(e Entry) bool {
 	return e.Desc.Digest == r.Desc.Digest
 }
 
+// ShortID is the form of an image ID that listings (imgx images) and messages show: its
+// first 12 hex digits, as docker shows them. Resolve takes it back.
+func ShortID(id digest.Digest) string {
+	if h := id.Encoded(); len(h) > 12 {
+		return h[:12]
+	}
+	return id.Encoded()
+}
+
 // ImageID returns the ID docker shows for an image: its config digest for a manifest;
 // for an index (which has no single config) the index digest.
 func (s *Store) ImageID(ctx context.Context, desc ocispec.Descriptor) (digest.Digest, error) {
@@ -333,6 +342,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 			return Resolved{}, fmt.Errorf("image %s: an image ID prefix needs at least 4 hex digits: %w", in, ErrNotFound)
 		}
 		matches := map[digest.Digest]Entry{}
+		ids := map[digest.Digest]digest.Digest{}
 		for _, e := range entries {
 			id, err := s.ImageID(ctx, e.Desc)
 			if err != nil {
@@ -341,6 +351,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 			if strings.HasPrefix(id.Encoded(), prefix) || strings.HasPrefix(e.Desc.Digest.Encoded(), prefix) {
 				if _, ok := matches[e.Desc.Digest]; !ok {
 					matches[e.Desc.Digest] = e
+					ids[e.Desc.Digest] = id
 				}
 			}
 		}
@@ -353,7 +364,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 		default:
 			var names []string
 			for d, e := range matches {
-				names = append(names, fmt.Sprintf("%s (%s)", d.Encoded()[:12], e.Display()))
+				names = append(names, fmt.Sprintf("%s (%s)", ShortID(ids[d]), e.Display()))
 			}
 			sort.Strings(names)
 			return Resolved{}, fmt.Errorf("image ID prefix %s matches %d images: %s: %w", in, len(matches), strings.Join(names, ", "), ErrAmbiguous)

@@ -50,12 +50,8 @@ type loadedJSON struct {
 func loadDoc(res *intake.Result) loadJSON {
 	out := loadJSON{jsonDoc: doc, Format: string(res.Kind), Verified: res.Verified, Signers: nonNil(res.TrustedBy),
 		Images: []loadedJSON{}, Warnings: nonNil(res.Warnings)}
-	for i, im := range res.Images {
-		l := loadedJSON{Name: im.Tag, Digest: im.Digest}
-		if res.Archive != nil && i < len(res.Archive.Images) {
-			l.ID = res.Archive.Images[i].ID
-		}
-		out.Images = append(out.Images, l)
+	for _, im := range res.Images {
+		out.Images = append(out.Images, loadedJSON{Name: im.Tag, ID: im.ID, Digest: im.Digest})
 	}
 	switch {
 	case res.Bundle != nil:

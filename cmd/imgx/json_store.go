@@ -59,14 +59,15 @@ func checkDoc(rep store.CheckReport) checkJSON {
 
 type pruneJSON struct {
 	jsonDoc
-	Blobs      []digest.Digest `json:"blobs"`
-	Leftovers  int             `json:"leftovers"`
-	BytesFreed int64           `json:"bytes_freed"`
-	Missing    []digest.Digest `json:"missing"`
+	Blobs      []digest.Digest     `json:"blobs"`
+	Leftovers  int                 `json:"leftovers"`
+	BytesFreed int64               `json:"bytes_freed"`
+	Missing    []digest.Digest     `json:"missing"`
+	Images     []store.PrunedImage `json:"images"`
 }
 
 func pruneDoc(rep store.PruneReport) pruneJSON {
-	return pruneJSON{doc, nonNil(rep.Blobs), rep.Leftovers, rep.BytesFreed, nonNil(rep.Missing)}
+	return pruneJSON{doc, nonNil(rep.Blobs), rep.Leftovers, rep.BytesFreed, nonNil(rep.Missing), nonNil(rep.Images)}
 }
 
 // diff
