@@ -36,6 +36,8 @@ import (
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
@@ -82,18 +84,25 @@ type Options struct {
 	// BundlesOnly refuses every format but the imgx bundle, trust or not (ingest).
 	BundlesOnly bool
 	// Progress reports blob bytes of a bundle load.
-	Progress bundle.Progress
+	Progress progress.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
 	// Identities decrypt an encrypted (age) input; see [seal.Open].
 	Identities []age.Identity
+	// Tag, if set, names the input's one untagged image, in the load's own commit (so
+	// only an input the policy accepted is ever named); an input without exactly one is
+	// refused with store.ErrTagTarget and nothing is added.
+	Tag ref.Ref
 }
 
 // Image is one image the load tagged (or stored untagged).
 type Image struct {
 	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
 	// the name to show is the name applied.
-	Tag    string        `json:"tag,omitempty"`
+	Tag string `json:"tag,omitempty"`
+	// ID is the image ID listings show (config digest; the digest of an index); ""
+	// if it could not be read back after the commit.
+	ID     digest.Digest `json:"id"`
 	Digest digest.Digest `json:"digest"`
 }
 
@@ -120,6 +129,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if err := pol.Check(); err != nil {
 		return nil, err
 	}
+	opts.Archive.Tag = opts.Tag
 	if in.Dir != "" {
 		f, err := archive.DetectDir(in.Dir)
 		if err != nil {
@@ -150,7 +160,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		res.Encrypted = encrypted
 		return res, nil
 	}
-	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
+	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag})
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +168,21 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
+	named := map[digest.Digest]bool{}
 	for _, im := range br2.Images {
-		res.Images = append(res.Images, Image{Tag: im.Tag(), Digest: im.Descriptor.Digest})
+		if im.Tag() != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range br2.Images {
+		tag := im.Tag()
+		if tag == "" && !opts.Tag.IsZero() && !named[im.Descriptor.Digest] {
+			tag = opts.Tag.Familiar() // the name Load gave it
+		}
+		// Committed and verified: the manifest is in the store. The load succeeded even
+		// if it cannot be read back now; the image is then shown by its digest.
+		id, _ := s.ImageID(ctx, im.Descriptor)
+		res.Images = append(res.Images, Image{Tag: tag, ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil
 }
@@ -185,7 +208,7 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 			verify.NotVerifiedPrefix, safetext.Quote(name), article(kind)))
 	}
 	for _, l := range r.Images {
-		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
+		res.Images = append(res.Images, Image{Tag: l.Name, ID: l.ID, Digest: l.Digest})
 	}
 	return res
 }
@@ -252,7 +275,8 @@ type VerifyOptions struct {
 	// digest and size, but no signature. The report then says NOT VERIFIED and has no
 	// problem for it. It excludes a configured policy.
 	DigestOnly bool
-	Bundle     []bundle.VerifyOption
+	// Fast skips decompressing layers to check their diff IDs (bundle.VerifyOptions).
+	Fast bool
 	// Identities decrypt an encrypted (age) input; see [seal.Open].
 	Identities []age.Identity
 }
@@ -286,7 +310,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 	if kind != KindBundle {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
-	rep, err := bundle.Verify(ctx, br, opts.Policy, opts.Bundle...)
+	rep, err := bundle.Verify(ctx, br, bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast})
 	if rep == nil {
 		return nil, err
 	}

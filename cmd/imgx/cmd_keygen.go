@@ -59,7 +59,7 @@ sender's 'imgx save --encrypt-to' or --encrypt-to-file. age-keygen makes the sam
 					}
 				}
 			}
-			pw, err := verify.PasswordFromEnvOrTerminal("", "Enter password for private key: ", true)()
+			pw, err := keyPassword("Enter password for private key: ", true)()
 			if err != nil {
 				return err
 			}

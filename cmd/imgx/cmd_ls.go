@@ -1,20 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"io"
-	"path"
-	"sort"
 	"strings"
 	"time"
 
-	"filippo.io/age"
 	"github.com/spf13/pflag"
 
-	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/ingest"
 	"github.com/imgx/imgx/internal/safetext"
-	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
 )
@@ -85,34 +81,20 @@ manifest digest, sequence, delta base and images.`,
 				return fmt.Errorf("ls %s: %w", args[0], err)
 			}
 			defer b.Close()
-			rows := []lsRow{}
-			err = b.List(ctx, "", func(fi transport.FileInfo) error {
-				if !o.all && (fi.IsDir || !strings.HasSuffix(fi.Name, ".imgx")) {
-					return nil
-				}
-				rows = append(rows, lsRow{Name: fi.Name, Size: fi.Size, Modified: fi.ModTime, Dir: fi.IsDir})
-				return nil
-			})
+			entries, err := ingest.List(ctx, b, ingest.ListOptions{All: o.all, Describe: o.long, Identities: ids})
 			if err != nil {
 				return fmt.Errorf("ls %s: %w", args[0], err)
 			}
-			sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
-			if o.long {
-				for i := range rows {
-					if !rows[i].Dir {
-						describeBundle(ctx, b, &rows[i], ids)
-					}
-				}
-			}
+			rows := lsRows(entries)
 			if o.json {
 				return e.printJSON(lsDoc(rows))
 			}
 			tw := newTable(e.Stdout)
+			header := "NAME\tSIZE\tMODIFIED"
 			if o.long {
-				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED\tSEQ\tMANIFEST\tBASE\tSIGNED BY (UNCHECKED)\tIMAGES")
-			} else {
-				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED")
+				header += "\tSEQ\tMANIFEST\tBASE\tSIGNED BY (UNCHECKED)\tIMAGES"
 			}
+			fmt.Fprintln(tw, header)
 			for _, r := range rows {
 				mod := "-"
 				if !r.Modified.IsZero() {
@@ -131,14 +113,10 @@ manifest digest, sequence, delta base and images.`,
 					seq = fmt.Sprint(*r.Sequence)
 				}
 				if r.Manifest != "" {
-					man = shortID(r.Manifest)
-					signed = "no"
+					man, signed = shortID(r.Manifest), "no"
 				}
 				if r.base != nil {
-					base = shortID(r.base.Digest.String())
-					if r.base.Name != "" {
-						base = r.base.Name
-					}
+					base = cmp.Or(r.base.Name, shortID(r.base.Digest.String()))
 				}
 				if len(r.SignedBy) > 0 {
 					ids := make([]string, len(r.SignedBy))
@@ -150,48 +128,34 @@ manifest digest, sequence, delta base and images.`,
 				if r.Error != "" {
 					imgs = "(" + r.Error + ")"
 				}
-				imgs = safetext.Line(imgs)
-				// The base name is the sender's: escaped like the file names.
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, safetext.Quote(base), signed, imgs)
+				// The base name and the images are the sender's: escaped like the file names.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, safetext.Quote(base), signed, safetext.Line(imgs))
 			}
 			return tw.Flush()
 		}),
 	})
 }
 
-// describeBundle reads the head of a bundle (a few KiB) for ls --long.
-func describeBundle(ctx context.Context, b transport.Backend, r *lsRow, ids []age.Identity) {
-	rc, err := b.Open(ctx, path.Clean(r.Name), 0)
-	if err != nil {
-		r.Error, r.err = err.Error(), err
-		return
-	}
-	defer rc.Close()
-	pr, enc, err := seal.MaybeOpen(rc, ids)
-	r.Encrypted = enc
-	if err != nil {
-		r.Error, r.err = "encrypted: "+encryptedReason(err), err
-		return
-	}
-	h, err := bundle.ReadHeadAll(io.LimitReader(pr, 64<<20))
-	if err != nil {
-		r.Error, r.err = "not a bundle", err
-		return
-	}
-	m := h.Manifest
-	r.Manifest = digestOf(h.ManifestBytes)
-	r.SignedBy = h.SignerIDs
-	seq := m.Sequence
-	r.Sequence = &seq
-	if m.Base != nil {
-		r.Base = m.Base.String()
-		r.base = baseOf(m.Base)
-	}
-	for _, im := range m.Images {
-		if t := im.Tag(); t != "" { // the tag a load applies
-			r.Images = append(r.Images, t)
-		} else {
-			r.Images = append(r.Images, im.Descriptor.Digest.String())
+// lsRows turns a listing into the rows printed and put in the JSON document.
+func lsRows(entries []ingest.Entry) []lsRow {
+	rows := []lsRow{}
+	for _, en := range entries {
+		r := lsRow{Name: en.Name, Size: en.Size, Modified: en.ModTime, Dir: en.IsDir, err: en.Err, Encrypted: en.Encrypted}
+		switch {
+		case en.Encrypted && en.Bundle == nil && en.Err != nil:
+			r.Error = "encrypted: " + encryptedReason(en.Err)
+		case en.NotBundle:
+			r.Error = "not a bundle"
+		case en.Err != nil:
+			r.Error = en.Err.Error()
+		case en.Bundle != nil:
+			d := en.Bundle
+			r.Manifest, r.SignedBy, r.Sequence, r.Images = d.ManifestDigest.String(), d.SignedBy, &d.Sequence, d.Images
+			if d.Base != nil {
+				r.Base, r.base = d.Base.String(), baseOf(d.Base)
+			}
 		}
+		rows = append(rows, r)
 	}
+	return rows
 }

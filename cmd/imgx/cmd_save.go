@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"fmt"
 	"io"
-	"path"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
@@ -15,22 +12,17 @@ import (
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/store"
-	"github.com/imgx/imgx/syncstate"
 )
 
 type saveOptions struct {
 	format, output, platform string
 	json, verify, quiet      bool
 	// imgx bundles
-	signKeys   []string
-	compress   string
-	level      string
-	since      string
-	sinceState string
-	always     bool
-	flatten    bool
-	encrypt    encryptFlags
-	transport  transportFlags
+	signKeys                           []string
+	compress, level, since, sinceState string
+	always, flatten                    bool
+	encrypt                            encryptFlags
+	transport                          transportFlags
 }
 
 func init() {
@@ -99,13 +91,11 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			if err != nil {
 				return err
 			}
-			var images []store.Resolved
-			for _, a := range args {
-				r, err := resolve(ctx, s, a)
-				if err != nil {
+			images := make([]store.Resolved, len(args))
+			for i, a := range args {
+				if images[i], err = resolve(ctx, s, a); err != nil {
 					return err
 				}
-				images = append(images, r)
 			}
 			var platform *ocispec.Platform
 			if o.platform != "" {
@@ -115,172 +105,31 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 				}
 				platform = &p
 			}
-			switch o.format {
-			case "imgx":
-				return saveBundle(ctx, e, s, images, platform, &o)
-			case string(archive.FormatDockerArchive), string(archive.FormatOCIArchive):
-				if o.encrypt.set() {
-					return usagef("encryption applies to imgx bundles (--format imgx)")
-				}
-				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform}
-				var res *archive.SaveResult
-				out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
-					var err error
-					res, err = archive.Save(ctx, s, w, images, opts)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-				if o.json {
-					return e.printJSON(saveArchiveDoc(o.format, images, res, out))
-				}
-				if o.output != "-" && !o.quiet {
-					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
-				}
-				return nil
+			var out *outputResult
+			publish := func(ctx context.Context, size int64, write func(io.Writer) error) (err error) {
+				out, err = writeLocation(ctx, e, o.output, &o.transport, size, o.verify, write)
+				return err
 			}
-			return usagef("unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
+			if o.format == "imgx" {
+				return saveBundle(ctx, e, s, images, platform, publish, &out, &o)
+			}
+			if o.encrypt.set() {
+				return usagef("encryption applies to imgx bundles (--format imgx)")
+			}
+			var res *archive.SaveResult
+			err = publish(ctx, s.EstimateSize(ctx, images, nil), func(w io.Writer) (err error) {
+				res, err = archive.Save(ctx, s, w, images, archive.SaveOptions{Format: archive.Format(o.format), Platform: platform})
+				return err
+			})
+			switch {
+			case err != nil:
+				return err
+			case o.json:
+				return e.printJSON(saveArchiveDoc(o.format, images, res, out))
+			case o.output != "-" && !o.quiet:
+				fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
+			}
+			return nil
 		}),
 	})
-}
-
-func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Resolved, platform *ocispec.Platform, o *saveOptions) error {
-	if o.compress != "zstd" && o.compress != "none" {
-		return usagef("--compress %q: want zstd or none", o.compress)
-	}
-	if o.since != "" && o.sinceState != "" {
-		return usagef("--since and --since-state exclude each other")
-	}
-	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform}
-	if o.flatten {
-		opts.Flatten = bundle.FlattenInStore(platform, nil)
-	}
-	enc, err := o.encrypt.sealer(o.output, &opts)
-	if err != nil {
-		return err
-	}
-	if o.since != "" {
-		b, err := bundle.ReadBase(ctx, o.since)
-		if err != nil {
-			return withHint(err, sinceHint(o.since))
-		}
-		opts.Since = b
-	}
-	var state *syncstate.State
-	var tags map[string]digest.Digest
-	if o.sinceState != "" {
-		var err error
-		if state, err = syncstate.Load(o.sinceState); err != nil {
-			return err
-		}
-		opts.Since = state.Base()
-		tags = map[string]digest.Digest{}
-		for _, im := range images {
-			key := im.Desc.Digest.String()
-			if !im.Ref.IsZero() {
-				key = im.Ref.String()
-			}
-			tags[key] = im.Desc.Digest
-		}
-		if !o.always && !o.flatten && state.Unchanged(tags, closureDigests(ctx, s, images)) {
-			if !o.quiet {
-				fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", state.Last)
-			}
-			return nil
-		}
-	}
-	keys, err := loadSigners(o.signKeys)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		opts.Signers = append(opts.Signers, crypto.Signer(k))
-	}
-	if len(keys) == 0 {
-		e.Warnf("the bundle is not signed (use --sign-key KEY; 'imgx keygen' makes one)")
-	}
-	var res *bundle.SaveResult
-	out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {
-		write := func(w io.Writer) error {
-			var err error
-			res, err = bundle.SaveImages(ctx, s, images, w, opts)
-			return err
-		}
-		if enc != nil {
-			return enc.save(w, write)
-		}
-		return write(w)
-	})
-	if err != nil {
-		return err
-	}
-	if enc != nil {
-		if err := enc.published(); err != nil {
-			e.Warnf("%v", err)
-		}
-	}
-	if state != nil {
-		mb, err := res.Manifest.Marshal()
-		if err != nil {
-			return err
-		}
-		if err := state.Record(mb, path.Base(o.output), tags, timeNow()); err != nil {
-			return err
-		}
-		if err := state.Save(o.sinceState); err != nil {
-			return withHint(err, "the bundle was published but the state file was not updated: the next run will ship these layers again")
-		}
-	}
-	if o.json {
-		return e.printJSON(saveBundleDoc(res, out))
-	}
-	if o.output != "-" {
-		m := res.Manifest
-		kind := "bundle"
-		if m.Base != nil {
-			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
-		}
-		if enc != nil {
-			kind = "encrypted " + kind
-		}
-		if o.quiet {
-			return nil
-		}
-		fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
-			kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
-		for _, id := range res.Signers {
-			fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
-		}
-	}
-	return nil
-}
-
-// closureDigests lists every blob the images reach in the store.
-func closureDigests(ctx context.Context, s *store.Store, images []store.Resolved) []digest.Digest {
-	var out []digest.Digest
-	walkClosure(ctx, s, images, func(d ocispec.Descriptor) { out = append(out, d.Digest) })
-	return out
-}
-
-// closureSize estimates the bytes a bundle or archive of images needs: the sum of the blobs
-// they reach, less the layers a delta base carried. Used only for the early free-space check.
-func closureSize(ctx context.Context, s *store.Store, images []store.Resolved, since *bundle.Base) int64 {
-	var n int64
-	walkClosure(ctx, s, images, func(d ocispec.Descriptor) {
-		if since == nil || !since.Carried[d.Digest] {
-			n += d.Size
-		}
-	})
-	return n
-}
-
-// walkClosure calls fn for every descriptor the images reach. It is for estimates and
-// change detection: a store problem shows up, with its cause, in the save that follows.
-func walkClosure(ctx context.Context, s *store.Store, images []store.Resolved, fn func(ocispec.Descriptor)) {
-	roots := make([]ocispec.Descriptor, len(images))
-	for i, im := range images {
-		roots[i] = im.Desc
-	}
-	_ = s.Walk(ctx, roots, func(d ocispec.Descriptor) error { fn(d); return nil })
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -53,7 +54,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				if len(o.policy.keys) > 0 || o.policy.threshold != 0 || o.policy.require {
 					return usagef("--digest-only excludes --key, --threshold and --require-signature")
 				}
-				if dir, explicit := verify.TrustDirFromEnv(); explicit {
+				if dir, explicit := verify.DefaultTrustDir(os.Getenv); explicit {
 					return usagef("--digest-only with $IMGX_TRUST_DIR=%s set: unset it to check digests only", dir)
 				}
 			} else {
@@ -70,16 +71,12 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.name, Dir: in.dir}
-			if in.dir == "" {
-				defer in.r.Close()
-				src.R = in.r
+			src := intake.Input{Name: in.Name, Dir: in.Dir}
+			if in.Dir == "" {
+				defer in.R.Close()
+				src.R = in.R
 			}
-			var opts []bundle.VerifyOption
-			if o.fast {
-				opts = append(opts, bundle.Fast())
-			}
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts, Identities: ids})
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast, Identities: ids})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}

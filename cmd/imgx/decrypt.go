@@ -12,7 +12,6 @@ import (
 
 	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/transport/sftp"
-	"github.com/imgx/imgx/verify"
 )
 
 // decryptFlags are the identity flags of the commands that read bundles.
@@ -31,7 +30,7 @@ func (f *decryptFlags) identities() ([]age.Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--identity-file: %w", err)
 		}
-		ask := verify.PasswordFromEnvOrTerminal(sftp.PassphraseEnv, fmt.Sprintf("Enter passphrase for %s: ", p), false)
+		ask := envSecret(sftp.PassphraseEnv, fmt.Sprintf("Enter passphrase for %s: ", p), false)
 		ids, err := seal.ReadIdentities(data, p, ask)
 		if err != nil {
 			return nil, fmt.Errorf("--identity-file: %w", err)
@@ -39,7 +38,7 @@ func (f *decryptFlags) identities() ([]age.Identity, error) {
 		out = append(out, ids...)
 	}
 	return append(out, seal.AskPassphrase(sync.OnceValues(func() ([]byte, error) {
-		pw, err := verify.PasswordFromEnvOrTerminal(encryptPassphraseEnv, "Enter passphrase to decrypt the bundle: ", false)()
+		pw, err := envSecret(encryptPassphraseEnv, "Enter passphrase to decrypt the bundle: ", false)()
 		if err != nil {
 			return nil, fmt.Errorf("the bundle is encrypted to a passphrase: set %s or run on a terminal", encryptPassphraseEnv)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/transport"
-	"github.com/imgx/imgx/verify"
 )
 
 // encryptPassphraseEnv holds the passphrase of --encrypt-passphrase, and of a bundle
@@ -61,7 +60,7 @@ func (f *encryptFlags) recipients() ([]age.Recipient, error) {
 		if len(out) > 0 {
 			return nil, usagef("--encrypt-passphrase excludes --encrypt-to and --encrypt-to-file (age allows a passphrase only alone)")
 		}
-		pw, err := verify.PasswordFromEnvOrTerminal(encryptPassphraseEnv, "Enter passphrase to encrypt the bundle: ", true)()
+		pw, err := envSecret(encryptPassphraseEnv, "Enter passphrase to encrypt the bundle: ", true)()
 		if err != nil {
 			return nil, withHint(fmt.Errorf("--encrypt-passphrase: %w", err), "set "+encryptPassphraseEnv+" or run on a terminal")
 		}
