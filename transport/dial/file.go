@@ -161,6 +161,9 @@ func Write(ctx context.Context, s string, opts Options, wo WriteOptions, fill fu
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", safetext.Quote(s), err)
 	}
+	if testHookBackend != nil {
+		b = testHookBackend(s, b)
+	}
 	defer b.Close()
 	p, err := opts.progress(name, loc.IsRemote())
 	if err != nil {
@@ -186,6 +189,9 @@ func Write(ctx context.Context, s string, opts Options, wo WriteOptions, fill fu
 		return nil, &WriteError{Location: s, Name: name, Permanent: b.IsPermanent(err) && !errors.Is(err, context.Canceled), Err: err}
 	}
 	if wo.Verify {
+		if testHookBeforeVerify != nil {
+			testHookBeforeVerify(s)
+		}
 		if err := ReadBack(ctx, b, name, res); err != nil {
 			return &res, fmt.Errorf("verify %s after writing: %w", s, err)
 		}
