@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 type saveOptions struct {
 	format, output, platform string
+	outputs                  []string // -o, repeatable; output is the first
 	json, verify, quiet      bool
 	// imgx bundles
 	signKeys   []string
@@ -65,7 +67,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
   imgx save app:1.2 --sign-key release.key | ssh airgap imgx load --key release.pub`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.Var(newEnum(&o.format, "imgx", "imgx", string(archive.FormatDockerArchive), string(archive.FormatOCIArchive)), "format", "output format: imgx, docker-archive or oci-archive")
-			fs.StringVarP(&o.output, "output", "o", "-", "where to write: a path, -, or an sftp://, ftp:// or ftps:// URL")
+			fs.StringArrayVarP(&o.outputs, "output", "o", nil, "where to write: a path, - (the default), or an sftp://, ftp:// or ftps:// URL; repeatable: the same file to every LOCATION at once")
 			fs.StringVar(&o.platform, "platform", "", "only this platform of multi-platform images (OS/ARCH[/VARIANT])")
 			fs.BoolVar(&o.json, "json", false, "print a JSON summary")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors, no summary and no progress")
@@ -85,13 +87,14 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			if o.quiet {
 				o.transport.progress = "none"
 			}
+			o.output = firstOutput(o.outputs)
 			if o.json && (o.output == "-" || o.output == "") {
 				return withHint(usagef("save --json prints the summary on standard output, where the bundle would go"), "give -o FILE or a URL")
 			}
 			if o.since != "" && o.sinceState != "" {
 				return usagef("--since and --since-state exclude each other")
 			}
-			if err := checkOutput(e, o.output, &o.transport); err != nil {
+			if err := checkOutputs(e, o.outputs, &o.transport); err != nil {
 				return err
 			}
 			s, err := e.Store()
@@ -120,21 +123,22 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			case string(archive.FormatDockerArchive), string(archive.FormatOCIArchive):
 				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform}
 				var res *archive.SaveResult
-				out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
+				out, err := writeOutputs(ctx, e, o.outputs, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
 					var err error
 					res, err = archive.Save(ctx, s, w, images, opts)
 					return err
 				})
-				if err != nil {
+				if out == nil {
 					return err
 				}
 				if o.json {
-					return e.printJSON(saveArchiveDoc(o.format, images, res, out))
+					return errors.Join(e.printJSON(saveArchiveDoc(o.format, images, res, out)), err)
 				}
 				if o.output != "-" && !o.quiet {
-					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
+					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, outputName(o.outputs), count(len(images), "image"), humanSize(out.Size))
 				}
-				return nil
+				printDestinations(e, out, o.quiet)
+				return err
 			}
 			return usagef("unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
 		}),
@@ -194,15 +198,17 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		e.Warnf("the bundle is not signed (use --sign-key KEY; 'imgx keygen' makes one)")
 	}
 	var res *bundle.SaveResult
-	out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {
+	out, err := writeOutputs(ctx, e, o.outputs, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {
 		var err error
 		res, err = bundle.SaveImages(ctx, s, images, w, opts)
 		return err
 	})
-	if err != nil {
+	if out == nil {
 		return err
 	}
-	if state != nil {
+	// With several -o the state is recorded only if every destination got the bundle:
+	// a stick that failed must not miss these layers next time.
+	if state != nil && err == nil {
 		mb, err := res.Manifest.Marshal()
 		if err != nil {
 			return err
@@ -215,7 +221,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		}
 	}
 	if o.json {
-		return e.printJSON(saveBundleDoc(res, out))
+		return errors.Join(e.printJSON(saveBundleDoc(res, out)), err)
 	}
 	if o.output != "-" {
 		m := res.Manifest
@@ -224,15 +230,17 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
 		}
 		if o.quiet {
-			return nil
+			printDestinations(e, out, true)
+			return err
 		}
 		fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
-			kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
+			kind, outputName(o.outputs), count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
 		for _, id := range res.Signers {
 			fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
 		}
+		printDestinations(e, out, false)
 	}
-	return nil
+	return err
 }
 
 // closureDigests lists every blob the images reach in the store.
