@@ -163,9 +163,11 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 		wg.Go(func() {
 			defer cancel()
 			defer stopQ()
-			res, err := Write(qctx, s, one, mo.WriteOptions, func(w io.Writer) error {
-				_, err := io.Copy(w, &queueReader{f: f, q: q})
-				return err
+			// The queue is the upload's source itself: no pipe, no second copy.
+			res, err := write(qctx, s, one, mo.WriteOptions, func(put func(io.Reader) (transport.PutResult, error)) (transport.PutResult, error, error) {
+				r := &queueReader{f: f, q: q}
+				res, err := put(r)
+				return res, r.err, err
 			})
 			f.mu.Lock()
 			if q.err != nil { // dropped: that is the cause, not the cancellation it led to
@@ -318,11 +320,20 @@ func (f *fanout) Write(p []byte) (int, error) {
 
 // queueReader is one destination's side: the stream as fill wrote it.
 type queueReader struct {
-	f *fanout
-	q *queue
+	f   *fanout
+	q   *queue
+	err error // the error Read returned, other than io.EOF: the source's, not the upload's
 }
 
 func (r *queueReader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+func (r *queueReader) read(p []byte) (int, error) {
 	f, q := r.f, r.q
 	f.mu.Lock()
 	defer f.mu.Unlock()
