@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/imgx/imgx/transport/transporttest"
 )
@@ -37,6 +38,43 @@ func BenchmarkWriteMany(b *testing.B) {
 					b.Fatal(err)
 				}
 				os.RemoveAll(dir)
+			}
+		})
+	}
+}
+
+// BenchmarkWriteManySticks models USB sticks on their own ports: every destination takes
+// at most 40 MB/s (a typical stick), so the device, not the CPU, bounds a save. 4 sticks
+// at once should take about the time of one; the ratio is printed.
+func BenchmarkWriteManySticks(b *testing.B) {
+	data := transporttest.Data(9, 64<<20)
+	const rate = 40e6
+	per := map[int]time.Duration{}
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			root := b.TempDir()
+			b.SetBytes(int64(len(data)))
+			start, runs := time.Now(), 0
+			for b.Loop() {
+				dir, _ := os.MkdirTemp(root, "fanout")
+				var locs []string
+				faults := map[string]*faulty{}
+				for i := range n {
+					os.Mkdir(filepath.Join(dir, fmt.Sprint(i)), 0o755)
+					l := filepath.Join(dir, fmt.Sprint(i), "x.imgx")
+					locs = append(locs, l)
+					faults[l] = &faulty{rate: rate}
+				}
+				withBackends(b, faults)
+				if _, err := WriteMany(context.Background(), locs, Options{}, ManyOptions{}, fillWith(data)); err != nil {
+					b.Fatal(err)
+				}
+				os.RemoveAll(dir)
+				runs++
+			}
+			per[n] = time.Since(start) / time.Duration(runs)
+			if n == 4 && per[1] > 0 {
+				b.ReportMetric(float64(per[4])/float64(per[1]), "x-of-one")
 			}
 		})
 	}

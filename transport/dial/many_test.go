@@ -36,11 +36,13 @@ func fillWith(data []byte) func(io.Writer) error {
 }
 
 // faulty wraps a backend: its uploads fail after failAfter bytes (if > 0), sleep delay
-// before each write, or, with hang, block until their context ends.
+// before each write (plus the time rate bytes/s would take, if > 0), or, with hang, block
+// until their context ends.
 type faulty struct {
 	transport.Backend
 	failAfter int64
 	delay     time.Duration
+	rate      int64
 	hang      bool
 }
 
@@ -66,9 +68,9 @@ func (u *faultyUpload) Write(p []byte) (int, error) {
 		<-u.ctx.Done()
 		return 0, u.ctx.Err()
 	}
-	if u.f.delay > 0 {
+	if d := u.f.delay + rateDelay(len(p), u.f.rate); d > 0 {
 		select {
-		case <-time.After(u.f.delay):
+		case <-time.After(d):
 		case <-u.ctx.Done():
 			return 0, u.ctx.Err()
 		}
@@ -80,9 +82,16 @@ func (u *faultyUpload) Write(p []byte) (int, error) {
 	return u.Upload.Write(p)
 }
 
+func rateDelay(n int, rate int64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(int64(n) * int64(time.Second) / rate)
+}
+
 // withBackends makes Write wrap the backend of the locations in faults; the test hook
 // is restored at the end of the test.
-func withBackends(t *testing.T, faults map[string]*faulty) {
+func withBackends(t testing.TB, faults map[string]*faulty) {
 	t.Helper()
 	testHookBackend = func(s string, b transport.Backend) transport.Backend {
 		if f, ok := faults[s]; ok {
