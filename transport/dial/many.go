@@ -183,16 +183,18 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 			dests[i] = d
 		})
 	}
+	// While fill runs, the producer waiting on a full queue wakes up now and then to
+	// see whether that destination has stalled.
+	stopTick := make(chan struct{})
 	if mo.StallTimeout > 0 {
 		tick := time.NewTicker(max(mo.StallTimeout/4, 10*time.Millisecond))
-		defer tick.Stop()
 		go func() {
-			for range tick.C {
-				f.wake()
-				f.mu.Lock()
-				done := f.done
-				f.mu.Unlock()
-				if done {
+			defer tick.Stop()
+			for {
+				select {
+				case <-tick.C:
+					f.wake()
+				case <-stopTick:
 					return
 				}
 			}
@@ -200,6 +202,7 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	}
 
 	ferr := fill(progress.Writer(f, prog))
+	close(stopTick)
 	f.mu.Lock()
 	f.done, f.perr = true, ferr
 	if errors.Is(ferr, errNoDestination) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +17,9 @@ import (
 	"time"
 
 	"github.com/imgx/imgx/internal/testserver"
+	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/transport"
+	"github.com/imgx/imgx/transport/local"
 	"github.com/imgx/imgx/transport/sftp"
 	"github.com/imgx/imgx/transport/transporttest"
 )
@@ -178,6 +181,15 @@ func TestWriteManyOneFails(t *testing.T) {
 func TestWriteManySlowAndHung(t *testing.T) {
 	data := transporttest.Data(3, 1<<20)
 	mo := ManyOptions{WriteOptions: WriteOptions{Put: transport.PutOptions{CheckpointInterval: 64 << 10}}, Buffer: 64 << 10, StallTimeout: 300 * time.Millisecond}
+	goroutines := runtime.NumGoroutine()
+	defer func() { // nothing left running: writers, the stall ticker
+		for i := 0; runtime.NumGoroutine() > goroutines && i < 100; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > goroutines {
+			t.Errorf("%d goroutines after, %d before", n, goroutines)
+		}
+	}()
 
 	locs := locals(t, 3)
 	withBackends(t, map[string]*faulty{locs[0]: {delay: 20 * time.Millisecond}})
@@ -327,4 +339,34 @@ func TestWriteManyUsage(t *testing.T) {
 			t.Errorf("%q: err %v, fill ran %v", locs, err, ran)
 		}
 	}
+}
+
+// TestHostileWriteManyTempLink: a link planted at the temporary name on one stick makes
+// that destination fail (nothing written through it, nothing published there); the other
+// sticks get the bundle.
+func TestHostileWriteManyTempLink(t *testing.T) {
+	locs := locals(t, 3)
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	before := testutil.TreeHash(t, outside)
+	os.Symlink(victim, filepath.Join(filepath.Dir(locs[1]), ".x.imgx"+transport.TempSuffix))
+	data := transporttest.Data(6, 300<<10)
+	dests, err := WriteMany(context.Background(), locs, Options{}, ManyOptions{WriteOptions: WriteOptions{Verify: true}}, fillWith(data))
+	var me *ManyError
+	if !errors.As(err, &me) || me.Failed != 1 {
+		t.Fatalf("error %v, want 1 failed", err)
+	}
+	var we *WriteError
+	if d := dests[1]; d.Status() != StatusFailed || !errors.As(d.Err, &we) || !errors.Is(d.Err, local.ErrSymlink) {
+		t.Errorf("planted link: %+v", d)
+	}
+	if _, err := os.Lstat(locs[1]); !os.IsNotExist(err) {
+		t.Errorf("published through a planted link: %v", err)
+	}
+	if after := testutil.TreeHash(t, outside); after != before {
+		t.Error("the tree outside the carrier changed")
+	}
+	checkSame(t, locs[0], data)
+	checkSame(t, locs[2], data)
 }
