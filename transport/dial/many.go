@@ -153,6 +153,7 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 
 	one := opts
 	one.Progress = nil // one display for the whole fan-out, not one per destination
+	one.SFTP.Passphrase, one.SFTP.Password = askOnce(opts.SFTP.Passphrase, opts.SFTP.Password)
 	dests := make([]Destination, len(locs))
 	var wg sync.WaitGroup
 	for i, s := range locs {
@@ -370,4 +371,37 @@ func (r *queueReader) read(p []byte) (int, error) {
 		}
 		f.cond.Wait()
 	}
+}
+
+// askOnce makes the secret callbacks safe for destinations connecting at the same time:
+// one question at a time (two prompts on one terminal would mix), and an answer given is
+// reused for the same key file or login instead of asked for every destination.
+func askOnce(passphrase func(string) ([]byte, error), password func(string, string) ([]byte, error)) (func(string) ([]byte, error), func(string, string) ([]byte, error)) {
+	var mu sync.Mutex
+	answers := map[string][]byte{}
+	ask := func(key string, q func() ([]byte, error)) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if a, ok := answers[key]; ok {
+			return a, nil
+		}
+		a, err := q()
+		if err == nil {
+			answers[key] = a
+		}
+		return a, err
+	}
+	var pp func(string) ([]byte, error)
+	if passphrase != nil {
+		pp = func(keyFile string) ([]byte, error) {
+			return ask("key\x00"+keyFile, func() ([]byte, error) { return passphrase(keyFile) })
+		}
+	}
+	var pw func(string, string) ([]byte, error)
+	if password != nil {
+		pw = func(user, addr string) ([]byte, error) {
+			return ask("login\x00"+user+"\x00"+addr, func() ([]byte, error) { return password(user, addr) })
+		}
+	}
+	return pp, pw
 }

@@ -370,3 +370,40 @@ func TestHostileWriteManyTempLink(t *testing.T) {
 	checkSame(t, locs[0], data)
 	checkSame(t, locs[2], data)
 }
+
+// TestAskOnce: destinations asking at the same time get one question at a time, and one
+// question per key file or login.
+func TestAskOnce(t *testing.T) {
+	var mu sync.Mutex
+	asked, inside, overlap := map[string]int{}, 0, false
+	q := func(k string) ([]byte, error) {
+		mu.Lock()
+		asked[k]++
+		inside++
+		overlap = overlap || inside > 1
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		inside--
+		mu.Unlock()
+		return []byte("pw-" + k), nil
+	}
+	pp, pw := askOnce(func(f string) ([]byte, error) { return q(f) }, func(u, a string) ([]byte, error) { return q(u + "@" + a) })
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if b, _ := pp("id_ed25519"); string(b) != "pw-id_ed25519" {
+				t.Errorf("passphrase %q", b)
+			}
+			pw("deploy", "a:22")
+			pw("deploy", "b:22")
+		})
+	}
+	wg.Wait()
+	if overlap || asked["id_ed25519"] != 1 || asked["deploy@a:22"] != 1 || asked["deploy@b:22"] != 1 {
+		t.Errorf("overlap %v, asked %v", overlap, asked)
+	}
+	if a, b := askOnce(nil, nil); a != nil || b != nil {
+		t.Error("nil callbacks became non-nil")
+	}
+}
