@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -122,10 +123,16 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 		if loc.Scheme == transport.Stdio {
 			return nil, errors.New("write -: standard output cannot be one of several destinations")
 		}
-		if seen[loc.String()] {
+		key := loc.String()
+		if loc.Scheme == transport.File { // a/x.imgx and ./a/x.imgx are one file
+			if abs, err := filepath.Abs(loc.Path); err == nil {
+				key = abs
+			}
+		}
+		if seen[key] {
 			return nil, fmt.Errorf("write %s: given twice", safetext.Quote(s))
 		}
-		seen[loc.String()] = true
+		seen[key] = true
 	}
 	if mo.Buffer <= 0 {
 		mo.Buffer = DefaultFanoutBuffer

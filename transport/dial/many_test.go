@@ -332,7 +332,8 @@ func TestWriteManyLocalAndSFTP(t *testing.T) {
 // fill runs.
 func TestWriteManyUsage(t *testing.T) {
 	l := locals(t, 1)[0]
-	for _, locs := range [][]string{nil, {l, l}, {l, "-"}} {
+	dup := filepath.Dir(l) + "/./" + filepath.Base(l)
+	for _, locs := range [][]string{nil, {l, l}, {l, dup}, {l, "-"}} {
 		ran := false
 		_, err := WriteMany(context.Background(), locs, Options{}, ManyOptions{}, func(io.Writer) error { ran = true; return nil })
 		if err == nil || ran {
