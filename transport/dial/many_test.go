@@ -173,6 +173,18 @@ func TestWriteManyOneFails(t *testing.T) {
 		}
 		checkSame(t, locs[i], data)
 	}
+
+	// The same run again, the fault gone: the failed stick resumes from what it kept,
+	// as a single -o does.
+	testHookBackend = nil
+	dests, err = WriteMany(context.Background(), locs, Options{}, ManyOptions{WriteOptions: WriteOptions{Verify: true, Put: transport.PutOptions{CheckpointInterval: 128 << 10}}, Buffer: 128 << 10}, fillWith(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := dests[1].Result; r == nil || r.Resumed < 512<<10 || dests[1].Status() != StatusVerified {
+		t.Errorf("re-run of the failed destination: %+v %+v", dests[1], r)
+	}
+	checkSame(t, locs[1], data)
 }
 
 // TestWriteManySlowAndHung: a slow destination only slows the fan-out down to its pace
