@@ -52,7 +52,9 @@ func init() {
 LOCATION is a path (a USB stick is a directory), - for standard output, or an
 sftp://[user@]host[:port]/path, ftp://… or ftps://… URL. The file appears under its name
 only when complete; an interrupted upload resumes when the same command runs again (imgx
-bundles are reproducible: the same images and key give the same bytes).
+bundles are reproducible: the same images and key give the same bytes). -o may be
+repeated: the file is made once and written to every LOCATION at once, each reported as
+verified (--verify), written or failed; exit 1 if any failed.
 
 Nightly deltas: --since BUNDLE leaves out the layers an earlier bundle (and its chain)
 carried; --since-state FILE does the same from a small state file that save updates after
@@ -61,6 +63,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 		Example: `  imgx save app:1.2 web:3 --sign-key release.key -o release-1.2.imgx
   imgx save app:1.2 --flatten --sign-key release.key -o /media/usb/app-flat.imgx
   imgx save app:1.2 --sign-key release.key -o sftp://deploy@gateway/incoming/app-1.2.imgx
+  imgx save app:1.2 --sign-key release.key --verify -o /media/usb1/app.imgx -o /media/usb2/app.imgx
   imgx save --since-state /var/lib/imgx/sent.json --sign-key release.key app:stable \
       -o sftp://deploy@gateway/incoming/nightly-$(date +%Y%m%d).imgx
   imgx save --format docker-archive -o images.tar app:1 web:2     # then: docker load -i images.tar
