@@ -211,6 +211,9 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	}
 	// With several -o the state is recorded only if every destination got the bundle:
 	// a stick that failed must not miss these layers next time.
+	if state != nil && err != nil {
+		e.Warnf("%s not updated: not every destination got the bundle, so the next one carries these layers again", o.sinceState)
+	}
 	if state != nil && err == nil {
 		mb, err := res.Manifest.Marshal()
 		if err != nil {
