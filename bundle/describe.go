@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"context"
 	"io"
 
 	"github.com/opencontainers/go-digest"
@@ -26,8 +27,8 @@ type Summary struct {
 
 // Describe reads the head of the bundle r (a few KiB; it never reads more than 64 MiB)
 // and summarises it. An error means r is not a readable bundle.
-func Describe(r io.Reader) (*Summary, error) {
-	h, err := ReadHeadAll(io.LimitReader(r, maxDescribeHead))
+func Describe(ctx context.Context, r io.Reader) (*Summary, error) {
+	h, err := ReadHead(ctx, io.LimitReader(r, maxDescribeHead))
 	if err != nil {
 		return nil, err
 	}

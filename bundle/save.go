@@ -19,14 +19,11 @@ import (
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
-
-// Progress receives the bytes of blob data processed so far and the total expected.
-// It is called from the goroutine doing the work, at most every few MiB.
-type Progress func(done, total int64)
 
 // SaveOptions tune [Save]. The zero value writes a zstd bundle at the default level,
 // unsigned, with every blob.
@@ -45,11 +42,16 @@ type SaveOptions struct {
 	// Platform selects one platform from multi-platform images; nil keeps the index.
 	Platform *ocispec.Platform
 
-	// Flatten, when set, replaces each image before it is written (see the image package's
-	// flatten); it returns the new image's descriptor, already committed to the store.
-	Flatten func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error)
+	// Flatten writes each image (the Platform of an index) as a one-layer image made by
+	// image.Flatten, keeping its creation time, and names the source in
+	// [Image].FlattenedFrom. The flattened image is written only into the bundle, never
+	// into the store, which stays as it was whatever interrupts the save (each flattened
+	// layer is made twice: once to learn its digest for the manifest, once to write it).
+	Flatten bool
 
-	Progress Progress
+	// Progress is told the total blob bytes and the bytes written; the caller ends it
+	// (Done).
+	Progress progress.Progress
 	// Now gives the bundle's creation time. By default it is the creation time of the
 	// newest image in it, which makes a bundle a pure function of its images, key and
 	// base: a re-run writes the same bytes, so an interrupted upload resumes. If no image
@@ -98,7 +100,11 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if opts.Compression != "" && opts.Compression != Zstd && opts.Compression != None {
 		return nil, fmt.Errorf("compression %q: want zstd or none", string(opts.Compression))
 	}
-	p, err := plan(ctx, s, images, opts)
+	var src source = s
+	if opts.Flatten {
+		src = newFlatSource(s)
+	}
+	p, err := plan(ctx, src, images, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -140,16 +146,16 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		sigs[name] = sig
 	}
 
-	cw := &countWriter{w: w}
+	cw := &progress.CountWriter{W: w}
 	var sw segmentWriter = plainWriter{cw}
 	if opts.Compression != None {
 		sw = newFrameWriter(cw, level, opts.Workers)
 	}
-	werr := writeBundle(ctx, s, sw, m, mbytes, sigs, p, opts.Progress)
+	werr := writeBundle(ctx, src, sw, m, mbytes, sigs, p, opts.Progress)
 	if cerr := sw.Close(); werr == nil {
 		werr = cerr
 	}
-	res.Written = cw.n
+	res.Written = cw.N
 	if werr != nil {
 		return nil, fmt.Errorf("save: %w", werr)
 	}
@@ -177,7 +183,15 @@ type savePlan struct {
 	newest   time.Time // creation time of the newest image config
 }
 
-func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
+// source is where a save reads blobs: the store, or, when flattening, a flatSource that
+// also makes the flattened images.
+type source interface {
+	image.Fetcher
+	Has(d digest.Digest) bool
+	ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+}
+
+func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
 	m := &Manifest{MediaType: MediaType, FormatVersion: FormatVersion}
 	meta := map[digest.Digest][]byte{}
 	var metaTotal int64
@@ -216,8 +230,8 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 			desc = pim.Desc
 		}
 		im := Image{Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
-		if opts.Flatten != nil {
-			nd, err := opts.Flatten(ctx, s, im.Descriptor)
+		if fs, ok := s.(*flatSource); ok && opts.Flatten {
+			nd, err := fs.flatten(ctx, im.Descriptor, opts.Platform)
 			if err != nil {
 				return nil, fmt.Errorf("flatten %s: %w", in, err)
 			}
@@ -326,32 +340,6 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 	return &savePlan{manifest: m, files: files, layers: isLayer, newest: newest}, nil
 }
 
-// FlattenInStore returns a [SaveOptions.Flatten] that flattens each image (the platform p
-// of an index; nil: the default) with the image package and commits the one-layer image,
-// untagged, to the store so that it can be written from there.
-func FlattenInStore(p *ocispec.Platform, now func() time.Time) func(context.Context, *store.Store, ocispec.Descriptor) (ocispec.Descriptor, error) {
-	return func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
-		im, err := image.Load(ctx, s, desc, p)
-		if err != nil {
-			return desc, err
-		}
-		tx, err := s.Begin(ctx)
-		if err != nil {
-			return desc, err
-		}
-		defer tx.Discard()
-		nd, err := image.Flatten(ctx, s, tx, im, image.FlattenOptions{Now: now})
-		if err != nil {
-			return desc, err
-		}
-		tx.Tag(ref.Ref{}, nd)
-		if err := tx.Commit(ctx); err != nil {
-			return desc, err
-		}
-		return nd, nil
-	}
-}
-
 // layoutFiles builds oci-layout, index.json and the Docker manifest.json.
 func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.Platform) ([][]byte, error) {
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
@@ -429,8 +417,8 @@ func alreadyCompressed(mt string) bool {
 		mt == oci.DockerLayer || mt == oci.DockerLayerForeign
 }
 
-func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manifest, mbytes []byte,
-	sigs map[string][]byte, p *savePlan, progress Progress) error {
+func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, mbytes []byte,
+	sigs map[string][]byte, p *savePlan, prog progress.Progress) error {
 	tw := tar.NewWriter(sw)
 	mtime := m.Created
 	put := func(name string, size int64, r io.Reader) error {
@@ -455,8 +443,8 @@ func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manif
 			return err
 		}
 	}
-	total := m.TotalSize()
-	var done int64
+	prog = progress.OrNoop(prog)
+	prog.SetTotal(m.TotalSize())
 	for _, d := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -472,25 +460,17 @@ func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manif
 		if err != nil {
 			return err
 		}
-		var r io.Reader = rc
-		if progress != nil {
-			r = &progressReader{r: rc, base: done, total: total, fn: progress}
-		}
-		err = put(blobPath(d.Digest), d.Size, r)
+		err = put(blobPath(d.Digest), d.Size, progress.Reader(rc, prog))
 		rc.Close()
 		if err != nil {
 			return err
 		}
-		done += d.Size
 	}
 	if err := sw.Cut(modeCompress); err != nil {
 		return err
 	}
 	if err := tw.Close(); err != nil {
 		return err
-	}
-	if progress != nil {
-		progress(total, total)
 	}
 	return nil
 }
@@ -514,34 +494,6 @@ func writeHead(tw *tar.Writer, put func(string, int64, io.Reader) error, mbytes 
 }
 
 var versioned2 = specsVersioned()
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-type progressReader struct {
-	r           io.Reader
-	base, total int64
-	n, last     int64
-	fn          Progress
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if p.n-p.last >= 4<<20 {
-		p.last = p.n
-		p.fn(p.base+p.n, p.total)
-	}
-	return n, err
-}
 
 // sourceDateEpoch is the creation time of a bundle whose images carry none: the
 // reproducible-builds SOURCE_DATE_EPOCH v (seconds since the epoch) when set, else the

@@ -2,7 +2,8 @@
 // an incoming directory (local, SFTP or FTP), orders them so that every base comes before
 // the deltas built on it, and for each one verifies and loads it (signatures per the trust
 // policy, every digest, verify-before-commit), then moves it to a done directory, or to a
-// failed directory with a NAME.reason file beside it.
+// failed directory with a NAME.reason file beside it. A name already taken there becomes
+// NAME-2.imgx, NAME-3.imgx, …: nothing there is ever replaced.
 //
 // It is idempotent: the store records every bundle it loaded (by manifest digest, in the
 // same commit as the images), so a re-run after a crash skips what was loaded and finishes
@@ -26,6 +27,7 @@ import (
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/errcode"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -46,6 +48,9 @@ type Options struct {
 	// An empty DoneDir leaves loaded bundles in place (unless Delete); an empty FailedDir
 	// leaves failed ones in place and writes no reason file.
 	DoneDir, FailedDir string
+	// DoneName and FailedName are how the report names DoneDir and FailedDir (the
+	// operator's spelling, e.g. the --done argument); default DoneDir and FailedDir.
+	DoneName, FailedName string
 	// Delete removes loaded bundles instead of moving them to DoneDir.
 	Delete bool
 	// Strict fails a delta whose base is not loaded instead of letting it wait.
@@ -266,7 +271,7 @@ func load(ctx context.Context, opts Options, c *candidate) {
 	if free, err := opts.FreeSpace(opts.Store.Root()); err == nil && free < need+need/20 {
 		// Not the bundle's fault: it waits for space rather than being quarantined.
 		c.item.Outcome = Waiting
-		c.item.Reason = fmt.Sprintf("store needs %s, %s free", transport.FormatBytes(need), transport.FormatBytes(free))
+		c.item.Reason = fmt.Sprintf("store needs %s, %s free", progress.Size(need), progress.Size(free))
 		return
 	}
 	rc, err := opts.Source.Open(ctx, c.name, 0)
@@ -277,9 +282,9 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		return
 	}
 	defer rc.Close()
-	var prog bundle.Progress
+	var prog progress.Progress
 	if opts.Progress != nil {
-		prog = func(done, total int64) { opts.Progress(c.info.Name, done, total) }
+		prog = progress.Func(func(done, total int64) { opts.Progress(c.info.Name, done, total) })
 	}
 	// Through the trust gate, as load and verify: bundles only, whatever the file name.
 	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog})
@@ -311,11 +316,11 @@ func finish(ctx context.Context, opts Options, c *candidate) {
 			c.item.MovedTo = "(deleted)"
 		}
 	case opts.DoneDir != "":
-		dst := path.Join(opts.DoneDir, c.info.Name)
-		if err := moveAside(ctx, opts.Source, c.name, dst); err != nil {
+		dst, err := moveAside(ctx, opts.Source, c.name, opts.DoneDir, c.info.Name, opts.Suffix)
+		if err != nil {
 			c.item.Warnings = append(c.item.Warnings, "move to done: "+err.Error())
 		} else {
-			c.item.MovedTo = dst
+			c.item.MovedTo = display(opts.DoneName, opts.DoneDir, dst)
 		}
 	}
 }
@@ -328,29 +333,70 @@ func fail(ctx context.Context, opts Options, c *candidate, cause error) {
 	if opts.FailedDir == "" {
 		return
 	}
-	dst := path.Join(opts.FailedDir, c.info.Name)
-	if err := moveAside(ctx, opts.Source, c.name, dst); err != nil {
+	dst, err := moveAside(ctx, opts.Source, c.name, opts.FailedDir, c.info.Name, opts.Suffix)
+	if err != nil {
 		c.item.Warnings = append(c.item.Warnings, "move to failed: "+err.Error())
 		return
 	}
-	c.item.MovedTo = dst
+	c.item.MovedTo = display(opts.FailedName, opts.FailedDir, dst)
 	text := fmt.Sprintf("bundle: %s\nfailed: %s\nreason: %s\n", c.info.Name, time.Now().UTC().Format(time.RFC3339), cause)
 	if c.digest != "" {
 		text += fmt.Sprintf("manifest: %s\nsequence: %d\n", c.digest, c.sequence)
 	}
-	if err := writeFile(ctx, opts.Source, dst+".reason", []byte(text)); err != nil {
+	if err := writeFile(ctx, opts.Source, path.Join(opts.FailedDir, dst+reasonSuffix), []byte(text)); err != nil {
 		c.item.Warnings = append(c.item.Warnings, "write reason: "+err.Error())
 	}
 }
 
-// moveAside renames src to dst; if dst exists (the same name failed or loaded before),
-// the new one gets a numbered suffix rather than replacing it.
-func moveAside(ctx context.Context, b transport.Backend, src, dst string) error {
-	err := b.Rename(ctx, src, dst)
-	for i := 1; err != nil && errors.Is(err, fs.ErrExist) && i < 100; i++ {
-		err = b.Rename(ctx, src, fmt.Sprintf("%s.%d", dst, i))
+// reasonSuffix names the file beside a failed bundle that says why it failed.
+const reasonSuffix = ".reason"
+
+// maxSlots bounds the numbered names tried for one bundle (NAME-2.imgx … NAME-999.imgx).
+const maxSlots = 999
+
+// moveAside moves src into dir under its own name base; if that name is taken (the same
+// name failed or loaded before), under NAME-2.imgx, NAME-3.imgx, … (before suffix, so the
+// file still matches *.imgx). A name counts as taken when the bundle or its reason file
+// exists: a reason left without its bundle keeps its slot. The backend's rename never
+// replaces, so a name taken meanwhile moves on to the next. It returns the base name used.
+func moveAside(ctx context.Context, b transport.Backend, src, dir, base, suffix string) (string, error) {
+	stem := strings.TrimSuffix(base, suffix)
+	for i := 1; i <= maxSlots; i++ {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d%s", stem, i, suffix)
+		}
+		dst := path.Join(dir, name)
+		if taken(ctx, b, dst) || taken(ctx, b, dst+reasonSuffix) {
+			continue
+		}
+		err := b.Rename(ctx, src, dst)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
 	}
-	return err
+	return "", fmt.Errorf("%s: %s and %d numbered names after it are taken: %w", where(b, dir), base, maxSlots-1, fs.ErrExist)
+}
+
+// taken reports whether name exists or cannot be ruled out (a link, a special file, a
+// damaged volume set: never a destination).
+func taken(ctx context.Context, b transport.Backend, name string) bool {
+	_, err := b.Stat(ctx, name)
+	return err == nil || !b.IsNotExist(err)
+}
+
+// display is name in dir as the caller spells dir (label), for the report.
+func display(label, dir, name string) string {
+	if label == "" {
+		label = dir
+	}
+	return strings.TrimSuffix(label, "/") + "/" + name
 }
 
 func writeFile(ctx context.Context, b transport.Backend, name string, data []byte) error {
@@ -375,7 +421,7 @@ func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *b
 		return nil, nil, nil, err
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
+	h, err := bundle.ReadHead(ctx, io.LimitReader(rc, 64<<20))
 	if err != nil {
 		return nil, nil, nil, err
 	}

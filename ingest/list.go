@@ -63,6 +63,6 @@ func describe(ctx context.Context, b transport.Backend, e *Entry) {
 		return
 	}
 	defer rc.Close()
-	e.Bundle, e.Err = bundle.Describe(rc)
+	e.Bundle, e.Err = bundle.Describe(ctx, rc)
 	e.NotBundle = e.Err != nil
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -75,16 +77,23 @@ type Options struct {
 	// BundlesOnly refuses every format but the imgx bundle, trust or not (ingest).
 	BundlesOnly bool
 	// Progress reports blob bytes of a bundle load.
-	Progress bundle.Progress
+	Progress progress.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
+	// Tag, if set, names the input's one untagged image, in the load's own commit (so
+	// only an input the policy accepted is ever named); an input without exactly one is
+	// refused with store.ErrTagTarget and nothing is added.
+	Tag ref.Ref
 }
 
 // Image is one image the load tagged (or stored untagged).
 type Image struct {
 	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
 	// the name to show is the name applied.
-	Tag    string        `json:"tag,omitempty"`
+	Tag string `json:"tag,omitempty"`
+	// ID is the image ID listings show (config digest; the digest of an index); ""
+	// if it could not be read back after the commit.
+	ID     digest.Digest `json:"id"`
 	Digest digest.Digest `json:"digest"`
 }
 
@@ -109,6 +118,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if err := pol.Check(); err != nil {
 		return nil, err
 	}
+	opts.Archive.Tag = opts.Tag
 	if in.Dir != "" {
 		f, err := archive.DetectDir(in.Dir)
 		if err != nil {
@@ -137,7 +147,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(r.Format), r, pol), nil
 	}
-	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
+	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag})
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +155,21 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
+	named := map[digest.Digest]bool{}
 	for _, im := range br2.Images {
-		res.Images = append(res.Images, Image{Tag: im.Tag(), Digest: im.Descriptor.Digest})
+		if im.Tag() != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range br2.Images {
+		tag := im.Tag()
+		if tag == "" && !opts.Tag.IsZero() && !named[im.Descriptor.Digest] {
+			tag = opts.Tag.Familiar() // the name Load gave it
+		}
+		// Committed and verified: the manifest is in the store. The load succeeded even
+		// if it cannot be read back now; the image is then shown by its digest.
+		id, _ := s.ImageID(ctx, im.Descriptor)
+		res.Images = append(res.Images, Image{Tag: tag, ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil
 }
@@ -172,7 +195,7 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 			verify.NotVerifiedPrefix, safetext.Quote(name), article(kind)))
 	}
 	for _, l := range r.Images {
-		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
+		res.Images = append(res.Images, Image{Tag: l.Name, ID: l.ID, Digest: l.Digest})
 	}
 	return res
 }
@@ -221,7 +244,8 @@ type VerifyOptions struct {
 	// digest and size, but no signature. The report then says NOT VERIFIED and has no
 	// problem for it. It excludes a configured policy.
 	DigestOnly bool
-	Bundle     []bundle.VerifyOption
+	// Fast skips decompressing layers to check their diff IDs (bundle.VerifyOptions).
+	Fast bool
 }
 
 // Verify checks a bundle input without storing anything, through the same gate as Load:
@@ -253,7 +277,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 	if kind != KindBundle {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
-	rep, err := bundle.Verify(ctx, br, opts.Policy, opts.Bundle...)
+	rep, err := bundle.Verify(ctx, br, bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast})
 	if rep == nil {
 		return nil, err
 	}

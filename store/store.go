@@ -188,14 +188,25 @@ func (v *verifiedFile) Read(p []byte) (int, error) {
 
 func (v *verifiedFile) Close() error { return v.f.Close() }
 
-// ReadBlob reads a small blob (manifest, index, config) fully and verifies it.
-// max bounds the size read, a guard against a corrupted store making imgx read gigabytes.
+// ReadBlob reads a small blob (manifest, index, config) fully and verifies it
+// (ReadSmall).
 func (s *Store) ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	const max = 64 << 20
-	if desc.Size > max {
+	return ReadSmall(ctx, s, desc)
+}
+
+// Fetcher opens a blob for reading, verifying it as it is read: a Store, or anything
+// that serves blobs the same way.
+type Fetcher interface {
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// ReadSmall reads a small blob (manifest, index, config) fully through f. The size is
+// bounded (64 MiB), a guard against a corrupted descriptor making imgx read gigabytes.
+func ReadSmall(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > maxMeta {
 		return nil, fmt.Errorf("blob %s: %d bytes is too large for metadata", desc.Digest, desc.Size)
 	}
-	rc, err := s.Fetch(ctx, desc)
+	rc, err := f.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
 	}

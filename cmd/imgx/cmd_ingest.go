@@ -32,7 +32,8 @@ for each one: verifies it (signatures per the trust policy, every digest) and lo
 the store in one atomic step, then moves it to --done (or deletes it with --delete).
 
 A bundle that fails goes to --failed with a NAME.reason file beside it; the others still
-load. A delta whose base was never loaded waits for a later run (with --strict it fails
+load. A name already taken there (or in --done) becomes NAME-2.imgx, NAME-3.imgx, … (a
+split set is renamed whole), each with its own reason file. A delta whose base was never loaded waits for a later run (with --strict it fails
 instead) and says which bundle it needs. A bundle already loaded (same manifest digest)
 is skipped, so re-running after a crash loads nothing twice. One ingest runs per store at
 a time: a second one exits at once with a message (exit 0). If the store's disk is too
@@ -91,6 +92,7 @@ not be read; 2 usage error.`,
 			defer b.Close()
 			rep, err := ingest.Run(ctx, ingest.Options{
 				Store: s, Policy: pol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
+				DoneName: o.done, FailedName: o.failed,
 				Delete: o.delete, Strict: o.strict,
 			})
 			if errors.Is(err, ingest.ErrLocked) {

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
@@ -17,7 +13,6 @@ import (
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/store"
-	"github.com/imgx/imgx/syncstate"
 )
 
 type saveOptions struct {
@@ -25,14 +20,10 @@ type saveOptions struct {
 	outputs                  []string // -o, repeatable; output is the first
 	json, verify, quiet      bool
 	// imgx bundles
-	signKeys   []string
-	compress   string
-	level      string
-	since      string
-	sinceState string
-	always     bool
-	flatten    bool
-	transport  transportFlags
+	signKeys                           []string
+	compress, level, since, sinceState string
+	always, flatten                    bool
+	transport                          transportFlags
 }
 
 func init() {
@@ -104,13 +95,11 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			if err != nil {
 				return err
 			}
-			var images []store.Resolved
-			for _, a := range args {
-				r, err := resolve(ctx, s, a)
-				if err != nil {
+			images := make([]store.Resolved, len(args))
+			for i, a := range args {
+				if images[i], err = resolve(ctx, s, a); err != nil {
 					return err
 				}
-				images = append(images, r)
 			}
 			var platform *ocispec.Platform
 			if o.platform != "" {
@@ -120,160 +109,29 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 				}
 				platform = &p
 			}
-			switch o.format {
-			case "imgx":
-				return saveBundle(ctx, e, s, images, platform, &o)
-			case string(archive.FormatDockerArchive), string(archive.FormatOCIArchive):
-				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform}
-				var res *archive.SaveResult
-				out, err := writeOutputs(ctx, e, o.outputs, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
-					var err error
-					res, err = archive.Save(ctx, s, w, images, opts)
-					return err
-				})
-				if out == nil {
-					return err
-				}
-				if o.json {
-					return errors.Join(e.printJSON(saveArchiveDoc(o.format, images, res, out)), err)
-				}
-				if o.output != "-" && !o.quiet {
-					fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, outputName(o.outputs), count(len(images), "image"), humanSize(out.Size))
-				}
-				printDestinations(e, out, o.quiet)
+			var out *outputResult
+			publish := func(ctx context.Context, size int64, write func(io.Writer) error) (err error) {
+				out, err = writeOutputs(ctx, e, o.outputs, &o.transport, size, o.verify, write)
 				return err
 			}
-			return usagef("unknown format %q (want imgx, docker-archive or oci-archive)", o.format)
+			if o.format == "imgx" {
+				return saveBundle(ctx, e, s, images, platform, publish, &out, &o)
+			}
+			var res *archive.SaveResult
+			err = publish(ctx, s.EstimateSize(ctx, images, nil), func(w io.Writer) (err error) {
+				res, err = archive.Save(ctx, s, w, images, archive.SaveOptions{Format: archive.Format(o.format), Platform: platform})
+				return err
+			})
+			switch { // with several -o, err may tell of some destinations failing: out reports each
+			case out == nil:
+				return err
+			case o.json:
+				return errors.Join(e.printJSON(saveArchiveDoc(o.format, images, res, out)), err)
+			case o.output != "-" && !o.quiet:
+				fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, outputName(o.outputs), count(len(images), "image"), humanSize(out.Size))
+			}
+			printDestinations(e, out, o.quiet)
+			return err
 		}),
 	})
-}
-
-func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Resolved, platform *ocispec.Platform, o *saveOptions) error {
-	if o.compress != "zstd" && o.compress != "none" {
-		return usagef("--compress %q: want zstd or none", o.compress)
-	}
-	if o.since != "" && o.sinceState != "" {
-		return usagef("--since and --since-state exclude each other")
-	}
-	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform,
-		SourceDateEpoch: os.Getenv("SOURCE_DATE_EPOCH")}
-	if o.flatten {
-		opts.Flatten = bundle.FlattenInStore(platform, nil)
-	}
-	if o.since != "" {
-		b, err := bundle.ReadBase(ctx, o.since)
-		if err != nil {
-			return withHint(err, "--since needs the earlier bundle file (only its head is read)")
-		}
-		opts.Since = b
-	}
-	var state *syncstate.State
-	var tags map[string]digest.Digest
-	if o.sinceState != "" {
-		var err error
-		if state, err = syncstate.Load(o.sinceState); err != nil {
-			return err
-		}
-		opts.Since = state.Base()
-		tags = map[string]digest.Digest{}
-		for _, im := range images {
-			key := im.Desc.Digest.String()
-			if !im.Ref.IsZero() {
-				key = im.Ref.String()
-			}
-			tags[key] = im.Desc.Digest
-		}
-		if !o.always && !o.flatten && state.Unchanged(tags, closureDigests(ctx, s, images)) {
-			if !o.quiet {
-				fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", state.Last)
-			}
-			return nil
-		}
-	}
-	keys, err := loadSigners(o.signKeys)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		opts.Signers = append(opts.Signers, crypto.Signer(k))
-	}
-	if len(keys) == 0 {
-		e.Warnf("the bundle is not signed (use --sign-key KEY; 'imgx keygen' makes one)")
-	}
-	var res *bundle.SaveResult
-	out, err := writeOutputs(ctx, e, o.outputs, &o.transport, closureSize(ctx, s, images, opts.Since), o.verify, func(w io.Writer) error {
-		var err error
-		res, err = bundle.SaveImages(ctx, s, images, w, opts)
-		return err
-	})
-	if out == nil {
-		return err
-	}
-	// With several -o the state is recorded only if every destination got the bundle:
-	// a stick that failed must not miss these layers next time.
-	if state != nil && err != nil {
-		e.Warnf("%s not updated: not every destination got the bundle, so the next one carries these layers again", o.sinceState)
-	}
-	if state != nil && err == nil {
-		mb, err := res.Manifest.Marshal()
-		if err != nil {
-			return err
-		}
-		if err := state.Record(mb, path.Base(o.output), tags, timeNow()); err != nil {
-			return err
-		}
-		if err := state.Save(o.sinceState); err != nil {
-			return withHint(err, "the bundle was published but the state file was not updated: the next run will ship these layers again")
-		}
-	}
-	if o.json {
-		return errors.Join(e.printJSON(saveBundleDoc(res, out)), err)
-	}
-	if o.output != "-" {
-		m := res.Manifest
-		kind := "bundle"
-		if m.Base != nil {
-			kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
-		}
-		if o.quiet {
-			printDestinations(e, out, true)
-			return err
-		}
-		fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
-			kind, outputName(o.outputs), count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize(out.Size), res.ManifestDigest)
-		for _, id := range res.Signers {
-			fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
-		}
-		printDestinations(e, out, false)
-	}
-	return err
-}
-
-// closureDigests lists every blob the images reach in the store.
-func closureDigests(ctx context.Context, s *store.Store, images []store.Resolved) []digest.Digest {
-	var out []digest.Digest
-	walkClosure(ctx, s, images, func(d ocispec.Descriptor) { out = append(out, d.Digest) })
-	return out
-}
-
-// closureSize estimates the bytes a bundle or archive of images needs: the sum of the blobs
-// they reach, less the layers a delta base carried. Used only for the early free-space check.
-func closureSize(ctx context.Context, s *store.Store, images []store.Resolved, since *bundle.Base) int64 {
-	var n int64
-	walkClosure(ctx, s, images, func(d ocispec.Descriptor) {
-		if since == nil || !since.Carried[d.Digest] {
-			n += d.Size
-		}
-	})
-	return n
-}
-
-// walkClosure calls fn for every descriptor the images reach. It is for estimates and
-// change detection: a store problem shows up, with its cause, in the save that follows.
-func walkClosure(ctx context.Context, s *store.Store, images []store.Resolved, fn func(ocispec.Descriptor)) {
-	roots := make([]ocispec.Descriptor, len(images))
-	for i, im := range images {
-		roots[i] = im.Desc
-	}
-	_ = s.Walk(ctx, roots, func(d ocispec.Descriptor) error { fn(d); return nil })
 }

@@ -70,11 +70,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				defer in.R.Close()
 				src.R = in.R
 			}
-			var opts []bundle.VerifyOption
-			if o.fast {
-				opts = append(opts, bundle.Fast())
-			}
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts})
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}

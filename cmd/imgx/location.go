@@ -98,5 +98,6 @@ func newProgress(e *Env, mode, label string, remote bool) (progress.Progress, er
 	if err != nil {
 		return nil, usagef("--progress: %v", err)
 	}
+	e.track(p)
 	return p, nil
 }

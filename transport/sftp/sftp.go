@@ -18,6 +18,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -496,7 +497,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
 		// OpenSSH reports a full disk as a bare "Failure": say why.
 		if free, ferr := u.b.FreeSpace(u.ctx, path.Dir(u.name)); ferr == nil && free < int64(len(p)) {
-			err = fmt.Errorf("%w: disk full on the server (%s free)", err, transport.FormatBytes(free))
+			err = fmt.Errorf("%w: disk full on the server (%s free)", err, progress.Size(free))
 		}
 	}
 	return n, u.b.wrap("write", u.name, err)
