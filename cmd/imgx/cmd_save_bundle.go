@@ -60,17 +60,24 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	switch {
 	case errors.Is(err, syncstate.ErrNotRecorded):
 		return withHint(err, "the next run will ship these layers again")
-	case err != nil:
+	case err != nil && (r == nil || *out == nil):
 		return err
+	case err != nil && o.sinceState != "":
+		// Several -o, some failed: Send recorded nothing, so a stick that failed does
+		// not miss these layers next time.
+		e.Warnf("%s not updated: not every destination got the bundle, so the next one carries these layers again", o.sinceState)
+	}
+	switch {
 	case r.Unchanged:
 		if !o.quiet {
 			fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", r.Last)
 		}
 		return nil
 	case o.json:
-		return e.printJSON(saveBundleDoc(r.Bundle, *out))
+		return errors.Join(e.printJSON(saveBundleDoc(r.Bundle, *out)), err)
 	case o.output == "-" || o.quiet:
-		return nil
+		printDestinations(e, *out, true)
+		return err
 	}
 	m := r.Bundle.Manifest
 	kind := "bundle"
@@ -81,9 +88,10 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		kind = "encrypted " + kind
 	}
 	fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
-		kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize((*out).Size), r.Bundle.ManifestDigest)
+		kind, outputName(o.outputs), count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize((*out).Size), r.Bundle.ManifestDigest)
 	for _, id := range r.Bundle.Signers {
 		fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
 	}
-	return nil
+	printDestinations(e, *out, false)
+	return err
 }

@@ -85,7 +85,19 @@ type saveJSON struct {
 	Blobs          int           `json:"blobs"`
 	Bytes          int64         `json:"bytes"` // bytes of the bundle or archive
 	Signers        []string      `json:"signers"`
-	Output         *outputResult `json:"output"`
+	Output         *outputResult `json:"output,omitempty"` // one -o
+	// Several -o (save_outputs.go): every destination, and how many failed.
+	Destinations []destinationJSON `json:"destinations,omitempty"`
+	Failed       *int              `json:"failed,omitempty"`
+}
+
+// withOutputs fills Output, or Destinations and Failed for a save with several -o.
+func (d saveJSON) withOutputs(out *outputResult) saveJSON {
+	d.Output = out
+	if out != nil && out.destinations != nil {
+		d.Output, d.Destinations, d.Failed = nil, out.destinations, &out.failed
+	}
+	return d
 }
 
 type savedJSON struct {
@@ -97,7 +109,7 @@ func saveBundleDoc(res *bundle.SaveResult, out *outputResult) saveJSON {
 	m := res.Manifest
 	seq := m.Sequence
 	d := saveJSON{jsonDoc: doc, Format: "imgx", ManifestDigest: res.ManifestDigest, Sequence: &seq, Base: baseOf(m.Base),
-		Images: []savedJSON{}, Blobs: len(m.Blobs), Bytes: res.Written, Signers: nonNil(res.Signers), Output: out}
+		Images: []savedJSON{}, Blobs: len(m.Blobs), Bytes: res.Written, Signers: nonNil(res.Signers)}.withOutputs(out)
 	for _, im := range m.Images {
 		d.Images = append(d.Images, savedJSON{Name: im.Tag(), Digest: im.Descriptor.Digest})
 	}
@@ -105,7 +117,7 @@ func saveBundleDoc(res *bundle.SaveResult, out *outputResult) saveJSON {
 }
 
 func saveArchiveDoc(format string, images []store.Resolved, res *archive.SaveResult, out *outputResult) saveJSON {
-	d := saveJSON{jsonDoc: doc, Format: format, Images: []savedJSON{}, Blobs: res.Blobs, Bytes: res.Bytes, Signers: []string{}, Output: out}
+	d := saveJSON{jsonDoc: doc, Format: format, Images: []savedJSON{}, Blobs: res.Blobs, Bytes: res.Bytes, Signers: []string{}}.withOutputs(out)
 	for _, im := range images {
 		s := savedJSON{Digest: im.Desc.Digest}
 		if !im.Ref.IsZero() {

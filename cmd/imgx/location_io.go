@@ -40,6 +40,10 @@ type outputResult struct {
 	Size     int64  `json:"size"`
 	Resumed  int64  `json:"resumed"`
 	SHA256   string `json:"sha256"`
+	// With several -o (save_outputs.go): one entry per destination, and how many failed;
+	// the fields above are then those of a destination that was published.
+	destinations []destinationJSON
+	failed       int
 }
 
 // progressModes are the values of --progress.
