@@ -96,22 +96,18 @@ image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(ctx, e, o.input, &o.transport)
+			src, done, err := openInput(ctx, e, o.input, &o.transport)
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.Name, Dir: in.Dir}
-			if in.Dir == "" {
-				defer in.R.Close()
-				src.R = in.R
-			}
+			defer done()
 			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol, Tag: tag, Identities: ids})
 			if errors.Is(err, store.ErrTagTarget) {
-				return withHint(usageError{fmt.Sprintf("load --tag: %s: %v", safetext.Quote(in.Name), err)},
+				return withHint(usageError{fmt.Sprintf("load --tag: %s: %v", safetext.Quote(src.Name), err)},
 					"--tag names the input's only untagged image; nothing was added to the store")
 			}
 			if err != nil {
-				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.Name), err), loadHint(ctx, err))
+				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(src.Name), err), loadHint(ctx, err))
 			}
 			return printLoaded(e, res, &o)
 		}),

@@ -67,15 +67,11 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(ctx, e, args[0], &o.transport)
+			src, done, err := openInput(ctx, e, args[0], &o.transport)
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.Name, Dir: in.Dir}
-			if in.Dir == "" {
-				defer in.R.Close()
-				src.R = in.R
-			}
+			defer done()
 			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast, Identities: ids})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
