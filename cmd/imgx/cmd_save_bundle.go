@@ -68,6 +68,8 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 		e.Warnf("%s not updated: not every destination got the bundle, so the next one carries these layers again", o.sinceState)
 	}
 	switch {
+	case r.Unchanged && o.json:
+		return e.printJSON(unchangedDoc(r.Last))
 	case r.Unchanged:
 		if !o.quiet {
 			fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", r.Last)

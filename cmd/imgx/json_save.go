@@ -89,6 +89,14 @@ type saveJSON struct {
 	// Several -o (save_outputs.go): every destination, and how many failed.
 	Destinations []destinationJSON `json:"destinations,omitempty"`
 	Failed       *int              `json:"failed,omitempty"`
+	// --since-state, nothing changed: nothing was written; Last is the last bundle.
+	Unchanged bool      `json:"unchanged,omitempty"`
+	Last      *baseJSON `json:"last,omitempty"`
+}
+
+// unchangedDoc is save's document for a night with nothing to send.
+func unchangedDoc(last *bundle.BaseRef) saveJSON {
+	return saveJSON{jsonDoc: doc, Format: "imgx", Images: []savedJSON{}, Signers: []string{}, Unchanged: true, Last: baseOf(last)}
 }
 
 // withOutputs fills Output, or Destinations and Failed for a save with several -o.
