@@ -3,8 +3,11 @@ package dial
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path/filepath"
 	"sync"
@@ -153,8 +156,15 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	prog.SetTotal(mo.Size)
 	defer prog.Done()
 
-	f := &fanout{ctx: ctx, bound: mo.Buffer, stall: mo.StallTimeout}
+	interval := mo.Put.CheckpointInterval
+	if interval <= 0 {
+		interval = transport.DefaultCheckpointInterval
+	}
+	f := &fanout{ctx: ctx, bound: mo.Buffer, stall: mo.StallTimeout, interval: interval, h: sha256.New(), states: map[int64][]byte{}}
 	f.cond = sync.NewCond(&f.mu)
+	if err := f.keepState(0); err != nil {
+		return nil, err
+	}
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
 
@@ -211,6 +221,9 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 
 	ferr := fill(progress.Writer(f, prog))
 	close(stopTick)
+	if ferr == nil {
+		ferr = f.keepState(f.pos) // the end of the stream, for the whole-file sums
+	}
 	f.mu.Lock()
 	f.done, f.perr = true, ferr
 	if errors.Is(ferr, errNoDestination) {
@@ -235,17 +248,53 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	return dests, nil
 }
 
-// fanout is the producer's side: Write queues a copy of p for every live destination.
-// One mutex and condition guard all queues; there are few destinations.
+// fanout is the producer's side: Write queues one copy of p, shared by every live
+// destination, and hashes it once for all of them (their uploads take the sha256 states
+// from queueReader.SHA256State instead of hashing the same bytes each). One mutex and
+// condition guard all queues; there are few destinations.
 type fanout struct {
-	ctx    context.Context
-	bound  int64
-	stall  time.Duration
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queues []*queue
-	done   bool  // fill returned
-	perr   error // what it returned
+	ctx      context.Context
+	bound    int64
+	stall    time.Duration
+	interval int64     // of the uploads' checkpoints: states are kept at its multiples
+	h        hash.Hash // of the first pos bytes; the producer's alone
+	pos      int64
+	mu       sync.Mutex
+	cond     *sync.Cond
+	states   map[int64][]byte // marshalled h at 0, at multiples of interval and at the end
+	end      int64            // the stream's length, once fill has returned without error
+	queues   []*queue
+	done     bool  // fill returned
+	perr     error // what it returned
+}
+
+// hash hashes p, the bytes after f.pos, keeping the state at every multiple of the
+// interval it crosses. Only the producer calls it, before queueing p.
+func (f *fanout) hash(p []byte) error {
+	for len(p) > 0 {
+		n := min(int64(len(p)), f.interval-f.pos%f.interval)
+		f.h.Write(p[:n])
+		f.pos += n
+		p = p[n:]
+		if f.pos%f.interval == 0 {
+			if err := f.keepState(f.pos); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keepState records the hash state after the first n bytes (n == f.pos).
+func (f *fanout) keepState(n int64) error {
+	state, err := f.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("fan-out sha256: %w", err)
+	}
+	f.mu.Lock()
+	f.states[n], f.end = state, n
+	f.mu.Unlock()
+	return nil
 }
 
 // queue is what one destination has still to take.
@@ -287,6 +336,9 @@ func (f *fanout) Write(p []byte) (int, error) {
 	}
 	chunk := bytes.Clone(p)
 	n := int64(len(chunk))
+	if err := f.hash(chunk); err != nil {
+		return 0, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for {
@@ -331,20 +383,44 @@ func (f *fanout) Write(p []byte) (int, error) {
 
 // queueReader is one destination's side: the stream as fill wrote it.
 type queueReader struct {
-	f   *fanout
-	q   *queue
-	err error // the error Read returned, other than io.EOF: the source's, not the upload's
+	f    *fanout
+	q    *queue
+	read int64 // bytes taken
+	err  error // the error Read returned, other than io.EOF: the source's, not the upload's
 }
 
 func (r *queueReader) Read(p []byte) (int, error) {
-	n, err := r.read(p)
+	n, err := r.take(p)
+	r.read += int64(n)
 	if err != nil && err != io.EOF {
 		r.err = err
 	}
 	return n, err
 }
 
-func (r *queueReader) read(p []byte) (int, error) {
+// HashInterval is the fan-out's: the uploads' checkpoint interval.
+func (r *queueReader) HashInterval() int64 { return r.f.interval }
+
+// SHA256State is the producer's sha256 state after the first n bytes, given only when
+// this destination has taken exactly those bytes: the upload asking is at the same
+// offset of the same stream (see [transport.HashedReader]).
+func (r *queueReader) SHA256State(n int64) ([]byte, error) {
+	if n != r.read {
+		return nil, fmt.Errorf("state at byte %d asked by a reader at byte %d", n, r.read)
+	}
+	r.f.mu.Lock()
+	defer r.f.mu.Unlock()
+	if n%r.f.interval != 0 && !(r.f.done && r.f.perr == nil && n == r.f.end) {
+		return nil, fmt.Errorf("no state at byte %d: neither a checkpoint nor the end", n)
+	}
+	state, ok := r.f.states[n]
+	if !ok {
+		return nil, fmt.Errorf("no state at byte %d", n)
+	}
+	return state, nil
+}
+
+func (r *queueReader) take(p []byte) (int, error) {
 	f, q := r.f, r.q
 	f.mu.Lock()
 	defer f.mu.Unlock()
