@@ -160,11 +160,12 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	if interval <= 0 {
 		interval = transport.DefaultCheckpointInterval
 	}
-	f := &fanout{ctx: ctx, bound: mo.Buffer, stall: mo.StallTimeout, interval: interval, h: sha256.New(), states: map[int64][]byte{}}
-	f.cond = sync.NewCond(&f.mu)
-	if err := f.keepState(0); err != nil {
+	f, err := newFanout(ctx, mo.Buffer, mo.StallTimeout, interval)
+	if err != nil {
 		return nil, err
 	}
+	var hashWG sync.WaitGroup
+	hashWG.Go(f.hashAll)
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
 
@@ -221,9 +222,6 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 
 	ferr := fill(progress.Writer(f, prog))
 	close(stopTick)
-	if ferr == nil {
-		ferr = f.keepState(f.pos) // the end of the stream, for the whole-file sums
-	}
 	f.mu.Lock()
 	f.done, f.perr = true, ferr
 	if errors.Is(ferr, errNoDestination) {
@@ -232,6 +230,7 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	wg.Wait()
+	hashWG.Wait()
 
 	if ferr != nil && !errors.Is(ferr, errNoDestination) {
 		return dests, ferr
@@ -249,51 +248,90 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 }
 
 // fanout is the producer's side: Write queues one copy of p, shared by every live
-// destination, and hashes it once for all of them (their uploads take the sha256 states
-// from queueReader.SHA256State instead of hashing the same bytes each). One mutex and
-// condition guard all queues; there are few destinations.
+// destination and by the hasher (hashAll), which hashes the stream once for all of them:
+// their uploads take the sha256 states from queueReader.SHA256State instead of hashing
+// the same bytes each. The hasher runs beside the producer and the destinations, as each
+// upload's own hashing did. One mutex and condition guard all queues; there are few
+// destinations.
 type fanout struct {
 	ctx      context.Context
 	bound    int64
 	stall    time.Duration
 	interval int64     // of the uploads' checkpoints: states are kept at its multiples
-	h        hash.Hash // of the first pos bytes; the producer's alone
-	pos      int64
+	h        hash.Hash // of the first hashed bytes; the hasher's alone
 	mu       sync.Mutex
 	cond     *sync.Cond
-	states   map[int64][]byte // marshalled h at 0, at multiples of interval and at the end
-	end      int64            // the stream's length, once fill has returned without error
 	queues   []*queue
-	done     bool  // fill returned
-	perr     error // what it returned
+	hq       *queue           // what the hasher has still to hash; never dropped
+	hashed   int64            // bytes hashed so far
+	states   map[int64][]byte // marshalled h at 0, at multiples of interval and at the end
+	hashEnd  bool             // the hasher has hashed the whole stream (or fill failed)
+	hashErr  error            // why the hasher stopped early
+	done     bool             // fill returned
+	perr     error            // what it returned
 }
 
-// hash hashes p, the bytes after f.pos, keeping the state at every multiple of the
-// interval it crosses. Only the producer calls it, before queueing p.
-func (f *fanout) hash(p []byte) error {
-	for len(p) > 0 {
-		n := min(int64(len(p)), f.interval-f.pos%f.interval)
-		f.h.Write(p[:n])
-		f.pos += n
-		p = p[n:]
-		if f.pos%f.interval == 0 {
-			if err := f.keepState(f.pos); err != nil {
-				return err
+func newFanout(ctx context.Context, bound int64, stall time.Duration, interval int64) (*fanout, error) {
+	f := &fanout{ctx: ctx, bound: bound, stall: stall, interval: interval, h: sha256.New(),
+		states: map[int64][]byte{}, hq: &queue{live: true}}
+	f.cond = sync.NewCond(&f.mu)
+	return f, f.keepState()
+}
+
+// hashAll is the hasher: it hashes the chunks queued in f.hq in order, keeping the state
+// at every multiple of the interval, and the state at the end once fill has returned.
+func (f *fanout) hashAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if len(f.hq.chunks) == 0 {
+			if f.done {
+				if f.perr == nil && f.hashErr == nil && f.hashed%f.interval != 0 {
+					f.hashErr = f.keepState()
+				}
+				f.hashEnd = true
+				f.cond.Broadcast()
+				return
 			}
+			f.cond.Wait()
+			continue
+		}
+		chunk := f.hq.chunks[0]
+		f.hq.chunks[0] = nil
+		f.hq.chunks = f.hq.chunks[1:]
+		f.hq.queued -= int64(len(chunk))
+		f.cond.Broadcast() // room in the hasher's queue for the producer
+		if f.hashErr != nil {
+			continue // drain, so the producer is not held up; states are refused
+		}
+		f.mu.Unlock()
+		var err error
+		for p := chunk; len(p) > 0 && err == nil; {
+			n := min(int64(len(p)), f.interval-f.hashed%f.interval)
+			f.h.Write(p[:n])
+			p = p[n:]
+			f.mu.Lock()
+			f.hashed += n
+			if f.hashed%f.interval == 0 {
+				err = f.keepState()
+			}
+			f.cond.Broadcast()
+			f.mu.Unlock()
+		}
+		f.mu.Lock()
+		if err != nil {
+			f.hashErr = err
 		}
 	}
-	return nil
 }
 
-// keepState records the hash state after the first n bytes (n == f.pos).
-func (f *fanout) keepState(n int64) error {
+// keepState records the hash state after the first f.hashed bytes. f.mu is held.
+func (f *fanout) keepState() error {
 	state, err := f.h.(encoding.BinaryMarshaler).MarshalBinary()
 	if err != nil {
 		return fmt.Errorf("fan-out sha256: %w", err)
 	}
-	f.mu.Lock()
-	f.states[n], f.end = state, n
-	f.mu.Unlock()
+	f.states[f.hashed] = state
 	return nil
 }
 
@@ -336,9 +374,6 @@ func (f *fanout) Write(p []byte) (int, error) {
 	}
 	chunk := bytes.Clone(p)
 	n := int64(len(chunk))
-	if err := f.hash(chunk); err != nil {
-		return 0, err
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for {
@@ -363,6 +398,9 @@ func (f *fanout) Write(p []byte) (int, error) {
 		if live == 0 {
 			return 0, errNoDestination
 		}
+		if f.hq.queued > 0 && f.hq.queued+n > f.bound {
+			full = true // the hasher too runs at most Buffer behind
+		}
 		if !full {
 			break
 		}
@@ -377,6 +415,8 @@ func (f *fanout) Write(p []byte) (int, error) {
 			q.queued += n
 		}
 	}
+	f.hq.chunks = append(f.hq.chunks, chunk)
+	f.hq.queued += n
 	f.cond.Broadcast()
 	return len(p), nil
 }
@@ -408,12 +448,24 @@ func (r *queueReader) SHA256State(n int64) ([]byte, error) {
 	if n != r.read {
 		return nil, fmt.Errorf("state at byte %d asked by a reader at byte %d", n, r.read)
 	}
-	r.f.mu.Lock()
-	defer r.f.mu.Unlock()
-	if n%r.f.interval != 0 && !(r.f.done && r.f.perr == nil && n == r.f.end) {
+	f := r.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The bytes this reader took were queued for the hasher too: wait for it to get
+	// there (for a state not at a checkpoint, to the end of the stream).
+	for !f.hashEnd && f.hashErr == nil && (f.hashed < n || n%f.interval != 0) {
+		if err := f.ctx.Err(); err != nil {
+			return nil, err
+		}
+		f.cond.Wait()
+	}
+	if f.hashErr != nil {
+		return nil, f.hashErr
+	}
+	if n%f.interval != 0 && !(f.hashEnd && n == f.hashed) {
 		return nil, fmt.Errorf("no state at byte %d: neither a checkpoint nor the end", n)
 	}
-	state, ok := r.f.states[n]
+	state, ok := f.states[n]
 	if !ok {
 		return nil, fmt.Errorf("no state at byte %d", n)
 	}

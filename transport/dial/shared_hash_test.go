@@ -111,17 +111,23 @@ func TestWriteManySharedHashResume(t *testing.T) {
 // TestQueueReaderSHA256State: the fan-out gives a hash state only to a reader at that
 // very byte of the stream, and only at a checkpoint or the end.
 func TestQueueReaderSHA256State(t *testing.T) {
-	f := &fanout{ctx: context.Background(), bound: 1 << 20, interval: 4, h: sha256.New(), states: map[int64][]byte{}}
-	f.cond = sync.NewCond(&f.mu)
-	f.keepState(0)
+	f, err := newFanout(context.Background(), 1<<20, 0, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	q := &queue{live: true}
 	f.queues = []*queue{q}
+	var wg sync.WaitGroup
+	wg.Go(f.hashAll)
+	defer wg.Wait()
 	r := &queueReader{f: f, q: q}
 	if _, err := f.Write([]byte("0123456789")); err != nil {
 		t.Fatal(err)
 	}
-	f.keepState(f.pos)
+	f.mu.Lock()
 	f.done = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
 	buf := make([]byte, 4)
 	if _, err := r.SHA256State(0); err != nil {
 		t.Errorf("state at 0 before reading: %v", err)
