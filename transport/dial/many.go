@@ -105,6 +105,11 @@ func (e *ManyError) Error() string {
 // on; one that takes nothing for StallTimeout is dropped as stalled. When every
 // destination has failed, fill's writes fail and it stops.
 //
+// The stream is hashed once, beside the fan-out, and each upload takes its checkpoint and
+// whole-file sha256 from there ([transport.HashedReader]) instead of hashing the same
+// bytes again; what a destination resumes from an earlier run is checked by its own
+// upload, and Verify reads back and hashes every destination, concurrently.
+//
 // Nothing is spilled to disk: a laptop writing to sticks often lacks the room for a
 // second copy of the bundle, and a stick cannot finish before the bytes it lacks are
 // produced anyway.
