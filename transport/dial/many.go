@@ -3,8 +3,11 @@ package dial
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path/filepath"
 	"sync"
@@ -102,6 +105,11 @@ func (e *ManyError) Error() string {
 // on; one that takes nothing for StallTimeout is dropped as stalled. When every
 // destination has failed, fill's writes fail and it stops.
 //
+// The stream is hashed once, beside the fan-out, and each upload takes its checkpoint and
+// whole-file sha256 from there ([transport.HashedReader]) instead of hashing the same
+// bytes again; what a destination resumes from an earlier run is checked by its own
+// upload, and Verify reads back and hashes every destination, concurrently.
+//
 // Nothing is spilled to disk: a laptop writing to sticks often lacks the room for a
 // second copy of the bundle, and a stick cannot finish before the bytes it lacks are
 // produced anyway.
@@ -153,8 +161,16 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	prog.SetTotal(mo.Size)
 	defer prog.Done()
 
-	f := &fanout{ctx: ctx, bound: mo.Buffer, stall: mo.StallTimeout}
-	f.cond = sync.NewCond(&f.mu)
+	interval := mo.Put.CheckpointInterval
+	if interval <= 0 {
+		interval = transport.DefaultCheckpointInterval
+	}
+	f, err := newFanout(ctx, mo.Buffer, mo.StallTimeout, interval)
+	if err != nil {
+		return nil, err
+	}
+	var hashWG sync.WaitGroup
+	hashWG.Go(f.hashAll)
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
 
@@ -219,6 +235,7 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	f.cond.Broadcast()
 	f.mu.Unlock()
 	wg.Wait()
+	hashWG.Wait()
 
 	if ferr != nil && !errors.Is(ferr, errNoDestination) {
 		return dests, ferr
@@ -235,17 +252,92 @@ func WriteMany(ctx context.Context, locs []string, opts Options, mo ManyOptions,
 	return dests, nil
 }
 
-// fanout is the producer's side: Write queues a copy of p for every live destination.
-// One mutex and condition guard all queues; there are few destinations.
+// fanout is the producer's side: Write queues one copy of p, shared by every live
+// destination and by the hasher (hashAll), which hashes the stream once for all of them:
+// their uploads take the sha256 states from queueReader.SHA256State instead of hashing
+// the same bytes each. The hasher runs beside the producer and the destinations, as each
+// upload's own hashing did. One mutex and condition guard all queues; there are few
+// destinations.
 type fanout struct {
-	ctx    context.Context
-	bound  int64
-	stall  time.Duration
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queues []*queue
-	done   bool  // fill returned
-	perr   error // what it returned
+	ctx      context.Context
+	bound    int64
+	stall    time.Duration
+	interval int64     // of the uploads' checkpoints: states are kept at its multiples
+	h        hash.Hash // of the first hashed bytes; the hasher's alone
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queues   []*queue
+	hq       *queue           // what the hasher has still to hash; never dropped
+	hashed   int64            // bytes hashed so far
+	states   map[int64][]byte // marshalled h at 0, at multiples of interval and at the end
+	hashEnd  bool             // the hasher has hashed the whole stream (or fill failed)
+	hashErr  error            // why the hasher stopped early
+	done     bool             // fill returned
+	perr     error            // what it returned
+}
+
+func newFanout(ctx context.Context, bound int64, stall time.Duration, interval int64) (*fanout, error) {
+	f := &fanout{ctx: ctx, bound: bound, stall: stall, interval: interval, h: sha256.New(),
+		states: map[int64][]byte{}, hq: &queue{live: true}}
+	f.cond = sync.NewCond(&f.mu)
+	return f, f.keepState()
+}
+
+// hashAll is the hasher: it hashes the chunks queued in f.hq in order, keeping the state
+// at every multiple of the interval, and the state at the end once fill has returned.
+func (f *fanout) hashAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if len(f.hq.chunks) == 0 {
+			if f.done {
+				if f.perr == nil && f.hashErr == nil && f.hashed%f.interval != 0 {
+					f.hashErr = f.keepState()
+				}
+				f.hashEnd = true
+				f.cond.Broadcast()
+				return
+			}
+			f.cond.Wait()
+			continue
+		}
+		chunk := f.hq.chunks[0]
+		f.hq.chunks[0] = nil
+		f.hq.chunks = f.hq.chunks[1:]
+		f.hq.queued -= int64(len(chunk))
+		f.cond.Broadcast() // room in the hasher's queue for the producer
+		if f.hashErr != nil {
+			continue // drain, so the producer is not held up; states are refused
+		}
+		f.mu.Unlock()
+		var err error
+		for p := chunk; len(p) > 0 && err == nil; {
+			n := min(int64(len(p)), f.interval-f.hashed%f.interval)
+			f.h.Write(p[:n])
+			p = p[n:]
+			f.mu.Lock()
+			f.hashed += n
+			if f.hashed%f.interval == 0 {
+				err = f.keepState()
+			}
+			f.cond.Broadcast()
+			f.mu.Unlock()
+		}
+		f.mu.Lock()
+		if err != nil {
+			f.hashErr = err
+		}
+	}
+}
+
+// keepState records the hash state after the first f.hashed bytes. f.mu is held.
+func (f *fanout) keepState() error {
+	state, err := f.h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("fan-out sha256: %w", err)
+	}
+	f.states[f.hashed] = state
+	return nil
 }
 
 // queue is what one destination has still to take.
@@ -311,6 +403,9 @@ func (f *fanout) Write(p []byte) (int, error) {
 		if live == 0 {
 			return 0, errNoDestination
 		}
+		if f.hq.queued > 0 && f.hq.queued+n > f.bound {
+			full = true // the hasher too runs at most Buffer behind
+		}
 		if !full {
 			break
 		}
@@ -325,26 +420,64 @@ func (f *fanout) Write(p []byte) (int, error) {
 			q.queued += n
 		}
 	}
+	f.hq.chunks = append(f.hq.chunks, chunk)
+	f.hq.queued += n
 	f.cond.Broadcast()
 	return len(p), nil
 }
 
 // queueReader is one destination's side: the stream as fill wrote it.
 type queueReader struct {
-	f   *fanout
-	q   *queue
-	err error // the error Read returned, other than io.EOF: the source's, not the upload's
+	f    *fanout
+	q    *queue
+	read int64 // bytes taken
+	err  error // the error Read returned, other than io.EOF: the source's, not the upload's
 }
 
 func (r *queueReader) Read(p []byte) (int, error) {
-	n, err := r.read(p)
+	n, err := r.take(p)
+	r.read += int64(n)
 	if err != nil && err != io.EOF {
 		r.err = err
 	}
 	return n, err
 }
 
-func (r *queueReader) read(p []byte) (int, error) {
+// HashInterval is the fan-out's: the uploads' checkpoint interval.
+func (r *queueReader) HashInterval() int64 { return r.f.interval }
+
+// SHA256State is the producer's sha256 state after the first n bytes, given only when
+// this destination has taken exactly those bytes: the upload asking is at the same
+// offset of the same stream (see [transport.HashedReader]).
+func (r *queueReader) SHA256State(n int64) ([]byte, error) {
+	if n != r.read {
+		return nil, fmt.Errorf("state at byte %d asked by a reader at byte %d", n, r.read)
+	}
+	f := r.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The bytes this reader took were queued for the hasher too: wait for it to get
+	// there (for a state not at a checkpoint, to the end of the stream).
+	for !f.hashEnd && f.hashErr == nil && (f.hashed < n || n%f.interval != 0) {
+		if err := f.ctx.Err(); err != nil {
+			return nil, err
+		}
+		f.cond.Wait()
+	}
+	if f.hashErr != nil {
+		return nil, f.hashErr
+	}
+	if n%f.interval != 0 && !(f.hashEnd && n == f.hashed) {
+		return nil, fmt.Errorf("no state at byte %d: neither a checkpoint nor the end", n)
+	}
+	state, ok := f.states[n]
+	if !ok {
+		return nil, fmt.Errorf("no state at byte %d", n)
+	}
+	return state, nil
+}
+
+func (r *queueReader) take(p []byte) (int, error) {
 	f, q := r.f, r.q
 	f.mu.Lock()
 	defer f.mu.Unlock()
