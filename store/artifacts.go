@@ -27,6 +27,9 @@ import (
 const (
 	AnnotationArtifactSubject = "io.imgx.artifact.subject"
 	AnnotationArtifactKind    = "io.imgx.artifact.kind"
+	// AnnotationArtifactSigner holds the key ID (sha256:<hex> of the public key) whose
+	// signature in this artifact a policy verified when it was loaded, if any.
+	AnnotationArtifactSigner = "io.imgx.artifact.signer"
 )
 
 // ArtifactKind says what an artifact is.
@@ -77,6 +80,7 @@ type Artifact struct {
 	Subject digest.Digest      `json:"subject"` // the manifest or index it is attached to
 	Kind    ArtifactKind       `json:"kind"`
 	Desc    ocispec.Descriptor `json:"descriptor"` // the artifact's manifest (or index)
+	Signer  string             `json:"signer,omitempty"` // key ID a policy verified it with, if any
 }
 
 // artifactOf reads an index.json entry as an artifact; ok is false for an image entry.
@@ -87,7 +91,8 @@ func artifactOf(d ocispec.Descriptor) (Artifact, bool) {
 	}
 	desc := d
 	desc.Annotations = nil
-	return Artifact{Subject: digest.Digest(sub), Kind: ArtifactKind(d.Annotations[AnnotationArtifactKind]), Desc: desc}, true
+	return Artifact{Subject: digest.Digest(sub), Kind: ArtifactKind(d.Annotations[AnnotationArtifactKind]),
+		Signer: d.Annotations[AnnotationArtifactSigner], Desc: desc}, true
 }
 
 func isArtifactEntry(d ocispec.Descriptor) bool {
@@ -96,8 +101,12 @@ func isArtifactEntry(d ocispec.Descriptor) bool {
 }
 
 func (a Artifact) entry() ocispec.Descriptor {
-	return ocispec.Descriptor{MediaType: a.Desc.MediaType, Digest: a.Desc.Digest, Size: a.Desc.Size,
+	d := ocispec.Descriptor{MediaType: a.Desc.MediaType, Digest: a.Desc.Digest, Size: a.Desc.Size,
 		Annotations: map[string]string{AnnotationArtifactSubject: a.Subject.String(), AnnotationArtifactKind: string(a.Kind)}}
+	if a.Signer != "" {
+		d.Annotations[AnnotationArtifactSigner] = a.Signer
+	}
+	return d
 }
 
 // label names the artifact in messages.
@@ -192,6 +201,13 @@ func addArtifacts(ix *ocispec.Index, as []Artifact) {
 	}
 	for _, a := range as {
 		k := key{a.Desc.Digest, a.Subject, a.Kind}
+		if have[k] && a.Signer != "" { // verified now: record who signed
+			for i, d := range ix.Manifests {
+				if b, ok := artifactOf(d); ok && b.Desc.Digest == a.Desc.Digest && b.Subject == a.Subject && b.Kind == a.Kind {
+					ix.Manifests[i] = a.entry()
+				}
+			}
+		}
 		if !have[k] {
 			have[k] = true
 			ix.Manifests = append(ix.Manifests, a.entry())

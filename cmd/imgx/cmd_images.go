@@ -21,6 +21,7 @@ type imageRow struct {
 	Created    time.Time `json:"created"`
 	Size       int64     `json:"size"`
 	Platforms  []string  `json:"platforms"`
+	Artifacts  []string  `json:"artifacts"` // kinds of the signatures, attestations, SBOMs attached
 	labels     map[string]string
 }
 
@@ -29,6 +30,7 @@ func init() {
 		filters []string
 		quiet   bool
 		json    bool
+		arts    bool
 	}
 	register(&Command{
 		Name:  "images",
@@ -44,6 +46,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			fs.StringArrayVarP(&o.filters, "filter", "f", nil, "show only images matching label=KEY or label=KEY=VALUE (repeatable)")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print image IDs only")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
+			fs.BoolVar(&o.arts, "artifacts", false, "add a column counting the signatures, attestations and SBOMs attached to each image")
 		},
 		Args: exactArgs(0, "no arguments"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
@@ -73,10 +76,18 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 				return nil
 			}
 			tw := newTable(e.Stdout)
-			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			head := "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE"
+			if o.arts {
+				head += "\tARTIFACTS"
+			}
+			fmt.Fprintln(tw, head)
 			now := time.Now()
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safetext.Quote(r.Repository), safetext.Quote(r.Tag), shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", safetext.Quote(r.Repository), safetext.Quote(r.Tag), shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
+				if o.arts {
+					fmt.Fprintf(tw, "\t%s", artifactSummary(r.Artifacts))
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		}),
@@ -98,7 +109,7 @@ func listImages(ctx context.Context, e *Env, s *store.Store) ([]imageRow, error)
 	}
 	rows := []imageRow{}
 	for _, en := range entries {
-		row := imageRow{Repository: "<none>", Tag: "<none>", Digest: en.Desc.Digest.String(), ID: en.Desc.Digest.String()}
+		row := imageRow{Repository: "<none>", Tag: "<none>", Digest: en.Desc.Digest.String(), ID: en.Desc.Digest.String(), Artifacts: []string{}}
 		if !en.Ref.IsZero() {
 			row.Repository, row.Tag = en.Ref.FamiliarName(), en.Ref.Tag()
 		} else if en.Name != "" {
@@ -125,9 +136,34 @@ func listImages(ctx context.Context, e *Env, s *store.Store) ([]imageRow, error)
 				}
 			}
 		}
+		if arts, err := s.ArtifactsOf(ctx, en.Desc); err == nil {
+			for _, a := range arts {
+				row.Artifacts = append(row.Artifacts, string(a.Kind))
+			}
+		}
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// artifactSummary counts artifacts by kind: "2 signature, 1 attestation", or "-".
+func artifactSummary(kinds []string) string {
+	if len(kinds) == 0 {
+		return "-"
+	}
+	n := map[string]int{}
+	var order []string
+	for _, k := range kinds {
+		if n[k] == 0 {
+			order = append(order, k)
+		}
+		n[k]++
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[k], k)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func filterRows(rows []imageRow, filters []string) ([]imageRow, error) {
