@@ -79,7 +79,7 @@ func CosignTag(subject digest.Digest, k ArtifactKind) string {
 type Artifact struct {
 	Subject digest.Digest      `json:"subject"` // the manifest or index it is attached to
 	Kind    ArtifactKind       `json:"kind"`
-	Desc    ocispec.Descriptor `json:"descriptor"` // the artifact's manifest (or index)
+	Desc    ocispec.Descriptor `json:"descriptor"`       // the artifact's manifest (or index)
 	Signer  string             `json:"signer,omitempty"` // key ID a policy verified it with, if any
 }
 

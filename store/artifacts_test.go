@@ -102,4 +102,3 @@ func TestArtifactsFollowTheirSubject(t *testing.T) {
 		t.Fatalf("prune of the orphan: %+v, %v", rep, err)
 	}
 }
-
