@@ -1,0 +1,161 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/store"
+)
+
+// Bounds on the artifacts a pull takes along. A registry can attach thousands of
+// signatures and attestations to one image; past these bounds the pull fails naming the
+// bound (--exclude-extras pulls the image alone) rather than take some and leave others.
+const (
+	// DefaultMaxArtifacts bounds the artifacts pulled with one image (all its subjects).
+	DefaultMaxArtifacts = 64
+	// DefaultMaxArtifactBytes bounds their total size: manifests, configs and layers.
+	DefaultMaxArtifactBytes = 256 << 20
+	// maxArtifactManifest bounds one artifact manifest (cosign's are under 2 KiB).
+	maxArtifactManifest = 1 << 20
+)
+
+// ArtifactLimits bounds the artifacts pulled with one image; zero fields take the defaults.
+type ArtifactLimits struct {
+	Count int
+	Bytes int64
+}
+
+func (l ArtifactLimits) count() int {
+	if l.Count <= 0 {
+		return DefaultMaxArtifacts
+	}
+	return l.Count
+}
+
+func (l ArtifactLimits) bytes() int64 {
+	if l.Bytes <= 0 {
+		return DefaultMaxArtifactBytes
+	}
+	return l.Bytes
+}
+
+// ErrTooManyArtifacts marks a pull refused because the registry attaches more artifacts
+// (or bigger ones) than the limits allow.
+var ErrTooManyArtifacts = errors.New("too many or too large artifacts")
+
+// PulledArtifact describes one artifact a pull stored.
+type PulledArtifact struct {
+	Kind    store.ArtifactKind `json:"kind"`
+	Digest  digest.Digest      `json:"digest"`
+	Subject digest.Digest      `json:"subject"`
+	Source  string             `json:"source"` // "tag" (cosign's sha256-<hex>.sig…) or "referrers"
+	Size    int64              `json:"size"`   // manifest, config and layers
+}
+
+// foundArtifact is an artifact manifest fetched from the registry, to be stored.
+type foundArtifact struct {
+	manifestBlob
+	art    store.Artifact
+	source string
+	m      *ocispec.Manifest
+}
+
+// findArtifacts fetches the artifacts attached to each subject in repo: cosign's tags
+// (sha256-<hex>.sig, .att, .sbom) and OCI 1.1 referrers (the referrers API, or its tag
+// schema sha256-<hex> where the registry lacks it). A referrer must name the subject
+// it was listed for; an artifact listed twice is fetched once.
+func findArtifacts(ctx context.Context, puller *remote.Puller, ropts []remote.Option, repo name.Repository, subjects []digest.Digest, lim ArtifactLimits) ([]foundArtifact, error) {
+	var out []foundArtifact
+	var total int64
+	seen := map[string]bool{}
+	add := func(sub digest.Digest, kind store.ArtifactKind, source string, desc ocispec.Descriptor, data []byte) error {
+		key := sub.String() + desc.Digest.String()
+		if seen[key] {
+			return nil
+		}
+		seen[key] = true
+		if !oci.IsManifest(desc.MediaType) {
+			return fmt.Errorf("%s %s of %s: media type %q: %w (an artifact must be an image manifest)", kind, desc.Digest, sub, desc.MediaType, ErrUnsupported)
+		}
+		m, err := oci.ParseManifest(data)
+		if err != nil {
+			return fmt.Errorf("%s %s of %s: %w", kind, desc.Digest, sub, err)
+		}
+		if kind == store.KindReferrer && (m.Subject == nil || m.Subject.Digest != sub) {
+			return fmt.Errorf("referrer %s listed for %s names another subject", desc.Digest, sub)
+		}
+		size := desc.Size
+		for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+			if err := d.Digest.Validate(); err != nil || d.Size < 0 {
+				return fmt.Errorf("%s %s of %s: blob %q: invalid descriptor", kind, desc.Digest, sub, d.Digest)
+			}
+			size += d.Size
+		}
+		total += size
+		if len(out)+1 > lim.count() || total > lim.bytes() {
+			return fmt.Errorf("artifacts of %s: more than %d artifacts or %d bytes: %w (pull with --exclude-extras to leave them out)",
+				sub, lim.count(), lim.bytes(), ErrTooManyArtifacts)
+		}
+		out = append(out, foundArtifact{manifestBlob{desc, data}, store.Artifact{Subject: sub, Kind: kind, Desc: desc}, source, m})
+		return nil
+	}
+	for _, sub := range subjects {
+		for _, kind := range []store.ArtifactKind{store.KindSignature, store.KindAttestation, store.KindSBOM} {
+			got, err := puller.Get(ctx, repo.Tag(store.CosignTag(sub, kind)))
+			if err != nil {
+				if errors.Is(classify(err), ErrNotFound) {
+					continue
+				}
+				return nil, fmt.Errorf("%s of %s (tag %s): %w", kind, sub, store.CosignTag(sub, kind), classify(err))
+			}
+			if got.Size > maxArtifactManifest {
+				return nil, fmt.Errorf("%s of %s: manifest of %d bytes: %w", kind, sub, got.Size, ErrTooManyArtifacts)
+			}
+			desc := ocispec.Descriptor{MediaType: string(got.MediaType), Digest: digest.Digest(got.Digest.String()), Size: got.Size}
+			if err := add(sub, kind, "tag", desc, got.Manifest); err != nil {
+				return nil, err
+			}
+		}
+		ix, err := remote.Referrers(repo.Digest(sub.String()), append(ropts, remote.WithContext(ctx))...)
+		if err != nil {
+			if errors.Is(classify(err), ErrNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("referrers of %s: %w", sub, classify(err))
+		}
+		im, err := ix.IndexManifest()
+		if err != nil {
+			return nil, fmt.Errorf("referrers of %s: %w", sub, err)
+		}
+		if len(im.Manifests) > lim.count() {
+			return nil, fmt.Errorf("referrers of %s: %d listed, more than %d: %w (pull with --exclude-extras to leave them out)", sub, len(im.Manifests), lim.count(), ErrTooManyArtifacts)
+		}
+		for _, r := range im.Manifests {
+			desc := ocispec.Descriptor{MediaType: string(r.MediaType), Digest: digest.Digest(r.Digest.String()), Size: r.Size}
+			if seen[sub.String()+desc.Digest.String()] {
+				continue // also under a cosign tag
+			}
+			if desc.Size < 0 || desc.Size > maxArtifactManifest {
+				return nil, fmt.Errorf("referrer %s of %s: manifest of %d bytes: %w", desc.Digest, sub, desc.Size, ErrTooManyArtifacts)
+			}
+			data, err := fetchManifest(ctx, puller, repo, desc)
+			if err != nil {
+				return nil, fmt.Errorf("referrer of %s: %w", sub, err)
+			}
+			if digest.FromBytes(data) != desc.Digest || int64(len(data)) != desc.Size {
+				return nil, fmt.Errorf("referrer %s of %s: the registry served other bytes", desc.Digest, sub)
+			}
+			if err := add(sub, store.KindReferrer, "referrers", desc, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
