@@ -46,6 +46,10 @@ type SaveOptions struct {
 	// Platform selects one platform from multi-platform images; nil keeps the index.
 	Platform *ocispec.Platform
 
+	// ExcludeExtras leaves out the artifacts (signatures, attestations, SBOMs) attached
+	// to the images in the store; by default they are carried (Manifest.Artifacts).
+	ExcludeExtras bool
+
 	// Flatten, when set, replaces each image before it is written (see the image package's
 	// flatten); it returns the new image's descriptor, already committed to the store.
 	Flatten func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error)
@@ -291,6 +295,32 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 			return nil, fmt.Errorf("image %s: %w", im.Descriptor.Digest, err)
 		}
 	}
+	// The artifacts attached to what is shipped (not to a flattened image's source, nor to
+	// the index a platform was picked from: their signatures name other digests).
+	if !opts.ExcludeExtras {
+		have := map[[2]digest.Digest]bool{}
+		for _, im := range m.Images {
+			arts, err := s.ArtifactsOf(ctx, im.Descriptor)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: artifacts: %w", imageName(im), err)
+			}
+			for _, a := range arts {
+				k := [2]digest.Digest{a.Subject, a.Desc.Digest}
+				if have[k] {
+					continue
+				}
+				have[k] = true
+				d := ocispec.Descriptor{MediaType: a.Desc.MediaType, Digest: a.Desc.Digest, Size: a.Desc.Size}
+				if err := walk(d); err != nil {
+					return nil, fmt.Errorf("image %s: %s %s: %w", imageName(im), a.Kind, a.Desc.Digest, err)
+				}
+				m.Artifacts = append(m.Artifacts, Artifact{Subject: a.Subject, Kind: a.Kind, Descriptor: d})
+			}
+		}
+		if len(m.Artifacts) > 0 {
+			m.FormatVersion = FormatVersionArtifacts
+		}
+	}
 	all := append(append(heads, configs...), layers...)
 	for _, d := range all {
 		if !s.Has(d.Digest) {
@@ -404,6 +434,12 @@ func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.P
 				docker[i].RepoTags = append(docker[i].RepoTags, r.Familiar())
 			}
 		}
+	}
+	// Artifacts as the store records them (store.Artifact): entries without a tag name,
+	// annotated with their subject and kind; skopeo and umoci pass over them.
+	for _, a := range m.Artifacts {
+		ix.Manifests = append(ix.Manifests, ocispec.Descriptor{MediaType: a.Descriptor.MediaType, Digest: a.Descriptor.Digest, Size: a.Descriptor.Size,
+			Annotations: map[string]string{store.AnnotationArtifactSubject: a.Subject.String(), store.AnnotationArtifactKind: string(a.Kind)}})
 	}
 	ixb, err := json.Marshal(ix)
 	if err != nil {

@@ -29,6 +29,7 @@ type saveOptions struct {
 	sinceState string
 	always     bool
 	flatten    bool
+	noExtras   bool
 	transport  transportFlags
 }
 
@@ -76,6 +77,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			fs.StringVar(&o.since, "since", "", "imgx: write a delta omitting layers this earlier bundle (and its chain) carried")
 			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
 			fs.BoolVar(&o.always, "always", false, "with --since-state: write a bundle even if nothing changed")
+			fs.BoolVar(&o.noExtras, "exclude-extras", false, "leave out the signatures, attestations and SBOMs attached to the images")
 			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
@@ -117,7 +119,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			case "imgx":
 				return saveBundle(ctx, e, s, images, platform, &o)
 			case string(archive.FormatDockerArchive), string(archive.FormatOCIArchive):
-				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform}
+				opts := archive.SaveOptions{Format: archive.Format(o.format), Platform: platform, ExcludeExtras: o.noExtras}
 				var res *archive.SaveResult
 				out, err := writeLocation(ctx, e, o.output, &o.transport, closureSize(ctx, s, images, nil), o.verify, func(w io.Writer) error {
 					var err error
@@ -147,7 +149,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if o.since != "" && o.sinceState != "" {
 		return usagef("--since and --since-state exclude each other")
 	}
-	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform}
+	opts := bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform, ExcludeExtras: o.noExtras}
 	if o.flatten {
 		opts.Flatten = bundle.FlattenInStore(platform, nil)
 	}
