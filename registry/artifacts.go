@@ -159,3 +159,53 @@ func findArtifacts(ctx context.Context, puller *remote.Puller, ropts []remote.Op
 	}
 	return out, nil
 }
+
+// PushedArtifact is an artifact pushed with its image.
+type PushedArtifact struct {
+	Kind    store.ArtifactKind `json:"kind"`
+	Digest  digest.Digest      `json:"digest"`
+	Subject digest.Digest      `json:"subject"`
+	Tag     string             `json:"tag,omitempty"` // cosign's sha256-<hex>.sig…; "" for a referrer (pushed by digest)
+}
+
+// PushArtifacts pushes the artifacts the store links to top (or to what it reaches) into
+// repo, after the image: cosign's kinds under cosign's tag (sha256-<hex>.sig, .att,
+// .sbom), where cosign verify and verify-attestation look for them; OCI referrers by
+// digest, which go-containerregistry also records in the referrers tag fallback
+// (sha256-<hex>) on a registry without the referrers API. A .sig tag already in repo is
+// replaced by the store's (cosign keeps all of an image's signatures in that one
+// manifest, and the store's came from the source registry).
+func (p *Pusher) PushArtifacts(ctx context.Context, top ocispec.Descriptor, repo name.Repository) ([]PushedArtifact, error) {
+	arts, err := p.s.ArtifactsOf(ctx, top)
+	if err != nil {
+		return nil, fmt.Errorf("artifacts: %w", err)
+	}
+	out := []PushedArtifact{}
+	for _, a := range arts {
+		r, err := p.open(ctx, a.Desc)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", a.Kind, a.Desc.Digest, err)
+		}
+		var t remote.Taggable
+		switch {
+		case oci.IsManifest(a.Desc.MediaType):
+			if t, err = r.image(); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", a.Kind, a.Desc.Digest, err)
+			}
+		case oci.IsIndex(a.Desc.MediaType):
+			t = storeIndex{r}
+		default:
+			return nil, fmt.Errorf("%s %s: media type %q: %w", a.Kind, a.Desc.Digest, a.Desc.MediaType, ErrUnsupported)
+		}
+		pa := PushedArtifact{Kind: a.Kind, Digest: a.Desc.Digest, Subject: a.Subject, Tag: store.CosignTag(a.Subject, a.Kind)}
+		var dst name.Reference = repo.Digest(a.Desc.Digest.String())
+		if pa.Tag != "" {
+			dst = repo.Tag(pa.Tag)
+		}
+		if err := p.pusher.Push(ctx, dst, t); err != nil {
+			return nil, fmt.Errorf("%s %s (%s): %w", a.Kind, a.Desc.Digest, dst, classify(err))
+		}
+		out = append(out, pa)
+	}
+	return out, nil
+}

@@ -65,6 +65,7 @@ not be read; 2 usage error.`,
 			fs.BoolVar(&o.strict, "strict", false, "fail a delta whose base is not loaded instead of letting it wait")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 			o.policy.add(fs, true)
+			o.policy.addImage(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -84,6 +85,10 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
 			opts, err := o.transport.options(e)
 			if err != nil {
 				return err
@@ -94,7 +99,7 @@ not be read; 2 usage error.`,
 			}
 			defer b.Close()
 			rep, err := ingest.Run(ctx, ingest.Options{
-				Store: s, Policy: pol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
+				Store: s, Policy: pol, Images: ipol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
 				Delete: o.delete, Strict: o.strict,
 			})
 			if errors.Is(err, ingest.ErrLocked) {

@@ -62,11 +62,16 @@ image without a tag.`,
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 			o.policy.add(fs, true)
+			o.policy.addImage(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, _ []string) error {
 			pol, err := o.policy.policy()
+			if err != nil {
+				return err
+			}
+			ipol, err := o.policy.images()
 			if err != nil {
 				return err
 			}
@@ -83,7 +88,7 @@ image without a tag.`,
 				defer in.r.Close()
 				src.R = in.r
 			}
-			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol})
+			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol, Images: ipol})
 			if err != nil {
 				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.name), err), loadHint(ctx, err))
 			}
@@ -138,6 +143,12 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 		default:
 			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Digest)
 		}
+	}
+	for _, name := range res.ImagesVerified {
+		fmt.Fprintf(e.Stdout, "Verified image signature: %s\n", safetext.Quote(name))
+	}
+	if res.Bundle != nil && len(res.Bundle.Manifest.Artifacts) > 0 {
+		fmt.Fprintf(e.Stdout, "Artifacts: %d (signatures, attestations, SBOMs) stored with their images\n", len(res.Bundle.Manifest.Artifacts))
 	}
 	if res.Bundle != nil {
 		printReused(e, res.Bundle.BlobsReused)

@@ -39,6 +39,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
   ssh host cat b.imgx | imgx verify --fast --json -`,
 		Flags: func(fs *pflag.FlagSet) {
 			o.policy.add(fs, false)
+			o.policy.addImage(fs)
 			fs.BoolVar(&o.digestOnly, "digest-only", false, "check digests and structure without any trusted key; prints NOT VERIFIED (excludes --key, --threshold, --require-signature and keys in $IMGX_TRUST_DIR)")
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
@@ -60,6 +61,10 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 					return err
 				}
 			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
 			in, err := openInput(ctx, e, args[0], &o.transport)
 			if err != nil {
 				return err
@@ -73,7 +78,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			if o.fast {
 				opts = append(opts, bundle.Fast())
 			}
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts})
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts, Images: ipol})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}

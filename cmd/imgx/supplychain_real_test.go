@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/imgx/imgx/internal/testserver"
+	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/store"
 )
 
@@ -133,6 +134,46 @@ func TestSupplyChainRoundTrip(t *testing.T) {
 	if as, _ := mustOpen(t, filepath.Join(work, "bare")).Artifacts(); len(as) != 0 {
 		t.Errorf("pull --exclude-extras stored %d artifacts", len(as))
 	}
+
+	// save -> verify and load under the image-signature policy -> push -> cosign verify.
+	bundleFile := filepath.Join(work, "app.imgx")
+	run(true, "--store", sender, "save", "-o", bundleFile, "--progress", "none", src.Addr+"/app:1")
+	imageKey := src.Addr + "/app=" + cos.pub()
+	run(true, "verify", "--digest-only", "--image-key", imageKey, "--image-attestation", "spdxjson", bundleFile)
+	other := newCosignTool(t)
+	if out := run(false, "verify", "--digest-only", "--image-key", src.Addr+"/app="+other.pub(), bundleFile); !strings.Contains(out, "no trusted key verifies it") {
+		t.Errorf("verify with an untrusted image key:\n%s", out)
+	}
+	// An untrusted key: the whole load is refused, naming image and reason; store unchanged.
+	receiver := filepath.Join(work, "receiver")
+	if _, err := store.Open(receiver); err != nil {
+		t.Fatal(err)
+	}
+	before := testutil.VisibleTreeHash(t, receiver)
+	out = run(false, "--store", receiver, "load", "-i", bundleFile, "--image-key", src.Addr+"/app="+other.pub())
+	if !strings.Contains(out, src.Addr+"/app:1") || !strings.Contains(out, "no trusted key verifies it") {
+		t.Errorf("refusal does not name the image and the reason:\n%s", out)
+	}
+	if testutil.VisibleTreeHash(t, receiver) != before {
+		t.Fatal("a refused load changed the store")
+	}
+	out = run(true, "--store", receiver, "load", "-i", bundleFile, "--image-key", imageKey, "--image-attestation", "spdxjson")
+	if !strings.Contains(out, "Verified image signature: "+src.Addr+"/app:1") {
+		t.Errorf("load does not say it verified the image signature:\n%s", out)
+	}
+	if out := run(true, "--store", receiver, "inspect", "--format", "{{ range .Artifacts }}{{ .Kind }}={{ .SignerKeyID }} {{ end }}", src.Addr+"/app:1"); !strings.Contains(out, "signature=sha256:") {
+		t.Errorf("inspect does not show the signer key ID: %q", out)
+	}
+	site := testserver.StartRegistry(t, testserver.RegistryOptions{})
+	out = run(true, "--store", receiver, "push", "--insecure", "--progress", "none", "--all", site.Addr+"/mirror")
+	if !strings.Contains(out, ".sig") || !strings.Contains(out, ".att") {
+		t.Errorf("push --all does not report the artifacts:\n%s", out)
+	}
+	cos.verify(site.Addr + "/mirror/app@" + d.Desc.Digest.String())
+	// Single-image push too.
+	run(true, "--store", receiver, "push", "--insecure", "--progress", "none", src.Addr+"/app:1", site.Addr+"/single/app:1")
+	cos.verify(site.Addr + "/single/app@" + d.Desc.Digest.String())
+	other.run(false, "verify", "--key", other.pub(), "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry", site.Addr+"/single/app@"+d.Desc.Digest.String())
 }
 
 func mustOpen(t *testing.T, root string) *store.Store {
