@@ -28,7 +28,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -157,18 +156,18 @@ func (p *Policy) RequireAttestation(predicateType string) {
 	}
 }
 
-// normScope turns a scope as written into the form For compares: "*" is "", and a
-// repository is normalised the way tags are ("library/debian" and "debian/x" gain
-// docker.io), so that a scope matches the names imgx stores.
+// normScope turns a scope as written into the form For compares: "*" is "", and a scope
+// whose first component is not a registry host gains docker.io, as Docker names do
+// ("library/debian" is docker.io/library/debian), so that it matches the names imgx
+// stores. A host is a first component with a dot or a port, or localhost.
 func normScope(s string) string {
 	if s == "*" {
 		return ""
 	}
 	s = strings.TrimSuffix(s, "/")
-	if strings.Contains(s, "/") && !strings.HasPrefix(s, "*.") {
-		if r, err := ref.ParseNamed(s); err == nil && r.Tag() == "latest" && !strings.HasSuffix(s, ":latest") {
-			return r.Name()
-		}
+	first, _, hasPath := strings.Cut(s, "/")
+	if hasPath && !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return "docker.io/" + s
 	}
 	return s
 }
