@@ -113,7 +113,7 @@ func findArtifacts(ctx context.Context, puller *remote.Puller, ropts []remote.Op
 				if errors.Is(classify(err), ErrNotFound) {
 					continue
 				}
-				return nil, fmt.Errorf("%s of %s (tag %s): %w", kind, sub, store.CosignTag(sub, kind), classify(err))
+				return nil, fmt.Errorf("looking for the %s of %s (tag %s): %w (pull with --exclude-extras to leave artifacts out)", kind, sub, store.CosignTag(sub, kind), classify(err))
 			}
 			if got.Size > maxArtifactManifest {
 				return nil, fmt.Errorf("%s of %s: manifest of %d bytes: %w", kind, sub, got.Size, ErrTooManyArtifacts)
@@ -128,7 +128,7 @@ func findArtifacts(ctx context.Context, puller *remote.Puller, ropts []remote.Op
 			if errors.Is(classify(err), ErrNotFound) {
 				continue
 			}
-			return nil, fmt.Errorf("referrers of %s: %w", sub, classify(err))
+			return nil, fmt.Errorf("looking for the referrers of %s: %w (pull with --exclude-extras to leave artifacts out)", sub, classify(err))
 		}
 		im, err := ix.IndexManifest()
 		if err != nil {
