@@ -97,7 +97,7 @@ func (p *Policy) Check(ctx context.Context, blobs Blobs, images []Image, arts []
 }
 
 func checkImage(ctx context.Context, blobs Blobs, im Image, req *Requirement, arts []store.Artifact, res *Result) error {
-	var sigs, atts []store.Artifact
+	var sigs, atts, refs []store.Artifact
 	for _, a := range arts {
 		if a.Subject != im.Digest {
 			continue
@@ -107,13 +107,45 @@ func checkImage(ctx context.Context, blobs Blobs, im Image, req *Requirement, ar
 			sigs = append(sigs, a)
 		case store.KindAttestation:
 			atts = append(atts, a)
+		case store.KindReferrer:
+			refs = append(refs, a)
 		}
 	}
-	if len(sigs) == 0 {
+	// Sigstore bundles stored as referrers (cosign --new-bundle-format, cosign v3): each
+	// verified one is a signature or an attestation by its statement's predicate type.
+	type bundled struct {
+		a        store.Artifact
+		signer   string
+		predType string
+	}
+	var bundles []bundled
+	var reasons []string
+	for _, a := range refs {
+		id, pt, err := checkSigstoreBundle(ctx, blobs, im, req, a)
+		switch {
+		case errors.Is(err, errNotBundle):
+		case err != nil:
+			reasons = append(reasons, fmt.Sprintf("referrer %s: %v", a.Desc.Digest, err))
+		default:
+			bundles = append(bundles, bundled{a, id, pt})
+		}
+	}
+	ok := false
+	for _, b := range bundles {
+		switch {
+		case b.predType != CosignSignPredicate:
+		case req.MatchRepository:
+			// Its statement names the digest only: no repository to match, so it cannot
+			// satisfy a policy that asks for one.
+			reasons = append(reasons, fmt.Sprintf("referrer %s: a Sigstore bundle signature names no repository, and the policy requires the signed identity to match it", b.a.Desc.Digest))
+		default:
+			res.Signers[b.a.Desc.Digest] = b.signer
+			ok = true
+		}
+	}
+	if len(sigs) == 0 && !ok && len(reasons) == 0 {
 		return &ImageError{Image: im.Name, Reason: fmt.Sprintf("no cosign signature of %s travels with it, and the policy requires one", im.Digest)}
 	}
-	var reasons []string
-	ok := false
 	for _, a := range sigs {
 		id, err := checkSignature(ctx, blobs, im, req, a)
 		if err != nil {
@@ -133,7 +165,17 @@ func checkImage(ctx context.Context, blobs Blobs, im Image, req *Requirement, ar
 	for _, pt := range req.Attestations {
 		var why []string
 		found := false
+		for _, b := range bundles {
+			if b.predType == pt {
+				res.Signers[b.a.Desc.Digest] = b.signer
+				found = true
+				break
+			}
+		}
 		for _, a := range atts {
+			if found {
+				break
+			}
 			id, err := checkAttestation(ctx, blobs, im, req, a, pt)
 			if err != nil {
 				why = append(why, fmt.Sprintf("attestation %s: %v", a.Desc.Digest, err))
@@ -152,6 +194,100 @@ func checkImage(ctx context.Context, blobs Blobs, im Image, req *Requirement, ar
 		}
 	}
 	return nil
+}
+
+// CosignSignPredicate is the predicate type of the in-toto statement cosign signs for an
+// image signature in the Sigstore bundle format.
+const CosignSignPredicate = "https://sigstore.dev/cosign/sign/v1"
+
+// errNotBundle marks a referrer that is not a Sigstore bundle (an SBOM, say).
+var errNotBundle = errors.New("not a Sigstore bundle")
+
+// sigstoreBundle is the part of a Sigstore bundle (v0.1 to v0.3) the check reads: its
+// DSSE envelope. A bundle's key hint and any certificate or tlog entry are not trusted:
+// the keys come from the policy, and the check is offline.
+type sigstoreBundle struct {
+	MediaType    string `json:"mediaType"`
+	DSSEEnvelope *struct {
+		Payload     string `json:"payload"`
+		PayloadType string `json:"payloadType"`
+		Signatures  []struct {
+			Sig   string `json:"sig"`
+			KeyID string `json:"keyid"`
+		} `json:"signatures"`
+	} `json:"dsseEnvelope"`
+}
+
+// checkSigstoreBundle verifies a referrer holding a Sigstore bundle with a DSSE envelope
+// (what cosign writes with --new-bundle-format and by default from v3): a trusted key
+// verifies the envelope, and the in-toto statement names the image's digest. It returns
+// the key ID and the statement's predicate type (CosignSignPredicate for a signature).
+func checkSigstoreBundle(ctx context.Context, blobs Blobs, im Image, req *Requirement, a store.Artifact) (string, string, error) {
+	m, err := readArtifact(ctx, blobs, a)
+	if err != nil {
+		return "", "", err
+	}
+	var layer *ocispec.Descriptor
+	for i, l := range m.Layers {
+		if strings.HasPrefix(l.MediaType, "application/vnd.dev.sigstore.bundle") {
+			layer = &m.Layers[i]
+			break
+		}
+	}
+	if layer == nil {
+		return "", "", errNotBundle
+	}
+	data, err := readBlob(ctx, blobs, *layer, maxArtifactBlob)
+	if err != nil {
+		return "", "", err
+	}
+	var b sigstoreBundle
+	if err := json.Unmarshal(data, &b); err != nil {
+		return "", "", fmt.Errorf("sigstore bundle does not parse: %w", err)
+	}
+	if b.DSSEEnvelope == nil {
+		return "", "", errors.New("sigstore bundle without a DSSE envelope (a message signature does not sign an image)")
+	}
+	env, _ := json.Marshal(map[string]any{"payloadType": b.DSSEEnvelope.PayloadType, "payload": b.DSSEEnvelope.Payload, "signatures": b.DSSEEnvelope.Signatures})
+	st, signer, err := verifyStatement(req, env)
+	if err != nil {
+		return "", "", err
+	}
+	if err := st.names(im.Digest); err != nil {
+		return "", "", err
+	}
+	return signer, st.PredicateType, nil
+}
+
+// verifyStatement verifies a DSSE envelope with the requirement's keys and decodes its
+// in-toto statement.
+func verifyStatement(req *Requirement, env []byte) (*statement, string, error) {
+	vs, ids, err := verifiers(req)
+	if err != nil {
+		return nil, "", err
+	}
+	for i, v := range vs {
+		var body []byte
+		dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&body))
+		if dv.VerifySignature(bytes.NewReader(env), nil) != nil {
+			continue
+		}
+		var st statement
+		if err := json.Unmarshal(body, &st); err != nil {
+			return nil, "", fmt.Errorf("statement does not parse: %w", err)
+		}
+		return &st, ids[i], nil
+	}
+	return nil, "", errors.New("no trusted key verifies the envelope (untrusted key or tampered statement)")
+}
+
+func (st *statement) names(d digest.Digest) error {
+	for _, s := range st.Subject {
+		if d.Algorithm() == digest.SHA256 && s.Digest["sha256"] == d.Encoded() {
+			return nil
+		}
+	}
+	return errors.New("its statement is about another subject, not " + d.String())
 }
 
 // readBlob reads d through blobs, at most max bytes, and checks size and digest.
@@ -308,10 +444,6 @@ func checkAttestation(ctx context.Context, blobs Blobs, im Image, req *Requireme
 	if err != nil {
 		return "", err
 	}
-	vs, ids, err := verifiers(req)
-	if err != nil {
-		return "", err
-	}
 	var why []string
 	for _, l := range m.Layers {
 		if l.MediaType != MediaTypeDSSE {
@@ -322,36 +454,17 @@ func checkAttestation(ctx context.Context, blobs Blobs, im Image, req *Requireme
 			why = append(why, err.Error())
 			continue
 		}
-		signer := ""
-		var body []byte
-		for i, v := range vs {
-			dv := dsse.WrapVerifier(v, dsse.WithExpectedPayloadType(inTotoPayloadType), dsse.WithDecodedPayload(&body))
-			if dv.VerifySignature(bytes.NewReader(env), nil) == nil {
-				signer = ids[i]
-				break
-			}
-		}
-		if signer == "" {
-			why = append(why, "no trusted key verifies the envelope (untrusted key or tampered statement)")
-			continue
-		}
-		var st statement
-		if err := json.Unmarshal(body, &st); err != nil {
-			why = append(why, "statement does not parse: "+err.Error())
+		st, signer, err := verifyStatement(req, env)
+		if err != nil {
+			why = append(why, err.Error())
 			continue
 		}
 		if st.PredicateType != pt {
 			why = append(why, fmt.Sprintf("predicate type %.80s", st.PredicateType))
 			continue
 		}
-		named := false
-		for _, s := range st.Subject {
-			if s.Digest["sha256"] == im.Digest.Encoded() && im.Digest.Algorithm() == digest.SHA256 {
-				named = true
-			}
-		}
-		if !named {
-			why = append(why, "its statement is about another subject, not "+im.Digest.String())
+		if err := st.names(im.Digest); err != nil {
+			why = append(why, err.Error())
 			continue
 		}
 		return signer, nil

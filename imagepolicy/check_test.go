@@ -221,3 +221,64 @@ func TestPolicyFile(t *testing.T) {
 		}
 	}
 }
+
+// bundleLayer wraps a DSSE envelope in a Sigstore bundle v0.3, as cosign
+// --new-bundle-format stores it (a referrer's one layer).
+func bundleLayer(t *testing.T, env []byte) cosigntest.Layer {
+	var e map[string]any
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+		"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": "ignored"}}, "dsseEnvelope": e})
+	return cosigntest.Layer{MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", Data: b}
+}
+
+// TestHostileSigstoreBundleReferrers: Sigstore bundle referrers count as signatures and
+// attestations only when a trusted key verifies them and they name the image; with
+// matchRepository a bundle signature (which names no repository) does not count.
+func TestHostileSigstoreBundleReferrers(t *testing.T) {
+	ctx := context.Background()
+	good, goodPub := newKey(t)
+	other, _ := newKey(t)
+	img := digest.FromString("the image manifest")
+	im := Image{Name: "registry.example.com/app:1", Repository: "registry.example.com/app", Digest: img}
+	spdx := PredicateType("spdxjson")
+	sign := func(k *verify.PrivateKey, subject digest.Digest, pt string) cosigntest.Layer {
+		return bundleLayer(t, cosigntest.Envelope(t, k, cosigntest.Statement(subject, pt)))
+	}
+	for _, tc := range []struct {
+		name      string
+		matchRepo bool
+		layers    []cosigntest.Layer
+		want      string
+	}{
+		{"good", false, []cosigntest.Layer{sign(good, img, CosignSignPredicate), sign(good, img, spdx)}, ""},
+		{"untrusted key", false, []cosigntest.Layer{sign(other, img, CosignSignPredicate), sign(good, img, spdx)}, "no trusted key verifies the envelope"},
+		{"another subject", false, []cosigntest.Layer{sign(good, digest.FromString("x"), CosignSignPredicate), sign(good, img, spdx)}, "about another subject"},
+		{"attestation only", false, []cosigntest.Layer{sign(good, img, spdx)}, "no cosign signature"},
+		{"matchRepository", true, []cosigntest.Layer{sign(good, img, CosignSignPredicate), sign(good, img, spdx)}, "names no repository"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := &Policy{}
+			pol.AddKey("registry.example.com=" + goodPub)
+			pol.RequireAttestation("spdxjson")
+			pol.Scopes["registry.example.com"].MatchRepository = tc.matchRepo
+			b := mapBlobs{}
+			var arts []store.Artifact
+			for _, l := range tc.layers {
+				arts = append(arts, b.artifact(img, store.KindReferrer, l))
+			}
+			_, err := pol.Check(ctx, b, []Image{im}, arts)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -184,3 +184,67 @@ func mustOpen(t *testing.T, root string) *store.Store {
 	}
 	return s
 }
+
+// TestSupplyChainSigstoreBundles: cosign's Sigstore bundle format (--new-bundle-format,
+// cosign v3's default), stored as OCI referrers through the referrers tag fallback of a
+// registry without the referrers API: pull finds them, load verifies the signature and
+// the SPDX attestation under the image policy (and refuses another key), push --all
+// carries them, and cosign verifies them at the second registry.
+func TestSupplyChainSigstoreBundles(t *testing.T) {
+	src := testserver.StartRegistry(t, testserver.RegistryOptions{})
+	cos := newCosignTool(t)
+	bin := imgxBin(t)
+	work := t.TempDir()
+	env := append(os.Environ(), "HOME="+work, "DOCKER_CONFIG="+filepath.Join(work, "docker"), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=")
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("imgx %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	origin := filepath.Join(work, "origin")
+	s, err := store.Open(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeLayered(s, "app:1", randomLayer(t, 7, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	run(true, "--store", origin, "push", "--insecure", "--progress", "none", "app:1", src.Addr+"/app:1")
+	d, _ := s.Resolve(t.Context(), "app:1")
+	signed := src.Addr + "/app@" + d.Desc.Digest.String()
+	co := []string{"--tlog-upload=false", "--new-bundle-format", "--allow-insecure-registry", "--allow-http-registry"}
+	cos.run(true, append([]string{"sign", "--key", cos.key()}, append(co, signed)...)...)
+	sbom := filepath.Join(cos.dir, "sbom.json")
+	os.WriteFile(sbom, []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"app"}`), 0o644)
+	cos.run(true, append([]string{"attest", "--key", cos.key(), "--type", "spdxjson", "--predicate", sbom}, append(co, signed)...)...)
+
+	sender := filepath.Join(work, "sender")
+	if out := run(true, "--store", sender, "pull", "--insecure", "--progress", "none", src.Addr+"/app:1"); strings.Count(out, "Artifact: referrer") != 2 {
+		t.Fatalf("pull does not find the two referrers:\n%s", out)
+	}
+	b := filepath.Join(work, "app.imgx")
+	run(true, "--store", sender, "save", "-o", b, src.Addr+"/app:1")
+	other := newCosignTool(t)
+	bad := filepath.Join(work, "bad")
+	if out := run(false, "--store", bad, "load", "-i", b, "--image-key", src.Addr+"/app="+other.pub()); !strings.Contains(out, "no trusted key verifies the envelope") {
+		t.Errorf("load with another key:\n%s", out)
+	}
+	receiver := filepath.Join(work, "receiver")
+	out := run(true, "--store", receiver, "load", "-i", b, "--image-key", src.Addr+"/app="+cos.pub(), "--image-attestation", "spdxjson")
+	if !strings.Contains(out, "Verified image signature: "+src.Addr+"/app:1") {
+		t.Errorf("load:\n%s", out)
+	}
+	site := testserver.StartRegistry(t, testserver.RegistryOptions{})
+	run(true, "--store", receiver, "push", "--insecure", "--progress", "none", "--all", site.Addr+"/mirror")
+	tr := filepath.Join(cos.dir, "trusted_root.json")
+	os.WriteFile(tr, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o644)
+	at := site.Addr + "/mirror/app@" + d.Desc.Digest.String()
+	vo := []string{"--key", cos.pub(), "--insecure-ignore-tlog=true", "--new-bundle-format", "--trusted-root", tr, "--allow-insecure-registry", "--allow-http-registry"}
+	cos.run(true, append(append([]string{"verify"}, vo...), at)...)
+	cos.run(true, append(append([]string{"verify-attestation", "--type", "spdxjson"}, vo...), at)...)
+}
