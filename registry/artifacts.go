@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/store"
@@ -67,94 +68,116 @@ type foundArtifact struct {
 	m      *ocispec.Manifest
 }
 
+// candidate is a manifest a lookup found, before the bounds and the subject check.
+type candidate struct {
+	kind   store.ArtifactKind
+	source string
+	desc   ocispec.Descriptor
+	data   []byte
+}
+
 // findArtifacts fetches the artifacts attached to each subject in repo: cosign's tags
 // (sha256-<hex>.sig, .att, .sbom) and OCI 1.1 referrers (the referrers API, or its tag
 // schema sha256-<hex> where the registry lacks it). A referrer must name the subject
-// it was listed for; an artifact listed twice is fetched once.
-func findArtifacts(ctx context.Context, puller *remote.Puller, ropts []remote.Option, repo name.Repository, subjects []digest.Digest, lim ArtifactLimits) ([]foundArtifact, error) {
+// it was listed for; an artifact listed twice is kept once. The lookups (four per
+// subject, most of them answered "not found") run jobs at a time, so that a pull pays
+// about one round trip for them; the results are then taken in a fixed order (per
+// subject: .sig, .att, .sbom, referrers), which the bounds apply to.
+func findArtifacts(ctx context.Context, puller *remote.Puller, ropts []remote.Option, repo name.Repository, subjects []digest.Digest, lim ArtifactLimits, jobs int) ([]foundArtifact, error) {
+	tagKinds := []store.ArtifactKind{store.KindSignature, store.KindAttestation, store.KindSBOM}
+	slots := make([][]candidate, len(subjects)*(len(tagKinds)+1))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(jobs, 1))
+	for si, sub := range subjects {
+		for ki, kind := range tagKinds {
+			slot := &slots[si*(len(tagKinds)+1)+ki]
+			g.Go(func() error {
+				got, err := puller.Get(gctx, repo.Tag(store.CosignTag(sub, kind)))
+				if err != nil {
+					if errors.Is(classify(err), ErrNotFound) {
+						return nil
+					}
+					return fmt.Errorf("looking for the %s of %s (tag %s): %w (pull with --exclude-extras to leave artifacts out)", kind, sub, store.CosignTag(sub, kind), classify(err))
+				}
+				if got.Size > maxArtifactManifest {
+					return fmt.Errorf("%s of %s: manifest of %d bytes: %w", kind, sub, got.Size, ErrTooManyArtifacts)
+				}
+				desc := ocispec.Descriptor{MediaType: string(got.MediaType), Digest: digest.Digest(got.Digest.String()), Size: got.Size}
+				*slot = []candidate{{kind, "tag", desc, got.Manifest}}
+				return nil
+			})
+		}
+		slot := &slots[si*(len(tagKinds)+1)+len(tagKinds)]
+		g.Go(func() error {
+			ix, err := remote.Referrers(repo.Digest(sub.String()), append(ropts, remote.WithContext(gctx))...)
+			if err != nil {
+				if errors.Is(classify(err), ErrNotFound) {
+					return nil
+				}
+				return fmt.Errorf("looking for the referrers of %s: %w (pull with --exclude-extras to leave artifacts out)", sub, classify(err))
+			}
+			im, err := ix.IndexManifest()
+			if err != nil {
+				return fmt.Errorf("referrers of %s: %w", sub, err)
+			}
+			if len(im.Manifests) > lim.count() {
+				return fmt.Errorf("referrers of %s: %d listed, more than %d: %w (pull with --exclude-extras to leave them out)", sub, len(im.Manifests), lim.count(), ErrTooManyArtifacts)
+			}
+			for _, r := range im.Manifests {
+				desc := ocispec.Descriptor{MediaType: string(r.MediaType), Digest: digest.Digest(r.Digest.String()), Size: r.Size}
+				if desc.Size < 0 || desc.Size > maxArtifactManifest {
+					return fmt.Errorf("referrer %s of %s: manifest of %d bytes: %w", desc.Digest, sub, desc.Size, ErrTooManyArtifacts)
+				}
+				data, err := fetchManifest(gctx, puller, repo, desc)
+				if err != nil {
+					return fmt.Errorf("referrer of %s: %w", sub, err)
+				}
+				if digest.FromBytes(data) != desc.Digest || int64(len(data)) != desc.Size {
+					return fmt.Errorf("referrer %s of %s: the registry served other bytes", desc.Digest, sub)
+				}
+				*slot = append(*slot, candidate{store.KindReferrer, "referrers", desc, data})
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
 	var out []foundArtifact
 	var total int64
 	seen := map[string]bool{}
-	add := func(sub digest.Digest, kind store.ArtifactKind, source string, desc ocispec.Descriptor, data []byte) error {
-		key := sub.String() + desc.Digest.String()
-		if seen[key] {
-			return nil
-		}
-		seen[key] = true
-		if !oci.IsManifest(desc.MediaType) {
-			return fmt.Errorf("%s %s of %s: media type %q: %w (an artifact must be an image manifest)", kind, desc.Digest, sub, desc.MediaType, ErrUnsupported)
-		}
-		m, err := oci.ParseManifest(data)
-		if err != nil {
-			return fmt.Errorf("%s %s of %s: %w", kind, desc.Digest, sub, err)
-		}
-		if kind == store.KindReferrer && (m.Subject == nil || m.Subject.Digest != sub) {
-			return fmt.Errorf("referrer %s listed for %s names another subject", desc.Digest, sub)
-		}
-		size := desc.Size
-		for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-			if err := d.Digest.Validate(); err != nil || d.Size < 0 {
-				return fmt.Errorf("%s %s of %s: blob %q: invalid descriptor", kind, desc.Digest, sub, d.Digest)
+	for i, cs := range slots {
+		sub := subjects[i/(len(tagKinds)+1)]
+		for _, c := range cs {
+			key := sub.String() + c.desc.Digest.String()
+			if seen[key] {
+				continue // a referrer also under a cosign tag
 			}
-			size += d.Size
-		}
-		total += size
-		if len(out)+1 > lim.count() || total > lim.bytes() {
-			return fmt.Errorf("artifacts of %s: more than %d artifacts or %d bytes: %w (pull with --exclude-extras to leave them out)",
-				sub, lim.count(), lim.bytes(), ErrTooManyArtifacts)
-		}
-		out = append(out, foundArtifact{manifestBlob{desc, data}, store.Artifact{Subject: sub, Kind: kind, Desc: desc}, source, m})
-		return nil
-	}
-	for _, sub := range subjects {
-		for _, kind := range []store.ArtifactKind{store.KindSignature, store.KindAttestation, store.KindSBOM} {
-			got, err := puller.Get(ctx, repo.Tag(store.CosignTag(sub, kind)))
+			seen[key] = true
+			if !oci.IsManifest(c.desc.MediaType) {
+				return nil, fmt.Errorf("%s %s of %s: media type %q: %w (an artifact must be an image manifest)", c.kind, c.desc.Digest, sub, c.desc.MediaType, ErrUnsupported)
+			}
+			m, err := oci.ParseManifest(c.data)
 			if err != nil {
-				if errors.Is(classify(err), ErrNotFound) {
-					continue
+				return nil, fmt.Errorf("%s %s of %s: %w", c.kind, c.desc.Digest, sub, err)
+			}
+			if c.kind == store.KindReferrer && (m.Subject == nil || m.Subject.Digest != sub) {
+				return nil, fmt.Errorf("referrer %s listed for %s names another subject", c.desc.Digest, sub)
+			}
+			size := c.desc.Size
+			for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+				if err := d.Digest.Validate(); err != nil || d.Size < 0 {
+					return nil, fmt.Errorf("%s %s of %s: blob %q: invalid descriptor", c.kind, c.desc.Digest, sub, d.Digest)
 				}
-				return nil, fmt.Errorf("looking for the %s of %s (tag %s): %w (pull with --exclude-extras to leave artifacts out)", kind, sub, store.CosignTag(sub, kind), classify(err))
+				size += d.Size
 			}
-			if got.Size > maxArtifactManifest {
-				return nil, fmt.Errorf("%s of %s: manifest of %d bytes: %w", kind, sub, got.Size, ErrTooManyArtifacts)
+			total += size
+			if len(out)+1 > lim.count() || total > lim.bytes() {
+				return nil, fmt.Errorf("artifacts of %s: more than %d artifacts or %d bytes: %w (pull with --exclude-extras to leave them out)",
+					sub, lim.count(), lim.bytes(), ErrTooManyArtifacts)
 			}
-			desc := ocispec.Descriptor{MediaType: string(got.MediaType), Digest: digest.Digest(got.Digest.String()), Size: got.Size}
-			if err := add(sub, kind, "tag", desc, got.Manifest); err != nil {
-				return nil, err
-			}
-		}
-		ix, err := remote.Referrers(repo.Digest(sub.String()), append(ropts, remote.WithContext(ctx))...)
-		if err != nil {
-			if errors.Is(classify(err), ErrNotFound) {
-				continue
-			}
-			return nil, fmt.Errorf("looking for the referrers of %s: %w (pull with --exclude-extras to leave artifacts out)", sub, classify(err))
-		}
-		im, err := ix.IndexManifest()
-		if err != nil {
-			return nil, fmt.Errorf("referrers of %s: %w", sub, err)
-		}
-		if len(im.Manifests) > lim.count() {
-			return nil, fmt.Errorf("referrers of %s: %d listed, more than %d: %w (pull with --exclude-extras to leave them out)", sub, len(im.Manifests), lim.count(), ErrTooManyArtifacts)
-		}
-		for _, r := range im.Manifests {
-			desc := ocispec.Descriptor{MediaType: string(r.MediaType), Digest: digest.Digest(r.Digest.String()), Size: r.Size}
-			if seen[sub.String()+desc.Digest.String()] {
-				continue // also under a cosign tag
-			}
-			if desc.Size < 0 || desc.Size > maxArtifactManifest {
-				return nil, fmt.Errorf("referrer %s of %s: manifest of %d bytes: %w", desc.Digest, sub, desc.Size, ErrTooManyArtifacts)
-			}
-			data, err := fetchManifest(ctx, puller, repo, desc)
-			if err != nil {
-				return nil, fmt.Errorf("referrer of %s: %w", sub, err)
-			}
-			if digest.FromBytes(data) != desc.Digest || int64(len(data)) != desc.Size {
-				return nil, fmt.Errorf("referrer %s of %s: the registry served other bytes", desc.Digest, sub)
-			}
-			if err := add(sub, store.KindReferrer, "referrers", desc, data); err != nil {
-				return nil, err
-			}
+			out = append(out, foundArtifact{manifestBlob{c.desc, c.data}, store.Artifact{Subject: sub, Kind: c.kind, Desc: c.desc}, c.source, m})
 		}
 	}
 	return out, nil

@@ -118,7 +118,7 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 				subjects = append(subjects, mb.desc.Digest)
 			}
 		}
-		if found, err = findArtifacts(ctx, puller, append(o.remoteOptions(rt), remote.WithContext(ctx)), r.Context(), subjects, o.Limits); err != nil {
+		if found, err = findArtifacts(ctx, puller, append(o.remoteOptions(rt), remote.WithContext(ctx)), r.Context(), subjects, o.Limits, o.jobs()); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", src, err)
 		}
 	}

@@ -65,16 +65,20 @@ CO=(--allow-insecure-registry --allow-http-registry)
 	echo "   (cosign attach sbom failed; measuring signature + attestation only)"
 echo "   image $DIGEST, cosign $("$COSIGN" version 2>/dev/null | awk '/GitVersion/{print $2}'), $REPS runs each"
 
-declare -A SECS
+# Wall time and CPU time (user + system): on a shared machine the wall time of a run
+# varies by more than the difference measured, CPU time much less.
+declare -A SECS CPU
 timed() { # timed KEY CMD...
-	local key=$1 s
+	local key=$1 s u k c
 	shift
 	sync
-	/usr/bin/time -f '%e' -o "$WORK/time" "$@" >"$WORK/out.$key" 2>"$WORK/err.$key" || {
+	/usr/bin/time -f '%e %U %S' -o "$WORK/time" "$@" >"$WORK/out.$key" 2>"$WORK/err.$key" || {
 		echo "bench-artifacts: $key failed: $*" >&2; cat "$WORK/err.$key" >&2; exit 1; }
-	s=$(tail -n1 "$WORK/time")
+	read -r s u k < <(tail -n1 "$WORK/time")
+	c=$(awk -v u="$u" -v k="$k" 'BEGIN{ printf "%.2f", u + k }')
 	SECS[$key]="${SECS[$key]:-} $s"
-	printf '   %-14s run %d  %6.2f s\n' "$key" "$run" "$s"
+	CPU[$key]="${CPU[$key]:-} $c"
+	printf '   %-14s run %d  %6.2f s wall  %6.2f s cpu\n' "$key" "$run" "$s" "$c"
 }
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 one() { # one VARIANT: pull, save, load
@@ -90,9 +94,12 @@ done
 arts=$(IMGX_STORE=$WORK/rx-signed "$IMGX" images --json | jq '[.images[].artifacts[]] | length')
 extra=$(( $(stat -c %s "$WORK/signed.imgx") - $(stat -c %s "$WORK/plain.imgx") ))
 echo "== medians (signed: $arts artifacts carried; bundle +$extra bytes)"
-printf '   %-6s %9s %9s %7s\n' step plain signed ratio
+ratio() { awk -v p="$1" -v s="$2" 'BEGIN{ if (p < 0.01) p = 0.01; printf "%.3f", s/p }'; }
+printf '   %-6s %9s %9s %7s   %9s %9s %7s\n' step "wall:plain" signed ratio "cpu:plain" signed ratio
 for step in pull save load; do
 	p=$(median "${SECS[${step}_plain]}")
 	s=$(median "${SECS[${step}_signed]}")
-	printf '   %-6s %8.2fs %8.2fs %7s\n' "$step" "$p" "$s" "$(awk -v p="$p" -v s="$s" 'BEGIN{ if (p < 0.01) p = 0.01; printf "%.3f", s/p }')"
+	pc=$(median "${CPU[${step}_plain]}")
+	sc=$(median "${CPU[${step}_signed]}")
+	printf '   %-6s %8.2fs %8.2fs %7s   %8.2fs %8.2fs %7s\n' "$step" "$p" "$s" "$(ratio "$p" "$s")" "$pc" "$sc" "$(ratio "$pc" "$sc")"
 done
