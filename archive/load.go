@@ -12,6 +12,7 @@ import (
 
 	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
 
@@ -28,6 +29,9 @@ type LoadOptions struct {
 	RatioFloor int64
 	// MaxSize, if positive, caps the decompressed bytes read, headers included.
 	MaxSize int64
+	// Tag, if set, names the archive's one untagged image in the load's commit; an
+	// archive without exactly one is refused (store.ErrTagTarget) and nothing is added.
+	Tag ref.Ref
 }
 
 // Result describes a successful load.
@@ -50,7 +54,7 @@ type Result struct {
 // visible, and the blobs that verified stay staged for a re-run to reuse
 // (Result.BlobsReused; prune removes them). Errors name the archive entry at fault.
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_ *Result, err error) {
-	raw := &countReader{r: progress.Reader(r, opts.Progress)}
+	raw := &progress.CountReader{R: progress.Reader(r, opts.Progress)}
 	br := bufio.NewReaderSize(raw, 1<<20)
 	zr, kind, err := compress.NewReader(br, compress.Options{})
 	if err != nil {
@@ -93,7 +97,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_
 	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 16<<20)); err != nil {
 		return nil, fmt.Errorf("after the last entry: %w", truncated(err))
 	}
-	res, err := finish(ctx, tx, src)
+	res, err := finish(ctx, tx, src, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +122,7 @@ func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) 
 	}
 	defer root.Close()
 	src := &dirSource{root: root, tx: tx, staged: map[string]blobInfo{}, p: progress.OrNoop(opts.Progress)}
-	res, err := finish(ctx, tx, src)
+	res, err := finish(ctx, tx, src, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +154,15 @@ func LoadPath(ctx context.Context, s *store.Store, path string, stdin io.Reader,
 	return Load(ctx, s, f, opts)
 }
 
-func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
+func finish(ctx context.Context, tx *store.Tx, src source, opts LoadOptions) (*Result, error) {
 	b := newBuilder(src, tx)
 	if err := b.build(ctx); err != nil {
 		return nil, err
+	}
+	if !opts.Tag.IsZero() {
+		if err := b.nameUntagged(opts.Tag); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
@@ -161,21 +170,10 @@ func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
 	return &Result{Format: b.format, Images: b.loaded, BytesWritten: tx.BytesWritten(), BlobsReused: tx.Reused(), Notes: b.notes}, nil
 }
 
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
 // guard bounds what comes out of the decompressor (headers, padding and contents
 // alike) against the bytes read in, and the part of it that is not entry content.
 type guard struct {
-	raw               *countReader
+	raw               *progress.CountReader
 	r                 io.Reader // the decompressed stream
 	out               int64     // bytes read from r
 	meta              int64     // of which outside entry contents
@@ -186,7 +184,7 @@ type guard struct {
 	entries           int
 }
 
-func newGuard(raw *countReader, r io.Reader, o LoadOptions) *guard {
+func newGuard(raw *progress.CountReader, r io.Reader, o LoadOptions) *guard {
 	g := &guard{raw: raw, r: r, ratio: o.MaxRatio, floor: o.RatioFloor, max: o.MaxSize}
 	if g.ratio <= 0 {
 		g.ratio = 250
@@ -236,8 +234,8 @@ func (g *guard) add(n int) error {
 	if g.max > 0 && g.out > g.max {
 		return fmt.Errorf("%w: content exceeds the limit of %d bytes (decompressed, headers included)", ErrTooLarge, g.max)
 	}
-	if g.out > g.floor && g.out > g.ratio*g.raw.n {
-		return fmt.Errorf("%w: %d bytes decompressed from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.n, g.ratio)
+	if g.out > g.floor && g.out > g.ratio*g.raw.N {
+		return fmt.Errorf("%w: %d bytes decompressed from %d bytes of input: expands more than %d times (a decompression bomb?)", ErrTooLarge, g.out, g.raw.N, g.ratio)
 	}
 	return nil
 }

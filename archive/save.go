@@ -66,7 +66,7 @@ func Save(ctx context.Context, s *store.Store, w io.Writer, images []store.Resol
 	}
 	p.blobs = append(append([]ocispec.Descriptor{}, p.meta...), p.layers...)
 	pr := progress.OrNoop(opts.Progress)
-	cw := &countWriter{w: progress.Writer(w, pr)}
+	cw := &progress.CountWriter{W: progress.Writer(w, pr)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
 	tw := tar.NewWriter(bw)
 
@@ -131,7 +131,7 @@ func Save(ctx context.Context, s *store.Store, w io.Writer, images []store.Resol
 			nImages++
 		}
 	}
-	return &SaveResult{Images: nImages, Blobs: len(p.blobs), Bytes: cw.n}, nil
+	return &SaveResult{Images: nImages, Blobs: len(p.blobs), Bytes: cw.N}, nil
 }
 
 var epoch = time.Unix(0, 0)
@@ -170,17 +170,6 @@ func copyBlob(ctx context.Context, s *store.Store, tw *tar.Writer, d ocispec.Des
 			return rerr
 		}
 	}
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // plan collects, before anything is written, the blobs and metadata of an archive.
@@ -344,40 +333,34 @@ func isDefaultPlatform(want *ocispec.Platform) bool {
 	return want.OS == runtime.GOOS && want.Architecture == runtime.GOARCH && want.Variant == ""
 }
 
+// walk adds what d reaches to the plan through the store's one graph walker
+// (store.Walk): manifests, indexes and configs to meta, layers to layers, each blob once
+// across all the images saved.
 func (p *plan) walk(ctx context.Context, d ocispec.Descriptor) error {
-	if p.seen[d.Digest] {
-		return nil
-	}
-	p.seen[d.Digest] = true
-	if !oci.IsManifest(d.MediaType) && !oci.IsIndex(d.MediaType) {
-		return nil
-	}
-	p.meta = append(p.meta, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
-	data, err := p.s.ReadBlob(ctx, d)
-	if err != nil {
-		return err
-	}
-	kids, err := oci.Children(d.MediaType, data)
-	if err != nil {
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	for i, k := range kids {
-		if oci.IsManifest(k.MediaType) || oci.IsIndex(k.MediaType) {
-			if err := p.walk(ctx, k); err != nil {
-				return err
-			}
-			continue
-		}
+	configs := map[digest.Digest]bool{}
+	return p.s.Walk(ctx, []ocispec.Descriptor{d}, func(k ocispec.Descriptor) error {
 		if p.seen[k.Digest] {
-			continue
+			return store.SkipChildren
 		}
 		p.seen[k.Digest] = true
 		k = ocispec.Descriptor{MediaType: k.MediaType, Digest: k.Digest, Size: k.Size}
-		if i == 0 && oci.IsManifest(d.MediaType) {
-			p.meta = append(p.meta, k) // the config
-		} else {
+		switch {
+		case oci.IsManifest(k.MediaType):
+			data, err := p.s.ReadBlob(ctx, k)
+			if err != nil {
+				return err
+			}
+			m, err := oci.ParseManifest(data)
+			if err != nil {
+				return fmt.Errorf("blob %s: %w", k.Digest, err)
+			}
+			configs[m.Config.Digest] = true
+			p.meta = append(p.meta, k)
+		case oci.IsIndex(k.MediaType), configs[k.Digest]:
+			p.meta = append(p.meta, k)
+		default:
 			p.layers = append(p.layers, k)
 		}
-	}
-	return nil
+		return nil
+	})
 }

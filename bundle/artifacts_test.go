@@ -75,7 +75,7 @@ func TestArtifactsTravel(t *testing.T) {
 	if m.FormatVersion != FormatVersionArtifacts || len(m.Artifacts) != 2 {
 		t.Fatalf("bundle: version %s, %d artifacts; want %s and 2", m.FormatVersion, len(m.Artifacts), FormatVersionArtifacts)
 	}
-	if _, err := Verify(ctx, bytes.NewReader(b), policyNone); err != nil {
+	if _, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: policyNone}); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	dst := newStore(t)

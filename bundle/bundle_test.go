@@ -18,7 +18,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, c := range []Compression{Zstd, None} {
 		t.Run(string(c), func(t *testing.T) {
 			b := save(t, src, []string{"example/app:1", "example/web:2"}, SaveOptions{Compression: c})
-			rep, err := Verify(ctx, bytes.NewReader(b), verify.Policy{})
+			rep, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: verify.Policy{}})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -110,7 +110,7 @@ func TestSignatures(t *testing.T) {
 		t.Run(string(c), func(t *testing.T) {
 			b := save(t, src, []string{"example/app:1"}, SaveOptions{Compression: c, Signers: []crypto.Signer{k1.priv}})
 			one := verify.Policy{Keys: []verify.PublicKey{k1.pub}}
-			if _, err := Verify(ctx, bytes.NewReader(b), one); err != nil {
+			if _, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: one}); err != nil {
 				t.Fatalf("Verify with the signing key: %v", err)
 			}
 			// Untrusted key: refused before anything is stored.
@@ -125,7 +125,7 @@ func TestSignatures(t *testing.T) {
 			}
 			// Second approver, then a 2-of-2 policy.
 			two := verify.Policy{Keys: []verify.PublicKey{k1.pub, k2.pub}, Threshold: 2}
-			if _, err := Verify(ctx, bytes.NewReader(b), two); !errors.Is(err, verify.ErrThreshold) {
+			if _, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: two}); !errors.Is(err, verify.ErrThreshold) {
 				t.Fatalf("2-of-2 before second signature = %v, want ErrThreshold", err)
 			}
 			var out bytes.Buffer
@@ -134,7 +134,7 @@ func TestSignatures(t *testing.T) {
 				t.Fatalf("AddSignatures = %v, %v", ids, err)
 			}
 			signed := out.Bytes()
-			rep, err := Verify(ctx, bytes.NewReader(signed), two)
+			rep, err := Verify(ctx, bytes.NewReader(signed), VerifyOptions{Policy: two})
 			if err != nil {
 				t.Fatalf("Verify 2-of-2: %v", err)
 			}

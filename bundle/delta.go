@@ -46,9 +46,11 @@ func BaseFromManifest(mbytes []byte, name string) (*Base, *Manifest, error) {
 
 // ReadBase reads the manifest of the bundle at path (only its head, not its blobs) and,
 // where they sit in the same directory under the names the chain records, the manifests
-// of the bundles it builds on, so that a delta omits every blob the chain carried.
+// of the bundles it builds on, so that a delta omits every blob the chain carried. It
+// takes a path, not a reader, because the chain is found beside the file; the head of
+// one stream is [ReadHead].
 func ReadBase(ctx context.Context, path string) (*Base, error) {
-	mb, err := readManifestFile(path)
+	mb, err := readManifestFile(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("base bundle %s: %w", path, err)
 	}
@@ -61,7 +63,7 @@ func ReadBase(ctx context.Context, path string) (*Base, error) {
 		if anc.Name == "" || anc.Name != filepath.Base(anc.Name) {
 			continue
 		}
-		ab, err := readManifestFile(filepath.Join(dir, anc.Name))
+		ab, err := readManifestFile(ctx, filepath.Join(dir, anc.Name))
 		if err != nil || digest.FromBytes(ab) != anc.Digest {
 			continue // not reachable: its blobs are still excluded if the base expected them
 		}
@@ -76,25 +78,17 @@ func ReadBase(ctx context.Context, path string) (*Base, error) {
 	return b, nil
 }
 
-func readManifestFile(path string) ([]byte, error) {
+func readManifestFile(ctx context.Context, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	mb, _, err := ReadHead(f)
-	return mb, err
-}
-
-// ReadHead reads only the head of a bundle stream: the manifest bytes (whose sha256 is the
-// bundle's identity) and the parsed manifest. Signatures are not checked here; a caller
-// that acts on the content must use [Load] or [Verify]. It reads a few KiB, not the blobs.
-func ReadHead(r io.Reader) ([]byte, *Manifest, error) {
-	h, err := ReadHeadAll(r)
+	h, err := ReadHead(ctx, f)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return h.ManifestBytes, h.Manifest, nil
+	return h.ManifestBytes, nil
 }
 
 // Head is the start of a bundle stream: the manifest and its signatures. Nothing in it
@@ -111,8 +105,14 @@ type Head struct {
 	SignerIDs []string
 }
 
-// ReadHeadAll reads the head of a bundle stream, as [ReadHead], with its signatures.
-func ReadHeadAll(r io.Reader) (*Head, error) {
+// ReadHead reads only the head of a bundle stream: the manifest bytes (whose sha256 is
+// the bundle's identity), the parsed manifest and the signatures. Signatures are not
+// checked here; a caller that acts on the content must use [Load] or [Verify]. It reads
+// a few KiB, not the blobs.
+func ReadHead(ctx context.Context, r io.Reader) (*Head, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	rd, err := openReader(r)
 	if err != nil {
 		return nil, err

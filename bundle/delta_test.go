@@ -3,12 +3,19 @@ package bundle
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"github.com/imgx/imgx/internal/testutil"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/internal/digestio"
+	"github.com/imgx/imgx/internal/testutil"
 )
 
 func TestDelta(t *testing.T) {
@@ -40,7 +47,7 @@ func TestDelta(t *testing.T) {
 			t.Fatalf("delta carries layer %s that its base carried", d.Digest)
 		}
 	}
-	if _, err := Verify(ctx, bytes.NewReader(delta), policyNone); err != nil {
+	if _, err := Verify(ctx, bytes.NewReader(delta), VerifyOptions{Policy: policyNone}); err != nil {
 		t.Fatalf("Verify delta: %v", err)
 	}
 
@@ -90,8 +97,21 @@ func TestDelta(t *testing.T) {
 func TestFlatten(t *testing.T) {
 	ctx := context.Background()
 	src := sourceStore(t)
-	b := save(t, src, []string{"example/app:1"}, SaveOptions{Flatten: FlattenInStore(nil, nil)})
-	rep, err := Verify(ctx, bytes.NewReader(b), policyNone)
+	before := testutil.TreeHash(t, src.Root())
+	b := save(t, src, []string{"example/app:1"}, SaveOptions{Flatten: true})
+	// The flattened image exists only in the bundle: the sender's store is left exactly as
+	// it was (no untagged image, no blob, no staged leftover).
+	if testutil.TreeHash(t, src.Root()) != before {
+		t.Error("save with Flatten changed the source store")
+	}
+	// Also when the save fails half way (the carrier is gone, the job is interrupted).
+	if _, err := Save(ctx, src, []string{"example/app:1"}, &failAfter{n: 4096}, SaveOptions{Flatten: true}); err == nil {
+		t.Fatal("save into a failing writer succeeded")
+	}
+	if testutil.TreeHash(t, src.Root()) != before {
+		t.Error("failed save with Flatten changed the source store")
+	}
+	rep, err := Verify(ctx, bytes.NewReader(b), VerifyOptions{Policy: policyNone})
 	if err != nil {
 		t.Fatalf("Verify flattened: %v", err)
 	}
@@ -107,5 +127,60 @@ func TestFlatten(t *testing.T) {
 	got, err := dst.Resolve(ctx, "example/app:1")
 	if err != nil || got.Desc.Digest != im.Descriptor.Digest {
 		t.Fatalf("loaded %v %v", got.Desc.Digest, err)
+	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		f.n = 0
+		return 0, errors.New("carrier gone")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestFlattenSecondPassChecked: the layer a flattened save writes is made again at write
+// time and must hash to what the manifest pins; bytes that differ fail the read.
+func TestFlattenSecondPassChecked(t *testing.T) {
+	ctx := context.Background()
+	src := sourceStore(t)
+	app, _ := src.Resolve(ctx, "example/app:1")
+	f := newFlatSource(src)
+	nd, err := f.flatten(ctx, app.Desc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := f.ReadBlob(ctx, nd)
+	if err != nil || digest.FromBytes(mb) != nd.Digest {
+		t.Fatalf("flattened manifest: %v", err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil || len(m.Layers) != 1 || f.layers[m.Layers[0].Digest] == nil {
+		t.Fatalf("flattened manifest %s: %v", mb, err)
+	}
+	layer := m.Layers[0]
+	for _, tc := range []struct {
+		name    string
+		desc    ocispec.Descriptor
+		wantErr bool
+	}{
+		{"as pinned", layer, false},
+		{"other digest", ocispec.Descriptor{Digest: digest.FromString("other"), Size: layer.Size}, true},
+	} {
+		if tc.wantErr {
+			f.layers[tc.desc.Digest] = f.layers[layer.Digest]
+		}
+		rc, err := f.Fetch(ctx, tc.desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if (err != nil) != tc.wantErr || (tc.wantErr && !errors.Is(err, digestio.ErrDigestMismatch)) {
+			t.Errorf("%s: read = %v, want error %v", tc.name, err, tc.wantErr)
+		}
 	}
 }

@@ -53,7 +53,7 @@ func TestHostileTruncatedInPadding(t *testing.T) {
 			if after := testutil.VisibleTreeHash(t, dst.Root()); after != before {
 				t.Fatalf("store changed:\n%s", treeDiff(before, after))
 			}
-			rep, err := Verify(ctx, bytes.NewReader(data), pol)
+			rep, err := Verify(ctx, bytes.NewReader(data), VerifyOptions{Policy: pol})
 			if !errors.Is(err, ErrTruncated) {
 				t.Fatalf("Verify = %v, want ErrTruncated (report ok=%v)", err, rep != nil && rep.OK())
 			}

@@ -20,7 +20,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(save(f, src, []string{"small:1"}, SaveOptions{}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := Verify(context.Background(), bytes.NewReader(data), verify.Policy{})
+		rep, err := Verify(context.Background(), bytes.NewReader(data), VerifyOptions{Policy: verify.Policy{}})
 		if err != nil || rep == nil {
 			return
 		}

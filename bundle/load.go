@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
@@ -18,8 +19,13 @@ import (
 type LoadOptions struct {
 	// Policy decides whether the signatures are enough. The zero Policy trusts no key and
 	// accepts any bundle with a warning (Result.Signature.Warning).
-	Policy   verify.Policy
-	Progress Progress
+	Policy verify.Policy
+	// Progress is told the total blob bytes and the bytes loaded; the caller ends it
+	// (Done).
+	Progress progress.Progress
+	// Tag, if set, names the bundle's one untagged image in the load's commit; a bundle
+	// without exactly one is refused (store.ErrTagTarget) before any blob is read.
+	Tag ref.Ref
 	// CheckImages, if set, is called after every blob verified and before the commit,
 	// with the transaction (whose Open reads the staged blobs) and the manifest. An error
 	// refuses the load and nothing is committed. It returns, per artifact manifest digest,
@@ -67,6 +73,11 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 	if err := checkBase(s, m); err != nil {
 		return res, fmt.Errorf("load: %w", err)
 	}
+	if !opts.Tag.IsZero() {
+		if err := checkTagTarget(m); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+	}
 	if err := rd.readFiles(); err != nil {
 		return res, fmt.Errorf("load: %w", err)
 	}
@@ -79,8 +90,9 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 	// so far hashed to their digests: they stay staged for the re-run. A blob that failed
 	// its check was never staged. No-op after Commit.
 	defer tx.Suspend()
-	total := m.TotalSize()
-	var done int64
+	if opts.Progress != nil {
+		opts.Progress.SetTotal(m.TotalSize())
+	}
 	for i := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -90,11 +102,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 			return res, fmt.Errorf("load: %w", err)
 		}
 		had := tx.Has(e.Desc.Digest)
-		var src io.Reader = e.R
-		if opts.Progress != nil {
-			src = &progressReader{r: e.R, base: done, total: total, fn: opts.Progress}
-		}
-		if _, err := tx.Put(ctx, src, e.Desc); err != nil {
+		if _, err := tx.Put(ctx, progress.Reader(e.R, opts.Progress), e.Desc); err != nil {
 			return res, fmt.Errorf("load: %s: %w", rd.blobName(i), classifyStoreErr(rd, err))
 		}
 		if had {
@@ -102,7 +110,6 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		} else {
 			res.BlobsWritten++
 		}
-		done += e.Desc.Size
 	}
 	if err := rd.finish(); err != nil {
 		return res, fmt.Errorf("load: %w", err)
@@ -115,6 +122,11 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 			}
 		}
 		tx.Tag(r, im.Descriptor)
+	}
+	if !opts.Tag.IsZero() {
+		if err := tx.NameUntagged(opts.Tag); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
 	}
 	for _, a := range m.Artifacts {
 		if err := tx.AddArtifact(store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor}); err != nil {
@@ -145,10 +157,25 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("load: %w", err)
 	}
-	if opts.Progress != nil {
-		opts.Progress(total, total)
-	}
 	return res, nil
+}
+
+// checkTagTarget applies store.Tx.NameUntagged's rule to the manifest, so that a bundle
+// with no single untagged image is refused before its blobs are read.
+func checkTagTarget(m *Manifest) error {
+	images, named, untagged := map[digest.Digest]bool{}, map[digest.Digest]bool{}, map[digest.Digest]bool{}
+	for _, im := range m.Images {
+		images[im.Descriptor.Digest] = true
+		if im.Ref != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range m.Images {
+		if im.Ref == "" && !named[im.Descriptor.Digest] {
+			untagged[im.Descriptor.Digest] = true
+		}
+	}
+	return store.TagTargetError(len(images), len(untagged))
 }
 
 func classifyStoreErr(rd *reader, err error) error {

@@ -294,7 +294,7 @@ func TestMutations(t *testing.T) {
 					t.Fatalf("store changed after rejected load (%v):\n%s", err, treeDiff(before, after))
 				}
 				// Verify must reject it too.
-				if _, err := Verify(ctx, bytes.NewReader(data), policy); err == nil {
+				if _, err := Verify(ctx, bytes.NewReader(data), VerifyOptions{Policy: policy}); err == nil {
 					t.Fatal("Verify accepted it")
 				}
 			})

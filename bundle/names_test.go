@@ -52,7 +52,7 @@ func TestHostileDisplayedName(t *testing.T) {
 			c := []entry{{es[0].h, m}, {&tar.Header{Name: sigName, Typeflag: tar.TypeReg, Mode: 0o644}, sig}}
 			data := writeEntries(t, append(c, es[1:]...))
 			pol := verify.Policy{Keys: []verify.PublicKey{k.pub}}
-			if _, err := Verify(ctx, bytes.NewReader(data), pol); !errors.Is(err, ErrMalformed) {
+			if _, err := Verify(ctx, bytes.NewReader(data), VerifyOptions{Policy: pol}); !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Verify = %v, want ErrMalformed", err)
 			}
 			if _, err := Load(ctx, newStore(t), bytes.NewReader(data), LoadOptions{}); !errors.Is(err, ErrMalformed) {

@@ -123,16 +123,15 @@ func TestSaveUndatedIsReproducible(t *testing.T) {
 		{"SOURCE_DATE_EPOCH", "1700000000", time.Unix(1700000000, 0).UTC()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("SOURCE_DATE_EPOCH", tc.env)
 			s := newStore(t)
 			addUndatedImage(t, s, "app:1")
 			var a, b bytes.Buffer
-			ra, err := Save(context.Background(), s, []string{"app:1"}, &a, SaveOptions{})
+			ra, err := Save(context.Background(), s, []string{"app:1"}, &a, SaveOptions{SourceDateEpoch: tc.env})
 			if err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(1100 * time.Millisecond) // a wall-clock creation time would now differ
-			rb, err := Save(context.Background(), s, []string{"app:1"}, &b, SaveOptions{})
+			rb, err := Save(context.Background(), s, []string{"app:1"}, &b, SaveOptions{SourceDateEpoch: tc.env})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,10 +148,9 @@ func TestSaveUndatedIsReproducible(t *testing.T) {
 // A malformed SOURCE_DATE_EPOCH is an error, as the reproducible-builds convention asks,
 // rather than a silent fall back to some other date.
 func TestSaveBadSourceDateEpoch(t *testing.T) {
-	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
 	s := newStore(t)
 	addUndatedImage(t, s, "app:1")
-	_, err := Save(context.Background(), s, []string{"app:1"}, io.Discard, SaveOptions{})
+	_, err := Save(context.Background(), s, []string{"app:1"}, io.Discard, SaveOptions{SourceDateEpoch: "yesterday"})
 	if err == nil || !strings.Contains(err.Error(), "SOURCE_DATE_EPOCH") {
 		t.Fatalf("err = %v, want one naming SOURCE_DATE_EPOCH", err)
 	}

@@ -72,7 +72,7 @@ func TestZstdBomb(t *testing.T) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	_, err := Verify(context.Background(), bytes.NewReader(z.Bytes()), verify.Policy{})
+	_, err := Verify(context.Background(), bytes.NewReader(z.Bytes()), VerifyOptions{Policy: verify.Policy{}})
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("Verify(bomb) = %v", err)
 	}
@@ -147,10 +147,11 @@ func TestCorruptBlobNotKept(t *testing.T) {
 	ctx := context.Background()
 	src := sourceStore(t)
 	b := save(t, src, []string{"example/app:1"}, SaveOptions{Compression: None})
-	_, m, err := ReadHead(bytes.NewReader(b))
+	h, err := ReadHead(context.Background(), bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := h.Manifest
 	last := m.Blobs[len(m.Blobs)-1]
 	// Flip a byte in the middle of the last blob's data.
 	off := bytes.LastIndex(b, []byte(blobsPrefix+last.Digest.Encoded()))

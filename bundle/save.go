@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +19,11 @@ import (
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
-
-// Progress receives the bytes of blob data processed so far and the total expected.
-// It is called from the goroutine doing the work, at most every few MiB.
-type Progress func(done, total int64)
 
 // SaveOptions tune [Save]. The zero value writes a zstd bundle at the default level,
 // unsigned, with every blob.
@@ -50,17 +46,33 @@ type SaveOptions struct {
 	// to the images in the store; by default they are carried (Manifest.Artifacts).
 	ExcludeExtras bool
 
-	// Flatten, when set, replaces each image before it is written (see the image package's
-	// flatten); it returns the new image's descriptor, already committed to the store.
-	Flatten func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error)
+	// Flatten writes each image (the Platform of an index) as a one-layer image made by
+	// image.Flatten, keeping its creation time, and names the source in
+	// [Image].FlattenedFrom. The flattened image is written only into the bundle, never
+	// into the store, which stays as it was whatever interrupts the save (each flattened
+	// layer is made twice: once to learn its digest for the manifest, once to write it).
+	Flatten bool
 
-	Progress Progress
+	// Progress is told the total blob bytes and the bytes written; the caller ends it
+	// (Done).
+	Progress progress.Progress
 	// Now gives the bundle's creation time. By default it is the creation time of the
 	// newest image in it, which makes a bundle a pure function of its images, key and
 	// base: a re-run writes the same bytes, so an interrupted upload resumes. If no image
-	// has a creation time it is $SOURCE_DATE_EPOCH when set, else the Unix epoch: never
+	// has a creation time it is SourceDateEpoch when set, else the Unix epoch: never
 	// the wall clock, which would break that.
 	Now func() time.Time
+	// SourceDateEpoch is the reproducible-builds SOURCE_DATE_EPOCH (seconds since the
+	// epoch, as a string), the creation time of a bundle whose images carry none; "" means
+	// the Unix epoch. A malformed value is an error. The library reads no environment:
+	// the CLI passes $SOURCE_DATE_EPOCH.
+	SourceDateEpoch string
+
+	// BeforeWrite, when set, is called with the manifest bytes and the signature
+	// documents (sorted by entry name) once they are final, before the first byte is
+	// written; an error aborts the save. An encrypted save binds its resume record to
+	// them (package seal).
+	BeforeWrite func(manifest []byte, signatures [][]byte) error
 }
 
 // SaveResult describes a written bundle.
@@ -98,7 +110,11 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	if opts.Compression != "" && opts.Compression != Zstd && opts.Compression != None {
 		return nil, fmt.Errorf("compression %q: want zstd or none", string(opts.Compression))
 	}
-	p, err := plan(ctx, s, images, opts)
+	var src source = s
+	if opts.Flatten {
+		src = newFlatSource(s)
+	}
+	p, err := plan(ctx, src, images, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +124,7 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 	case opts.Now != nil:
 		m.Created = opts.Now()
 	case m.Created.IsZero():
-		if m.Created, err = sourceDateEpoch(); err != nil {
+		if m.Created, err = sourceDateEpoch(opts.SourceDateEpoch); err != nil {
 			return nil, fmt.Errorf("save: %w", err)
 		}
 	}
@@ -140,16 +156,30 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		sigs[name] = sig
 	}
 
-	cw := &countWriter{w: w}
+	if opts.BeforeWrite != nil {
+		names := make([]string, 0, len(sigs))
+		for n := range sigs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		docs := make([][]byte, len(names))
+		for i, n := range names {
+			docs[i] = sigs[n]
+		}
+		if err := opts.BeforeWrite(mbytes, docs); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+	}
+	cw := &progress.CountWriter{W: w}
 	var sw segmentWriter = plainWriter{cw}
 	if opts.Compression != None {
 		sw = newFrameWriter(cw, level, opts.Workers)
 	}
-	werr := writeBundle(ctx, s, sw, m, mbytes, sigs, p, opts.Progress)
+	werr := writeBundle(ctx, src, sw, m, mbytes, sigs, p, opts.Progress)
 	if cerr := sw.Close(); werr == nil {
 		werr = cerr
 	}
-	res.Written = cw.n
+	res.Written = cw.N
 	if werr != nil {
 		return nil, fmt.Errorf("save: %w", werr)
 	}
@@ -177,7 +207,16 @@ type savePlan struct {
 	newest   time.Time // creation time of the newest image config
 }
 
-func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
+// source is where a save reads blobs: the store, or, when flattening, a flatSource that
+// also makes the flattened images.
+type source interface {
+	image.Fetcher
+	Has(d digest.Digest) bool
+	ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+	ArtifactsOf(ctx context.Context, subject ocispec.Descriptor) ([]store.Artifact, error)
+}
+
+func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
 	m := &Manifest{MediaType: MediaType, FormatVersion: FormatVersion}
 	meta := map[digest.Digest][]byte{}
 	var metaTotal int64
@@ -216,8 +255,8 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 			desc = pim.Desc
 		}
 		im := Image{Descriptor: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}}
-		if opts.Flatten != nil {
-			nd, err := opts.Flatten(ctx, s, im.Descriptor)
+		if fs, ok := s.(*flatSource); ok && opts.Flatten {
+			nd, err := fs.flatten(ctx, im.Descriptor, opts.Platform)
 			if err != nil {
 				return nil, fmt.Errorf("flatten %s: %w", in, err)
 			}
@@ -352,32 +391,6 @@ func plan(ctx context.Context, s *store.Store, images []store.Resolved, opts Sav
 	return &savePlan{manifest: m, files: files, layers: isLayer, newest: newest}, nil
 }
 
-// FlattenInStore returns a [SaveOptions.Flatten] that flattens each image (the platform p
-// of an index; nil: the default) with the image package and commits the one-layer image,
-// untagged, to the store so that it can be written from there.
-func FlattenInStore(p *ocispec.Platform, now func() time.Time) func(context.Context, *store.Store, ocispec.Descriptor) (ocispec.Descriptor, error) {
-	return func(ctx context.Context, s *store.Store, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
-		im, err := image.Load(ctx, s, desc, p)
-		if err != nil {
-			return desc, err
-		}
-		tx, err := s.Begin(ctx)
-		if err != nil {
-			return desc, err
-		}
-		defer tx.Discard()
-		nd, err := image.Flatten(ctx, s, tx, im, image.FlattenOptions{Now: now})
-		if err != nil {
-			return desc, err
-		}
-		tx.Tag(ref.Ref{}, nd)
-		if err := tx.Commit(ctx); err != nil {
-			return desc, err
-		}
-		return nd, nil
-	}
-}
-
 // layoutFiles builds oci-layout, index.json and the Docker manifest.json.
 func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.Platform) ([][]byte, error) {
 	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
@@ -461,8 +474,8 @@ func alreadyCompressed(mt string) bool {
 		mt == oci.DockerLayer || mt == oci.DockerLayerForeign
 }
 
-func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manifest, mbytes []byte,
-	sigs map[string][]byte, p *savePlan, progress Progress) error {
+func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, mbytes []byte,
+	sigs map[string][]byte, p *savePlan, prog progress.Progress) error {
 	tw := tar.NewWriter(sw)
 	mtime := m.Created
 	put := func(name string, size int64, r io.Reader) error {
@@ -487,8 +500,8 @@ func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manif
 			return err
 		}
 	}
-	total := m.TotalSize()
-	var done int64
+	prog = progress.OrNoop(prog)
+	prog.SetTotal(m.TotalSize())
 	for _, d := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -504,25 +517,17 @@ func writeBundle(ctx context.Context, s *store.Store, sw segmentWriter, m *Manif
 		if err != nil {
 			return err
 		}
-		var r io.Reader = rc
-		if progress != nil {
-			r = &progressReader{r: rc, base: done, total: total, fn: progress}
-		}
-		err = put(blobPath(d.Digest), d.Size, r)
+		err = put(blobPath(d.Digest), d.Size, progress.Reader(rc, prog))
 		rc.Close()
 		if err != nil {
 			return err
 		}
-		done += d.Size
 	}
 	if err := sw.Cut(modeCompress); err != nil {
 		return err
 	}
 	if err := tw.Close(); err != nil {
 		return err
-	}
-	if progress != nil {
-		progress(total, total)
 	}
 	return nil
 }
@@ -547,39 +552,10 @@ func writeHead(tw *tar.Writer, put func(string, int64, io.Reader) error, mbytes 
 
 var versioned2 = specsVersioned()
 
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-type progressReader struct {
-	r           io.Reader
-	base, total int64
-	n, last     int64
-	fn          Progress
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if p.n-p.last >= 4<<20 {
-		p.last = p.n
-		p.fn(p.base+p.n, p.total)
-	}
-	return n, err
-}
-
 // sourceDateEpoch is the creation time of a bundle whose images carry none: the
-// reproducible-builds SOURCE_DATE_EPOCH (seconds since the epoch) when set, else the epoch
-// itself. A malformed value is an error, as that convention asks.
-func sourceDateEpoch() (time.Time, error) {
-	v := os.Getenv("SOURCE_DATE_EPOCH")
+// reproducible-builds SOURCE_DATE_EPOCH v (seconds since the epoch) when set, else the
+// epoch itself. A malformed value is an error, as that convention asks.
+func sourceDateEpoch(v string) (time.Time, error) {
 	if v == "" {
 		return time.Unix(0, 0).UTC(), nil
 	}

@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/imgx/imgx/internal/atomicfile"
 	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/verify"
 )
@@ -32,23 +32,14 @@ func SignFile(ctx context.Context, path string, signers ...crypto.Signer) ([]str
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".sign-*")
+	tmp, err := atomicfile.Create(path, fi.Mode().Perm())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sign %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Abort()
 	ids, err := AddSignatures(ctx, tmp, src, signers...)
 	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), fi.Mode().Perm())
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = tmp.Commit()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", path, err)

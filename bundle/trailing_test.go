@@ -42,7 +42,7 @@ func TestHostileDataAfterEnd(t *testing.T) {
 	before := testutil.VisibleTreeHash(t, dst.Root())
 	for name, data := range bad {
 		t.Run(name, func(t *testing.T) {
-			rep, err := Verify(ctx, bytes.NewReader(data), pol)
+			rep, err := Verify(ctx, bytes.NewReader(data), VerifyOptions{Policy: pol})
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Verify = %v (ok=%v), want ErrMalformed", err, rep != nil && rep.OK())
 			}
@@ -59,7 +59,7 @@ func TestHostileDataAfterEnd(t *testing.T) {
 		"zstd + zero frame":      cat(zst, frame(make([]byte, 9216))),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Verify(ctx, bytes.NewReader(data), pol); err != nil {
+			if _, err := Verify(ctx, bytes.NewReader(data), VerifyOptions{Policy: pol}); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
 			if _, err := Load(ctx, newStore(t), bytes.NewReader(data), LoadOptions{Policy: pol}); err != nil {

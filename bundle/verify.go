@@ -14,27 +14,31 @@ import (
 	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/internal/digestio"
 	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
 
-type verifyConfig struct {
-	fast        bool
-	store       *store.Store
-	progress    Progress
-	checkImages func(ctx context.Context, blobs BlobOpener, m *Manifest) error
+// VerifyOptions tune [Verify]. The zero value checks everything, trusting no key.
+type VerifyOptions struct {
+	// Policy decides whether the signatures are enough, as for [Load].
+	Policy verify.Policy
+	// Fast skips decompressing layers to check their diff IDs.
+	Fast bool
+	// Store, if set, is checked to hold a delta bundle's expected blobs.
+	Store *store.Store
+	// Progress is told the total blob bytes and the bytes checked; the caller ends it
+	// (Done).
+	Progress progress.Progress
+	// CheckImages, if set, runs after every blob verified over the bundle's manifests,
+	// configs and artifact layers (kept in memory for it, at most maxArtifactMem bytes):
+	// what an image-signature policy reads. Its error is a problem of the report.
+	CheckImages func(ctx context.Context, blobs BlobOpener, m *Manifest) error
 }
 
 // BlobOpener reads a blob by digest.
 type BlobOpener interface {
 	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
-}
-
-// WithImageCheck runs fn, after every blob verified, over the bundle's manifests,
-// configs and artifact layers (kept in memory for it, at most maxArtifactMem bytes):
-// what an image-signature policy reads. Its error is a problem of the report.
-func WithImageCheck(fn func(ctx context.Context, blobs BlobOpener, m *Manifest) error) VerifyOption {
-	return func(c *verifyConfig) { c.checkImages = fn }
 }
 
 // maxArtifactMem bounds the artifact layers Verify keeps for an image check.
@@ -50,18 +54,6 @@ func (m memBlobs) Open(_ context.Context, d digest.Digest) (io.ReadCloser, error
 	}
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
-
-// VerifyOption tunes [Verify].
-type VerifyOption func(*verifyConfig)
-
-// Fast skips decompressing layers to check their diff IDs.
-func Fast() VerifyOption { return func(c *verifyConfig) { c.fast = true } }
-
-// WithStore checks that a delta bundle's expected blobs are in s.
-func WithStore(s *store.Store) VerifyOption { return func(c *verifyConfig) { c.store = s } }
-
-// WithProgress reports blob bytes checked.
-func WithProgress(p Progress) VerifyOption { return func(c *verifyConfig) { c.progress = p } }
 
 // Report is what [Verify] found. It is returned whenever the manifest could be read.
 type Report struct {
@@ -93,14 +85,11 @@ func (r *Report) Err() error {
 // Verify reads a whole bundle and checks everything a load would, and more, without
 // writing anything: the signatures against the policy, every file and blob digest and
 // size, the entry order, manifests and configs against each other and against the bundle
-// manifest, and (unless [Fast]) each layer's diff ID. It collects every problem it can:
+// manifest, and (unless Fast) each layer's diff ID. It collects every problem it can:
 // a bad blob or signature does not stop the check; a broken archive structure does.
 // The error is the report's Err, or a read failure before the manifest.
-func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...VerifyOption) (*Report, error) {
-	var cfg verifyConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
+func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, error) {
+	prog := progress.OrNoop(opts.Progress)
 	ra := newReadAhead(ctx, r)
 	defer ra.Close()
 	rd, err := openStream(ctx, ra)
@@ -113,12 +102,12 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 		Images: m.Images, Base: m.Base, Expected: len(m.Expects)}
 	problem := func(err error) { rep.Problems = append(rep.Problems, err) }
 
-	rep.Signature, rep.SignatureErr = policy.Verify(rd.ManifestBytes, rd.Signatures)
+	rep.Signature, rep.SignatureErr = opts.Policy.Verify(rd.ManifestBytes, rd.Signatures)
 	if rep.SignatureErr != nil {
 		problem(fmt.Errorf("%w: %w", ErrSignature, rep.SignatureErr))
 	}
-	if cfg.store != nil {
-		if err := checkBase(cfg.store, m); err != nil {
+	if opts.Store != nil {
+		if err := checkBase(opts.Store, m); err != nil {
 			problem(err)
 		}
 	}
@@ -126,7 +115,7 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 		problem(err)
 		return rep, rep.Err()
 	}
-	total := m.TotalSize()
+	prog.SetTotal(m.TotalSize())
 	kept := memBlobs{}
 	var keptBytes int64
 	var artLayers map[digest.Digest]bool
@@ -142,16 +131,14 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 		}
 		rep.BlobsChecked++
 		rep.Bytes += e.Desc.Size
-		if cfg.progress != nil {
-			cfg.progress(rep.Bytes, total)
-		}
+		prog.Add(e.Desc.Size)
 		if e.Meta {
-			if cfg.checkImages != nil && e.Data != nil {
+			if opts.CheckImages != nil && e.Data != nil {
 				kept[e.Desc.Digest] = e.Data
 			}
 			continue // read and checked by nextBlob
 		}
-		if cfg.checkImages != nil {
+		if opts.CheckImages != nil {
 			if artLayers == nil {
 				artLayers = artifactLayers(m, rd.meta)
 			}
@@ -173,7 +160,7 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 		if rd.Graph != nil && oci.IsLayer(e.Desc.MediaType) {
 			want = rd.Graph.DiffIDs[e.Desc.Digest]
 		}
-		unpack := !cfg.fast && want != ""
+		unpack := !opts.Fast && want != ""
 		if err := checkBlob(e, rd.tr, unpack, want); err != nil {
 			problem(fmt.Errorf("%s: %w", rd.blobName(i), err))
 			if errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLarge) {
@@ -195,8 +182,8 @@ func Verify(ctx context.Context, r io.Reader, policy verify.Policy, opts ...Veri
 			}
 		}
 	}
-	if cfg.checkImages != nil && len(rep.Problems) == 0 {
-		if err := cfg.checkImages(ctx, kept, m); err != nil {
+	if opts.CheckImages != nil && len(rep.Problems) == 0 {
+		if err := opts.CheckImages(ctx, kept, m); err != nil {
 			problem(err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/image/rootfs"
-	"github.com/imgx/imgx/store"
 )
 
 // Layers returns openers for the image's uncompressed layer streams, bottom first, for
@@ -30,11 +29,11 @@ type FlattenOptions struct {
 	Now         func() time.Time // creation time of the new image; default: the source's
 }
 
-// Flatten stages a one-layer image in tx with im's filesystem (whiteouts applied) and its
+// Flatten writes to tx (a store transaction stages it) a one-layer image with im's filesystem (whiteouts applied) and its
 // config: Env, Entrypoint, Cmd, WorkingDir, User, ExposedPorts, Volumes, Labels and OnBuild
 // are kept; the history is replaced by one entry naming the source manifest digest,
 // because the old entries describe layers that no longer exist.
-func Flatten(ctx context.Context, f Fetcher, tx *store.Tx, im *Image, opts FlattenOptions) (ocispec.Descriptor, error) {
+func Flatten(ctx context.Context, f Fetcher, tx BlobWriter, im *Image, opts FlattenOptions) (ocispec.Descriptor, error) {
 	if opts.Compression == "" {
 		opts.Compression = Gzip
 	}

@@ -15,12 +15,12 @@ import (
 
 	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/oci"
+	"github.com/imgx/imgx/store"
 )
 
-// Fetcher reads blobs, verifying them against their descriptor. *store.Store is one.
-type Fetcher interface {
-	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
-}
+// Fetcher reads blobs, verifying them against their descriptor (store.Fetcher;
+// *store.Store is one).
+type Fetcher = store.Fetcher
 
 // Image is one platform's image: its manifest and config, parsed and raw.
 type Image struct {
@@ -44,21 +44,6 @@ func (im *Image) Size() int64 {
 	return n
 }
 
-const maxMeta = 64 << 20
-
-// ReadBlob reads a small metadata blob fully, verified.
-func ReadBlob(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
-	if desc.Size > maxMeta {
-		return nil, fmt.Errorf("blob %s: %d bytes is too large for metadata", desc.Digest, desc.Size)
-	}
-	rc, err := f.Fetch(ctx, desc)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
 // ErrPlatform marks a request for a platform the image does not have.
 var ErrPlatform = errors.New("no image for platform")
 
@@ -70,7 +55,7 @@ func DefaultPlatform() ocispec.Platform {
 // Load reads the image desc points at. If desc is an index, the manifest for platform p is
 // chosen (nil means the default platform, or the only image in the index).
 func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Platform) (*Image, error) {
-	data, err := ReadBlob(ctx, f, desc)
+	data, err := store.ReadSmall(ctx, f, desc)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +72,7 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 		d := desc
 		im.Index = &d
 		im.Desc = child
-		if data, err = ReadBlob(ctx, f, child); err != nil {
+		if data, err = store.ReadSmall(ctx, f, child); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +84,7 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 		return nil, fmt.Errorf("manifest %s: %w", im.Desc.Digest, err)
 	}
 	im.Manifest, im.RawManifest = m, data
-	if im.RawConfig, err = ReadBlob(ctx, f, m.Config); err != nil {
+	if im.RawConfig, err = store.ReadSmall(ctx, f, m.Config); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(im.RawConfig))
@@ -112,11 +97,13 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 		// hand an arm64 site an amd64 image with exit 0.
 		have := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 		if have.OS != p.OS || have.Architecture != p.Architecture || (p.Variant != "" && have.Variant != p.Variant) {
-			return nil, fmt.Errorf("image %s: %w %s: it is %s", im.Desc.Digest, ErrPlatform, PlatformString(*p), PlatformString(have))
+			// Callers name the image as the user did; a manifest digest here would be a
+			// name the user never saw.
+			return nil, fmt.Errorf("%w %s: it is %s", ErrPlatform, PlatformString(*p), PlatformString(have))
 		}
 	}
 	if n := len(cfg.RootFS.DiffIDs); n != len(m.Layers) {
-		return nil, fmt.Errorf("image %s: config lists %d diff IDs for %d layers", im.Desc.Digest, n, len(m.Layers))
+		return nil, fmt.Errorf("manifest %s: config lists %d diff IDs for %d layers", im.Desc.Digest, n, len(m.Layers))
 	}
 	return im, nil
 }

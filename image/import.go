@@ -83,7 +83,7 @@ func Import(ctx context.Context, tx *store.Tx, r io.Reader, opts ImportOptions) 
 
 // WriteImage stages config and manifest for layers and returns the manifest descriptor,
 // with its platform set from the config.
-func WriteImage(ctx context.Context, tx *store.Tx, cfg *v1.ConfigFile, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+func WriteImage(ctx context.Context, tx BlobWriter, cfg *v1.ConfigFile, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
 	raw, err := MarshalConfig(cfg)
 	if err != nil {
 		return ocispec.Descriptor{}, err

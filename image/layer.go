@@ -34,10 +34,23 @@ func ParseCompression(s string) (Compression, error) {
 	return "", fmt.Errorf("unknown layer compression %q (want gzip, zstd or none)", s)
 }
 
+// BlobWriter is where [WriteLayer], [WriteImage] and [Flatten] put the blobs they make: a
+// store transaction (*store.Tx), or a writer of the caller's that keeps them elsewhere (a
+// bundle writes a flattened image without storing it).
+type BlobWriter interface {
+	// Put reads a blob from r; want gives its media type and, when known, its digest
+	// and size (a negative size means unknown). It returns the blob's descriptor.
+	Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (ocispec.Descriptor, error)
+	// PutBytes puts a small blob held in memory.
+	PutBytes(ctx context.Context, mediaType string, data []byte) (ocispec.Descriptor, error)
+}
+
+var _ BlobWriter = (*store.Tx)(nil)
+
 // WriteLayer stages a layer whose uncompressed tar stream fill writes. It compresses and
 // hashes in one pass (the diff ID over the tar, the digest over the stored bytes), so
 // memory stays flat whatever the layer size.
-func WriteLayer(ctx context.Context, tx *store.Tx, c Compression, fill func(w io.Writer) error) (ocispec.Descriptor, digest.Digest, error) {
+func WriteLayer(ctx context.Context, tx BlobWriter, c Compression, fill func(w io.Writer) error) (ocispec.Descriptor, digest.Digest, error) {
 	pr, pw := io.Pipe()
 	type result struct {
 		desc ocispec.Descriptor

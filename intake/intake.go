@@ -15,6 +15,11 @@
 // The gate is its own package because it sits above both readers it chooses between
 // (bundle and archive) and below every command that takes input (load, verify, ingest):
 // putting it in either reader would make one format's package decide for the other.
+//
+// Encrypted input (an age file: package seal) is decrypted as the gate's first stage,
+// before detection, so the format, the trust policy and verify-before-commit all apply
+// to the plaintext exactly as to an unencrypted input; without a matching identity the
+// input is refused after its header, before anything else is read.
 package intake
 
 import (
@@ -25,13 +30,16 @@ import (
 	"io"
 	"slices"
 
+	"filippo.io/age"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/imagepolicy"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -77,7 +85,7 @@ type Options struct {
 	// BundlesOnly refuses every format but the imgx bundle, trust or not (ingest).
 	BundlesOnly bool
 	// Progress reports blob bytes of a bundle load.
-	Progress bundle.Progress
+	Progress progress.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
 	// Images is the image-signature policy (see package imagepolicy): for every image it
@@ -86,19 +94,30 @@ type Options struct {
 	// Only imgx bundles carry what it checks: with it configured, another format is
 	// refused like unsigned input.
 	Images *imagepolicy.Policy
+	// Identities decrypt an encrypted (age) input; see [seal.Open].
+	Identities []age.Identity
+	// Tag, if set, names the input's one untagged image, in the load's own commit (so
+	// only an input the policy accepted is ever named); an input without exactly one is
+	// refused with store.ErrTagTarget and nothing is added.
+	Tag ref.Ref
 }
 
 // Image is one image the load tagged (or stored untagged).
 type Image struct {
 	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
 	// the name to show is the name applied.
-	Tag    string        `json:"tag,omitempty"`
+	Tag string `json:"tag,omitempty"`
+	// ID is the image ID listings show (config digest; the digest of an index); ""
+	// if it could not be read back after the commit.
+	ID     digest.Digest `json:"id"`
 	Digest digest.Digest `json:"digest"`
 }
 
 // Result describes an accepted input. Exactly one of Bundle and Archive is set.
 type Result struct {
 	Kind Kind `json:"format"`
+	// Encrypted is true when the input was an age file decrypted before the gate.
+	Encrypted bool `json:"encrypted,omitempty"`
 	// Verified is true only when trusted signatures satisfying the policy covered
 	// everything that was loaded.
 	Verified  bool     `json:"verified"`
@@ -120,6 +139,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if err := pol.Check(); err != nil {
 		return nil, err
 	}
+	opts.Archive.Tag = opts.Tag
 	if in.Dir != "" {
 		f, err := archive.DetectDir(in.Dir)
 		if err != nil {
@@ -134,7 +154,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(f), r, pol), nil
 	}
-	kind, br, err := detect(in.R)
+	kind, br, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +166,12 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		if err != nil {
 			return nil, err
 		}
-		return archiveResult(in.Name, Kind(r.Format), r, pol), nil
+		res := archiveResult(in.Name, Kind(r.Format), r, pol)
+		res.Encrypted = encrypted
+		return res, nil
 	}
 	var checked []string
-	lo := bundle.LoadOptions{Policy: pol, Progress: opts.Progress}
+	lo := bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag}
 	if opts.Images.Configured() {
 		lo.CheckImages = func(ctx context.Context, tx *store.Tx, m *bundle.Manifest) (map[digest.Digest]string, error) {
 			r, err := CheckImages(ctx, opts.Images, tx, m)
@@ -164,12 +186,25 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy, ImagesVerified: checked}
+	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy, ImagesVerified: checked, Encrypted: encrypted}
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
+	named := map[digest.Digest]bool{}
 	for _, im := range br2.Images {
-		res.Images = append(res.Images, Image{Tag: im.Tag(), Digest: im.Descriptor.Digest})
+		if im.Tag() != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range br2.Images {
+		tag := im.Tag()
+		if tag == "" && !opts.Tag.IsZero() && !named[im.Descriptor.Digest] {
+			tag = opts.Tag.Familiar() // the name Load gave it
+		}
+		// Committed and verified: the manifest is in the store. The load succeeded even
+		// if it cannot be read back now; the image is then shown by its digest.
+		id, _ := s.ImageID(ctx, im.Descriptor)
+		res.Images = append(res.Images, Image{Tag: tag, ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil
 }
@@ -199,7 +234,7 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 			verify.NotVerifiedPrefix, safetext.Quote(name), article(kind)))
 	}
 	for _, l := range r.Images {
-		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
+		res.Images = append(res.Images, Image{Tag: l.Name, ID: l.ID, Digest: l.Digest})
 	}
 	return res
 }
@@ -209,6 +244,24 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 // stream that is not a bundle goes to the archive reader, which trust refuses; a stream
 // that claims to be one goes to the bundle reader, which checks everything.
 func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
+
+// detectDecrypt is detect behind decryption: an age file is opened with ids (and refused,
+// having read no more than its header, without a matching identity), and the format is
+// decided from the plaintext. The trust gate and the readers then see only plaintext.
+func detectDecrypt(r io.Reader, ids []age.Identity) (Kind, *bufio.Reader, bool, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	p, _ := br.Peek(seal.PeekSize)
+	if !seal.IsEncrypted(p) {
+		k, br2, err := detect(br)
+		return k, br2, false, err
+	}
+	plain, err := seal.Open(br, ids)
+	if err != nil {
+		return KindUnknown, nil, true, err
+	}
+	k, br2, err := detect(plain)
+	return k, br2, true, err
+}
 
 func detect(r io.Reader) (Kind, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
@@ -248,7 +301,10 @@ type VerifyOptions struct {
 	// digest and size, but no signature. The report then says NOT VERIFIED and has no
 	// problem for it. It excludes a configured policy.
 	DigestOnly bool
-	Bundle     []bundle.VerifyOption
+	// Fast skips decompressing layers to check their diff IDs (bundle.VerifyOptions).
+	Fast bool
+	// Identities decrypt an encrypted (age) input; see [seal.Open].
+	Identities []age.Identity
 	// Images is the image-signature policy checked as load would (see Options.Images).
 	Images *imagepolicy.Policy
 }
@@ -275,21 +331,21 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		}
 		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
-	kind, br, err := detect(in.R)
+	kind, br, _, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
 	if kind != KindBundle {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
-	bopts := opts.Bundle
+	vo := bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast}
 	if opts.Images.Configured() {
-		bopts = append(bopts, bundle.WithImageCheck(func(ctx context.Context, blobs bundle.BlobOpener, m *bundle.Manifest) error {
+		vo.CheckImages = func(ctx context.Context, blobs bundle.BlobOpener, m *bundle.Manifest) error {
 			_, err := CheckImages(ctx, opts.Images, blobs, m)
 			return err
-		}))
+		}
 	}
-	rep, err := bundle.Verify(ctx, br, opts.Policy, bopts...)
+	rep, err := bundle.Verify(ctx, br, vo)
 	if rep == nil {
 		return nil, err
 	}

@@ -81,24 +81,39 @@ func fmtDuration(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d", m, s)
 }
 
-// Size renders n bytes in binary units ("1.5 GiB").
+// Size renders n bytes in SI units the way docker and podman do ("1.07GB", "21MB",
+// "999B"). It is the one size format of imgx: bars, progress lines and summaries.
 func Size(n int64) string {
-	const unit = 1024
+	const unit = 1000
 	if n < unit {
-		return fmt.Sprintf("%d B", n)
+		return fmt.Sprintf("%dB", n)
 	}
-	div, exp := int64(unit), 0
-	for x := n / unit; x >= unit; x /= unit {
-		div *= unit
-		exp++
+	f := float64(n)
+	for _, u := range []string{"kB", "MB", "GB", "TB"} {
+		f /= unit
+		if f < unit {
+			if f < 10 {
+				return fmt.Sprintf("%.2f%s", f, u)
+			}
+			return fmt.Sprintf("%.3g%s", f, u)
+		}
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return fmt.Sprintf("%.1fPB", f/unit)
 }
 
+// eraseLine returns the cursor to column 0 and erases the line (ESC [ K), so that
+// whatever is written next starts on a clean line.
+const eraseLine = "\r\x1b[K"
+
 // Bar redraws one terminal line: label, bar, bytes, rate and ETA.
+//
+// Other output to the same terminal goes through Bar.Write, which erases the bar's
+// line first; the bar is drawn again below at the next update. Done replaces the bar
+// with its last line.
 type Bar struct {
 	meter
 	width int
+	drawn bool // a bar line is on the screen (no newline after it)
 }
 
 // NewBar draws on w, which should be a terminal of the given width.
@@ -141,6 +156,25 @@ func (b *Bar) draw(now time.Time) {
 		line = line[:b.width-1]
 	}
 	fmt.Fprintf(b.w, "\r%-*s", b.width-1, line)
+	b.drawn = true
+}
+
+// Write prints p (whole lines, such as a warning) above the bar: the bar's line is
+// erased first, so p does not run into it, and the bar is drawn again at the next
+// update. After Done it writes p as it is.
+func (b *Bar) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clearLocked()
+	b.last = time.Time{} // redraw at the next Add
+	return b.w.Write(p)
+}
+
+func (b *Bar) clearLocked() {
+	if b.drawn {
+		io.WriteString(b.w, eraseLine)
+		b.drawn = false
+	}
 }
 
 func (b *Bar) Done() {
@@ -151,7 +185,8 @@ func (b *Bar) Done() {
 	}
 	b.finished = true
 	now := b.now()
-	fmt.Fprintf(b.w, "\r%-*s\r%s %s in %s (%s/s)\n", b.width-1, "", b.label, Size(b.done),
+	b.clearLocked()
+	fmt.Fprintf(b.w, "%s %s in %s (%s/s)\n", b.label, Size(b.done),
 		fmtDuration(now.Sub(b.start)), Size(int64(b.rate(now))))
 }
 

@@ -122,6 +122,16 @@ func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 	return h.RoundTripper.RoundTrip(req)
 }
 
+// Host is the registry part of a reference ("docker.io" for "debian"), for messages; s
+// itself when it does not parse.
+func Host(s string) string {
+	r, err := name.ParseReference(s)
+	if err != nil {
+		return s
+	}
+	return r.Context().RegistryStr()
+}
+
 // parse parses a reference the way docker does (docker.io and library/ implied).
 func (o *Options) parse(s string) (name.Reference, error) {
 	var opts []name.Option

@@ -745,7 +745,7 @@ func TestPullChecksFreeSpace(t *testing.T) {
 	s := newStore(t)
 	before := testutil.TreeHash(t, s.Root())
 	_, err := registry.Pull(ctx, s, host+"/app:1", registry.PullOptions{Options: opts(), FreeSpace: func() (int64, error) { return 1000, nil }})
-	if !errors.Is(err, registry.ErrInsufficientSpace) || !strings.Contains(err.Error(), "1000 B free") {
+	if !errors.Is(err, registry.ErrInsufficientSpace) || !strings.Contains(err.Error(), "1.00kB free") {
 		t.Fatalf("err = %v", err)
 	}
 	if n := blobGets.Load(); n != 0 {

@@ -104,4 +104,26 @@ head -c $(( size / 2 )) "$OUT/usb/hello-1.0.imgx" > "$OUT/usb/.again.imgx.imgx-p
 run "$IMGX" save example/hello:1.0 example/hello:latest --sign-key "$OUT/release.key" -o "$OUT/usb/again.imgx"
 cmp "$OUT/usb/hello-1.0.imgx" "$OUT/usb/again.imgx" && echo "resumed bundle is byte-identical"
 
+step "10. at an event: imgx serve makes the store a read-only registry; skopeo pulls from it"
+if command -v skopeo >/dev/null; then
+  (
+    "$IMGX" serve --addr 127.0.0.1:0 --log-format json >"$OUT/serve.out" 2>"$OUT/serve.log" &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do grep -q '://' "$OUT/serve.out" 2>/dev/null && break; sleep 0.1; done
+    cat "$OUT/serve.out"
+    addr=$(sed -n 's#.*://##p' "$OUT/serve.out")
+    run skopeo copy -q --src-tls-verify=false "docker://$addr/example/hello:1.0" "dir:$OUT/served"
+    want=$(skopeo inspect --format '{{.Digest}}' "oci:$IMGX_STORE:example/hello:1.0")
+    got="sha256:$(sha256sum "$OUT/served/manifest.json" | cut -d' ' -f1)"
+    [ "$got" = "$want" ] || { echo "BUG: pulled $got, the store has $want"; exit 1; }
+    echo "pulled manifest digest equals the store's: $got"
+    run kill -TERM "$pid"
+    wait "$pid" && echo "imgx serve (pid $pid) stopped on SIGTERM, exit 0; $(grep -c '"msg":"request"' "$OUT/serve.log") requests logged"
+    trap - EXIT
+  )
+else
+  echo "(skopeo not installed: scripts/install-deps.sh --demo installs it)"
+fi
+
 printf '\ndemo finished: outputs in %s\n' "$OUT"

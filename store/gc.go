@@ -25,6 +25,21 @@ type PruneReport struct {
 	BytesFreed int64           `json:"bytes_freed"`       // total size of both
 	Missing    []digest.Digest `json:"missing,omitempty"` // configs and layers images use that are missing (nothing hidden; 'imgx check' reports them)
 	Artifacts  int             `json:"artifacts"`         // artifact entries removed because no kept image reaches their subject
+	Images     []PrunedImage   `json:"images,omitempty"`  // untagged images removed (PruneOptions.Untagged), in index.json order
+}
+
+// PrunedImage is an untagged image [Store.PruneWith] removed.
+type PrunedImage struct {
+	ID     digest.Digest `json:"id"`     // image ID, as listings show it ("" if its manifest was unreadable)
+	Digest digest.Digest `json:"digest"` // manifest or index digest
+}
+
+// PruneOptions tune [Store.PruneWith].
+type PruneOptions struct {
+	// Untagged also removes the images index.json lists without any name (what docker
+	// calls dangling images: pulled by digest, or left by an interrupted tool), before
+	// the blobs no remaining image reaches. Images named only by a raw ref.name stay.
+	Untagged bool
 }
 
 // Prune removes blobs that no index entry reaches and the leftovers of interrupted writes.
@@ -35,7 +50,34 @@ type PruneReport struct {
 // Prune returns an error wrapping ErrIncomplete that names the image and the blob. A
 // missing config or layer hides nothing and does not stop it (see PruneReport.Missing).
 func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
-	_, rep, err := s.collect(ctx, nil)
+	return s.PruneWith(ctx, PruneOptions{})
+}
+
+// PruneWith is [Store.Prune] with options. With Untagged, the untagged images are
+// removed in the same locked step and under the same rule: if the graph of the images
+// that stay cannot be read completely, nothing is removed, neither images nor blobs.
+func (s *Store) PruneWith(ctx context.Context, opts PruneOptions) (PruneReport, error) {
+	var drop func(Entry) bool
+	ids := map[digest.Digest]digest.Digest{} // read while the manifests are still there
+	if opts.Untagged {
+		drop = func(e Entry) bool {
+			if !e.Ref.IsZero() || e.Name != "" {
+				return false
+			}
+			if id, err := s.ImageID(ctx, e.Desc); err == nil {
+				ids[e.Desc.Digest] = id
+			}
+			return true
+		}
+	}
+	removed, rep, err := s.collect(ctx, drop)
+	seen := map[digest.Digest]bool{}
+	for _, e := range removed {
+		if !seen[e.Desc.Digest] {
+			seen[e.Desc.Digest] = true
+			rep.Images = append(rep.Images, PrunedImage{ID: ids[e.Desc.Digest], Digest: e.Desc.Digest})
+		}
+	}
 	return rep, err
 }
 

@@ -34,17 +34,19 @@ const (
 )
 
 // DefaultRoot returns the store directory used when none is given:
-// $IMGX_STORE, else ${XDG_DATA_HOME:-$HOME/.local/share}/imgx.
-func DefaultRoot() (string, error) {
-	if d := os.Getenv("IMGX_STORE"); d != "" {
+// $IMGX_STORE, else ${XDG_DATA_HOME:-$HOME/.local/share}/imgx. getenv looks the
+// variables up (the command line passes the process environment's); the library reads
+// no environment itself.
+func DefaultRoot(getenv func(string) string) (string, error) {
+	if d := getenv("IMGX_STORE"); d != "" {
 		return d, nil
 	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+	if d := getenv("XDG_DATA_HOME"); d != "" {
 		return filepath.Join(d, "imgx"), nil
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("locate store: %w (set --store or IMGX_STORE)", err)
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("locate store: $HOME is not defined (set --store or IMGX_STORE)")
 	}
 	return filepath.Join(home, ".local", "share", "imgx"), nil
 }
@@ -186,14 +188,25 @@ func (v *verifiedFile) Read(p []byte) (int, error) {
 
 func (v *verifiedFile) Close() error { return v.f.Close() }
 
-// ReadBlob reads a small blob (manifest, index, config) fully and verifies it.
-// max bounds the size read, a guard against a corrupted store making imgx read gigabytes.
+// ReadBlob reads a small blob (manifest, index, config) fully and verifies it
+// (ReadSmall).
 func (s *Store) ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
-	const max = 64 << 20
-	if desc.Size > max {
+	return ReadSmall(ctx, s, desc)
+}
+
+// Fetcher opens a blob for reading, verifying it as it is read: a Store, or anything
+// that serves blobs the same way.
+type Fetcher interface {
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// ReadSmall reads a small blob (manifest, index, config) fully through f. The size is
+// bounded (64 MiB), a guard against a corrupted descriptor making imgx read gigabytes.
+func ReadSmall(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > maxMeta {
 		return nil, fmt.Errorf("blob %s: %d bytes is too large for metadata", desc.Digest, desc.Size)
 	}
-	rc, err := s.Fetch(ctx, desc)
+	rc, err := f.Fetch(ctx, desc)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,7 +70,12 @@ func entryOf(d ocispec.Descriptor) Entry {
 //   - no ref.name: the containerd name.
 //
 // A name that is not a valid reference is returned raw, with a zero Ref.
+// entryRefCalls counts entry parses: the many-tags test checks that a commit parses each
+// entry a bounded number of times (work, not wall-clock time, which a shared machine skews).
+var entryRefCalls atomic.Int64
+
 func entryRef(d ocispec.Descriptor) (ref.Ref, string) {
+	entryRefCalls.Add(1)
 	name, full := d.Annotations[annotationRefNameKey], d.Annotations[AnnotationFullName]
 	var fr ref.Ref
 	if full != "" {
@@ -183,13 +189,24 @@ func setTags(ix *ocispec.Index, tags []tagOp) {
 
 // Tag points r at desc, which must be committed (with everything it reaches).
 func (s *Store) Tag(ctx context.Context, r ref.Ref, desc ocispec.Descriptor) error {
+	_, err := s.Add(ctx, r, func(*Tx) (ocispec.Descriptor, error) { return desc, nil })
+	return err
+}
+
+// Add runs build in a new transaction, tags the image it returns as r (a zero r keeps it
+// untagged but reachable) and commits. On any error nothing becomes visible.
+func (s *Store) Add(ctx context.Context, r ref.Ref, build func(tx *Tx) (ocispec.Descriptor, error)) (ocispec.Descriptor, error) {
 	tx, err := s.Begin(ctx)
 	if err != nil {
-		return err
+		return ocispec.Descriptor{}, err
 	}
 	defer tx.Discard()
+	desc, err := build(tx)
+	if err != nil {
+		return desc, err
+	}
 	tx.Tag(r, desc)
-	return tx.Commit(ctx)
+	return desc, tx.Commit(ctx)
 }
 
 // Untag removes tag r. It returns the descriptor the tag pointed at and whether any other
@@ -271,6 +288,15 @@ func (r Resolved) Matches(e Entry) bool {
 	return e.Desc.Digest == r.Desc.Digest
 }
 
+// ShortID is the form of an image ID that listings (imgx images) and messages show: its
+// first 12 hex digits, as docker shows them. Resolve takes it back.
+func ShortID(id digest.Digest) string {
+	if h := id.Encoded(); len(h) > 12 {
+		return h[:12]
+	}
+	return id.Encoded()
+}
+
 // ImageID returns the ID docker shows for an image: its config digest for a manifest;
 // for an index (which has no single config) the index digest.
 func (s *Store) ImageID(ctx context.Context, desc ocispec.Descriptor) (digest.Digest, error) {
@@ -324,6 +350,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 			return Resolved{}, fmt.Errorf("image %s: an image ID prefix needs at least 4 hex digits: %w", in, ErrNotFound)
 		}
 		matches := map[digest.Digest]Entry{}
+		ids := map[digest.Digest]digest.Digest{}
 		for _, e := range entries {
 			id, err := s.ImageID(ctx, e.Desc)
 			if err != nil {
@@ -332,6 +359,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 			if strings.HasPrefix(id.Encoded(), prefix) || strings.HasPrefix(e.Desc.Digest.Encoded(), prefix) {
 				if _, ok := matches[e.Desc.Digest]; !ok {
 					matches[e.Desc.Digest] = e
+					ids[e.Desc.Digest] = id
 				}
 			}
 		}
@@ -344,7 +372,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 		default:
 			var names []string
 			for d, e := range matches {
-				names = append(names, fmt.Sprintf("%s (%s)", d.Encoded()[:12], e.Display()))
+				names = append(names, fmt.Sprintf("%s (%s)", ShortID(ids[d]), e.Display()))
 			}
 			sort.Strings(names)
 			return Resolved{}, fmt.Errorf("image ID prefix %s matches %d images: %s: %w", in, len(matches), strings.Join(names, ", "), ErrAmbiguous)

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/atomicfile"
 	"github.com/imgx/imgx/ref"
 )
 
@@ -167,7 +168,7 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	// Commit, Open, Discard and Suspend wait for it. Only a synced blob is ever renamed
 	// to its staged name, so a resumed load never trusts a torn file.
 	if n < asyncSyncMin {
-		if err := finishStage(f, tmp, tx.s.stagedPath(want.Digest)); err != nil {
+		if err := finishStage(f, tx.s.stagedPath(want.Digest)); err != nil {
 			tx.forget(want.Digest)
 			return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
 		}
@@ -176,7 +177,7 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	tx.syncs.Add(1)
 	go func(d digest.Digest) {
 		defer tx.syncs.Done()
-		if err := finishStage(f, tmp, tx.s.stagedPath(d)); err != nil {
+		if err := finishStage(f, tx.s.stagedPath(d)); err != nil {
 			tx.forget(d)
 			tx.mu.Lock()
 			if tx.syncErr == nil {
@@ -193,18 +194,11 @@ const asyncSyncMin = 1 << 20
 
 var errAlreadyStaged = errors.New("already staged")
 
-func finishStage(f *os.File, tmp, staged string) error {
-	err := f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, staged)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+// finishStage publishes a written blob under its staged name (atomicfile.Publish: fsync,
+// close, rename). staged/ is not synced per blob: a staged blob lost in a crash is
+// fetched again, one present is complete; Commit syncs blobs/ after its renames.
+func finishStage(f *os.File, staged string) error {
+	return atomicfile.Publish(f, staged)
 }
 
 func (tx *Tx) forget(d digest.Digest) {
@@ -247,6 +241,57 @@ func (tx *Tx) Tag(r ref.Ref, desc ocispec.Descriptor) {
 	tx.mu.Lock()
 	tx.tags = append(tx.tags, tagOp{ref: r, desc: desc})
 	tx.mu.Unlock()
+}
+
+// NameUntagged gives r to the one image this transaction adds without a name, instead
+// of leaving it untagged (load --tag): in the same commit, so the name never points at
+// an image that was not committed. An image that is also tagged in the transaction is
+// named already. Without exactly one untagged image it changes nothing and returns
+// [TagTargetError]'s error.
+func (tx *Tx) NameUntagged(r ref.Ref) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	named := map[digest.Digest]bool{}
+	images := map[digest.Digest]bool{}
+	for _, op := range tx.tags {
+		images[op.desc.Digest] = true
+		if !op.ref.IsZero() {
+			named[op.desc.Digest] = true
+		}
+	}
+	target := -1
+	untagged := map[digest.Digest]bool{}
+	for i, op := range tx.tags {
+		if op.ref.IsZero() && !named[op.desc.Digest] {
+			if !untagged[op.desc.Digest] {
+				target = i
+			}
+			untagged[op.desc.Digest] = true
+		}
+	}
+	if err := TagTargetError(len(images), len(untagged)); err != nil {
+		return err
+	}
+	tx.tags[target].ref = r
+	return nil
+}
+
+// TagTargetError is nil when an input of n images, untagged of them without a name, has
+// exactly one image to name; otherwise an error wrapping ErrTagTarget that says why.
+func TagTargetError(n, untagged int) error {
+	if untagged == 1 {
+		return nil
+	}
+	images := "1 image"
+	if n != 1 {
+		images = fmt.Sprintf("%d images", n)
+	}
+	switch untagged {
+	case 0:
+		return fmt.Errorf("the input holds %s, none untagged: %w", images, ErrTagTarget)
+	default:
+		return fmt.Errorf("the input holds %s, %d untagged: %w", images, untagged, ErrTagTarget)
+	}
 }
 
 // Commit checks that every tagged image is complete (all blobs it reaches are committed

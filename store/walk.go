@@ -180,3 +180,30 @@ func readMeta(d ocispec.Descriptor, paths ...string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// Reach returns every descriptor the images reach (each once, a manifest or index before
+// what it lists): the blobs a bundle or archive of them needs.
+func (s *Store) Reach(ctx context.Context, images []Resolved) ([]ocispec.Descriptor, error) {
+	roots := make([]ocispec.Descriptor, len(images))
+	for i, im := range images {
+		roots[i] = im.Desc
+	}
+	var out []ocispec.Descriptor
+	err := s.Walk(ctx, roots, func(d ocispec.Descriptor) error { out = append(out, d); return nil })
+	return out, err
+}
+
+// EstimateSize adds up the sizes of the blobs the images reach, less those skip holds
+// (the layers a delta's base carried): an estimate for a free-space check before they are
+// written out. A part of the graph that cannot be read is left out of the sum; the write
+// that follows reports it, with its cause.
+func (s *Store) EstimateSize(ctx context.Context, images []Resolved, skip map[digest.Digest]bool) int64 {
+	descs, _ := s.Reach(ctx, images)
+	var n int64
+	for _, d := range descs {
+		if !skip[d.Digest] {
+			n += d.Size
+		}
+	}
+	return n
+}

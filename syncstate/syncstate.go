@@ -3,6 +3,10 @@
 // sender makes each night's delta without keeping the old bundles, and knows when nothing
 // changed. The file is replaced atomically and only after a bundle was published, so a
 // failed night leaves it as it was and the next night ships everything still missing.
+//
+// [Send] is the whole sending side (what `imgx save --since-state` runs): load the state,
+// skip the night if nothing changed, write the delta, hand it to a [Publisher] (a file, an
+// SFTP server, …), record it.
 package syncstate
 
 import (

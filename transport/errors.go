@@ -69,11 +69,8 @@ type InsufficientSpaceError struct {
 }
 
 func (e *InsufficientSpaceError) Error() string {
-	return fmt.Sprintf("%s: needs %s, %s free", e.Where, FormatBytes(e.Need), FormatBytes(e.Free))
+	return fmt.Sprintf("%s: needs %s, %s free", e.Where, progress.Size(e.Need), progress.Size(e.Free))
 }
 
 // Unwrap makes errors.Is(err, ErrInsufficientSpace) true.
 func (e *InsufficientSpaceError) Unwrap() error { return ErrInsufficientSpace }
-
-// FormatBytes renders n in binary units for messages ("1.5 GiB").
-func FormatBytes(n int64) string { return progress.Size(n) }

@@ -13,7 +13,8 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// TrustDirEnv names the directory of trusted public keys.
+// TrustDirEnv names the variable holding the directory of trusted public keys (see
+// [DefaultTrustDir]).
 const TrustDirEnv = "IMGX_TRUST_DIR"
 
 // UnverifiedWarning is Result.Warning when no key is configured.
@@ -218,27 +219,23 @@ func sortedKeys(m map[string]PublicKey) []PublicKey {
 	return keys
 }
 
-// TrustDir is $IMGX_TRUST_DIR, else ${XDG_CONFIG_HOME:-$HOME/.config}/imgx/trusted,
-// else "" when neither variable is set.
-func TrustDir() string {
-	if d := os.Getenv(TrustDirEnv); d != "" {
-		return d
+// DefaultTrustDir is the directory of trusted keys: $IMGX_TRUST_DIR (then explicit is
+// true: the user chose it), else ${XDG_CONFIG_HOME:-$HOME/.config}/imgx/trusted, else ""
+// when none of these is set. getenv looks the variables up (the command line passes the
+// process environment's); the library reads no environment itself.
+func DefaultTrustDir(getenv func(string) string) (dir string, explicit bool) {
+	if d := getenv(TrustDirEnv); d != "" {
+		return d, true
 	}
-	cfg := os.Getenv("XDG_CONFIG_HOME")
+	cfg := getenv("XDG_CONFIG_HOME")
 	if cfg == "" {
-		home := os.Getenv("HOME")
+		home := getenv("HOME")
 		if home == "" {
-			return ""
+			return "", false
 		}
 		cfg = filepath.Join(home, ".config")
 	}
-	return filepath.Join(cfg, "imgx", "trusted")
-}
-
-// TrustDirFromEnv is [TrustDir] and whether the user chose it by setting $IMGX_TRUST_DIR
-// (explicit) rather than getting the default.
-func TrustDirFromEnv() (dir string, explicit bool) {
-	return TrustDir(), os.Getenv(TrustDirEnv) != ""
+	return filepath.Join(cfg, "imgx", "trusted"), false
 }
 
 // TrustConfig is where a policy comes from: key files (the CLI's --key), the trust
@@ -297,7 +294,7 @@ func (c TrustConfig) Policy() (Policy, error) {
 }
 
 // LoadPolicy builds a policy from public key files (the CLI's --key) and
-// every *.pub file in trustDir (usually TrustDir(); "" for none). A missing
+// every *.pub file in trustDir (usually [DefaultTrustDir]; "" for none). A missing
 // trustDir adds no keys; an unreadable or malformed key file is an error, as
 // is a trust directory or key file that other users can write.
 func LoadPolicy(keyFiles []string, trustDir string) (Policy, error) {

@@ -409,23 +409,20 @@ func TestLoadPolicy(t *testing.T) {
 	}
 }
 
-func TestTrustDir(t *testing.T) {
-	t.Setenv("IMGX_TRUST_DIR", "/etc/imgx/keys")
-	t.Setenv("XDG_CONFIG_HOME", "/xdg")
-	t.Setenv("HOME", "/home/u")
-	if got := TrustDir(); got != "/etc/imgx/keys" {
-		t.Errorf("with IMGX_TRUST_DIR: %s", got)
-	}
-	t.Setenv("IMGX_TRUST_DIR", "")
-	if got := TrustDir(); got != "/xdg/imgx/trusted" {
-		t.Errorf("with XDG_CONFIG_HOME: %s", got)
-	}
-	t.Setenv("XDG_CONFIG_HOME", "")
-	if got := TrustDir(); got != "/home/u/.config/imgx/trusted" {
-		t.Errorf("with HOME: %s", got)
-	}
-	t.Setenv("HOME", "")
-	if got := TrustDir(); got != "" {
-		t.Errorf("with nothing: %s", got)
+func TestDefaultTrustDir(t *testing.T) {
+	for _, tc := range []struct {
+		env      map[string]string
+		want     string
+		explicit bool
+	}{
+		{map[string]string{"IMGX_TRUST_DIR": "/etc/imgx/keys", "XDG_CONFIG_HOME": "/xdg", "HOME": "/home/u"}, "/etc/imgx/keys", true},
+		{map[string]string{"XDG_CONFIG_HOME": "/xdg", "HOME": "/home/u"}, "/xdg/imgx/trusted", false},
+		{map[string]string{"HOME": "/home/u"}, "/home/u/.config/imgx/trusted", false},
+		{map[string]string{}, "", false},
+	} {
+		got, explicit := DefaultTrustDir(func(k string) string { return tc.env[k] })
+		if got != tc.want || explicit != tc.explicit {
+			t.Errorf("%v: %q, %v; want %q, %v", tc.env, got, explicit, tc.want, tc.explicit)
+		}
 	}
 }

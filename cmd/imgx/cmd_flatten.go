@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
 )
 
 func init() {
@@ -41,25 +41,13 @@ survive. Flattening makes one image smaller but loses layer sharing with other i
 			if err != nil {
 				return err
 			}
-			tx, err := s.Begin(ctx)
+			desc, err := s.Add(ctx, target, func(tx *store.Tx) (ocispec.Descriptor, error) {
+				return image.Flatten(ctx, s, tx, im, image.FlattenOptions{Compression: c})
+			})
 			if err != nil {
 				return err
 			}
-			defer tx.Discard()
-			desc, err := image.Flatten(ctx, s, tx, im, image.FlattenOptions{Compression: c})
-			if err != nil {
-				return err
-			}
-			tx.Tag(target, desc)
-			if err := tx.Commit(ctx); err != nil {
-				return err
-			}
-			id, err := s.ImageID(ctx, desc)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(e.Stdout, id)
-			return nil
+			return printImageID(ctx, e, s, desc)
 		},
 	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,20 +11,10 @@ import (
 
 	"github.com/imgx/imgx/image"
 	"github.com/imgx/imgx/internal/safetext"
-	"github.com/imgx/imgx/store"
 )
 
-type imageRow struct {
-	Repository string    `json:"repository"`
-	Tag        string    `json:"tag"`
-	ID         string    `json:"id"`
-	Digest     string    `json:"digest"`
-	Created    time.Time `json:"created"`
-	Size       int64     `json:"size"`
-	Platforms  []string  `json:"platforms"`
-	Artifacts  []string  `json:"artifacts"` // kinds of the signatures, attestations, SBOMs attached
-	labels     map[string]string
-}
+// imageRow is one line of the listing (its JSON is the "images" document's entry).
+type imageRow = image.Summary
 
 func init() {
 	var o struct {
@@ -54,12 +45,12 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			if err != nil {
 				return err
 			}
-			rows, err := listImages(ctx, e, s)
-			if err != nil {
-				return err
-			}
-			rows, err = filterRows(rows, o.filters)
-			if err != nil {
+			rows, err := image.List(ctx, s, image.ListOptions{Filters: o.filters, Warn: func(name string, err error) {
+				e.Warnf("image %s: %v (run 'imgx check')", name, err)
+			}})
+			if errors.Is(err, image.ErrFilter) {
+				return usagef("%v", err)
+			} else if err != nil {
 				return err
 			}
 			switch {
@@ -102,50 +93,6 @@ func shortID(id string) string {
 	return id
 }
 
-func listImages(ctx context.Context, e *Env, s *store.Store) ([]imageRow, error) {
-	entries, err := s.Entries()
-	if err != nil {
-		return nil, err
-	}
-	rows := []imageRow{}
-	for _, en := range entries {
-		row := imageRow{Repository: "<none>", Tag: "<none>", Digest: en.Desc.Digest.String(), ID: en.Desc.Digest.String(), Artifacts: []string{}}
-		if !en.Ref.IsZero() {
-			row.Repository, row.Tag = en.Ref.FamiliarName(), en.Ref.Tag()
-		} else if en.Name != "" {
-			row.Repository = en.Name
-		}
-		im, err := image.Load(ctx, s, en.Desc, nil)
-		if err != nil {
-			e.Warnf("image %s: %v (run 'imgx check')", en.Display(), err)
-			rows = append(rows, row)
-			continue
-		}
-		if im.Index == nil {
-			row.ID = im.ID().String()
-		}
-		row.Created = im.Config.Created.Time
-		row.Size = im.Size()
-		row.labels = im.Config.Config.Labels
-		if im.Index != nil {
-			if ix, err := loadIndex(ctx, s, en.Desc); err == nil {
-				for _, m := range ix.Manifests {
-					if m.Platform != nil {
-						row.Platforms = append(row.Platforms, image.PlatformString(*m.Platform))
-					}
-				}
-			}
-		}
-		if arts, err := s.ArtifactsOf(ctx, en.Desc); err == nil {
-			for _, a := range arts {
-				row.Artifacts = append(row.Artifacts, string(a.Kind))
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
-}
-
 // artifactSummary counts artifacts by kind: "2 signature, 1 attestation", or "-".
 func artifactSummary(kinds []string) string {
 	if len(kinds) == 0 {
@@ -164,23 +111,4 @@ func artifactSummary(kinds []string) string {
 		parts[i] = fmt.Sprintf("%d %s", n[k], k)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func filterRows(rows []imageRow, filters []string) ([]imageRow, error) {
-	for _, f := range filters {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok || k != "label" || v == "" {
-			return nil, usagef("invalid filter %q: want label=KEY or label=KEY=VALUE", f)
-		}
-		lk, lv, hasVal := strings.Cut(v, "=")
-		kept := rows[:0]
-		for _, r := range rows {
-			got, ok := r.labels[lk]
-			if ok && (!hasVal || got == lv) {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
-	}
-	return rows, nil
 }

@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/image/change"
 	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
 )
 
 func init() {
@@ -28,8 +30,8 @@ func init() {
 		Short: "Create a one-layer image from a filesystem tar",
 		Long: `Import reads a filesystem tar (plain, gzip, zstd, xz or bzip2, detected by magic) and
 stores it as a one-layer image, like 'docker import'. --change applies Dockerfile
-instructions to the image config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
-VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
+instructions to the image config: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL,
+ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 		Example: `  imgx import --change 'ENTRYPOINT ["/hello"]' static_hello.tar example/hello:1.0
   tar -C rootfs -c . | imgx import --change 'ENV PATH=/bin' -m 'nightly rootfs' - app:nightly`,
 		Flags: func(fs *pflag.FlagSet) {
@@ -63,11 +65,9 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 				}
 			}
 			if len(o.changes) > 0 {
-				apply, err := parseChanges(o.changes)
-				if err != nil {
-					return err
+				if opts.Changes, err = change.Compile(o.changes); err != nil {
+					return usageError{err.Error()}
 				}
-				opts.Changes = apply
 			}
 			var in io.Reader = e.Stdin
 			if args[0] != "-" {
@@ -82,30 +82,13 @@ VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 			if err != nil {
 				return err
 			}
-			tx, err := s.Begin(ctx)
-			if err != nil {
-				return err
-			}
-			defer tx.Discard()
-			desc, err := image.Import(ctx, tx, in, opts)
+			desc, err := s.Add(ctx, target, func(tx *store.Tx) (ocispec.Descriptor, error) {
+				return image.Import(ctx, tx, in, opts)
+			})
 			if err != nil {
 				return fmt.Errorf("import %s: %w", args[0], err)
 			}
-			tx.Tag(target, desc)
-			if err := tx.Commit(ctx); err != nil {
-				return fmt.Errorf("import %s: %w", args[0], err)
-			}
-			id, err := s.ImageID(ctx, desc)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(e.Stdout, id)
-			return nil
+			return printImageID(ctx, e, s, desc)
 		},
 	})
-}
-
-// parseChanges is replaced by the image/change parser; kept as a seam so import stays thin.
-var parseChanges = func(changes []string) (func(*v1.Config) error, error) {
-	return nil, fmt.Errorf("--change is not supported yet")
 }

@@ -4,20 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
-	"path/filepath"
-	"strings"
 
-	"github.com/opencontainers/go-digest"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/ingest"
-	"github.com/imgx/imgx/internal/safetext"
-	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
 )
-
-func digestOf(b []byte) string { return digest.FromBytes(b).String() }
 
 func init() {
 	var o struct {
@@ -25,6 +17,7 @@ func init() {
 		delete, strict bool
 		json           bool
 		policy         policyFlags
+		decrypt        decryptFlags
 		transport      transportFlags
 	}
 	register(&Command{
@@ -38,7 +31,8 @@ for each one: verifies it (signatures per the trust policy, every digest) and lo
 the store in one atomic step, then moves it to --done (or deletes it with --delete).
 
 A bundle that fails goes to --failed with a NAME.reason file beside it; the others still
-load. A delta whose base was never loaded waits for a later run (with --strict it fails
+load. A name already taken there (or in --done) becomes NAME-2.imgx, NAME-3.imgx, … (a
+split set is renamed whole), each with its own reason file. A delta whose base was never loaded waits for a later run (with --strict it fails
 instead) and says which bundle it needs. A bundle already loaded (same manifest digest)
 is skipped, so re-running after a crash loads nothing twice. One ingest runs per store at
 a time: a second one exits at once with a message (exit 0). If the store's disk is too
@@ -66,6 +60,7 @@ not be read; 2 usage error.`,
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 			o.policy.add(fs, true)
 			o.policy.addImage(fs)
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -73,8 +68,10 @@ not be read; 2 usage error.`,
 			if o.delete && o.done != "" {
 				return usagef("--delete and --done exclude each other")
 			}
-			root, rel, err := commonRoot(args[0], o.done, o.failed)
-			if err != nil {
+			root, rel, err := ingest.Locations(args[0], o.done, o.failed)
+			if le := (*ingest.LocationError)(nil); errors.As(err, &le) {
+				return usagef("%v", err)
+			} else if err != nil {
 				return err
 			}
 			s, err := e.CreateStore()
@@ -89,6 +86,10 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
+			}
 			opts, err := o.transport.options(e)
 			if err != nil {
 				return err
@@ -100,7 +101,8 @@ not be read; 2 usage error.`,
 			defer b.Close()
 			rep, err := ingest.Run(ctx, ingest.Options{
 				Store: s, Policy: pol, Images: ipol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
-				Delete: o.delete, Strict: o.strict,
+				DoneName: o.done, FailedName: o.failed,
+				Delete: o.delete, Strict: o.strict, Identities: ids,
 			})
 			if errors.Is(err, ingest.ErrLocked) {
 				fmt.Fprintf(e.Stderr, "imgx: %v; nothing to do\n", err)
@@ -125,92 +127,4 @@ not be read; 2 usage error.`,
 			return nil
 		}),
 	})
-}
-
-func printIngest(e *Env, rep *ingest.Report) {
-	for _, it := range rep.Items {
-		// Names and reasons come from the carrier: escaped before they reach a terminal or log.
-		line := fmt.Sprintf("%-8s %s", it.Outcome, safetext.Quote(it.Name))
-		if it.Sequence > 0 {
-			line += fmt.Sprintf(" (delta %d)", it.Sequence)
-		}
-		if len(it.Images) > 0 {
-			line += ": " + safetext.Quote(strings.Join(it.Images, ", "))
-		}
-		if it.Outcome == ingest.Loaded {
-			line += fmt.Sprintf(", %s written", humanSize(it.Bytes))
-		}
-		if it.Reason != "" && it.Outcome != ingest.Loaded {
-			line += " — " + safetext.Line(it.Reason) // one line per bundle: a newline would forge the next
-		}
-		if it.MovedTo != "" {
-			line += " -> " + safetext.Quote(it.MovedTo)
-		}
-		fmt.Fprintln(e.Stdout, line)
-		for _, w := range it.Warnings {
-			e.Warnf("%s: %s", safetext.Quote(it.Name), w)
-		}
-	}
-	fmt.Fprintf(e.Stdout, "ingest: %d loaded, %d skipped, %d waiting, %d failed; %s written\n",
-		rep.Loaded, rep.Skipped, rep.Waiting, rep.Failed, humanSize(rep.Bytes))
-}
-
-// commonRoot parses the source and optional done/failed directories, checks that they are
-// on one server, and returns a location for their common parent directory with each one's
-// path relative to it ("" for an empty flag).
-func commonRoot(src string, others ...string) (transport.Location, [3]string, error) {
-	var rel [3]string
-	all := append([]string{src}, others...)
-	var locs []transport.Location
-	for i, s := range all {
-		if s == "" {
-			locs = append(locs, transport.Location{})
-			continue
-		}
-		l, err := transport.ParseLocation(s)
-		if err != nil {
-			return l, rel, usagef("%v", err)
-		}
-		if l.Scheme == transport.Stdio {
-			return l, rel, usagef("ingest needs directories, not -")
-		}
-		if i > 0 && (l.Scheme != locs[0].Scheme || l.Host != locs[0].Host || l.Port != locs[0].Port || l.User != locs[0].User) {
-			return l, rel, usagef("%s is not on the same server as %s: bundles are moved by renaming", s, src)
-		}
-		if l.Scheme == transport.File {
-			abs, err := filepath.Abs(l.Path)
-			if err != nil {
-				return l, rel, err
-			}
-			l.Path = abs
-		}
-		l.Path = strings.TrimSuffix(l.Path, "/")
-		locs = append(locs, l)
-	}
-	root := locs[0].Path
-	for _, l := range locs[1:] {
-		if l.Scheme == "" {
-			continue
-		}
-		for !within(l.Path, root) {
-			root = path.Dir(root)
-		}
-	}
-	for i, l := range locs {
-		if l.Scheme == "" {
-			continue
-		}
-		r := strings.TrimPrefix(strings.TrimPrefix(l.Path, root), "/")
-		rel[i] = r
-	}
-	out := locs[0]
-	out.Path = strings.TrimSuffix(root, "/") + "/"
-	if root == "" || root == "." {
-		out.Path = "./"
-	}
-	return out, rel, nil
-}
-
-func within(p, dir string) bool {
-	return dir == "" || dir == "/" || dir == "." || p == dir || strings.HasPrefix(p, dir+"/")
 }

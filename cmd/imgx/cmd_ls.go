@@ -1,17 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"io"
-	"path"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/ingest"
 	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
@@ -31,11 +29,15 @@ type lsRow struct {
 	err      error     // Error, classified for --json
 	Images   []string  `json:"images,omitempty"`
 	Error    string    `json:"error,omitempty"`
+	// Encrypted: an age-encrypted file (with --long); without a matching identity only
+	// its name and size are known.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 func init() {
 	var o struct {
 		long, json, all bool
+		decrypt         decryptFlags
 		transport       transportFlags
 	}
 	register(&Command{
@@ -54,6 +56,7 @@ manifest digest, sequence, delta base and images.`,
 			fs.BoolVarP(&o.long, "long", "l", false, "read each bundle's head: digest, sequence, base, images")
 			fs.BoolVarP(&o.all, "all", "a", false, "list every file, not only *.imgx")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -65,6 +68,10 @@ manifest digest, sequence, delta base and images.`,
 			if loc.Scheme == transport.Stdio {
 				return usagef("ls needs a directory, not -")
 			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
+			}
 			opts, err := o.transport.options(e)
 			if err != nil {
 				return err
@@ -74,34 +81,20 @@ manifest digest, sequence, delta base and images.`,
 				return fmt.Errorf("ls %s: %w", args[0], err)
 			}
 			defer b.Close()
-			rows := []lsRow{}
-			err = b.List(ctx, "", func(fi transport.FileInfo) error {
-				if !o.all && (fi.IsDir || !strings.HasSuffix(fi.Name, ".imgx")) {
-					return nil
-				}
-				rows = append(rows, lsRow{Name: fi.Name, Size: fi.Size, Modified: fi.ModTime, Dir: fi.IsDir})
-				return nil
-			})
+			entries, err := ingest.List(ctx, b, ingest.ListOptions{All: o.all, Describe: o.long, Identities: ids})
 			if err != nil {
 				return fmt.Errorf("ls %s: %w", args[0], err)
 			}
-			sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
-			if o.long {
-				for i := range rows {
-					if !rows[i].Dir {
-						describeBundle(ctx, b, &rows[i])
-					}
-				}
-			}
+			rows := lsRows(entries)
 			if o.json {
 				return e.printJSON(lsDoc(rows))
 			}
 			tw := newTable(e.Stdout)
+			header := "NAME\tSIZE\tMODIFIED"
 			if o.long {
-				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED\tSEQ\tMANIFEST\tBASE\tSIGNED BY (UNCHECKED)\tIMAGES")
-			} else {
-				fmt.Fprintln(tw, "NAME\tSIZE\tMODIFIED")
+				header += "\tSEQ\tMANIFEST\tBASE\tSIGNED BY (UNCHECKED)\tIMAGES"
 			}
+			fmt.Fprintln(tw, header)
 			for _, r := range rows {
 				mod := "-"
 				if !r.Modified.IsZero() {
@@ -120,14 +113,10 @@ manifest digest, sequence, delta base and images.`,
 					seq = fmt.Sprint(*r.Sequence)
 				}
 				if r.Manifest != "" {
-					man = shortID(r.Manifest)
-					signed = "no"
+					man, signed = shortID(r.Manifest), "no"
 				}
 				if r.base != nil {
-					base = shortID(r.base.Digest.String())
-					if r.base.Name != "" {
-						base = r.base.Name
-					}
+					base = cmp.Or(r.base.Name, shortID(r.base.Digest.String()))
 				}
 				if len(r.SignedBy) > 0 {
 					ids := make([]string, len(r.SignedBy))
@@ -139,42 +128,10 @@ manifest digest, sequence, delta base and images.`,
 				if r.Error != "" {
 					imgs = "(" + r.Error + ")"
 				}
-				imgs = safetext.Line(imgs)
-				// The base name is the sender's: escaped like the file names.
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, safetext.Quote(base), signed, imgs)
+				// The base name and the images are the sender's: escaped like the file names.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, humanSize(r.Size), mod, seq, man, safetext.Quote(base), signed, safetext.Line(imgs))
 			}
 			return tw.Flush()
 		}),
 	})
-}
-
-// describeBundle reads the head of a bundle (a few KiB) for ls --long.
-func describeBundle(ctx context.Context, b transport.Backend, r *lsRow) {
-	rc, err := b.Open(ctx, path.Clean(r.Name), 0)
-	if err != nil {
-		r.Error, r.err = err.Error(), err
-		return
-	}
-	defer rc.Close()
-	h, err := bundle.ReadHeadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		r.Error, r.err = "not a bundle", err
-		return
-	}
-	m := h.Manifest
-	r.Manifest = digestOf(h.ManifestBytes)
-	r.SignedBy = h.SignerIDs
-	seq := m.Sequence
-	r.Sequence = &seq
-	if m.Base != nil {
-		r.Base = m.Base.String()
-		r.base = baseOf(m.Base)
-	}
-	for _, im := range m.Images {
-		if t := im.Tag(); t != "" { // the tag a load applies
-			r.Images = append(r.Images, t)
-		} else {
-			r.Images = append(r.Images, im.Descriptor.Digest.String())
-		}
-	}
 }

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/spf13/pflag"
 
-	"github.com/imgx/imgx/internal/errcode"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/registry"
-	"github.com/imgx/imgx/store"
 )
 
 type pushOptions struct {
@@ -19,24 +16,6 @@ type pushOptions struct {
 	quiet bool
 	noExt bool
 	reg   registryFlags
-}
-
-// pushSummary is the --json output of push --all.
-type pushSummary struct {
-	jsonDoc
-	Images        []pushOutcome `json:"images"`
-	Pushed        int           `json:"pushed"`
-	Failed        int           `json:"failed"`
-	Skipped       int           `json:"skipped_untagged"`
-	UploadedBytes int64         `json:"uploaded_bytes"`
-}
-
-type pushOutcome struct {
-	*registry.PushResult
-	Source      string `json:"source"`
-	Destination string `json:"destination"`
-	Error       string `json:"error,omitempty"`
-	Code        string `json:"code,omitempty"`
 }
 
 func init() {
@@ -144,88 +123,4 @@ func printPushed(e *Env, r *registry.PushResult) {
 		}
 		fmt.Fprintf(e.Stdout, "  %s %s of %s -> %s\n", a.Kind, a.Digest, a.Subject, where)
 	}
-}
-
-func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *pushOptions) error {
-	entries, err := s.Entries()
-	if err != nil {
-		return err
-	}
-	sum := pushSummary{jsonDoc: doc, Images: []pushOutcome{}}
-	type job struct {
-		src store.Resolved
-		dst string
-	}
-	var jobs []job
-	byDst := map[string]string{}
-	for _, en := range entries {
-		if en.Ref.IsZero() {
-			sum.Skipped++
-			continue
-		}
-		dst := registry.UnderPrefix(prefix, en.Ref)
-		if other, ok := byDst[dst]; ok {
-			return fmt.Errorf("push --all: %s and %s would both go to %s; push one of them by hand", other, en.Ref.Familiar(), dst)
-		}
-		byDst[dst] = en.Ref.Familiar()
-		jobs = append(jobs, job{store.Resolved{Desc: en.Desc, Ref: en.Ref}, dst})
-	}
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].dst < jobs[j].dst })
-	if len(jobs) == 0 {
-		return fmt.Errorf("push --all: no tagged images in %s", s.Root())
-	}
-	if err := registry.CheckPrefix(prefix); err != nil {
-		return usagef("push --all: %v", err)
-	}
-	ro, err := o.reg.options(e, prefix)
-	if err != nil {
-		return err
-	}
-	defer ro.Progress.Done()
-	p, err := registry.NewPusher(s, ro)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	p.ExcludeExtras = o.noExt
-	var firstErr error
-	for _, j := range jobs {
-		j.src.Desc.Annotations = nil
-		res, err := p.Push(ctx, j.src, j.dst)
-		out := pushOutcome{PushResult: res, Source: j.src.Ref.String(), Destination: j.dst}
-		if err != nil {
-			err = registryHint(err, registryHost(j.dst))
-			if firstErr == nil {
-				firstErr = err
-			}
-			out.Error, out.Code = err.Error(), errcode.Of(err)
-			sum.Failed++
-			e.Warnf("%v", err)
-			if ctx.Err() != nil {
-				break
-			}
-		} else {
-			sum.Pushed++
-			sum.UploadedBytes += res.UploadedBytes
-			if !o.json && !o.quiet {
-				printPushed(e, res)
-			}
-		}
-		sum.Images = append(sum.Images, out)
-	}
-	if o.json {
-		if err := e.printJSON(sum); err != nil {
-			return err
-		}
-	} else if !o.quiet {
-		fmt.Fprintf(e.Stdout, "push --all: %d pushed, %d failed, %d untagged skipped; %s uploaded\n",
-			sum.Pushed, sum.Failed, sum.Skipped, progress.Size(sum.UploadedBytes))
-	}
-	if sum.Failed > 0 {
-		if sum.Failed == 1 {
-			return firstErr
-		}
-		return fmt.Errorf("push --all: %d of %d images failed (first: %w)", sum.Failed, len(jobs), firstErr)
-	}
-	return nil
 }

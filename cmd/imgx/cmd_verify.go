@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -18,6 +19,7 @@ func init() {
 		digestOnly bool
 		fast       bool
 		json       bool
+		decrypt    decryptFlags
 		transport  transportFlags
 	}
 	register(&Command{
@@ -43,6 +45,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			fs.BoolVar(&o.digestOnly, "digest-only", false, "check digests and structure without any trusted key; prints NOT VERIFIED (excludes --key, --threshold, --require-signature and keys in $IMGX_TRUST_DIR)")
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
@@ -52,7 +55,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				if len(o.policy.keys) > 0 || o.policy.threshold != 0 || o.policy.require {
 					return usagef("--digest-only excludes --key, --threshold and --require-signature")
 				}
-				if dir, explicit := verify.TrustDirFromEnv(); explicit {
+				if dir, explicit := verify.DefaultTrustDir(os.Getenv); explicit {
 					return usagef("--digest-only with $IMGX_TRUST_DIR=%s set: unset it to check digests only", dir)
 				}
 			} else {
@@ -65,20 +68,16 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(ctx, e, args[0], &o.transport)
+			ids, err := o.decrypt.identities()
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.name, Dir: in.dir}
-			if in.dir == "" {
-				defer in.r.Close()
-				src.R = in.r
+			src, done, err := openInput(ctx, e, args[0], &o.transport)
+			if err != nil {
+				return err
 			}
-			var opts []bundle.VerifyOption
-			if o.fast {
-				opts = append(opts, bundle.Fast())
-			}
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Bundle: opts, Images: ipol})
+			defer done()
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast, Identities: ids, Images: ipol})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}

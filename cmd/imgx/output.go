@@ -1,86 +1,24 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
+
 	"fmt"
+	"github.com/imgx/imgx/store"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"io"
-	"strconv"
 	"text/tabwriter"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/imgx/imgx/progress"
 )
-
-// writeJSON prints v as indented JSON: the --json output of every command.
-func writeJSON(w io.Writer, v any) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return err
-	}
-	_, err := w.Write(escapeInvisible(b.Bytes()))
-	return err
-}
-
-// escapeInvisible rewrites the non-printable runes encoding/json leaves raw (bidirectional
-// overrides, zero-width and tag characters: strings from images and bundles) as \uXXXX
-// escapes, so that they cannot reorder or hide text on a terminal. Outside strings JSON
-// is ASCII, so every such rune is inside a string, where the escape means the same rune.
-func escapeInvisible(js []byte) []byte {
-	var out []byte
-	for i := 0; i < len(js); {
-		r, n := utf8.DecodeRune(js[i:])
-		if r < utf8.RuneSelf || strconv.IsPrint(r) || r == utf8.RuneError && n == 1 {
-			if out != nil {
-				out = append(out, js[i:i+n]...)
-			}
-			i += n
-			continue
-		}
-		if out == nil {
-			out = append(make([]byte, 0, len(js)+64), js[:i]...)
-		}
-		units := []uint16{uint16(r)}
-		if r > 0xffff {
-			a, b := utf16.EncodeRune(r)
-			units = []uint16{uint16(a), uint16(b)}
-		}
-		for _, u := range units {
-			out = fmt.Appendf(out, `\u%04x`, u)
-		}
-		i += n
-	}
-	if out == nil {
-		return js
-	}
-	return out
-}
 
 func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 }
 
-// humanSize formats bytes like docker does (decimal units).
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	f := float64(n)
-	for _, u := range []string{"kB", "MB", "GB", "TB"} {
-		f /= unit
-		if f < unit {
-			if f < 10 {
-				return fmt.Sprintf("%.2f%s", f, u)
-			}
-			return fmt.Sprintf("%.3g%s", f, u)
-		}
-	}
-	return fmt.Sprintf("%.1fPB", f/unit)
-}
+// humanSize is progress.Size, the one size format (SI units, as docker prints them).
+func humanSize(n int64) string { return progress.Size(n) }
 
 // humanAgo formats a creation time like docker images does ("3 days ago").
 func humanAgo(t time.Time, now time.Time) string {
@@ -124,4 +62,14 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printImageID prints the ID of the image desc names, as import and flatten do.
+func printImageID(ctx context.Context, e *Env, s *store.Store, desc ocispec.Descriptor) error {
+	id, err := s.ImageID(ctx, desc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, id)
+	return nil
 }

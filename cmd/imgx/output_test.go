@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/imgx/imgx/progress"
 )
 
 // TestHostileJSONEscapesInvisible: --json output and inspect show strings from images and
@@ -33,5 +36,29 @@ func TestHostileJSONEscapesInvisible(t *testing.T) {
 		if back[k] != v[k] {
 			t.Errorf("%s: decoded %q, want %q", k, back[k], v[k])
 		}
+	}
+}
+
+// TestWarningClearsProgressBar: a warning or error printed while a bar is drawn on the
+// terminal erases the bar's line first instead of running into it (issue 13).
+func TestWarningClearsProgressBar(t *testing.T) {
+	var term bytes.Buffer
+	e := &Env{Stderr: &term}
+	bar := progress.NewBar(&term, "put", 60)
+	e.track(bar)
+	bar.Add(1)
+	e.Warnf("retry 1/5")
+	fail(e, errors.New("boom"))
+	out := term.String()
+	for _, want := range []string{"\r\x1b[Kimgx: warning: retry 1/5\n", "\nimgx: error: boom\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal got %q, lacks %q", out, want)
+		}
+	}
+	e.track(progress.Noop) // not a bar: output goes to Stderr as it is
+	term.Reset()
+	e.Warnf("x")
+	if term.String() != "imgx: warning: x\n" {
+		t.Errorf("got %q", term.String())
 	}
 }

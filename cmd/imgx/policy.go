@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -72,7 +73,7 @@ func (p *policyFlags) add(fs *pflag.FlagSet, accept bool) {
 // ~/.config/imgx/trusted). Misconfigured trust is an error: $IMGX_TRUST_DIR missing or
 // without keys, a threshold above the keys found, a required signature without keys.
 func (p *policyFlags) policy() (verify.Policy, error) {
-	dir, explicit := verify.TrustDirFromEnv()
+	dir, explicit := verify.DefaultTrustDir(os.Getenv)
 	pol, err := verify.TrustConfig{
 		KeyFiles: p.keys, TrustDir: dir, TrustDirExplicit: explicit,
 		Threshold: p.threshold, RequireSignature: p.require, AcceptUnverified: p.insecure,
@@ -87,7 +88,7 @@ func (p *policyFlags) policy() (verify.Policy, error) {
 func loadSigners(paths []string) ([]*verify.PrivateKey, error) {
 	var out []*verify.PrivateKey
 	for _, p := range paths {
-		k, err := verify.LoadPrivateKeyFile(p, verify.PasswordFromEnvOrTerminal("", fmt.Sprintf("Enter password for %s: ", p), false))
+		k, err := verify.LoadPrivateKeyFile(p, keyPassword(fmt.Sprintf("Enter password for %s: ", p), false))
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/registry"
@@ -71,10 +70,4 @@ func registryHint(err error, registryHost string) error {
 }
 
 // registryHost is the registry part of a reference, for messages.
-func registryHost(s string) string {
-	r, err := name.ParseReference(s)
-	if err != nil {
-		return s
-	}
-	return r.Context().RegistryStr()
-}
+func registryHost(s string) string { return registry.Host(s) }

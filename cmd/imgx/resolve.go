@@ -8,7 +8,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/image"
-	"github.com/imgx/imgx/oci"
 	"github.com/imgx/imgx/store"
 )
 
@@ -32,14 +31,6 @@ func loadImage(ctx context.Context, s *store.Store, in string, platform *ocispec
 		return nil, r, fmt.Errorf("image %s: %w", in, err)
 	}
 	return im, r, nil
-}
-
-func loadIndex(ctx context.Context, s *store.Store, d ocispec.Descriptor) (*ocispec.Index, error) {
-	data, err := s.ReadBlob(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	return oci.ParseIndex(data)
 }
 
 // openImage opens the store and loads image in for the --platform value given ("" for

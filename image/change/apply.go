@@ -47,6 +47,17 @@ func ApplyAll(cfg *v1.Config, changes []string) error {
 	return Apply(cfg, ins...)
 }
 
+// Compile parses changes with [ParseAll] now, so a bad instruction is reported before any
+// work starts, and returns a function that applies them with [Apply] (the shape
+// image.ImportOptions.Changes takes).
+func Compile(changes []string) (func(*v1.Config) error, error) {
+	ins, err := ParseAll(changes)
+	if err != nil {
+		return nil, err
+	}
+	return func(cfg *v1.Config) error { return Apply(cfg, ins...) }, nil
+}
+
 func copyConfig(c *v1.Config) *v1.Config {
 	out := *c
 	out.Cmd = slices.Clone(c.Cmd)

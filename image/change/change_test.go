@@ -310,3 +310,20 @@ func TestProcessWord(t *testing.T) {
 		t.Errorf("processWords = %q, %v; want %q", words, err, want)
 	}
 }
+
+func TestCompile(t *testing.T) {
+	if _, err := Compile([]string{"FROM x"}); err == nil {
+		t.Fatal("Compile accepted FROM")
+	}
+	apply, err := Compile([]string{"ENTRYPOINT [\"/a\"]", "ENV A=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &v1.Config{Cmd: []string{"sh"}}
+	if err := apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Entrypoint) != 1 || cfg.Entrypoint[0] != "/a" || cfg.Cmd != nil || len(cfg.Env) != 1 || cfg.Env[0] != "A=1" {
+		t.Fatalf("config after Compile's apply: %+v", cfg)
+	}
+}

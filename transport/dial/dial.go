@@ -34,6 +34,8 @@ type Options struct {
 	// transport.DefaultIdleTimeout. It fills SFTP.IdleTimeout and
 	// FTP.IdleTimeout where those are unset.
 	IdleTimeout time.Duration
+	// Progress makes the progress display of [OpenInput] and [Write]; nil shows none.
+	Progress NewProgress
 }
 
 // Open connects to the directory holding the file loc names and returns

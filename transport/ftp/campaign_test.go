@@ -172,7 +172,7 @@ func TestCampaignVsftpd(t *testing.T) {
 	data := transporttest.Data(21, 3<<19+777)
 	for _, scheme := range []transport.Scheme{transport.FTP, transport.FTPS} {
 		srv := testserver.StartVsftpd(t, scheme == transport.FTPS)
-		withCredentials(t, srv)
+		login := withCredentials(t, srv)
 		dir := newDir(t, srv)
 		if err := os.WriteFile(filepath.Join(srv.Root, dir, "src.imgx"), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -188,7 +188,7 @@ func TestCampaignVsftpd(t *testing.T) {
 						ctx := context.Background()
 						plan := &faultPlan{}
 						plan.budget.Store(off)
-						opts := Options{Netrc: "none", CAFile: srv.CAFile, Timeout: 5 * time.Second, IdleTimeout: 500 * time.Millisecond,
+						opts := Options{Netrc: "none", Login: login, CAFile: srv.CAFile, Timeout: 5 * time.Second, IdleTimeout: 500 * time.Millisecond,
 							Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 								var d net.Dialer
 								c, err := d.DialContext(ctx, network, addr)

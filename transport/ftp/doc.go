@@ -6,7 +6,8 @@
 // with RNFR/RNTO. Downloads resume with REST+RETR.
 //
 // Credentials come from ~/.netrc (machine, login, password), else from
-// $IMGX_FTP_USER and $IMGX_FTP_PASSWORD, else the login is anonymous.
+// [Options.Login] (the imgx command line fills it from $IMGX_FTP_USER and
+// $IMGX_FTP_PASSWORD), else the login is anonymous.
 // Passwords are never taken from the URL, where other users see them.
 //
 // FTP has no way to ask whether written bytes arrived, so

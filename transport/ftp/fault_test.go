@@ -23,9 +23,7 @@ import (
 func TestWrongPassword(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, false)
-	t.Setenv(UserEnv, srv.User)
-	t.Setenv(PasswordEnv, "wrong")
-	_, err := Dial(context.Background(), location(srv, transport.FTP, ""), Options{Netrc: "none"})
+	_, err := Dial(context.Background(), location(srv, transport.FTP, ""), Options{Netrc: "none", Login: &Login{User: srv.User, Password: "wrong"}})
 	if err == nil || !transport.IsPermanent(err) || !strings.Contains(err.Error(), "login as imgxftp refused") {
 		t.Fatalf("wrong password: %v, want permanent login error", err)
 	}
@@ -42,13 +40,13 @@ func TestWrongPassword(t *testing.T) {
 func TestUntrustedCertificate(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, true)
-	withCredentials(t, srv)
-	_, err := Dial(context.Background(), location(srv, transport.FTPS, ""), Options{Netrc: "none"})
+	login := withCredentials(t, srv)
+	_, err := Dial(context.Background(), location(srv, transport.FTPS, ""), Options{Netrc: "none", Login: login})
 	b := &Backend{}
 	if err == nil || !b.IsPermanent(err) || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("self-signed certificate without CA file: %v, want permanent certificate error", err)
 	}
-	b2, err := Dial(context.Background(), location(srv, transport.FTPS, ""), Options{Netrc: "none", InsecureSkipVerify: true})
+	b2, err := Dial(context.Background(), location(srv, transport.FTPS, ""), Options{Netrc: "none", Login: login, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatalf("insecure: %v", err)
 	}
@@ -58,8 +56,8 @@ func TestUntrustedCertificate(t *testing.T) {
 func TestMissingDirectory(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, false)
-	withCredentials(t, srv)
-	_, err := Dial(context.Background(), location(srv, transport.FTP, "no/such"), Options{Netrc: "none"})
+	login := withCredentials(t, srv)
+	_, err := Dial(context.Background(), location(srv, transport.FTP, "no/such"), Options{Netrc: "none", Login: login})
 	if !errors.Is(err, fs.ErrNotExist) || !transport.IsPermanent(err) || !strings.Contains(err.Error(), "no/such") {
 		t.Fatalf("missing directory: %v", err)
 	}
@@ -68,13 +66,13 @@ func TestMissingDirectory(t *testing.T) {
 func TestFullDisk(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, false)
-	withCredentials(t, srv)
+	login := withCredentials(t, srv)
 	disk := testserver.SmallDisk(t, "2m")
 	os.Chmod(disk, 0o777)
 	if err := os.Symlink(disk, filepath.Join(srv.Root, "small")); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Dial(context.Background(), location(srv, transport.FTP, "small"), Options{Netrc: "none"})
+	b, err := Dial(context.Background(), location(srv, transport.FTP, "small"), Options{Netrc: "none", Login: login})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +107,12 @@ func (c *cutConn) Write(p []byte) (int, error) {
 func TestCutDataConnection(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, false)
-	withCredentials(t, srv)
+	login := withCredentials(t, srv)
 	for _, cut := range []int64{2 << 20, 3 << 20} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			dir := newDir(t, srv)
 			var cuts atomic.Int64
-			opts := Options{Netrc: "none", Timeout: 3 * time.Second, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			opts := Options{Netrc: "none", Login: login, Timeout: 3 * time.Second, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				var d net.Dialer
 				c, err := d.DialContext(ctx, network, addr)
 				if err != nil || addr == srv.Addr {

@@ -23,7 +23,8 @@ import (
 	"github.com/imgx/imgx/transport"
 )
 
-// Environment variables with credentials, used when ~/.netrc has none.
+// Environment variables the imgx command line reads credentials from, into
+// [Options.Login], used when ~/.netrc has none. The library reads no environment.
 const (
 	UserEnv     = "IMGX_FTP_USER"
 	PasswordEnv = "IMGX_FTP_PASSWORD"
@@ -35,7 +36,15 @@ type Options struct {
 	// fail transport.CheckEntryName, links).
 	Notice func(msg string)
 	User   string // overrides the URL's user
-	Netrc  string // "" means ~/.netrc, "none" reads none
+	Netrc  string // "" means ~/.netrc (with Home), "none" reads none
+	// Home is the local home directory, for the default ~/.netrc; "" reads no default
+	// netrc file. The CLI passes the user's home directory.
+	Home string
+	// Login is used when the netrc file has no entry for the host, unless it names
+	// another user than the location (or User) does. nil: the location's user with an
+	// empty password, else anonymous. The CLI fills it from $IMGX_FTP_USER and
+	// $IMGX_FTP_PASSWORD when the password variable is set.
+	Login *Login
 	// CAFile adds certificates to trust for FTPS besides the system pool.
 	CAFile string
 	// InsecureSkipVerify accepts any FTPS certificate (a man in the
@@ -51,6 +60,11 @@ type Options struct {
 	// Dial replaces the TCP dialer for control and data connections
 	// (tests inject faults here).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Login is a user name ("" for the location's, else anonymous) and password.
+type Login struct {
+	User, Password string
 }
 
 // Backend is a directory on an FTP server. Control connections are pooled;
@@ -157,7 +171,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 		port = 21
 	}
 	b := &Backend{addr: net.JoinHostPort(loc.Host, strconv.Itoa(port)), opts: opts}
-	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc)
+	b.user, b.password = credentials(loc.Host, firstNonEmpty(opts.User, loc.User), opts.Netrc, opts.Home, opts.Login)
 	l := loc
 	if b.user != "anonymous" {
 		l.User = b.user
@@ -219,15 +233,13 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// credentials picks the login: ~/.netrc, then the environment, then
+// credentials picks the login: ~/.netrc, then login (the environment, for the CLI), then
 // anonymous.
-func credentials(host, user, netrc string) (string, string) {
-	if netrc != "none" {
-		if netrc == "" {
-			if home, err := os.UserHomeDir(); err == nil {
-				netrc = home + "/.netrc"
-			}
-		}
+func credentials(host, user, netrc, home string, login *Login) (string, string) {
+	if netrc == "" && home != "" {
+		netrc = home + "/.netrc"
+	}
+	if netrc != "none" && netrc != "" {
 		if f, err := os.Open(netrc); err == nil {
 			l, p, ok := netrcLookup(f, host, user)
 			f.Close()
@@ -236,9 +248,8 @@ func credentials(host, user, netrc string) (string, string) {
 			}
 		}
 	}
-	envUser := os.Getenv(UserEnv)
-	if pw, ok := os.LookupEnv(PasswordEnv); ok && (user == "" || envUser == "" || envUser == user) {
-		return firstNonEmpty(user, envUser, "anonymous"), pw
+	if login != nil && (user == "" || login.User == "" || login.User == user) {
+		return firstNonEmpty(user, login.User, "anonymous"), login.Password
 	}
 	if user != "" {
 		return user, ""

@@ -35,17 +35,18 @@ func location(srv *testserver.FTPD, scheme transport.Scheme, dir string) transpo
 	return transport.Location{Scheme: scheme, Host: host, Port: p, Path: dir + "/"}
 }
 
-func withCredentials(t *testing.T, srv *testserver.FTPD) {
-	t.Setenv(UserEnv, srv.User)
-	t.Setenv(PasswordEnv, srv.Password)
+// withCredentials returns the test server's login, as the CLI takes it from
+// $IMGX_FTP_USER and $IMGX_FTP_PASSWORD.
+func withCredentials(t *testing.T, srv *testserver.FTPD) *Login {
+	return &Login{User: srv.User, Password: srv.Password}
 }
 
 func TestConformanceVsftpd(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, false)
-	withCredentials(t, srv)
+	login := withCredentials(t, srv)
 	transporttest.Run(t, func(t *testing.T) transport.Backend {
-		b, err := Dial(context.Background(), location(srv, transport.FTP, newDir(t, srv)), Options{Netrc: "none"})
+		b, err := Dial(context.Background(), location(srv, transport.FTP, newDir(t, srv)), Options{Netrc: "none", Login: login})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,9 +57,9 @@ func TestConformanceVsftpd(t *testing.T) {
 func TestConformanceVsftpdTLS(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, true)
-	withCredentials(t, srv)
+	login := withCredentials(t, srv)
 	transporttest.Run(t, func(t *testing.T) transport.Backend {
-		b, err := Dial(context.Background(), location(srv, transport.FTPS, newDir(t, srv)), Options{Netrc: "none", CAFile: srv.CAFile})
+		b, err := Dial(context.Background(), location(srv, transport.FTPS, newDir(t, srv)), Options{Netrc: "none", Login: login, CAFile: srv.CAFile})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +72,7 @@ func TestConformanceVsftpdTLS(t *testing.T) {
 func TestHostileListing(t *testing.T) {
 	testserver.RealTests(t)
 	srv := testserver.StartVsftpd(t, false)
-	withCredentials(t, srv)
+	login := withCredentials(t, srv)
 	d := newDir(t, srv)
 	dir := filepath.Join(srv.Root, d)
 	os.WriteFile(filepath.Join(dir, "good.imgx"), []byte("good"), 0o644)
@@ -79,7 +80,7 @@ func TestHostileListing(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, `..\..\d.imgx`), []byte("x"), 0o644)
 	os.Symlink("good.imgx", filepath.Join(dir, "link.imgx"))
 	var notices []string
-	b, err := Dial(context.Background(), location(srv, transport.FTP, d), Options{Netrc: "none", Notice: func(m string) { notices = append(notices, m) }})
+	b, err := Dial(context.Background(), location(srv, transport.FTP, d), Options{Netrc: "none", Login: login, Notice: func(m string) { notices = append(notices, m) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,8 @@ func TestFullDisk(t *testing.T) {
 	// size known: refused before writing, with both figures
 	_, err = transport.Put(ctx, b, "big.imgx", bytes.NewReader(data), transport.PutOptions{Size: int64(len(data))})
 	var ise *transport.InsufficientSpaceError
-	if !errors.As(err, &ise) || !b.IsPermanent(err) || !strings.Contains(err.Error(), "needs 3.0 MiB, 2.0 MiB free") {
-		t.Fatalf("put with size: %v, want permanent 'needs 3.0 MiB, 2.0 MiB free'", err)
+	if !errors.As(err, &ise) || !b.IsPermanent(err) || !strings.Contains(err.Error(), "needs 3.15MB, 2.10MB free") {
+		t.Fatalf("put with size: %v, want permanent 'needs 3.15MB, 2.10MB free'", err)
 	}
 	// size unknown: the disk fills up, ENOSPC, permanent, nothing published
 	_, err = transport.Put(ctx, b, "big.imgx", bytes.NewReader(data), transport.PutOptions{})

@@ -111,18 +111,26 @@ func (b *Backend) createFile(ctx context.Context, name string) (*upload, error) 
 	u := &upload{ctx: ctx, d: d, f: f, tmp: tmp, final: base, stateName: "." + base + transport.StateSuffix,
 		display: b.path(name), off: off}
 	if off > 0 {
-		st, err := readSmall(d, u.stateName, b.path(transport.StateName(name)))
-		switch {
-		case err == nil:
-			u.state = st
-		case errors.Is(err, fs.ErrNotExist):
-		default:
+		if u.state, err = b.resumeState(d, u.stateName, name); err != nil {
 			f.Close()
 			d.Close()
-			return nil, transport.Permanent(fmt.Errorf("create: resume state: %w", refusal(err, b.path(transport.StateName(name)))))
+			return nil, err
 		}
 	}
 	return u, nil
+}
+
+// resumeState reads the resume state of an interrupted upload of name (stateName in
+// d); a missing one is nil, a link or special file there an error.
+func (b *Backend) resumeState(d *os.File, stateName, name string) ([]byte, error) {
+	st, err := readSmall(d, stateName, b.path(transport.StateName(name)))
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	}
+	return nil, transport.Permanent(fmt.Errorf("create: resume state: %w", refusal(err, b.path(transport.StateName(name)))))
 }
 
 // upload writes .NAME.imgx-part in the directory d, which it keeps open so that
@@ -141,13 +149,9 @@ type upload struct {
 }
 
 func (u *upload) Write(p []byte) (int, error) {
-	if u.done {
-		return 0, transport.ErrClosed
-	}
-	if err := u.ctx.Err(); err != nil {
+	if err := beginWrite(u.ctx, u.done, &u.written); err != nil {
 		return 0, err
 	}
-	u.written = true
 	n, err := u.f.Write(p)
 	u.off += int64(n)
 	if err != nil {
@@ -183,26 +187,26 @@ func (u *upload) Truncate(ctx context.Context, size int64) error {
 }
 
 func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
-	if u.done {
-		return transport.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	return checkpoint(ctx, u.done, u.f, u.d, u.stateName, u.display, state)
+}
+
+// checkpoint makes the bytes written to f so far durable, then saves the resume state
+// that vouches for them as stateName in d (plain and split uploads alike).
+func checkpoint(ctx context.Context, done bool, f, d *os.File, stateName, display string, state []byte) error {
+	if err := ready(ctx, done); err != nil {
 		return err
 	}
-	if err := unix.Fdatasync(int(u.f.Fd())); err != nil {
-		return transport.Permanent(fmt.Errorf("sync %s: %w", u.f.Name(), err))
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return transport.Permanent(fmt.Errorf("sync %s: %w", f.Name(), err))
 	}
-	if err := writeFileIn(u.d, u.stateName, state, false, u.display+" resume state"); err != nil {
+	if err := writeFileIn(d, stateName, state, false, display+" resume state"); err != nil {
 		return transport.Permanent(fmt.Errorf("save resume state: %w", err))
 	}
 	return nil
 }
 
 func (u *upload) Commit(ctx context.Context) error {
-	if u.done {
-		return transport.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := ready(ctx, u.done); err != nil {
 		return err
 	}
 	if err := u.f.Sync(); err != nil {
@@ -220,21 +224,50 @@ func (u *upload) Commit(ctx context.Context) error {
 	return syncDir(u.d)
 }
 
-func (u *upload) Abort(context.Context) error {
-	if u.done {
+func (u *upload) Abort(context.Context) error { return abortFiles(&u.done, u.f, u.d) }
+
+// beginWrite checks that an upload can take a write and notes that it took one (its
+// partial file can no longer be read back for comparison).
+func beginWrite(ctx context.Context, done bool, written *bool) error {
+	if err := ready(ctx, done); err != nil {
+		return err
+	}
+	*written = true
+	return nil
+}
+
+// ready says whether an upload can go on: not finished, ctx not ended.
+func ready(ctx context.Context, done bool) error {
+	if done {
 		return transport.ErrClosed
 	}
-	u.done = true
-	err := u.f.Close()
-	u.d.Close()
+	return ctx.Err()
+}
+
+// abortFiles ends an upload (once: then transport.ErrClosed) keeping what it wrote:
+// it closes the file being written and its directory.
+func abortFiles(done *bool, f, d *os.File) error {
+	if err := finishOnce(done); err != nil {
+		return err
+	}
+	err := f.Close()
+	d.Close()
 	return err
 }
 
-func (u *upload) Discard(context.Context) error {
-	if u.done {
+// finishOnce marks an upload finished, or says it already was.
+func finishOnce(done *bool) error {
+	if *done {
 		return transport.ErrClosed
 	}
-	u.done = true
+	*done = true
+	return nil
+}
+
+func (u *upload) Discard(context.Context) error {
+	if err := finishOnce(&u.done); err != nil {
+		return err
+	}
 	u.f.Close()
 	defer u.d.Close()
 	err := unix.Unlinkat(int(u.d.Fd()), u.tmp, 0)
@@ -497,7 +530,7 @@ func (b *Backend) renameNoReplace(oldname, newname string) error {
 		return err
 	}
 	defer to.Close()
-	return renameNoReplace(from, oldBase, to, newBase, newname)
+	return renameNoReplace(from, oldBase, to, newBase)
 }
 
 // FreeSpace implements transport.SpaceReporter.

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/imgx/imgx/internal/atomicfile"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -195,36 +196,14 @@ func refusal(err error, display string) error {
 	return err
 }
 
-// writeFileIn writes data to base in d atomically: a new temporary file (O_EXCL, so a
-// planted one is removed and never followed), synced, renamed over base. With
-// noReplace an existing base is an error wrapping fs.ErrExist.
+// writeFileIn writes data to base in d atomically (internal/atomicfile, with a fixed
+// temporary name so crashes leave no pile of them on the carrier: a leftover or planted
+// entry there is unlinked, never followed). With noReplace an existing base is an error
+// wrapping fs.ErrExist.
 func writeFileIn(d *os.File, base string, data []byte, noReplace bool, display string) error {
-	tmp := "." + base + transport.TempSuffix
-	f, err := createIn(d, tmp, display)
-	if errors.Is(err, fs.ErrExist) {
-		// A leftover from a crash, or something planted: unlinking a name is safe.
-		_ = unix.Unlinkat(int(d.Fd()), tmp, 0)
-		f, err = createIn(d, tmp, display)
-	}
+	err := atomicfile.WriteFileAt(d, base, data, 0o644, atomicfile.Options{
+		Temp: "." + base + transport.TempSuffix, NoReplace: noReplace, Display: display})
 	if err != nil {
-		return transport.Permanent(err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if e := f.Close(); err == nil {
-		err = e
-	}
-	if err == nil {
-		if noReplace {
-			err = renameNoReplace(d, tmp, d, base, display)
-		} else {
-			err = renameIn(d, tmp, d, base)
-		}
-	}
-	if err != nil {
-		_ = unix.Unlinkat(int(d.Fd()), tmp, 0)
 		return transport.Permanent(fmt.Errorf("write %s: %w", display, err))
 	}
 	return nil
@@ -250,37 +229,25 @@ func readSmall(d *os.File, base, display string) ([]byte, error) {
 // renameIn renames within the root, replacing newBase (a link there is replaced, not
 // followed).
 func renameIn(from *os.File, oldBase string, to *os.File, newBase string) error {
-	return ignoringEINTR(func() error { return unix.Renameat(int(from.Fd()), oldBase, int(to.Fd()), newBase) })
+	return atomicfile.Rename(from, oldBase, to, newBase)
 }
 
-// renameNoReplace renames without ever replacing an existing newBase, with
-// renameat2(RENAME_NOREPLACE), or where the filesystem lacks it a check first.
-func renameNoReplace(from *os.File, oldBase string, to *os.File, newBase string, display string) error {
-	err := ignoringEINTR(func() error {
-		return unix.Renameat2(int(from.Fd()), oldBase, int(to.Fd()), newBase, unix.RENAME_NOREPLACE)
-	})
-	switch {
-	case err == nil:
-	case errors.Is(err, unix.EEXIST):
-		return &fs.PathError{Op: "rename", Path: display, Err: fs.ErrExist}
-	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
-		if _, err := lstatIn(to, newBase); err == nil {
-			return &fs.PathError{Op: "rename", Path: display, Err: fs.ErrExist}
+// renameNoReplace renames without ever replacing an existing newBase
+// (atomicfile.RenameNoReplace) and syncs the target directory.
+func renameNoReplace(from *os.File, oldBase string, to *os.File, newBase string) error {
+	if err := atomicfile.RenameNoReplace(from, oldBase, to, newBase); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
 		}
-		if err := renameIn(from, oldBase, to, newBase); err != nil {
-			return &fs.PathError{Op: "rename", Path: display, Err: err}
-		}
-	default:
-		return &fs.PathError{Op: "rename", Path: display, Err: err}
+		return transport.Permanent(err)
 	}
-	return syncDir(to)
+	return nil
 }
 
-// syncDir makes a rename in d durable. Filesystems that cannot sync a directory
-// (some FUSE and FAT drivers return EINVAL) are not an error.
+// syncDir makes a rename in d durable, with atomicfile's one directory-sync policy.
 func syncDir(d *os.File) error {
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
-		return transport.Permanent(fmt.Errorf("sync directory %s: %w", d.Name(), err))
+	if err := atomicfile.SyncDirFile(d); err != nil {
+		return transport.Permanent(err)
 	}
 	return nil
 }

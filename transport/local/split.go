@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imgx/imgx/internal/fsstat"
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -55,7 +56,7 @@ func (b *Backend) splitSize(name string) (int64, error) {
 	}
 	if b.opts.Notice != nil {
 		b.opts.Notice(fmt.Sprintf("%s is on a FAT filesystem (files stop at 4 GiB): writing volumes %s.001, %s.002, ... of at most %s",
-			filepath.Dir(b.path(name)), path.Base(name), path.Base(name), transport.FormatBytes(FATSplitSize)))
+			filepath.Dir(b.path(name)), path.Base(name), path.Base(name), progress.Size(FATSplitSize)))
 	}
 	return FATSplitSize, nil
 }
@@ -180,14 +181,10 @@ func (b *Backend) createSplit(ctx context.Context, name string, split int64) (*s
 		}
 	}
 	if u.off > 0 {
-		st, err := readSmall(d, u.stateName, b.path(transport.StateName(name)))
-		switch {
-		case err == nil:
-			u.state = st
-		case errors.Is(err, fs.ErrNotExist):
-		default:
+		var err error
+		if u.state, err = b.resumeState(d, u.stateName, name); err != nil {
 			d.Close()
-			return nil, transport.Permanent(fmt.Errorf("create: resume state: %w", refusal(err, b.path(transport.StateName(name)))))
+			return nil, err
 		}
 	}
 	if err := u.seek(u.off); err != nil {
@@ -232,13 +229,9 @@ func (u *splitUpload) seek(off int64) error {
 }
 
 func (u *splitUpload) Write(p []byte) (int, error) {
-	if u.done {
-		return 0, transport.ErrClosed
-	}
-	if err := u.ctx.Err(); err != nil {
+	if err := beginWrite(u.ctx, u.done, &u.written); err != nil {
 		return 0, err
 	}
-	u.written = true
 	total := 0
 	for len(p) > 0 {
 		if u.curOff == u.split {
@@ -328,23 +321,11 @@ func (u *splitUpload) Truncate(ctx context.Context, size int64) error {
 }
 
 func (u *splitUpload) Checkpoint(ctx context.Context, state []byte) error {
-	if u.done {
-		return transport.ErrClosed
-	}
-	if err := unix.Fdatasync(int(u.cur.Fd())); err != nil {
-		return transport.Permanent(err)
-	}
-	if err := writeFileIn(u.d, u.stateName, state, false, u.display+" resume state"); err != nil {
-		return transport.Permanent(fmt.Errorf("save resume state: %w", err))
-	}
-	return nil
+	return checkpoint(ctx, u.done, u.cur, u.d, u.stateName, u.display, state)
 }
 
 func (u *splitUpload) Commit(ctx context.Context) error {
-	if u.done {
-		return transport.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := ready(ctx, u.done); err != nil {
 		return err
 	}
 	if err := u.cur.Sync(); err != nil {
@@ -414,21 +395,12 @@ func hashFile(ctx context.Context, d *os.File, name string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (u *splitUpload) Abort(context.Context) error {
-	if u.done {
-		return transport.ErrClosed
-	}
-	u.done = true
-	err := u.cur.Close()
-	u.d.Close()
-	return err
-}
+func (u *splitUpload) Abort(context.Context) error { return abortFiles(&u.done, u.cur, u.d) }
 
 func (u *splitUpload) Discard(context.Context) error {
-	if u.done {
-		return transport.ErrClosed
+	if err := finishOnce(&u.done); err != nil {
+		return err
 	}
-	u.done = true
 	u.cur.Close()
 	defer u.d.Close()
 	for i := 0; ; i++ {
@@ -633,11 +605,22 @@ func (vs *volumeSet) rename(newname string) error {
 		return err
 	}
 	defer to.Close()
+	// Every target volume must be free before the first moves: a stray NAME.002 there
+	// would otherwise leave the set half moved, readable under neither name.
+	for i := range vs.idx.Volumes {
+		if _, err := lstatIn(to, VolumeName(newBase, i+1)); err == nil {
+			return &fs.PathError{Op: "rename", Path: VolumeName(newname, i+1), Err: fs.ErrExist}
+		}
+	}
 	idx := *vs.idx
 	idx.Volumes = slices.Clone(idx.Volumes)
 	for i, v := range idx.Volumes {
 		target := VolumeName(newBase, i+1)
-		if err := renameNoReplace(from, v.Name, to, target, VolumeName(newname, i+1)); err != nil {
+		if err := renameNoReplace(from, v.Name, to, target); err != nil {
+			// Put back what moved (taken meanwhile): the set stays whole where it was.
+			for j := i - 1; j >= 0; j-- {
+				renameNoReplace(to, idx.Volumes[j].Name, from, vs.idx.Volumes[j].Name)
+			}
 			return err
 		}
 		idx.Volumes[i].Name = target

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -71,6 +72,13 @@ func (opts Options) withDefaults() Options {
 // without progress use up the retries.
 func Do(ctx context.Context, opts Options, op string, permanent func(error) bool, fn func(attempt int) (progress bool, err error)) error {
 	p := &Backend{opts: opts.withDefaults(), sleep: sleep, permanent: permanent}
+	return p.loop(ctx, op, fn)
+}
+
+// loop is the one retry loop (Do and every Backend operation): run fn, and after a
+// failure wait the backoff (wait) and run it again. Progress resets the count of
+// failures in a row.
+func (b *Backend) loop(ctx context.Context, op string, fn func(attempt int) (progress bool, err error)) error {
 	failures := 0
 	for attempt := 0; ; attempt++ {
 		progress, err := fn(attempt)
@@ -81,7 +89,7 @@ func Do(ctx context.Context, opts Options, op string, permanent func(error) bool
 			failures = 0
 		}
 		failures++
-		if werr := p.wait(ctx, op, failures, err); werr != nil {
+		if werr := b.wait(ctx, op, failures, err); werr != nil {
 			return werr
 		}
 	}
@@ -146,15 +154,7 @@ func (b *Backend) wait(ctx context.Context, op string, attempt int, err error) e
 // do runs fn until it succeeds, fails permanently or retries run out.
 // fn learns the attempt number (0 first).
 func (b *Backend) do(ctx context.Context, op string, fn func(attempt int) error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn(attempt)
-		if err == nil {
-			return nil
-		}
-		if werr := b.wait(ctx, op, attempt+1, err); werr != nil {
-			return werr
-		}
-	}
+	return b.loop(ctx, op, func(attempt int) (bool, error) { return false, fn(attempt) })
 }
 
 // Stat implements transport.Backend.
@@ -349,38 +349,25 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	for {
-		cw := &countWriter{w: w}
+		cw := &progress.CountWriter{W: w}
 		var err error
 		if wt, ok := r.rc.(io.WriterTo); ok {
 			_, err = wt.WriteTo(cw)
 		} else {
 			_, err = io.CopyBuffer(cw, struct{ io.Reader }{r.rc}, make([]byte, 1<<20))
 		}
-		r.off += cw.n
-		total += cw.n
-		if cw.n > 0 {
+		r.off += cw.N
+		total += cw.N
+		if cw.N > 0 {
 			r.failures = 0
 		}
-		if err == nil || cw.err != nil {
+		if err == nil || cw.Err != nil {
 			return total, err // done, or the destination failed
 		}
 		if ferr := r.fail(err); ferr != nil {
 			return total, ferr
 		}
 	}
-}
-
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
 }
 
 func (r *reader) Close() error { return r.rc.Close() }

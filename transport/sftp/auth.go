@@ -17,12 +17,14 @@ import (
 	"github.com/imgx/imgx/transport"
 )
 
-// PassphraseEnv names the environment variable holding the passphrase of
-// encrypted identity files.
+// PassphraseEnv names the environment variable the imgx command line reads the
+// passphrase of encrypted identity files from (the library reads none; see
+// [Options.Passphrase]).
 const PassphraseEnv = "IMGX_SSH_PASSPHRASE"
 
-// PasswordEnv names the environment variable holding the login password, for
-// servers that take passwords (keys are offered first).
+// PasswordEnv names the environment variable the imgx command line reads the login
+// password from, for servers that take passwords (keys are offered first; the library
+// reads none, see [Options.Password]).
 const PasswordEnv = "IMGX_SSH_PASSWORD"
 
 // authMethods collects the agent's keys and the identity files, then password
@@ -32,7 +34,7 @@ const PasswordEnv = "IMGX_SSH_PASSWORD"
 func authMethods(opts Options, hc hostConfig, user, addr string) ([]ssh.AuthMethod, func(), error) {
 	var signers []ssh.Signer
 	closer := func() {}
-	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" && !opts.NoAgent && !hc.IdentitiesOnly {
+	if sock := opts.AgentSocket; sock != "" && !opts.NoAgent && !hc.IdentitiesOnly {
 		if conn, err := net.Dial("unix", sock); err == nil {
 			ag := agent.NewClient(conn)
 			if s, err := ag.Signers(); err == nil {
@@ -50,12 +52,10 @@ func authMethods(opts Options, hc hostConfig, user, addr string) ([]ssh.AuthMeth
 		}
 		signers = append(signers, s)
 	}
-	if len(explicit) == 0 {
-		if home, err := os.UserHomeDir(); err == nil {
-			for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-				if s, err := loadKey(filepath.Join(home, ".ssh", n), nil); err == nil {
-					signers = append(signers, s)
-				}
+	if len(explicit) == 0 && opts.Home != "" {
+		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			if s, err := loadKey(filepath.Join(opts.Home, ".ssh", n), nil); err == nil {
+				signers = append(signers, s)
 			}
 		}
 	}
@@ -72,11 +72,10 @@ func authMethods(opts Options, hc hostConfig, user, addr string) ([]ssh.AuthMeth
 }
 
 // passwordMethods answers password and keyboard-interactive challenges with the password
-// from $IMGX_SSH_PASSWORD or, if unset, from opts.Password. It is asked for once, when
-// the server first wants it, and reused on reconnects.
+// from opts.Password. It is asked for once, when the server first wants it, and reused on
+// reconnects.
 func passwordMethods(opts Options, user, addr string) []ssh.AuthMethod {
-	env, fromEnv := os.LookupEnv(PasswordEnv)
-	if !fromEnv && opts.Password == nil {
+	if opts.Password == nil {
 		return nil
 	}
 	var (
@@ -86,10 +85,6 @@ func passwordMethods(opts Options, user, addr string) []ssh.AuthMethod {
 	)
 	get := func() (string, error) {
 		once.Do(func() {
-			if fromEnv {
-				pw = env
-				return
-			}
 			b, err := opts.Password(user, addr)
 			pw, perr = string(b), err
 		})
@@ -125,15 +120,12 @@ func loadKey(file string, prompt func(string) ([]byte, error)) (ssh.Signer, erro
 		}
 		return s, nil
 	}
-	var pass []byte
-	if env, ok := os.LookupEnv(PassphraseEnv); ok {
-		pass = []byte(env)
-	} else if prompt != nil {
-		if pass, err = prompt(file); err != nil {
-			return nil, fmt.Errorf("identity %s: passphrase: %w", file, err)
-		}
-	} else {
+	if prompt == nil {
 		return nil, fmt.Errorf("identity %s is encrypted: set %s or load it into ssh-agent", file, PassphraseEnv)
+	}
+	pass, err := prompt(file)
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: passphrase: %w", file, err)
 	}
 	s, err = ssh.ParsePrivateKeyWithPassphrase(data, pass)
 	if err != nil {

@@ -26,7 +26,7 @@ func fullDisk(t *testing.T, addr, user string, keys *testserver.SSHKeys, wantFre
 	ctx := context.Background()
 	if wantFree {
 		_, err = transport.Put(ctx, b, "big.imgx", bytes.NewReader(data), transport.PutOptions{Size: int64(len(data))})
-		if !errors.Is(err, transport.ErrInsufficientSpace) || !b.IsPermanent(err) || !strings.Contains(err.Error(), "needs 3.0 MiB") {
+		if !errors.Is(err, transport.ErrInsufficientSpace) || !b.IsPermanent(err) || !strings.Contains(err.Error(), "needs 3.15MB") {
 			t.Fatalf("put with size: %v, want permanent insufficient space", err)
 		}
 	}

@@ -7,12 +7,14 @@
 // preferred cipher: on the measured machine that is what brings pkg/sftp
 // near OpenSSH's own speed.
 //
-// Authentication uses ssh-agent ($SSH_AUTH_SOCK) and key files: those given
-// in [Options.Identities], those named by IdentityFile in ~/.ssh/config, or
-// the usual ~/.ssh/id_* files. An encrypted key is opened with
-// $IMGX_SSH_PASSPHRASE or [Options.Passphrase]. Servers that take
-// passwords (password or keyboard-interactive) get $IMGX_SSH_PASSWORD or
-// what [Options.Password] returns, after the keys. Host, user, port and
+// Authentication uses ssh-agent ([Options.AgentSocket]) and key files: those
+// given in [Options.Identities], those named by IdentityFile in ~/.ssh/config,
+// or the usual ~/.ssh/id_* files. An encrypted key is opened with what
+// [Options.Passphrase] returns. Servers that take passwords (password or
+// keyboard-interactive) get what [Options.Password] returns, after the keys.
+// The package reads no environment variable: the imgx command line fills
+// these from $SSH_AUTH_SOCK, $USER, $IMGX_SSH_PASSPHRASE and
+// $IMGX_SSH_PASSWORD, and prompts on the terminal. Host, user, port and
 // identities come from the matching Host entries of ~/.ssh/config.
 //
 // The server's host key must be in ~/.ssh/known_hosts (or

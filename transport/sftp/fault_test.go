@@ -177,19 +177,19 @@ func TestEncryptedKey(t *testing.T) {
 	if _, err := loadKey(keyFile, o.Passphrase); err == nil || !strings.Contains(err.Error(), PassphraseEnv) {
 		t.Fatalf("encrypted key without passphrase: %v", err)
 	}
-	t.Setenv(PassphraseEnv, "wrong")
-	if _, err := loadKey(keyFile, nil); err == nil {
+	static := func(pw string) func(string) ([]byte, error) {
+		return func(string) ([]byte, error) { return []byte(pw), nil }
+	}
+	if _, err := loadKey(keyFile, static("wrong")); err == nil {
 		t.Fatal("wrong passphrase accepted")
 	}
-	t.Setenv(PassphraseEnv, "s3cret")
-	s, err := loadKey(keyFile, nil)
+	s, err := loadKey(keyFile, static("s3cret"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(s.PublicKey().Marshal()) != string(signer.PublicKey().Marshal()) {
 		t.Fatal("decrypted a different key")
 	}
-	os.Unsetenv(PassphraseEnv)
 	asked := ""
 	if _, err := loadKey(keyFile, func(f string) ([]byte, error) { asked = f; return []byte("s3cret"), nil }); err != nil || asked != keyFile {
 		t.Fatalf("prompt: asked %q, %v", asked, err)

@@ -20,10 +20,10 @@ func TestPasswordLogin(t *testing.T) {
 			opts := Options{KnownHosts: srv.Keys.KnownHosts, SSHConfig: "none", NoAgent: true}
 			dir := t.TempDir()
 			loc := location(t, srv.Addr, "gateway", dir)
-			t.Setenv("HOME", t.TempDir()) // no default keys
+			// No Home: no default keys.
 
-			// From the environment.
-			t.Setenv(PasswordEnv, "s3cret")
+			// A static password.
+			opts.Password = func(string, string) ([]byte, error) { return []byte("s3cret"), nil }
 			b, err := Dial(context.Background(), loc, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -34,15 +34,12 @@ func TestPasswordLogin(t *testing.T) {
 			b.Close()
 
 			// Wrong password: a permanent failure naming the methods tried.
-			t.Setenv(PasswordEnv, "nope")
+			opts.Password = func(string, string) ([]byte, error) { return []byte("nope"), nil }
 			if _, err := Dial(context.Background(), loc, opts); err == nil || !transport.IsPermanent(err) || !strings.Contains(err.Error(), "unable to authenticate") {
 				t.Fatalf("wrong password: %v", err)
 			}
 
 			// From the callback, asked once however many connections are made.
-			if err := unsetenv(t, PasswordEnv); err != nil {
-				t.Fatal(err)
-			}
 			asked := 0
 			opts.Password = func(user, addr string) ([]byte, error) {
 				asked++
@@ -75,12 +72,6 @@ func TestPasswordLogin(t *testing.T) {
 	}
 }
 
-// unsetenv removes k for the rest of the test (t.Setenv restores it afterwards).
-func unsetenv(t *testing.T, k string) error {
-	t.Setenv(k, "")
-	return os.Unsetenv(k)
-}
-
 // TestPasswordLoginOpenSSH logs in to a real sshd with a password (the server checks it
 // against /etc/shadow) and moves a file both ways.
 func TestPasswordLoginOpenSSH(t *testing.T) {
@@ -95,15 +86,14 @@ func TestPasswordLoginOpenSSH(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOME", t.TempDir())
 	opts := Options{KnownHosts: srv.Keys.KnownHosts, SSHConfig: "none", NoAgent: true}
 	loc := location(t, srv.Addr, testserver.FTPUser, dir)
 
-	t.Setenv(PasswordEnv, "wrong")
+	opts.Password = func(string, string) ([]byte, error) { return []byte("wrong"), nil }
 	if _, err := Dial(context.Background(), loc, opts); err == nil || !transport.IsPermanent(err) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	t.Setenv(PasswordEnv, testserver.FTPPassword)
+	opts.Password = func(string, string) ([]byte, error) { return []byte(testserver.FTPPassword), nil }
 	b, err := Dial(context.Background(), loc, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -38,13 +39,23 @@ type Options struct {
 	// SSHConfig is the ssh_config file to read; "" means ~/.ssh/config
 	// and "none" reads none.
 	SSHConfig string
-	NoAgent   bool // ignore $SSH_AUTH_SOCK
-	// Passphrase is asked for an encrypted key when $IMGX_SSH_PASSPHRASE
-	// is unset (the CLI prompts on the terminal). nil: such keys fail.
+	NoAgent   bool // ignore AgentSocket
+	// AgentSocket is ssh-agent's socket, whose keys are tried first; "" uses no agent.
+	// The library reads no environment: the CLI passes $SSH_AUTH_SOCK.
+	AgentSocket string
+	// LocalUser is the local user name: the login when neither User, the URL nor the
+	// ssh_config names one, and what "Match localuser" compares. The CLI passes $USER.
+	LocalUser string
+	// Home is the local home directory: ~ in paths, and the defaults ~/.ssh/config,
+	// ~/.ssh/known_hosts and the ~/.ssh/id_* keys. "" reads none of those defaults.
+	// The CLI passes the user's home directory.
+	Home string
+	// Passphrase is asked for the passphrase of an encrypted key file (the CLI reads
+	// $IMGX_SSH_PASSPHRASE, else prompts on the terminal). nil: such keys fail.
 	Passphrase func(keyFile string) ([]byte, error)
-	// Password is asked for a password login, when the server wants one after the keys
-	// and $IMGX_SSH_PASSWORD is unset (the CLI prompts on the terminal). nil: no
-	// password logins without the variable.
+	// Password is asked for a password login, when the server wants one after the keys,
+	// at most once per backend (the CLI reads $IMGX_SSH_PASSWORD, else prompts on the
+	// terminal). nil: no password logins.
 	Password func(user, addr string) ([]byte, error)
 	// Ciphers in order of preference; nil prefers aes128-gcm.
 	Ciphers []string
@@ -202,7 +213,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	if loc.Scheme != transport.SFTP {
 		return nil, fmt.Errorf("sftp: location %s is not sftp://", loc)
 	}
-	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User))
+	hc, err := readHostConfig(opts.SSHConfig, loc.Host, firstNonEmpty(opts.User, loc.User), localEnv{user: opts.LocalUser, home: opts.Home})
 	if err != nil {
 		return nil, transport.Permanent(err)
 	}
@@ -217,7 +228,7 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	case hc.Port != 0:
 		port = hc.Port
 	}
-	user := firstNonEmpty(opts.User, loc.User, hc.User, os.Getenv("USER"))
+	user := firstNonEmpty(opts.User, loc.User, hc.User, opts.LocalUser)
 	if user == "" {
 		return nil, transport.Permanent(errors.New("sftp: no user name: give one in the URL, as in sftp://USER@host/PATH"))
 	}
@@ -234,7 +245,10 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 		if opts.KnownHosts != "" {
 			files = []string{opts.KnownHosts}
 		} else if len(files) == 0 {
-			files = []string{expandTilde("~/.ssh/known_hosts"), "/etc/ssh/ssh_known_hosts"}
+			files = []string{"/etc/ssh/ssh_known_hosts"}
+			if opts.Home != "" {
+				files = []string{expandTilde("~/.ssh/known_hosts", opts.Home), "/etc/ssh/ssh_known_hosts"}
+			}
 		}
 		if hostKey, algos, err = hostKeyCheck(files, addr); err != nil {
 			return nil, err
@@ -284,12 +298,12 @@ func Dial(ctx context.Context, loc transport.Location, opts Options) (*Backend, 
 	return b, nil
 }
 
-func readHostConfig(file, host, user string) (hostConfig, error) {
-	if file == "none" {
+func readHostConfig(file, host, user string, env localEnv) (hostConfig, error) {
+	if file == "none" || (file == "" && env.home == "") {
 		return hostConfig{}, nil
 	}
 	if file == "" {
-		file = expandTilde("~/.ssh/config")
+		file = expandTilde("~/.ssh/config", env.home)
 	}
 	f, err := os.Open(file)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -299,7 +313,7 @@ func readHostConfig(file, host, user string) (hostConfig, error) {
 		return hostConfig{}, err
 	}
 	defer f.Close()
-	return parseSSHConfigUser(f, host, user, file)
+	return parseSSHConfig(f, host, user, env, file)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -483,7 +497,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
 		// OpenSSH reports a full disk as a bare "Failure": say why.
 		if free, ferr := u.b.FreeSpace(u.ctx, path.Dir(u.name)); ferr == nil && free < int64(len(p)) {
-			err = fmt.Errorf("%w: disk full on the server (%s free)", err, transport.FormatBytes(free))
+			err = fmt.Errorf("%w: disk full on the server (%s free)", err, progress.Size(free))
 		}
 	}
 	return n, u.b.wrap("write", u.name, err)

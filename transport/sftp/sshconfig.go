@@ -33,18 +33,21 @@ type configParser struct {
 	host      string // as typed (Match originalhost)
 	user      string // the remote user if known (Match user)
 	localUser string
+	home      string // for ~ and relative Includes; "" leaves ~ as it is
 	hc        hostConfig
 	seen      map[string]bool
 }
 
-// parseSSHConfig reads an ssh_config file's settings for host. user is the remote
-// user when the location names one ("" otherwise).
-func parseSSHConfig(r io.Reader, host, file string) (hostConfig, error) {
-	return parseSSHConfigUser(r, host, "", file)
+// localEnv is what the parser takes from the local machine: the user name (Match
+// localuser) and the home directory (~, relative Includes under ~/.ssh).
+type localEnv struct {
+	user, home string
 }
 
-func parseSSHConfigUser(r io.Reader, host, user, file string) (hostConfig, error) {
-	p := &configParser{host: host, user: user, localUser: os.Getenv("USER"), seen: map[string]bool{}}
+// parseSSHConfig reads an ssh_config file's settings for host. user is the remote user
+// when the location names one ("" otherwise).
+func parseSSHConfig(r io.Reader, host, user string, env localEnv, file string) (hostConfig, error) {
+	p := &configParser{host: host, user: user, localUser: env.user, home: env.home, seen: map[string]bool{}}
 	err := p.parse(r, file, true, 0)
 	return p.hc, err
 }
@@ -101,9 +104,9 @@ func (p *configParser) parse(r io.Reader, file string, active bool, depth int) e
 
 func (p *configParser) include(patterns []string, depth int) error {
 	for _, pat := range patterns {
-		pat = expandTilde(unquote(pat))
+		pat = expandTilde(unquote(pat), p.home)
 		if !filepath.IsAbs(pat) {
-			pat = filepath.Join(expandTilde("~/.ssh"), pat)
+			pat = filepath.Join(expandTilde("~/.ssh", p.home), pat)
 		}
 		files, err := filepath.Glob(pat)
 		if err != nil {
@@ -184,7 +187,7 @@ func (p *configParser) match(args []string) (bool, error) {
 func (p *configParser) set(k, val, file string, line int) error {
 	hc := &p.hc
 	if k == "identityfile" {
-		hc.IdentityFiles = append(hc.IdentityFiles, expandTilde(val))
+		hc.IdentityFiles = append(hc.IdentityFiles, expandTilde(val, p.home))
 		return nil
 	}
 	if p.seen[k] {
@@ -204,7 +207,7 @@ func (p *configParser) set(k, val, file string, line int) error {
 		hc.Port = n
 	case "userknownhostsfile":
 		for _, f := range strings.Fields(val) {
-			hc.KnownHosts = append(hc.KnownHosts, expandTilde(f))
+			hc.KnownHosts = append(hc.KnownHosts, expandTilde(f, p.home))
 		}
 	case "identitiesonly":
 		hc.IdentitiesOnly = strings.EqualFold(val, "yes")
@@ -246,11 +249,10 @@ func matchHost(patterns []string, host string) bool {
 	return matched
 }
 
-func expandTilde(p string) string {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return home + p[1:]
-		}
+// expandTilde replaces a leading ~ by home; without a home, p stays as it is.
+func expandTilde(p, home string) string {
+	if home != "" && (p == "~" || strings.HasPrefix(p, "~/")) {
+		return home + p[1:]
 	}
 	return p
 }

@@ -32,7 +32,7 @@ Host *
 `
 
 func TestParseSSHConfig(t *testing.T) {
-	home := expandTilde("~")
+	home := "/home/me"
 	tests := []struct {
 		host string
 		want hostConfig
@@ -45,7 +45,7 @@ func TestParseSSHConfig(t *testing.T) {
 		{"foo", hostConfig{User: "matched", Port: 22, IdentityFiles: []string{"/keys/default key"}}},
 	}
 	for _, tc := range tests {
-		got, err := parseSSHConfig(strings.NewReader(sampleConfig), tc.host, "config")
+		got, err := parseSSHConfig(strings.NewReader(sampleConfig), tc.host, "", localEnv{home: home}, "config")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,15 +53,14 @@ func TestParseSSHConfig(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", tc.host, got, tc.want)
 		}
 	}
-	if _, err := parseSSHConfig(strings.NewReader("Host x\n Port abc\n"), "x", "cfg"); err == nil || !strings.Contains(err.Error(), "cfg:2") {
+	if _, err := parseSSHConfig(strings.NewReader("Host x\n Port abc\n"), "x", "", localEnv{}, "cfg"); err == nil || !strings.Contains(err.Error(), "cfg:2") {
 		t.Errorf("bad port: %v", err)
 	}
 }
 
 func TestSSHConfigIncludeAndMatch(t *testing.T) {
 	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("USER", "alice")
+	env := localEnv{user: "alice", home: home}
 	dotssh := filepath.Join(home, ".ssh")
 	os.MkdirAll(filepath.Join(dotssh, "config.d"), 0o700)
 	write := func(name, body string) {
@@ -98,7 +97,7 @@ Host *
 		{"other", "", hostConfig{User: "default"}},
 	}
 	for _, tc := range tests {
-		got, err := readHostConfig("", tc.host, tc.user)
+		got, err := readHostConfig("", tc.host, tc.user, env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,11 +108,11 @@ Host *
 
 	// An Include loop ends with an error naming the depth, not a hang.
 	write("config", "Include config\n")
-	if _, err := readHostConfig("", "x", ""); err == nil || !strings.Contains(err.Error(), "nested more than 16 deep") {
+	if _, err := readHostConfig("", "x", "", env); err == nil || !strings.Contains(err.Error(), "nested more than 16 deep") {
 		t.Errorf("include loop: %v", err)
 	}
 	write("config", "Match sometimes x\n")
-	if _, err := readHostConfig("", "x", ""); err == nil || !strings.Contains(err.Error(), `unknown criterion "sometimes"`) {
+	if _, err := readHostConfig("", "x", "", env); err == nil || !strings.Contains(err.Error(), `unknown criterion "sometimes"`) {
 		t.Errorf("unknown Match criterion: %v", err)
 	}
 }
@@ -134,13 +133,13 @@ func TestPacketSize(t *testing.T) {
 }
 
 // FuzzSSHConfig: any config text parses or fails with an error; never a panic or a hang.
-// HOME is an empty directory, so relative Includes find nothing.
+// The home is an empty directory, so relative Includes find nothing.
 func FuzzSSHConfig(f *testing.F) {
 	f.Add(sampleConfig, "bk")
 	f.Add("Include config.d/*\nMatch user a,b !host c\n  Port 1\n", "c")
 	f.Add("Match all\nHost *\n Port 65535\n", "x")
-	f.Setenv("HOME", f.TempDir())
+	home := f.TempDir()
 	f.Fuzz(func(t *testing.T, cfg, host string) {
-		parseSSHConfigUser(strings.NewReader(cfg), host, "u", "fuzz")
+		parseSSHConfig(strings.NewReader(cfg), host, "u", localEnv{user: "me", home: home}, "fuzz")
 	})
 }

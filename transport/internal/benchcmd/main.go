@@ -15,6 +15,7 @@ import (
 
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
+	"github.com/imgx/imgx/transport/ftp"
 )
 
 func main() {
@@ -35,6 +36,10 @@ func main() {
 	opts.SFTP.NoAgent = true
 	opts.FTP.CAFile = *caFile
 	opts.FTP.Netrc = "none"
+	// The FTP login comes from the environment, as imgx's does (the library reads none).
+	if pw, ok := os.LookupEnv(ftp.PasswordEnv); ok {
+		opts.FTP.Login = &ftp.Login{User: os.Getenv(ftp.UserEnv), Password: pw}
+	}
 	if err := run(context.Background(), flag.Arg(0), flag.Arg(1), flag.Arg(2), opts); err != nil {
 		fmt.Fprintln(os.Stderr, "benchcmd:", err)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-package verify
+package prompt
 
 import (
 	"errors"
@@ -9,43 +9,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"github.com/imgx/imgx/internal/testserver"
 )
-
-func TestPasswordFromEnv(t *testing.T) {
-	t.Setenv("IMGX_TEST_PW", "from env")
-	pw, err := PasswordFromEnvOrTerminal("IMGX_TEST_PW", "", false)()
-	if err != nil || string(pw) != "from env" {
-		t.Fatalf("= %q, %v", pw, err)
-	}
-	// Set but empty is an empty password, not "unset".
-	t.Setenv("IMGX_PASSWORD", "")
-	pw, err = PasswordFromEnvOrTerminal("", "", true)()
-	if err != nil || pw == nil || len(pw) != 0 {
-		t.Fatalf("empty IMGX_PASSWORD = %#v, %v; want empty non-nil", pw, err)
-	}
-	// COSIGN_PASSWORD is never read implicitly.
-	unsetenv(t, "IMGX_PASSWORD")
-	t.Setenv("COSIGN_PASSWORD", "cosign's")
-	withTTY(t, filepath.Join(t.TempDir(), "no-tty"))
-	if term.IsTerminal(int(os.Stdin.Fd())) {
-		t.Skip("stdin is a terminal")
-	}
-	if _, err := PasswordFromEnvOrTerminal("", "", false)(); !errors.Is(err, ErrNoPassword) {
-		t.Fatalf("no env, no tty: %v, want ErrNoPassword", err)
-	}
-	if ErrNoPassword.Error() != "no password: set IMGX_PASSWORD or run on a terminal" {
-		t.Fatalf("ErrNoPassword = %q", ErrNoPassword)
-	}
-}
-
-// unsetenv removes k for the test and restores it afterwards.
-func unsetenv(t *testing.T, k string) {
-	t.Setenv(k, "")
-	os.Unsetenv(k)
-}
 
 func withTTY(t *testing.T, path string) {
 	old := ttyPath
@@ -69,8 +35,7 @@ func openPTY(t *testing.T) (*os.File, string) {
 	return m, fmt.Sprintf("/dev/pts/%d", n)
 }
 
-func TestPasswordFromTerminal(t *testing.T) {
-	unsetenv(t, "IMGX_PASSWORD")
+func TestSecret(t *testing.T) {
 	tests := []struct {
 		name    string
 		input   string
@@ -90,7 +55,7 @@ func TestPasswordFromTerminal(t *testing.T) {
 			if _, err := m.WriteString(tt.input); err != nil {
 				t.Fatal(err)
 			}
-			pw, err := PasswordFromEnvOrTerminal("IMGX_TEST_UNSET_PW", "Password: ", tt.confirm)()
+			pw, err := Secret("Password: ", tt.confirm)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("got %q, want error", pw)
@@ -104,16 +69,31 @@ func TestPasswordFromTerminal(t *testing.T) {
 	}
 }
 
-func TestPasswordFromTerminalDecryptsKey(t *testing.T) {
-	unsetenv(t, "IMGX_PASSWORD")
-	privPEM, _, err := GenerateKeyPair([]byte("typed"))
+func TestLine(t *testing.T) {
+	m, slave := openPTY(t)
+	withTTY(t, slave)
+	m.WriteString("alice\n")
+	if got, err := Line("Username: "); err != nil || got != "alice" {
+		t.Fatalf("= %q, %v", got, err)
+	}
+}
+
+// TestNoTerminal: without /dev/tty and with a standard input that is not a terminal
+// (cron, a pipe), nothing is read and the error is ErrNoTerminal.
+func TestNoTerminal(t *testing.T) {
+	withTTY(t, filepath.Join(t.TempDir(), "no-tty"))
+	f, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, slave := openPTY(t)
-	withTTY(t, slave)
-	m.WriteString("typed\n")
-	if _, err := LoadPrivateKey(privPEM, PasswordFromEnvOrTerminal("", "", false)); err != nil {
-		t.Fatal(err)
+	defer f.Close()
+	old := stdin
+	stdin = f
+	t.Cleanup(func() { stdin = old })
+	if _, err := Secret("x: ", false); !errors.Is(err, ErrNoTerminal) {
+		t.Errorf("Secret without a terminal: %v", err)
+	}
+	if _, err := Line("x: "); !errors.Is(err, ErrNoTerminal) {
+		t.Errorf("Line without a terminal: %v", err)
 	}
 }

@@ -1,8 +1,14 @@
-package main
+package ingest
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
-func TestCommonRoot(t *testing.T) {
+// TestLocations (moved from cmd/imgx's TestCommonRoot with the function): the common
+// parent of the source, done and failed directories, each one's path below it, and a
+// *LocationError for directories on different servers.
+func TestLocations(t *testing.T) {
 	tests := []struct {
 		src, done, failed string
 		root              string
@@ -20,13 +26,14 @@ func TestCommonRoot(t *testing.T) {
 		{"sftp://u@h/in", "/local/done", "", "", [3]string{}, true},
 	}
 	for _, tt := range tests {
-		loc, rel, err := commonRoot(tt.src, tt.done, tt.failed)
-		if (err != nil) != tt.bad {
-			t.Errorf("commonRoot(%s, %s) error = %v", tt.src, tt.done, err)
+		loc, rel, err := Locations(tt.src, tt.done, tt.failed)
+		var le *LocationError
+		if (err != nil) != tt.bad || (err != nil && !errors.As(err, &le)) {
+			t.Errorf("Locations(%s, %s) error = %v", tt.src, tt.done, err)
 			continue
 		}
 		if !tt.bad && (loc.Path != tt.root || rel != tt.rel) {
-			t.Errorf("commonRoot(%s, %s, %s) = %q %q; want %q %q", tt.src, tt.done, tt.failed, loc.Path, rel, tt.root, tt.rel)
+			t.Errorf("Locations(%s, %s, %s) = %q %q; want %q %q", tt.src, tt.done, tt.failed, loc.Path, rel, tt.root, tt.rel)
 		}
 	}
 }
