@@ -120,6 +120,18 @@ func (b *builder) ociIndex(ctx context.Context, data []byte, hasDocker bool) err
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
+		if sub, ok := d.Annotations[store.AnnotationArtifactSubject]; ok {
+			// An artifact imgx (or the store's layout) wrote: kept linked to its subject.
+			if st != complete {
+				return fmt.Errorf("%s: %w: artifact incomplete in the archive", where, ErrMissingEntry)
+			}
+			a := store.Artifact{Subject: digest.Digest(sub), Kind: store.ArtifactKind(d.Annotations[store.AnnotationArtifactKind]),
+				Desc: ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}}
+			if err := b.tx.AddArtifact(a); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			continue
+		}
 		r, name, err := indexRef(d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)

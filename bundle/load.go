@@ -26,6 +26,11 @@ type LoadOptions struct {
 	// Tag, if set, names the bundle's one untagged image in the load's commit; a bundle
 	// without exactly one is refused (store.ErrTagTarget) before any blob is read.
 	Tag ref.Ref
+	// CheckImages, if set, is called after every blob verified and before the commit,
+	// with the transaction (whose Open reads the staged blobs) and the manifest. An error
+	// refuses the load and nothing is committed. It returns, per artifact manifest digest,
+	// the key ID that verified a signature in it; the store records it.
+	CheckImages func(ctx context.Context, tx *store.Tx, m *Manifest) (map[digest.Digest]string, error)
 }
 
 // LoadResult describes a loaded bundle.
@@ -38,6 +43,9 @@ type LoadResult struct {
 	BlobsSkipped   int   // blobs it had (still hashed from the stream)
 	BlobsReused    int   // of those, blobs an earlier interrupted load had verified and staged
 	BytesWritten   int64 // blob bytes written to disk
+	// ImageSigners maps artifact manifest digests to the key ID that verified them
+	// (LoadOptions.CheckImages).
+	ImageSigners map[digest.Digest]string
 }
 
 // Load reads a bundle from r into s. In order: the manifest and signatures are checked
@@ -119,6 +127,25 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		if err := tx.NameUntagged(opts.Tag); err != nil {
 			return res, fmt.Errorf("load: %w", err)
 		}
+	}
+	for _, a := range m.Artifacts {
+		if err := tx.AddArtifact(store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor}); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+	}
+	// The image-signature policy looks at the staged images and artifacts last: nothing
+	// is visible yet, and a refusal leaves the store as it was.
+	if opts.CheckImages != nil {
+		signers, err := opts.CheckImages(ctx, tx, m)
+		if err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+		for _, a := range m.Artifacts {
+			if id := signers[a.Descriptor.Digest]; id != "" {
+				_ = tx.AddArtifact(store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor, Signer: id})
+			}
+		}
+		res.ImageSigners = signers
 	}
 	res.BytesWritten = tx.BytesWritten()
 	res.BlobsReused = tx.Reused()

@@ -26,6 +26,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/imagepolicy"
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/errcode"
 	"github.com/imgx/imgx/progress"
@@ -42,6 +43,9 @@ var ErrLocked = errors.New("another ingest is running on this store")
 type Options struct {
 	Store  *store.Store
 	Policy verify.Policy
+	// Images is the image-signature policy each bundle's images must satisfy
+	// (intake.Options.Images); nil checks none.
+	Images *imagepolicy.Policy
 
 	// Source holds the incoming bundles in Dir ("" for its root).
 	Source transport.Backend
@@ -292,7 +296,7 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		prog = progress.Func(func(done, total int64) { opts.Progress(c.info.Name, done, total) })
 	}
 	// Through the trust gate, as load and verify: bundles only, whatever the file name.
-	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog, Identities: opts.Identities})
+	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, Images: opts.Images, BundlesOnly: true, Progress: prog, Identities: opts.Identities})
 	if err != nil {
 		if ctx.Err() != nil {
 			c.item.Outcome = Waiting

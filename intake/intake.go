@@ -35,6 +35,7 @@ import (
 
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/imagepolicy"
 	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
@@ -87,6 +88,12 @@ type Options struct {
 	Progress progress.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
+	// Images is the image-signature policy (see package imagepolicy): for every image it
+	// covers, a cosign signature by a trusted key (and the attestations it names) must
+	// travel with the image in the bundle, or the whole input is refused before commit.
+	// Only imgx bundles carry what it checks: with it configured, another format is
+	// refused like unsigned input.
+	Images *imagepolicy.Policy
 	// Identities decrypt an encrypted (age) input; see [seal.Open].
 	Identities []age.Identity
 	// Tag, if set, names the input's one untagged image, in the load's own commit (so
@@ -116,10 +123,13 @@ type Result struct {
 	Verified  bool     `json:"verified"`
 	TrustedBy []string `json:"trustedBy,omitempty"`
 	// Warnings are about trust: unverified input, signatures that failed beside valid ones.
-	Warnings []string           `json:"warnings,omitempty"`
-	Images   []Image            `json:"images"`
-	Bundle   *bundle.LoadResult `json:"bundle,omitempty"`
-	Archive  *archive.Result    `json:"archive,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Images   []Image  `json:"images"`
+	// ImagesVerified names the images whose signatures the image-signature policy checked
+	// and accepted.
+	ImagesVerified []string           `json:"imagesVerified,omitempty"`
+	Bundle         *bundle.LoadResult `json:"bundle,omitempty"`
+	Archive        *archive.Result    `json:"archive,omitempty"`
 }
 
 // Load passes in through the trust gate and, if it is accepted, into s: see the package
@@ -160,11 +170,23 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		res.Encrypted = encrypted
 		return res, nil
 	}
-	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag})
+	var checked []string
+	lo := bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag}
+	if opts.Images.Configured() {
+		lo.CheckImages = func(ctx context.Context, tx *store.Tx, m *bundle.Manifest) (map[digest.Digest]string, error) {
+			r, err := CheckImages(ctx, opts.Images, tx, m)
+			if err != nil {
+				return nil, err
+			}
+			checked = r.Checked
+			return r.Signers, nil
+		}
+	}
+	br2, err := bundle.Load(ctx, s, br, lo)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy, Encrypted: encrypted}
+	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy, ImagesVerified: checked, Encrypted: encrypted}
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
@@ -192,6 +214,10 @@ func gate(kind Kind, opts Options) error {
 	// The caller names the input in its own error prefix.
 	if opts.BundlesOnly {
 		return fmt.Errorf("%w: it is %s; only imgx bundles are read here", ErrNotBundle, article(kind))
+	}
+	if opts.Images.Configured() && !opts.Policy.AcceptUnverified {
+		return fmt.Errorf("it is %s, which %w: an image-signature policy is configured, and only imgx bundles carry the signatures it checks",
+			article(kind), ErrUnsignedFormat)
 	}
 	if opts.Policy.Configured() && !opts.Policy.AcceptUnverified {
 		return fmt.Errorf("it is %s, which %w: a trust policy is configured, so only imgx bundles whose signatures satisfy it are accepted",
@@ -279,6 +305,8 @@ type VerifyOptions struct {
 	Fast bool
 	// Identities decrypt an encrypted (age) input; see [seal.Open].
 	Identities []age.Identity
+	// Images is the image-signature policy checked as load would (see Options.Images).
+	Images *imagepolicy.Policy
 }
 
 // Verify checks a bundle input without storing anything, through the same gate as Load:
@@ -310,7 +338,14 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 	if kind != KindBundle {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
-	rep, err := bundle.Verify(ctx, br, bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast})
+	vo := bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast}
+	if opts.Images.Configured() {
+		vo.CheckImages = func(ctx context.Context, blobs bundle.BlobOpener, m *bundle.Manifest) error {
+			_, err := CheckImages(ctx, opts.Images, blobs, m)
+			return err
+		}
+	}
+	rep, err := bundle.Verify(ctx, br, vo)
 	if rep == nil {
 		return nil, err
 	}
@@ -318,4 +353,26 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		rep.Problems = append(rep.Problems, ErrNotVerified)
 	}
 	return rep, rep.Err()
+}
+
+// CheckImages applies the image-signature policy to the images of bundle manifest m,
+// reading their artifacts through blobs (the load's transaction, before commit). An
+// image's repository is that of the tag it gets; an untagged image has none.
+func CheckImages(ctx context.Context, p *imagepolicy.Policy, blobs imagepolicy.Blobs, m *bundle.Manifest) (*imagepolicy.Result, error) {
+	var ims []imagepolicy.Image
+	for _, im := range m.Images {
+		i := imagepolicy.Image{Name: im.Descriptor.Digest.String(), Digest: im.Descriptor.Digest}
+		if t := im.Tag(); t != "" {
+			i.Name = t
+			if r, err := ref.ParseNamed(im.Ref); err == nil {
+				i.Repository = r.Name()
+			}
+		}
+		ims = append(ims, i)
+	}
+	arts := make([]store.Artifact, 0, len(m.Artifacts))
+	for _, a := range m.Artifacts {
+		arts = append(arts, store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor})
+	}
+	return p.Check(ctx, blobs, ims, arts)
 }

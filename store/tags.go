@@ -104,6 +104,9 @@ func (s *Store) Entries() ([]Entry, error) {
 	}
 	out := make([]Entry, 0, len(ix.Manifests))
 	for _, d := range ix.Manifests {
+		if isArtifactEntry(d) {
+			continue // not an image; see Artifacts
+		}
 		out = append(out, entryOf(d))
 	}
 	return out, nil
@@ -143,7 +146,12 @@ func setTags(ix *ocispec.Index, tags []tagOp) {
 			}
 		}
 	}
+	var arts []ocispec.Descriptor // kept as they are, after the images
 	for _, d := range ix.Manifests {
+		if isArtifactEntry(d) {
+			arts = append(arts, d)
+			continue
+		}
 		er, raw := entryRef(d)
 		e := &entry{d: d, untagged: er.IsZero() && raw == ""}
 		if !er.IsZero() {
@@ -176,7 +184,7 @@ func setTags(ix *ocispec.Index, tags []tagOp) {
 			kept = append(kept, e.d)
 		}
 	}
-	ix.Manifests = kept
+	ix.Manifests = append(kept, arts...)
 }
 
 // Tag points r at desc, which must be committed (with everything it reaches).
@@ -210,7 +218,7 @@ func (s *Store) Untag(ctx context.Context, r ref.Ref) (ocispec.Descriptor, bool,
 		found := false
 		kept := ix.Manifests[:0]
 		for _, d := range ix.Manifests {
-			if er, _ := entryRef(d); !er.IsZero() && er.String() == r.String() {
+			if er, _ := entryRef(d); !isArtifactEntry(d) && !er.IsZero() && er.String() == r.String() {
 				removed, found = d, true
 				continue
 			}
@@ -248,7 +256,7 @@ func (s *Store) Remove(ctx context.Context, match func(Entry) bool, prune bool) 
 	err := s.updateIndex(func(ix *ocispec.Index) error {
 		kept := ix.Manifests[:0]
 		for _, d := range ix.Manifests {
-			if e := entryOf(d); match(e) {
+			if e := entryOf(d); !isArtifactEntry(d) && match(e) {
 				removed = append(removed, e)
 				continue
 			}

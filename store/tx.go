@@ -25,11 +25,12 @@ type Tx struct {
 	s    *Store
 	live *flock.Flock
 
-	mu      sync.Mutex
-	staged  map[digest.Digest]bool // staged by this or an earlier (interrupted) tx; true if written by this tx
-	tags    []tagOp
-	records []record
-	done    bool
+	mu        sync.Mutex
+	staged    map[digest.Digest]bool // staged by this or an earlier (interrupted) tx; true if written by this tx
+	tags      []tagOp
+	artifacts []Artifact
+	records   []record
+	done      bool
 
 	syncs   sync.WaitGroup // background fsync+rename of large staged blobs
 	syncErr error
@@ -324,6 +325,11 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			return fmt.Errorf("image %s: %w", t.ref.Familiar(), err)
 		}
 	}
+	for _, a := range tx.artifacts {
+		if err := tx.walk(ctx, a.Desc, need); err != nil {
+			return fmt.Errorf("%s: %w", a.label(), err)
+		}
+	}
 	for d := range need {
 		if tx.s.Has(d) {
 			if tx.staged[d] {
@@ -338,9 +344,10 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	if err := syncDir(filepath.Dir(tx.s.BlobPath(digest.FromString("")))); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if len(tx.tags) > 0 {
+	if len(tx.tags) > 0 || len(tx.artifacts) > 0 {
 		if err := tx.s.updateIndexLocked(func(ix *ocispec.Index) error {
 			setTags(ix, tx.tags)
+			addArtifacts(ix, tx.artifacts)
 			return nil
 		}); err != nil {
 			return fmt.Errorf("commit: %w", err)

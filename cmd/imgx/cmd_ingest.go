@@ -59,6 +59,7 @@ not be read; 2 usage error.`,
 			fs.BoolVar(&o.strict, "strict", false, "fail a delta whose base is not loaded instead of letting it wait")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 			o.policy.add(fs, true)
+			o.policy.addImage(fs)
 			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
@@ -81,6 +82,10 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
 			ids, err := o.decrypt.identities()
 			if err != nil {
 				return err
@@ -95,7 +100,7 @@ not be read; 2 usage error.`,
 			}
 			defer b.Close()
 			rep, err := ingest.Run(ctx, ingest.Options{
-				Store: s, Policy: pol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
+				Store: s, Policy: pol, Images: ipol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
 				DoneName: o.done, FailedName: o.failed,
 				Delete: o.delete, Strict: o.strict, Identities: ids,
 			})

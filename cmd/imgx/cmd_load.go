@@ -71,6 +71,7 @@ image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
 			fs.StringVar(&o.tag, "tag", "", "name the input's one untagged image NAME:TAG (moved if it exists, as imgx tag does)")
 			o.policy.add(fs, true)
+			o.policy.addImage(fs)
 			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
@@ -88,6 +89,10 @@ image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 			if err != nil {
 				return err
 			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
 			ids, err := o.decrypt.identities()
 			if err != nil {
 				return err
@@ -101,7 +106,7 @@ image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 				return err
 			}
 			defer done()
-			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol, Tag: tag, Identities: ids})
+			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol, Tag: tag, Identities: ids, Images: ipol})
 			if errors.Is(err, store.ErrTagTarget) {
 				return withHint(usageError{fmt.Sprintf("load --tag: %s: %v", safetext.Quote(src.Name), err)},
 					"--tag names the input's only untagged image; nothing was added to the store")

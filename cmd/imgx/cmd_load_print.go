@@ -60,6 +60,12 @@ func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
 			fmt.Fprintf(e.Stdout, "Loaded image: manifest %s\n", im.Digest)
 		}
 	}
+	for _, name := range res.ImagesVerified {
+		fmt.Fprintf(e.Stdout, "Verified image signature: %s\n", safetext.Quote(name))
+	}
+	if res.Bundle != nil && len(res.Bundle.Manifest.Artifacts) > 0 {
+		fmt.Fprintf(e.Stdout, "Artifacts: %d (signatures, attestations, SBOMs) stored with their images\n", len(res.Bundle.Manifest.Artifacts))
+	}
 	if res.Bundle != nil {
 		printReused(e, res.Bundle.BlobsReused)
 	} else if res.Archive != nil {

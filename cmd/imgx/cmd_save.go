@@ -22,7 +22,7 @@ type saveOptions struct {
 	// imgx bundles
 	signKeys                           []string
 	compress, level, since, sinceState string
-	always, flatten                    bool
+	always, flatten, noExtras          bool
 	encrypt                            encryptFlags
 	transport                          transportFlags
 }
@@ -74,6 +74,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			fs.StringVar(&o.since, "since", "", "imgx: write a delta omitting layers this earlier bundle (and its chain) carried")
 			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
 			fs.BoolVar(&o.always, "always", false, "with --since-state: write a bundle even if nothing changed")
+			fs.BoolVar(&o.noExtras, "exclude-extras", false, "leave out the signatures, attestations and SBOMs attached to the images")
 			o.encrypt.add(fs)
 			o.transport.add(fs, true)
 		},
@@ -124,7 +125,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			}
 			var res *archive.SaveResult
 			err = publish(ctx, s.EstimateSize(ctx, images, nil), func(w io.Writer) (err error) {
-				res, err = archive.Save(ctx, s, w, images, archive.SaveOptions{Format: archive.Format(o.format), Platform: platform})
+				res, err = archive.Save(ctx, s, w, images, archive.SaveOptions{Format: archive.Format(o.format), Platform: platform, ExcludeExtras: o.noExtras})
 				return err
 			})
 			switch { // with several -o, err may tell of some destinations failing: out reports each

@@ -20,7 +20,7 @@ import (
 func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Resolved, platform *ocispec.Platform,
 	publish syncstate.Publisher, out **outputResult, o *saveOptions) error {
 	opts := syncstate.SendOptions{StatePath: o.sinceState, Name: path.Base(o.output), Always: o.always, Now: timeNow,
-		Bundle: bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform, Flatten: o.flatten,
+		Bundle: bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform, Flatten: o.flatten, ExcludeExtras: o.noExtras,
 			SourceDateEpoch: os.Getenv("SOURCE_DATE_EPOCH")},
 		Signers: func() ([]crypto.Signer, error) {
 			keys, err := loadSigners(o.signKeys)

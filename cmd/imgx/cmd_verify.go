@@ -41,6 +41,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
   ssh host cat b.imgx | imgx verify --fast --json -`,
 		Flags: func(fs *pflag.FlagSet) {
 			o.policy.add(fs, false)
+			o.policy.addImage(fs)
 			fs.BoolVar(&o.digestOnly, "digest-only", false, "check digests and structure without any trusted key; prints NOT VERIFIED (excludes --key, --threshold, --require-signature and keys in $IMGX_TRUST_DIR)")
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
@@ -63,6 +64,10 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 					return err
 				}
 			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
 			ids, err := o.decrypt.identities()
 			if err != nil {
 				return err
@@ -72,7 +77,7 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 				return err
 			}
 			defer done()
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast, Identities: ids})
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast, Identities: ids, Images: ipol})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}

@@ -39,6 +39,8 @@ type loadJSON struct {
 	BlobsSkipped   *int          `json:"blobs_skipped,omitempty"`
 	BytesWritten   int64         `json:"bytes_written"`
 	Warnings       []string      `json:"warnings"`
+	ImagesVerified []string      `json:"images_verified"` // images whose signatures the image-signature policy accepted
+	Artifacts      int           `json:"artifacts"`       // artifacts stored with the images
 }
 
 type loadedJSON struct {
@@ -49,7 +51,10 @@ type loadedJSON struct {
 
 func loadDoc(res *intake.Result) loadJSON {
 	out := loadJSON{jsonDoc: doc, Format: string(res.Kind), Verified: res.Verified, Signers: nonNil(res.TrustedBy),
-		Images: []loadedJSON{}, Warnings: nonNil(res.Warnings)}
+		Images: []loadedJSON{}, Warnings: nonNil(res.Warnings), ImagesVerified: nonNil(res.ImagesVerified)}
+	if res.Bundle != nil && res.Bundle.Manifest != nil {
+		out.Artifacts = len(res.Bundle.Manifest.Artifacts)
+	}
 	for _, im := range res.Images {
 		out.Images = append(out.Images, loadedJSON{Name: im.Tag, ID: im.ID, Digest: im.Digest})
 	}
