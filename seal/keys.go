@@ -14,6 +14,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
+	"filippo.io/age/armor"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -58,7 +59,7 @@ func ReadRecipients(r io.Reader, name string) ([]age.Recipient, error) {
 	if len(data) > maxKeyFile {
 		return nil, fmt.Errorf("recipients file %s: larger than %d bytes", name, maxKeyFile)
 	}
-	if looksPrivate(string(data)) {
+	if looksPrivate(string(data)) || IsEncrypted(data) { // an identity, perhaps password-protected
 		return nil, fmt.Errorf("recipients file %s %w: give the public keys (age-keygen -y, or the SSH .pub file)", name, ErrNotRecipient)
 	}
 	var out []age.Recipient
@@ -171,6 +172,31 @@ func sshIdentity(data []byte, name string, passphrase func() ([]byte, error)) ([
 		return nil, fmt.Errorf("identity file %s: %w", name, err)
 	}
 	return []age.Identity{eid}, nil
+}
+
+// ProtectIdentity encrypts an identity file to a passphrase, armored, as 'age -p -a'
+// writes it: [ReadIdentities] reads it back, asking for the passphrase.
+func ProtectIdentity(file, pass []byte) ([]byte, error) {
+	r, err := PassphraseRecipient(pass)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, err := age.Encrypt(aw, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(file); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // GenerateIdentity makes a new age X25519 identity. It returns the identity file's

@@ -32,9 +32,10 @@ The password is read from IMGX_PASSWORD if it is set (even to the empty string),
 prompted twice on the terminal; it is never taken from the command line.
 
 --encryption makes an age X25519 key instead, for encrypted bundles: NAME-encryption.key,
-the identity a receiver gives to 'imgx load --identity-file' (mode 0600, not encrypted:
-protect it like an SSH key), and NAME-encryption.pub, the recipient (age1…) for the
-sender's 'imgx save --encrypt-to' or --encrypt-to-file. age-keygen makes the same keys.`,
+the identity a receiver gives to 'imgx load --identity-file' (mode 0600, encrypted with
+the password as 'age -p' would; IMGX_PASSWORD set to "" leaves it in the clear, as
+age-keygen writes it), and NAME-encryption.pub, the recipient (age1…) for the sender's
+'imgx save --encrypt-to' or --encrypt-to-file.`,
 		Example: `  imgx keygen --output-prefix release
   IMGX_PASSWORD=… imgx keygen --output-prefix ci
   imgx keygen --encryption --output-prefix site-a`,

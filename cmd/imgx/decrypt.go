@@ -30,7 +30,12 @@ func (f *decryptFlags) identities() ([]age.Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--identity-file: %w", err)
 		}
+		// An age identity protected by a password (imgx keygen --encryption, age -p)
+		// takes the key password, as signing keys do; an SSH key its passphrase.
 		ask := envSecret(sftp.PassphraseEnv, fmt.Sprintf("Enter passphrase for %s: ", p), false)
+		if seal.IsEncrypted(data) {
+			ask = keyPassword(fmt.Sprintf("Enter password for %s: ", p), false)
+		}
 		ids, err := seal.ReadIdentities(data, p, ask)
 		if err != nil {
 			return nil, fmt.Errorf("--identity-file: %w", err)

@@ -17,8 +17,9 @@ type keygenEncryptionJSON struct {
 	RecipientFile string `json:"recipient_file"` // path of the recipient file written
 }
 
-// keygenEncryption writes an age X25519 identity to NAME-encryption.key (0600) and its
-// recipient to NAME-encryption.pub, and prints the recipient.
+// keygenEncryption writes an age X25519 identity to NAME-encryption.key (0600, encrypted
+// with the key password) and its recipient to NAME-encryption.pub, and prints the
+// recipient.
 func keygenEncryption(e *Env, prefix string, force, asJSON bool) error {
 	keyPath, pubPath := prefix+"-encryption.key", prefix+"-encryption.pub"
 	if !force {
@@ -32,6 +33,17 @@ func keygenEncryption(e *Env, prefix string, force, asJSON bool) error {
 	}
 	id, rcpt, err := seal.GenerateIdentity(timeNow())
 	if err != nil {
+		return err
+	}
+	// Encrypted with a password, as signing keys are; an empty one (IMGX_PASSWORD set
+	// to "") writes it as age-keygen does, in the clear, with a warning.
+	pw, err := keyPassword("Enter password for the encryption key: ", true)()
+	if err != nil {
+		return err
+	}
+	if len(pw) == 0 {
+		e.Warnf("%s is not encrypted (empty password): protect it like an SSH key", keyPath)
+	} else if id, err = seal.ProtectIdentity(id, pw); err != nil {
 		return err
 	}
 	if err := writeKeyFile(keyPath, id, 0o600); err != nil {
