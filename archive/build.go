@@ -120,6 +120,18 @@ func (b *builder) ociIndex(ctx context.Context, data []byte, hasDocker bool) err
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
+		if sub, ok := d.Annotations[store.AnnotationArtifactSubject]; ok {
+			// An artifact imgx (or the store's layout) wrote: kept linked to its subject.
+			if st != complete {
+				return fmt.Errorf("%s: %w: artifact incomplete in the archive", where, ErrMissingEntry)
+			}
+			a := store.Artifact{Subject: digest.Digest(sub), Kind: store.ArtifactKind(d.Annotations[store.AnnotationArtifactKind]),
+				Desc: ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}}
+			if err := b.tx.AddArtifact(a); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			continue
+		}
 		r, name, err := indexRef(d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -139,10 +151,19 @@ func (b *builder) ociIndex(ctx context.Context, data []byte, hasDocker bool) err
 			if err != nil {
 				return fmt.Errorf("%s: %w", where, err)
 			}
-			b.notes = append(b.notes, fmt.Sprintf("index %s is incomplete in the archive; loaded its %s image %s", d.Digest, platformString(target.Platform), target.Digest))
+			id, err := b.imageID(ctx, target)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			b.notes = append(b.notes, fmt.Sprintf("index %s is incomplete in the archive; loaded its %s image %s", d.Digest, platformString(target.Platform), store.ShortID(id)))
 		}
 		if r.IsZero() && name != "" {
-			b.notes = append(b.notes, fmt.Sprintf("image %s: ref.name %q is only a tag, not a name: loaded untagged", target.Digest, name))
+			// Named by its image ID, as imgx images lists it.
+			id, err := b.imageID(ctx, target)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			b.notes = append(b.notes, fmt.Sprintf("image %s: ref.name %q is only a tag, not a name: loaded untagged", store.ShortID(id), name))
 		}
 		if err := b.tag(ctx, r, target); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -527,6 +548,42 @@ func (b *builder) uncompressedDigest(ctx context.Context, d digest.Digest) (comp
 	return kind, digest.NewDigest(digest.SHA256, h), nil
 }
 
+// nameUntagged gives r to the archive's one untagged image (store.Tx.NameUntagged) and
+// says so in the result.
+func (b *builder) nameUntagged(r ref.Ref) error {
+	if err := b.tx.NameUntagged(r); err != nil {
+		return err
+	}
+	named := map[digest.Digest]bool{}
+	for _, l := range b.loaded {
+		if !l.Ref.IsZero() {
+			named[l.Digest] = true
+		}
+	}
+	for i, l := range b.loaded {
+		if l.Ref.IsZero() && !named[l.Digest] {
+			b.loaded[i].Ref, b.loaded[i].Name = r, r.Familiar()
+		}
+	}
+	return nil
+}
+
+// imageID is desc's image ID: the config digest of a manifest, the digest of an index.
+func (b *builder) imageID(ctx context.Context, desc ocispec.Descriptor) (digest.Digest, error) {
+	if !oci.IsManifest(desc.MediaType) {
+		return desc.Digest, nil
+	}
+	data, err := b.readBlob(ctx, desc)
+	if err != nil {
+		return "", err
+	}
+	m, err := oci.ParseManifest(data)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadMetadata, err)
+	}
+	return m.Config.Digest, nil
+}
+
 // tag records r -> desc (zero r: untagged) and the result line, once per name and image.
 func (b *builder) tag(ctx context.Context, r ref.Ref, desc ocispec.Descriptor) error {
 	desc = ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: desc.Platform}
@@ -537,17 +594,9 @@ func (b *builder) tag(ctx context.Context, r ref.Ref, desc ocispec.Descriptor) e
 	} else if b.tagged[r.String()] {
 		return nil
 	}
-	id := desc.Digest
-	if oci.IsManifest(desc.MediaType) {
-		data, err := b.readBlob(ctx, desc)
-		if err != nil {
-			return err
-		}
-		m, err := oci.ParseManifest(data)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBadMetadata, err)
-		}
-		id = m.Config.Digest
+	id, err := b.imageID(ctx, desc)
+	if err != nil {
+		return err
 	}
 	b.tx.Tag(r, desc)
 	l := Loaded{Ref: r, ID: id, Digest: desc.Digest, MediaType: desc.MediaType}

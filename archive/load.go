@@ -12,6 +12,7 @@ import (
 
 	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
 
@@ -28,6 +29,9 @@ type LoadOptions struct {
 	RatioFloor int64
 	// MaxSize, if positive, caps the decompressed bytes read, headers included.
 	MaxSize int64
+	// Tag, if set, names the archive's one untagged image in the load's commit; an
+	// archive without exactly one is refused (store.ErrTagTarget) and nothing is added.
+	Tag ref.Ref
 }
 
 // Result describes a successful load.
@@ -93,7 +97,7 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (_
 	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 16<<20)); err != nil {
 		return nil, fmt.Errorf("after the last entry: %w", truncated(err))
 	}
-	res, err := finish(ctx, tx, src)
+	res, err := finish(ctx, tx, src, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +122,7 @@ func LoadDir(ctx context.Context, s *store.Store, dir string, opts LoadOptions) 
 	}
 	defer root.Close()
 	src := &dirSource{root: root, tx: tx, staged: map[string]blobInfo{}, p: progress.OrNoop(opts.Progress)}
-	res, err := finish(ctx, tx, src)
+	res, err := finish(ctx, tx, src, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +154,15 @@ func LoadPath(ctx context.Context, s *store.Store, path string, stdin io.Reader,
 	return Load(ctx, s, f, opts)
 }
 
-func finish(ctx context.Context, tx *store.Tx, src source) (*Result, error) {
+func finish(ctx context.Context, tx *store.Tx, src source, opts LoadOptions) (*Result, error) {
 	b := newBuilder(src, tx)
 	if err := b.build(ctx); err != nil {
 		return nil, err
+	}
+	if !opts.Tag.IsZero() {
+		if err := b.nameUntagged(opts.Tag); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err

@@ -31,6 +31,10 @@ type SaveOptions struct {
 	Platform *ocispec.Platform
 	// Progress counts bytes written; its total is set to the expected size up front.
 	Progress progress.Progress
+	// ExcludeExtras leaves out the artifacts (signatures, attestations, SBOMs) attached to
+	// the images. An oci-archive carries them by default, as index.json entries annotated
+	// the way the store records them (store.Artifact); a docker-archive never does.
+	ExcludeExtras bool
 }
 
 // SaveResult describes what [Save] wrote.
@@ -121,7 +125,13 @@ func Save(ctx context.Context, s *store.Store, w io.Writer, images []store.Resol
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("save: %w", err)
 	}
-	return &SaveResult{Images: len(p.index), Blobs: len(p.blobs), Bytes: cw.N}, nil
+	nImages := 0
+	for _, d := range p.index {
+		if _, art := d.Annotations[store.AnnotationArtifactSubject]; !art {
+			nImages++
+		}
+	}
+	return &SaveResult{Images: nImages, Blobs: len(p.blobs), Bytes: cw.N}, nil
 }
 
 var epoch = time.Unix(0, 0)
@@ -205,6 +215,24 @@ func (p *plan) add(ctx context.Context, im store.Resolved, opts SaveOptions) err
 		p.index = append(p.index, desc)
 	}
 	if opts.Format != FormatDockerArchive {
+		if opts.ExcludeExtras {
+			return nil
+		}
+		arts, err := p.s.ArtifactsOf(ctx, desc)
+		if err != nil {
+			return fmt.Errorf("artifacts: %w", err)
+		}
+		for _, a := range arts {
+			d := ocispec.Descriptor{MediaType: a.Desc.MediaType, Digest: a.Desc.Digest, Size: a.Desc.Size}
+			if err := p.walk(ctx, d); err != nil {
+				return fmt.Errorf("%s %s: %w", a.Kind, a.Desc.Digest, err)
+			}
+			if k := "artifact " + a.Subject.String() + " " + d.Digest.String(); !p.named[k] {
+				p.named[k] = true
+				d.Annotations = map[string]string{store.AnnotationArtifactSubject: a.Subject.String(), store.AnnotationArtifactKind: string(a.Kind)}
+				p.index = append(p.index, d)
+			}
+		}
 		return nil
 	}
 	man, err := p.dockerTarget(ctx, desc, opts.Platform)

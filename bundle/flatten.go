@@ -136,3 +136,12 @@ func (s *streamSink) Put(ctx context.Context, r io.Reader, want ocispec.Descript
 func (s *streamSink) PutBytes(ctx context.Context, mediaType string, data []byte) (ocispec.Descriptor, error) {
 	return ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}, nil
 }
+
+// ArtifactsOf has none for a flattened image (its source's signatures name another
+// digest); other images' are the store's.
+func (f *flatSource) ArtifactsOf(ctx context.Context, subject ocispec.Descriptor) ([]store.Artifact, error) {
+	if _, made := f.mem[subject.Digest]; made {
+		return nil, nil
+	}
+	return f.s.ArtifactsOf(ctx, subject)
+}

@@ -23,6 +23,14 @@ type LoadOptions struct {
 	// Progress is told the total blob bytes and the bytes loaded; the caller ends it
 	// (Done).
 	Progress progress.Progress
+	// Tag, if set, names the bundle's one untagged image in the load's commit; a bundle
+	// without exactly one is refused (store.ErrTagTarget) before any blob is read.
+	Tag ref.Ref
+	// CheckImages, if set, is called after every blob verified and before the commit,
+	// with the transaction (whose Open reads the staged blobs) and the manifest. An error
+	// refuses the load and nothing is committed. It returns, per artifact manifest digest,
+	// the key ID that verified a signature in it; the store records it.
+	CheckImages func(ctx context.Context, tx *store.Tx, m *Manifest) (map[digest.Digest]string, error)
 }
 
 // LoadResult describes a loaded bundle.
@@ -38,6 +46,9 @@ type LoadResult struct {
 	BlobsSkipped   int   // blobs it had (still hashed from the stream)
 	BlobsReused    int   // of those, blobs an earlier interrupted load had verified and staged
 	BytesWritten   int64 // blob bytes written to disk
+	// ImageSigners maps artifact manifest digests to the key ID that verified them
+	// (LoadOptions.CheckImages).
+	ImageSigners map[digest.Digest]string
 }
 
 // Load reads a bundle from r into s. In order: the manifest and signatures are checked
@@ -64,6 +75,11 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 	}
 	if err := checkBase(s, m); err != nil {
 		return res, fmt.Errorf("load: %w", err)
+	}
+	if !opts.Tag.IsZero() {
+		if err := checkTagTarget(m); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
 	}
 	if err := rd.readFiles(); err != nil {
 		return res, fmt.Errorf("load: %w", err)
@@ -124,6 +140,30 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		}
 		tx.Tag(r, im.Descriptor)
 	}
+	if !opts.Tag.IsZero() {
+		if err := tx.NameUntagged(opts.Tag); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+	}
+	for _, a := range m.Artifacts {
+		if err := tx.AddArtifact(store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor}); err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+	}
+	// The image-signature policy looks at the staged images and artifacts last: nothing
+	// is visible yet, and a refusal leaves the store as it was.
+	if opts.CheckImages != nil {
+		signers, err := opts.CheckImages(ctx, tx, m)
+		if err != nil {
+			return res, fmt.Errorf("load: %w", err)
+		}
+		for _, a := range m.Artifacts {
+			if id := signers[a.Descriptor.Digest]; id != "" {
+				_ = tx.AddArtifact(store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor, Signer: id})
+			}
+		}
+		res.ImageSigners = signers
+	}
 	res.BytesWritten = tx.BytesWritten()
 	res.BlobsReused = tx.Reused()
 	// The store remembers which bundles it loaded (with their manifests), in the same
@@ -135,6 +175,24 @@ func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (r
 		return res, fmt.Errorf("load: %w", err)
 	}
 	return res, nil
+}
+
+// checkTagTarget applies store.Tx.NameUntagged's rule to the manifest, so that a bundle
+// with no single untagged image is refused before its blobs are read.
+func checkTagTarget(m *Manifest) error {
+	images, named, untagged := map[digest.Digest]bool{}, map[digest.Digest]bool{}, map[digest.Digest]bool{}
+	for _, im := range m.Images {
+		images[im.Descriptor.Digest] = true
+		if im.Ref != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range m.Images {
+		if im.Ref == "" && !named[im.Descriptor.Digest] {
+			untagged[im.Descriptor.Digest] = true
+		}
+	}
+	return store.TagTargetError(len(images), len(untagged))
 }
 
 func classifyStoreErr(rd *reader, err error) error {

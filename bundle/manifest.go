@@ -14,13 +14,18 @@ import (
 	"github.com/imgx/imgx/internal/jsonlimit"
 	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
 )
 
 // Format constants; see docs/bundle-format.md.
 const (
 	MediaType     = "application/vnd.imgx.bundle.manifest.v1+json"
 	FormatVersion = "1.0"
-	formatMajor   = 1
+	// FormatVersionArtifacts is the version of a bundle that carries artifacts
+	// (Manifest.Artifacts). A 1.0 reader refuses such a bundle rather than misread it:
+	// the artifacts' blobs are listed but no image reaches them.
+	FormatVersionArtifacts = "1.1"
+	formatMajor            = 1
 
 	ManifestName   = "imgx-bundle.json"
 	signaturesDir  = "signatures/"
@@ -53,10 +58,21 @@ type Manifest struct {
 	Blobs         []ocispec.Descriptor `json:"blobs"`
 	Base          *BaseRef             `json:"base,omitempty"`
 	Expects       []ocispec.Descriptor `json:"expects,omitempty"`
+	Artifacts     []Artifact           `json:"artifacts,omitempty"`
 	// Requires (format 2.x) names the features a reader must implement; Recipes ships
 	// layers as recipes over expected ones (feature layer-recipes).
 	Requires []string      `json:"requires,omitempty"`
 	Recipes  []LayerRecipe `json:"recipes,omitempty"`
+}
+
+// Artifact is a signature, attestation or SBOM the bundle carries with an image: a
+// manifest (its blobs among Blobs or Expects) attached to Subject, a manifest or index
+// that an image of the bundle reaches (or another artifact). Load records the link in
+// the store (store.Artifact).
+type Artifact struct {
+	Subject    digest.Digest      `json:"subject"`
+	Kind       store.ArtifactKind `json:"kind"`
+	Descriptor ocispec.Descriptor `json:"descriptor"`
 }
 
 // Image is one image the bundle carries and load tags.
@@ -210,6 +226,26 @@ func (m *Manifest) validate() error {
 	}
 	if err := m.validateRecipes(seen); err != nil {
 		return err
+	}
+	arts := map[[2]digest.Digest]bool{}
+	for i, a := range m.Artifacts {
+		if err := checkDesc(fmt.Sprintf("artifact %d", i+1), a.Descriptor); err != nil {
+			return err
+		}
+		if !a.Kind.Valid() {
+			return malformed("artifact %d: unknown kind %.32q", i+1, a.Kind)
+		}
+		if a.Subject.Validate() != nil || a.Subject.Algorithm() != digest.SHA256 {
+			return malformed("artifact %d: subject %.80q is not a valid sha256 digest", i+1, a.Subject)
+		}
+		k := [2]digest.Digest{a.Subject, a.Descriptor.Digest}
+		if arts[k] {
+			return malformed("artifact %s of %s listed twice", a.Descriptor.Digest, a.Subject)
+		}
+		arts[k] = true
+	}
+	if len(m.Artifacts) > 0 && m.FormatVersion == FormatVersion {
+		return malformed("formatVersion %s with artifacts (they need %s)", m.FormatVersion, FormatVersionArtifacts)
 	}
 	for i, im := range m.Images {
 		if err := checkDesc(fmt.Sprintf("image %d", i+1), im.Descriptor); err != nil {

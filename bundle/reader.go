@@ -518,6 +518,23 @@ func buildGraph(m *Manifest, meta map[digest.Digest][]byte) (*graph, error) {
 			bad("recipe layer %s (%s) is listed but no image uses it", r.Layer.Digest, r.Layer.MediaType)
 		}
 	}
+	// Artifacts hang off what the images reach (or off each other): walk each once its
+	// subject is reached; one whose subject never is would be stored unattached.
+	done := make([]bool, len(m.Artifacts))
+	for changed := true; changed; {
+		changed = false
+		for i, a := range m.Artifacts {
+			if !done[i] && reached[a.Subject] {
+				done[i], changed = true, true
+				walk(fmt.Sprintf("artifact %d (%s of %s)", i+1, a.Kind, a.Subject), a.Descriptor, 0)
+			}
+		}
+	}
+	for i, a := range m.Artifacts {
+		if !done[i] {
+			bad("artifact %d (%s %s) is attached to %s, which no image of the bundle reaches", i+1, a.Kind, a.Descriptor.Digest, a.Subject)
+		}
+	}
 	for _, d := range m.Blobs {
 		if !reached[d.Digest] {
 			bad("blob %s (%s) is listed but no image uses it", d.Digest, d.MediaType)

@@ -51,6 +51,10 @@ type SaveOptions struct {
 	// Platform selects one platform from multi-platform images; nil keeps the index.
 	Platform *ocispec.Platform
 
+	// ExcludeExtras leaves out the artifacts (signatures, attestations, SBOMs) attached
+	// to the images in the store; by default they are carried (Manifest.Artifacts).
+	ExcludeExtras bool
+
 	// Flatten writes each image (the Platform of an index) as a one-layer image made by
 	// image.Flatten, keeping its creation time, and names the source in
 	// [Image].FlattenedFrom. The flattened image is written only into the bundle, never
@@ -72,6 +76,12 @@ type SaveOptions struct {
 	// the Unix epoch. A malformed value is an error. The library reads no environment:
 	// the CLI passes $SOURCE_DATE_EPOCH.
 	SourceDateEpoch string
+
+	// BeforeWrite, when set, is called with the manifest bytes and the signature
+	// documents (sorted by entry name) once they are final, before the first byte is
+	// written; an error aborts the save. An encrypted save binds its resume record to
+	// them (package seal).
+	BeforeWrite func(manifest []byte, signatures [][]byte) error
 }
 
 // SaveResult describes a written bundle.
@@ -175,6 +185,20 @@ func SaveImages(ctx context.Context, s *store.Store, images []store.Resolved, w 
 		sigs[name] = sig
 	}
 
+	if opts.BeforeWrite != nil {
+		names := make([]string, 0, len(sigs))
+		for n := range sigs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		docs := make([][]byte, len(names))
+		for i, n := range names {
+			docs[i] = sigs[n]
+		}
+		if err := opts.BeforeWrite(mbytes, docs); err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+	}
 	cw := &progress.CountWriter{W: w}
 	var sw segmentWriter = plainWriter{cw}
 	if opts.Compression != None {
@@ -218,6 +242,7 @@ type source interface {
 	image.Fetcher
 	Has(d digest.Digest) bool
 	ReadBlob(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+	ArtifactsOf(ctx context.Context, subject ocispec.Descriptor) ([]store.Artifact, error)
 }
 
 func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptions) (*savePlan, error) {
@@ -338,6 +363,32 @@ func plan(ctx context.Context, s source, images []store.Resolved, opts SaveOptio
 			return nil, fmt.Errorf("image %s: %w", im.Descriptor.Digest, err)
 		}
 	}
+	// The artifacts attached to what is shipped (not to a flattened image's source, nor to
+	// the index a platform was picked from: their signatures name other digests).
+	if !opts.ExcludeExtras {
+		have := map[[2]digest.Digest]bool{}
+		for _, im := range m.Images {
+			arts, err := s.ArtifactsOf(ctx, im.Descriptor)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: artifacts: %w", imageName(im), err)
+			}
+			for _, a := range arts {
+				k := [2]digest.Digest{a.Subject, a.Desc.Digest}
+				if have[k] {
+					continue
+				}
+				have[k] = true
+				d := ocispec.Descriptor{MediaType: a.Desc.MediaType, Digest: a.Desc.Digest, Size: a.Desc.Size}
+				if err := walk(d); err != nil {
+					return nil, fmt.Errorf("image %s: %s %s: %w", imageName(im), a.Kind, a.Desc.Digest, err)
+				}
+				m.Artifacts = append(m.Artifacts, Artifact{Subject: a.Subject, Kind: a.Kind, Descriptor: d})
+			}
+		}
+		if len(m.Artifacts) > 0 {
+			m.FormatVersion = FormatVersionArtifacts
+		}
+	}
 	all := append(append(heads, configs...), layers...)
 	for _, d := range all {
 		if !s.Has(d.Digest) {
@@ -425,6 +476,12 @@ func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.P
 				docker[i].RepoTags = append(docker[i].RepoTags, r.Familiar())
 			}
 		}
+	}
+	// Artifacts as the store records them (store.Artifact): entries without a tag name,
+	// annotated with their subject and kind; skopeo and umoci pass over them.
+	for _, a := range m.Artifacts {
+		ix.Manifests = append(ix.Manifests, ocispec.Descriptor{MediaType: a.Descriptor.MediaType, Digest: a.Descriptor.Digest, Size: a.Descriptor.Size,
+			Annotations: map[string]string{store.AnnotationArtifactSubject: a.Subject.String(), store.AnnotationArtifactKind: string(a.Kind)}})
 	}
 	ixb, err := json.Marshal(ix)
 	if err != nil {

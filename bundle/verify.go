@@ -30,6 +30,29 @@ type VerifyOptions struct {
 	// Progress is told the total blob bytes and the bytes checked; the caller ends it
 	// (Done).
 	Progress progress.Progress
+	// CheckImages, if set, runs after every blob verified over the bundle's manifests,
+	// configs and artifact layers (kept in memory for it, at most maxArtifactMem bytes):
+	// what an image-signature policy reads. Its error is a problem of the report.
+	CheckImages func(ctx context.Context, blobs BlobOpener, m *Manifest) error
+}
+
+// BlobOpener reads a blob by digest.
+type BlobOpener interface {
+	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
+}
+
+// maxArtifactMem bounds the artifact layers Verify keeps for an image check.
+const maxArtifactMem = 64 << 20
+
+// memBlobs serves the metadata and artifact layers Verify kept.
+type memBlobs map[digest.Digest][]byte
+
+func (m memBlobs) Open(_ context.Context, d digest.Digest) (io.ReadCloser, error) {
+	b, ok := m[d]
+	if !ok {
+		return nil, fmt.Errorf("blob %s: %w (not kept for the image check)", d, store.ErrNotFound)
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
 // Report is what [Verify] found. It is returned whenever the manifest could be read.
@@ -93,6 +116,9 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 		return rep, rep.Err()
 	}
 	prog.SetTotal(m.TotalSize())
+	kept := memBlobs{}
+	var keptBytes int64
+	var artLayers map[digest.Digest]bool
 	for i := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			problem(err)
@@ -107,7 +133,28 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 		rep.Bytes += e.Desc.Size
 		prog.Add(e.Desc.Size)
 		if e.Meta {
+			if opts.CheckImages != nil && e.Data != nil {
+				kept[e.Desc.Digest] = e.Data
+			}
 			continue // read and checked by nextBlob
+		}
+		if opts.CheckImages != nil {
+			if artLayers == nil {
+				artLayers = artifactLayers(m, rd.meta)
+			}
+			if artLayers[e.Desc.Digest] && keptBytes+e.Desc.Size <= maxArtifactMem {
+				b, err := readAllN(rd.tr, e.Desc.Size)
+				if err == nil && digest.FromBytes(b) != e.Desc.Digest {
+					err = fmt.Errorf("%w: content hashes to %s", ErrDigest, digest.FromBytes(b))
+				}
+				if err != nil {
+					problem(fmt.Errorf("%s: %w", rd.blobName(i), err))
+					continue
+				}
+				kept[e.Desc.Digest] = b
+				keptBytes += e.Desc.Size
+				continue
+			}
 		}
 		var want digest.Digest
 		if rd.Graph != nil && oci.IsLayer(e.Desc.MediaType) {
@@ -135,7 +182,25 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 			}
 		}
 	}
+	if opts.CheckImages != nil && len(rep.Problems) == 0 {
+		if err := opts.CheckImages(ctx, kept, m); err != nil {
+			problem(err)
+		}
+	}
 	return rep, rep.Err()
+}
+
+// artifactLayers lists the layers of the bundle's artifact manifests.
+func artifactLayers(m *Manifest, meta map[digest.Digest][]byte) map[digest.Digest]bool {
+	out := map[digest.Digest]bool{}
+	for _, a := range m.Artifacts {
+		if mf, err := oci.ParseManifest(meta[a.Descriptor.Digest]); err == nil {
+			for _, l := range mf.Layers {
+				out[l.Digest] = true
+			}
+		}
+	}
+	return out
 }
 
 // checkBlob hashes a blob entry and, when unpack is set, compares its uncompressed digest

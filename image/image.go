@@ -97,11 +97,13 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 		// hand an arm64 site an amd64 image with exit 0.
 		have := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 		if have.OS != p.OS || have.Architecture != p.Architecture || (p.Variant != "" && have.Variant != p.Variant) {
-			return nil, fmt.Errorf("image %s: %w %s: it is %s", im.Desc.Digest, ErrPlatform, PlatformString(*p), PlatformString(have))
+			// Callers name the image as the user did; a manifest digest here would be a
+			// name the user never saw.
+			return nil, fmt.Errorf("%w %s: it is %s", ErrPlatform, PlatformString(*p), PlatformString(have))
 		}
 	}
 	if n := len(cfg.RootFS.DiffIDs); n != len(m.Layers) {
-		return nil, fmt.Errorf("image %s: config lists %d diff IDs for %d layers", im.Desc.Digest, n, len(m.Layers))
+		return nil, fmt.Errorf("manifest %s: config lists %d diff IDs for %d layers", im.Desc.Digest, n, len(m.Layers))
 	}
 	return im, nil
 }

@@ -24,6 +24,9 @@ type Summary struct {
 	Created    time.Time `json:"created"`
 	Size       int64     `json:"size"`      // stored size of the default platform's image
 	Platforms  []string  `json:"platforms"` // of a multi-platform image; nil otherwise
+	// Artifacts are the kinds of the signatures, attestations and SBOMs attached, one per
+	// artifact ([] for none).
+	Artifacts []string `json:"artifacts"`
 	// Labels are the config labels, which filters match.
 	Labels map[string]string `json:"-"`
 }
@@ -74,7 +77,7 @@ func List(ctx context.Context, s *store.Store, opts ListOptions) ([]Summary, err
 }
 
 func summarize(ctx context.Context, s *store.Store, en store.Entry, warn func(string, error)) Summary {
-	row := Summary{Repository: "<none>", Tag: "<none>", Digest: en.Desc.Digest.String(), ID: en.Desc.Digest.String()}
+	row := Summary{Repository: "<none>", Tag: "<none>", Digest: en.Desc.Digest.String(), ID: en.Desc.Digest.String(), Artifacts: []string{}}
 	if !en.Ref.IsZero() {
 		row.Repository, row.Tag = en.Ref.FamiliarName(), en.Ref.Tag()
 	} else if en.Name != "" {
@@ -102,6 +105,11 @@ func summarize(ctx context.Context, s *store.Store, en store.Entry, warn func(st
 					}
 				}
 			}
+		}
+	}
+	if arts, err := s.ArtifactsOf(ctx, en.Desc); err == nil {
+		for _, a := range arts {
+			row.Artifacts = append(row.Artifacts, string(a.Kind))
 		}
 	}
 	return row

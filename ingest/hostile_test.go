@@ -88,13 +88,16 @@ func TestHostileIngestReasonLink(t *testing.T) {
 	if got := outcomes(rep); got != "bad.imgx=failed worse.imgx=failed" {
 		t.Fatalf("outcomes %s", got)
 	}
-	// The planted temporary link is refused (with a warning), the final-name link is
-	// replaced by the reason file.
+	// The planted temporary link is refused (with a warning); the final-name link takes
+	// its slot: it stays as it was and the bundle goes to worse-2.imgx with its reason.
 	if w := strings.Join(rep.Items[0].Warnings, " "); !strings.Contains(w, "symbolic link") {
 		t.Errorf("bad.imgx warnings %q, want the refused link", w)
 	}
-	if fi, err := os.Lstat(filepath.Join(k.incoming, "failed", "worse.imgx.reason")); err != nil || !fi.Mode().IsRegular() {
-		t.Errorf("worse.imgx.reason: %v %v, want a regular file", fi, err)
+	if fi, err := os.Lstat(filepath.Join(k.incoming, "failed", "worse.imgx.reason")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("worse.imgx.reason: %v %v, want the planted link, untouched", fi, err)
+	}
+	if fi, err := os.Lstat(filepath.Join(k.incoming, "failed", "worse-2.imgx.reason")); err != nil || !fi.Mode().IsRegular() || rep.Items[1].MovedTo != "failed/worse-2.imgx" {
+		t.Errorf("worse-2.imgx.reason: %v %v, moved to %q; want a regular file beside failed/worse-2.imgx", fi, err, rep.Items[1].MovedTo)
 	}
 }
 

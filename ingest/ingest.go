@@ -2,7 +2,8 @@
 // an incoming directory (local, SFTP or FTP), orders them so that every base comes before
 // the deltas built on it, and for each one verifies and loads it (signatures per the trust
 // policy, every digest, verify-before-commit), then moves it to a done directory, or to a
-// failed directory with a NAME.reason file beside it.
+// failed directory with a NAME.reason file beside it. A name already taken there becomes
+// NAME-2.imgx, NAME-3.imgx, …: nothing there is ever replaced.
 //
 // It is idempotent: the store records every bundle it loaded (by manifest digest, in the
 // same commit as the images), so a re-run after a crash skips what was loaded and finishes
@@ -21,12 +22,15 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/imagepolicy"
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/errcode"
 	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/verify"
@@ -39,6 +43,9 @@ var ErrLocked = errors.New("another ingest is running on this store")
 type Options struct {
 	Store  *store.Store
 	Policy verify.Policy
+	// Images is the image-signature policy each bundle's images must satisfy
+	// (intake.Options.Images); nil checks none.
+	Images *imagepolicy.Policy
 
 	// Source holds the incoming bundles in Dir ("" for its root).
 	Source transport.Backend
@@ -47,6 +54,9 @@ type Options struct {
 	// An empty DoneDir leaves loaded bundles in place (unless Delete); an empty FailedDir
 	// leaves failed ones in place and writes no reason file.
 	DoneDir, FailedDir string
+	// DoneName and FailedName are how the report names DoneDir and FailedDir (the
+	// operator's spelling, e.g. the --done argument); default DoneDir and FailedDir.
+	DoneName, FailedName string
 	// Delete removes loaded bundles instead of moving them to DoneDir.
 	Delete bool
 	// Strict fails a delta whose base is not loaded instead of letting it wait.
@@ -58,6 +68,9 @@ type Options struct {
 	Progress func(name string, done, total int64)
 	// FreeSpace reports the bytes free in the store's filesystem; default statfs.
 	FreeSpace func(dir string) (int64, error)
+	// Identities decrypt encrypted bundles (package seal); one that none opens fails
+	// with the reason.
+	Identities []age.Identity
 }
 
 // Outcome of one bundle.
@@ -166,7 +179,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var pending []*candidate
 	for _, fi := range files {
 		c := &candidate{info: fi, name: path.Join(opts.Dir, fi.Name), item: &Item{Name: fi.Name, Size: fi.Size}}
-		mb, m, sigs, err := readHead(ctx, opts.Source, c.name)
+		mb, m, sigs, err := readHead(ctx, opts.Source, c.name, opts.Identities)
 		if err != nil {
 			if ctx.Err() != nil {
 				return rep, ctx.Err()
@@ -248,7 +261,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 func load(ctx context.Context, opts Options, c *candidate) {
 	// The head again (see candidate): the same bundle only, or the file changed under us.
-	mb, m, _, err := readHead(ctx, opts.Source, c.name)
+	mb, m, _, err := readHead(ctx, opts.Source, c.name, opts.Identities)
 	if err == nil && digest.FromBytes(mb) != c.digest {
 		err = fmt.Errorf("the bundle changed while ingest ran (manifest %s, was %s)", digest.FromBytes(mb), c.digest)
 	}
@@ -283,7 +296,7 @@ func load(ctx context.Context, opts Options, c *candidate) {
 		prog = progress.Func(func(done, total int64) { opts.Progress(c.info.Name, done, total) })
 	}
 	// Through the trust gate, as load and verify: bundles only, whatever the file name.
-	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, BundlesOnly: true, Progress: prog})
+	in, err := intake.Load(ctx, opts.Store, intake.Input{Name: c.info.Name, R: rc}, intake.Options{Policy: opts.Policy, Images: opts.Images, BundlesOnly: true, Progress: prog, Identities: opts.Identities})
 	if err != nil {
 		if ctx.Err() != nil {
 			c.item.Outcome = Waiting
@@ -312,11 +325,11 @@ func finish(ctx context.Context, opts Options, c *candidate) {
 			c.item.MovedTo = "(deleted)"
 		}
 	case opts.DoneDir != "":
-		dst := path.Join(opts.DoneDir, c.info.Name)
-		if err := moveAside(ctx, opts.Source, c.name, dst); err != nil {
+		dst, err := moveAside(ctx, opts.Source, c.name, opts.DoneDir, c.info.Name, opts.Suffix)
+		if err != nil {
 			c.item.Warnings = append(c.item.Warnings, "move to done: "+err.Error())
 		} else {
-			c.item.MovedTo = dst
+			c.item.MovedTo = display(opts.DoneName, opts.DoneDir, dst)
 		}
 	}
 }
@@ -329,29 +342,70 @@ func fail(ctx context.Context, opts Options, c *candidate, cause error) {
 	if opts.FailedDir == "" {
 		return
 	}
-	dst := path.Join(opts.FailedDir, c.info.Name)
-	if err := moveAside(ctx, opts.Source, c.name, dst); err != nil {
+	dst, err := moveAside(ctx, opts.Source, c.name, opts.FailedDir, c.info.Name, opts.Suffix)
+	if err != nil {
 		c.item.Warnings = append(c.item.Warnings, "move to failed: "+err.Error())
 		return
 	}
-	c.item.MovedTo = dst
+	c.item.MovedTo = display(opts.FailedName, opts.FailedDir, dst)
 	text := fmt.Sprintf("bundle: %s\nfailed: %s\nreason: %s\n", c.info.Name, time.Now().UTC().Format(time.RFC3339), cause)
 	if c.digest != "" {
 		text += fmt.Sprintf("manifest: %s\nsequence: %d\n", c.digest, c.sequence)
 	}
-	if err := writeFile(ctx, opts.Source, dst+".reason", []byte(text)); err != nil {
+	if err := writeFile(ctx, opts.Source, path.Join(opts.FailedDir, dst+reasonSuffix), []byte(text)); err != nil {
 		c.item.Warnings = append(c.item.Warnings, "write reason: "+err.Error())
 	}
 }
 
-// moveAside renames src to dst; if dst exists (the same name failed or loaded before),
-// the new one gets a numbered suffix rather than replacing it.
-func moveAside(ctx context.Context, b transport.Backend, src, dst string) error {
-	err := b.Rename(ctx, src, dst)
-	for i := 1; err != nil && errors.Is(err, fs.ErrExist) && i < 100; i++ {
-		err = b.Rename(ctx, src, fmt.Sprintf("%s.%d", dst, i))
+// reasonSuffix names the file beside a failed bundle that says why it failed.
+const reasonSuffix = ".reason"
+
+// maxSlots bounds the numbered names tried for one bundle (NAME-2.imgx … NAME-999.imgx).
+const maxSlots = 999
+
+// moveAside moves src into dir under its own name base; if that name is taken (the same
+// name failed or loaded before), under NAME-2.imgx, NAME-3.imgx, … (before suffix, so the
+// file still matches *.imgx). A name counts as taken when the bundle or its reason file
+// exists: a reason left without its bundle keeps its slot. The backend's rename never
+// replaces, so a name taken meanwhile moves on to the next. It returns the base name used.
+func moveAside(ctx context.Context, b transport.Backend, src, dir, base, suffix string) (string, error) {
+	stem := strings.TrimSuffix(base, suffix)
+	for i := 1; i <= maxSlots; i++ {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d%s", stem, i, suffix)
+		}
+		dst := path.Join(dir, name)
+		if taken(ctx, b, dst) || taken(ctx, b, dst+reasonSuffix) {
+			continue
+		}
+		err := b.Rename(ctx, src, dst)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
 	}
-	return err
+	return "", fmt.Errorf("%s: %s and %d numbered names after it are taken: %w", where(b, dir), base, maxSlots-1, fs.ErrExist)
+}
+
+// taken reports whether name exists or cannot be ruled out (a link, a special file, a
+// damaged volume set: never a destination).
+func taken(ctx context.Context, b transport.Backend, name string) bool {
+	_, err := b.Stat(ctx, name)
+	return err == nil || !b.IsNotExist(err)
+}
+
+// display is name in dir as the caller spells dir (label), for the report.
+func display(label, dir, name string) string {
+	if label == "" {
+		label = dir
+	}
+	return strings.TrimSuffix(label, "/") + "/" + name
 }
 
 func writeFile(ctx context.Context, b transport.Backend, name string, data []byte) error {
@@ -370,13 +424,17 @@ func writeFile(ctx context.Context, b transport.Backend, name string, data []byt
 	return up.Commit(ctx)
 }
 
-func readHead(ctx context.Context, b transport.Backend, name string) ([]byte, *bundle.Manifest, [][]byte, error) {
+func readHead(ctx context.Context, b transport.Backend, name string, ids []age.Identity) ([]byte, *bundle.Manifest, [][]byte, error) {
 	rc, err := b.Open(ctx, name, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer rc.Close()
-	h, err := bundle.ReadHead(ctx, io.LimitReader(rc, 64<<20))
+	r, _, err := seal.MaybeOpen(rc, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err := bundle.ReadHead(ctx, io.LimitReader(r, 64<<20))
 	if err != nil {
 		return nil, nil, nil, err
 	}

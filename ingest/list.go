@@ -6,7 +6,10 @@ import (
 	"sort"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/transport"
 )
 
@@ -16,6 +19,9 @@ type ListOptions struct {
 	All bool
 	// Describe reads the head of each file (a few KiB) into Entry.Bundle.
 	Describe bool
+	// Identities decrypt the heads of encrypted bundles; without one that matches, an
+	// encrypted bundle is listed as such (Entry.Encrypted) and left undescribed.
+	Identities []age.Identity
 }
 
 // Entry is one file of a directory, as [List] returns it.
@@ -27,6 +33,8 @@ type Entry struct {
 	// its head is not a bundle's.
 	Err       error
 	NotBundle bool
+	// Encrypted is set for an encrypted (age) file, described or not.
+	Encrypted bool
 }
 
 // List returns the complete files of b's directory, sorted by name: uploads in progress
@@ -49,20 +57,26 @@ func List(ctx context.Context, b transport.Backend, opts ListOptions) ([]Entry, 
 	if opts.Describe {
 		for i := range entries {
 			if !entries[i].IsDir {
-				describe(ctx, b, &entries[i])
+				describe(ctx, b, &entries[i], opts.Identities)
 			}
 		}
 	}
 	return entries, nil
 }
 
-func describe(ctx context.Context, b transport.Backend, e *Entry) {
+func describe(ctx context.Context, b transport.Backend, e *Entry, ids []age.Identity) {
 	rc, err := b.Open(ctx, path.Clean(e.Name), 0)
 	if err != nil {
 		e.Err = err
 		return
 	}
 	defer rc.Close()
-	e.Bundle, e.Err = bundle.Describe(ctx, rc)
+	r, enc, err := seal.MaybeOpen(rc, ids)
+	e.Encrypted = enc
+	if err != nil {
+		e.Err = err
+		return
+	}
+	e.Bundle, e.Err = bundle.Describe(ctx, r)
 	e.NotBundle = e.Err != nil
 }

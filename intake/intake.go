@@ -15,6 +15,11 @@
 // The gate is its own package because it sits above both readers it chooses between
 // (bundle and archive) and below every command that takes input (load, verify, ingest):
 // putting it in either reader would make one format's package decide for the other.
+//
+// Encrypted input (an age file: package seal) is decrypted as the gate's first stage,
+// before detection, so the format, the trust policy and verify-before-commit all apply
+// to the plaintext exactly as to an unencrypted input; without a matching identity the
+// input is refused after its header, before anything else is read.
 package intake
 
 import (
@@ -25,12 +30,16 @@ import (
 	"io"
 	"slices"
 
+	"filippo.io/age"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/imagepolicy"
 	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/progress"
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -79,28 +88,48 @@ type Options struct {
 	Progress progress.Progress
 	// Archive tunes loads of foreign archives.
 	Archive archive.LoadOptions
+	// Images is the image-signature policy (see package imagepolicy): for every image it
+	// covers, a cosign signature by a trusted key (and the attestations it names) must
+	// travel with the image in the bundle, or the whole input is refused before commit.
+	// Only imgx bundles carry what it checks: with it configured, another format is
+	// refused like unsigned input.
+	Images *imagepolicy.Policy
+	// Identities decrypt an encrypted (age) input; see [seal.Open].
+	Identities []age.Identity
+	// Tag, if set, names the input's one untagged image, in the load's own commit (so
+	// only an input the policy accepted is ever named); an input without exactly one is
+	// refused with store.ErrTagTarget and nothing is added.
+	Tag ref.Ref
 }
 
 // Image is one image the load tagged (or stored untagged).
 type Image struct {
 	// Tag is the familiar form of the tag applied ("app:1.2"), "" for an untagged image:
 	// the name to show is the name applied.
-	Tag    string        `json:"tag,omitempty"`
+	Tag string `json:"tag,omitempty"`
+	// ID is the image ID listings show (config digest; the digest of an index); ""
+	// if it could not be read back after the commit.
+	ID     digest.Digest `json:"id"`
 	Digest digest.Digest `json:"digest"`
 }
 
 // Result describes an accepted input. Exactly one of Bundle and Archive is set.
 type Result struct {
 	Kind Kind `json:"format"`
+	// Encrypted is true when the input was an age file decrypted before the gate.
+	Encrypted bool `json:"encrypted,omitempty"`
 	// Verified is true only when trusted signatures satisfying the policy covered
 	// everything that was loaded.
 	Verified  bool     `json:"verified"`
 	TrustedBy []string `json:"trustedBy,omitempty"`
 	// Warnings are about trust: unverified input, signatures that failed beside valid ones.
-	Warnings []string           `json:"warnings,omitempty"`
-	Images   []Image            `json:"images"`
-	Bundle   *bundle.LoadResult `json:"bundle,omitempty"`
-	Archive  *archive.Result    `json:"archive,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Images   []Image  `json:"images"`
+	// ImagesVerified names the images whose signatures the image-signature policy checked
+	// and accepted.
+	ImagesVerified []string           `json:"imagesVerified,omitempty"`
+	Bundle         *bundle.LoadResult `json:"bundle,omitempty"`
+	Archive        *archive.Result    `json:"archive,omitempty"`
 }
 
 // Load passes in through the trust gate and, if it is accepted, into s: see the package
@@ -110,6 +139,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 	if err := pol.Check(); err != nil {
 		return nil, err
 	}
+	opts.Archive.Tag = opts.Tag
 	if in.Dir != "" {
 		f, err := archive.DetectDir(in.Dir)
 		if err != nil {
@@ -124,7 +154,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(f), r, pol), nil
 	}
-	kind, br, err := detect(in.R)
+	kind, br, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -136,18 +166,45 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		if err != nil {
 			return nil, err
 		}
-		return archiveResult(in.Name, Kind(r.Format), r, pol), nil
+		res := archiveResult(in.Name, Kind(r.Format), r, pol)
+		res.Encrypted = encrypted
+		return res, nil
 	}
-	br2, err := bundle.Load(ctx, s, br, bundle.LoadOptions{Policy: pol, Progress: opts.Progress})
+	var checked []string
+	lo := bundle.LoadOptions{Policy: pol, Progress: opts.Progress, Tag: opts.Tag}
+	if opts.Images.Configured() {
+		lo.CheckImages = func(ctx context.Context, tx *store.Tx, m *bundle.Manifest) (map[digest.Digest]string, error) {
+			r, err := CheckImages(ctx, opts.Images, tx, m)
+			if err != nil {
+				return nil, err
+			}
+			checked = r.Checked
+			return r.Signers, nil
+		}
+	}
+	br2, err := bundle.Load(ctx, s, br, lo)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy}
+	res := &Result{Kind: KindBundle, Bundle: br2, Verified: br2.Signature.Verified, TrustedBy: br2.Signature.TrustedBy, ImagesVerified: checked, Encrypted: encrypted}
 	if w := br2.Signature.Warning; w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
+	named := map[digest.Digest]bool{}
 	for _, im := range br2.Images {
-		res.Images = append(res.Images, Image{Tag: im.Tag(), Digest: im.Descriptor.Digest})
+		if im.Tag() != "" {
+			named[im.Descriptor.Digest] = true
+		}
+	}
+	for _, im := range br2.Images {
+		tag := im.Tag()
+		if tag == "" && !opts.Tag.IsZero() && !named[im.Descriptor.Digest] {
+			tag = opts.Tag.Familiar() // the name Load gave it
+		}
+		// Committed and verified: the manifest is in the store. The load succeeded even
+		// if it cannot be read back now; the image is then shown by its digest.
+		id, _ := s.ImageID(ctx, im.Descriptor)
+		res.Images = append(res.Images, Image{Tag: tag, ID: id, Digest: im.Descriptor.Digest})
 	}
 	return res, nil
 }
@@ -157,6 +214,10 @@ func gate(kind Kind, opts Options) error {
 	// The caller names the input in its own error prefix.
 	if opts.BundlesOnly {
 		return fmt.Errorf("%w: it is %s; only imgx bundles are read here", ErrNotBundle, article(kind))
+	}
+	if opts.Images.Configured() && !opts.Policy.AcceptUnverified {
+		return fmt.Errorf("it is %s, which %w: an image-signature policy is configured, and only imgx bundles carry the signatures it checks",
+			article(kind), ErrUnsignedFormat)
 	}
 	if opts.Policy.Configured() && !opts.Policy.AcceptUnverified {
 		return fmt.Errorf("it is %s, which %w: a trust policy is configured, so only imgx bundles whose signatures satisfy it are accepted",
@@ -173,7 +234,7 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 			verify.NotVerifiedPrefix, safetext.Quote(name), article(kind)))
 	}
 	for _, l := range r.Images {
-		res.Images = append(res.Images, Image{Tag: l.Name, Digest: l.Digest})
+		res.Images = append(res.Images, Image{Tag: l.Name, ID: l.ID, Digest: l.Digest})
 	}
 	return res
 }
@@ -183,6 +244,24 @@ func archiveResult(name string, kind Kind, r *archive.Result, pol verify.Policy)
 // stream that is not a bundle goes to the archive reader, which trust refuses; a stream
 // that claims to be one goes to the bundle reader, which checks everything.
 func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
+
+// detectDecrypt is detect behind decryption: an age file is opened with ids (and refused,
+// having read no more than its header, without a matching identity), and the format is
+// decided from the plaintext. The trust gate and the readers then see only plaintext.
+func detectDecrypt(r io.Reader, ids []age.Identity) (Kind, *bufio.Reader, bool, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	p, _ := br.Peek(seal.PeekSize)
+	if !seal.IsEncrypted(p) {
+		k, br2, err := detect(br)
+		return k, br2, false, err
+	}
+	plain, err := seal.Open(br, ids)
+	if err != nil {
+		return KindUnknown, nil, true, err
+	}
+	k, br2, err := detect(plain)
+	return k, br2, true, err
+}
 
 func detect(r io.Reader) (Kind, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
@@ -224,6 +303,10 @@ type VerifyOptions struct {
 	DigestOnly bool
 	// Fast skips decompressing layers to check their diff IDs (bundle.VerifyOptions).
 	Fast bool
+	// Identities decrypt an encrypted (age) input; see [seal.Open].
+	Identities []age.Identity
+	// Images is the image-signature policy checked as load would (see Options.Images).
+	Images *imagepolicy.Policy
 }
 
 // Verify checks a bundle input without storing anything, through the same gate as Load:
@@ -248,14 +331,21 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		}
 		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
-	kind, br, err := detect(in.R)
+	kind, br, _, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
 	if kind != KindBundle {
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
-	rep, err := bundle.Verify(ctx, br, bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast})
+	vo := bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast}
+	if opts.Images.Configured() {
+		vo.CheckImages = func(ctx context.Context, blobs bundle.BlobOpener, m *bundle.Manifest) error {
+			_, err := CheckImages(ctx, opts.Images, blobs, m)
+			return err
+		}
+	}
+	rep, err := bundle.Verify(ctx, br, vo)
 	if rep == nil {
 		return nil, err
 	}
@@ -263,4 +353,26 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		rep.Problems = append(rep.Problems, ErrNotVerified)
 	}
 	return rep, rep.Err()
+}
+
+// CheckImages applies the image-signature policy to the images of bundle manifest m,
+// reading their artifacts through blobs (the load's transaction, before commit). An
+// image's repository is that of the tag it gets; an untagged image has none.
+func CheckImages(ctx context.Context, p *imagepolicy.Policy, blobs imagepolicy.Blobs, m *bundle.Manifest) (*imagepolicy.Result, error) {
+	var ims []imagepolicy.Image
+	for _, im := range m.Images {
+		i := imagepolicy.Image{Name: im.Descriptor.Digest.String(), Digest: im.Descriptor.Digest}
+		if t := im.Tag(); t != "" {
+			i.Name = t
+			if r, err := ref.ParseNamed(im.Ref); err == nil {
+				i.Repository = r.Name()
+			}
+		}
+		ims = append(ims, i)
+	}
+	arts := make([]store.Artifact, 0, len(m.Artifacts))
+	for _, a := range m.Artifacts {
+		arts = append(arts, store.Artifact{Subject: a.Subject, Kind: a.Kind, Desc: a.Descriptor})
+	}
+	return p.Check(ctx, blobs, ims, arts)
 }

@@ -32,6 +32,11 @@ type PullOptions struct {
 	// platform stores that platform's manifest (digest unchanged); several store a new
 	// index listing just them, which has a new digest.
 	Platforms []ocispec.Platform
+	// ExcludeExtras leaves out the signatures, attestations and SBOMs attached to the
+	// image; by default Pull stores them too (see store.Artifact), within Limits.
+	ExcludeExtras bool
+	// Limits bounds the artifacts taken along.
+	Limits ArtifactLimits
 }
 
 // PullResult describes what Pull stored.
@@ -46,6 +51,7 @@ type PullResult struct {
 	FetchedBytes int64              `json:"fetched_bytes"`  // bytes downloaded for them
 	Present      int                `json:"already_stored"` // blobs the store already had
 	Reused       int                `json:"reused_staged"`  // of which an earlier, failed pull had verified and staged
+	Artifacts    []PulledArtifact   `json:"artifacts"`      // signatures, attestations, SBOMs stored with the image
 }
 
 // manifestBlob is a manifest fetched by digest, to be stored as is.
@@ -101,9 +107,32 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 		return nil, fmt.Errorf("pull %s: %w", src, err)
 	}
 
-	// Everything the images use, once each.
+	// The artifacts attached to the index and to each manifest stored (not to an index
+	// trimmed here: nothing can be attached to a digest the registry never served).
+	var found []foundArtifact
+	res.Artifacts = []PulledArtifact{}
+	if !o.ExcludeExtras {
+		var subjects []digest.Digest
+		for _, mb := range manifests {
+			if !(res.Trimmed && mb.desc.Digest == root.Digest) {
+				subjects = append(subjects, mb.desc.Digest)
+			}
+		}
+		if found, err = findArtifacts(ctx, puller, append(o.remoteOptions(rt), remote.WithContext(ctx)), r.Context(), subjects, o.Limits, o.jobs()); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src, err)
+		}
+	}
+	// Everything the images and artifacts use, once each.
 	need := map[digest.Digest]ocispec.Descriptor{}
 	platforms := []string{}
+	for _, fa := range found {
+		size := fa.desc.Size
+		for _, d := range append([]ocispec.Descriptor{fa.m.Config}, fa.m.Layers...) {
+			need[d.Digest] = d
+			size += d.Size
+		}
+		res.Artifacts = append(res.Artifacts, PulledArtifact{Kind: fa.art.Kind, Digest: fa.desc.Digest, Subject: fa.art.Subject, Source: fa.source, Size: size})
+	}
 	for _, mb := range manifests {
 		if !oci.IsManifest(mb.desc.MediaType) {
 			continue
@@ -196,6 +225,14 @@ func Pull(ctx context.Context, s *store.Store, src string, o PullOptions) (*Pull
 	for _, mb := range manifests {
 		if _, err := tx.Put(ctx, bytes.NewReader(mb.data), mb.desc); err != nil {
 			return nil, fmt.Errorf("pull %s: manifest %s: %w", src, mb.desc.Digest, err)
+		}
+	}
+	for _, fa := range found {
+		if _, err := tx.Put(ctx, bytes.NewReader(fa.data), fa.desc); err != nil {
+			return nil, fmt.Errorf("pull %s: %s %s: %w", src, fa.art.Kind, fa.desc.Digest, err)
+		}
+		if err := tx.AddArtifact(fa.art); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src, err)
 		}
 	}
 	if tag.Digest() != "" {

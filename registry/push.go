@@ -34,6 +34,8 @@ type PushResult struct {
 	UploadedBytes int64         `json:"uploaded_bytes"` // their size
 	Mounted       int           `json:"mounted"`        // mounted from another repository
 	Existing      int           `json:"existing"`       // already in the destination repository
+	// Artifacts are the signatures, attestations and SBOMs pushed with the image.
+	Artifacts []PushedArtifact `json:"artifacts"`
 }
 
 // Pusher pushes images from a store. It remembers which blobs it has seen in which
@@ -50,6 +52,10 @@ type Pusher struct {
 	known     map[string]name.Repository // registry + " " + digest → a repository holding it
 	loaded    map[string]bool            // registries whose hints were read from the store
 	mountRepo name.Repository
+
+	// ExcludeExtras pushes images without their artifacts (signatures, attestations,
+	// SBOMs); by default each is pushed next to its image (see PushArtifacts).
+	ExcludeExtras bool
 }
 
 // NewPusher returns a Pusher for images of s.
@@ -183,6 +189,12 @@ func (p *Pusher) Push(ctx context.Context, src store.Resolved, dst string) (*Pus
 			res.Existing++
 		}
 		p.known[dr.Context().RegistryStr()+" "+d] = dr.Context()
+	}
+	res.Artifacts = []PushedArtifact{}
+	if !p.ExcludeExtras {
+		if res.Artifacts, err = p.PushArtifacts(ctx, src.Desc, dr.Context()); err != nil {
+			return nil, fmt.Errorf("push %s: %w", dst, err)
+		}
 	}
 	p.saveHints(ctx, dr.Context().Registry)
 	return res, nil

@@ -29,6 +29,9 @@ type PushJob struct {
 type PushAllPlan struct {
 	Jobs    []PushJob // sorted by destination
 	Skipped int       // untagged images, which have no repository path to keep
+	// ExcludeExtras pushes the images without their signatures, attestations and SBOMs
+	// ([Pusher].ExcludeExtras).
+	ExcludeExtras bool
 }
 
 // PlanAll plans pushing every tagged image of s under prefix (REGISTRY/PREFIX), each to
@@ -112,6 +115,7 @@ func PushAll(ctx context.Context, s *store.Store, plan *PushAllPlan, o Options, 
 		return nil, err
 	}
 	defer p.Close()
+	p.ExcludeExtras = plan.ExcludeExtras
 	res := &PushAllResult{Outcomes: []PushOutcome{}, Skipped: plan.Skipped, planned: len(plan.Jobs)}
 	for _, j := range plan.Jobs {
 		out := PushOutcome{PushJob: j}

@@ -126,4 +126,19 @@ else
   echo "(skopeo not installed: scripts/install-deps.sh --demo installs it)"
 fi
 
+step "11. handing out sticks: one encrypted bundle written to two sticks at once, loaded with the site's key"
+# The site's age key: the sender holds only its recipient (public). The bundle is made
+# once and written to both sticks, each read back (--verify); without the key it is opaque.
+mkdir -p "$OUT/stick1" "$OUT/stick2"
+run "$IMGX" keygen --encryption --output-prefix "$OUT/site"
+rcpt=$(cat "$OUT/site-encryption.pub")
+run "$IMGX" save example/hello:1.0 --sign-key "$OUT/release.key" --encrypt-to "$rcpt" --verify \
+  -o "$OUT/stick1/hello.imgx" -o "$OUT/stick2/hello.imgx"
+cmp "$OUT/stick1/hello.imgx" "$OUT/stick2/hello.imgx" && echo "both sticks hold the same bytes"
+run "$IMGX" ls --long "$OUT/stick1"
+if "$IMGX" --store "$OUT/store-e" load --key "$OUT/release.pub" -i "$OUT/stick1/hello.imgx" 2>/dev/null; then
+  echo "BUG: an encrypted bundle loaded without the identity"; exit 1
+fi
+run "$IMGX" --store "$OUT/store-e" load --key "$OUT/release.pub" --identity-file "$OUT/site-encryption.key" -i "$OUT/stick2/hello.imgx"
+
 printf '\ndemo finished: outputs in %s\n' "$OUT"

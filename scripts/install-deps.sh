@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers imgx's tests run against (skopeo, umoci, podman, OpenSSH sshd,
-# vsftpd, docker-registry, zstd, openssl, bzip2) from Debian's packages, and builds cosign.
+# vsftpd, docker-registry, zstd, openssl, bzip2; bash-completion, zsh and fish for the
+# completion tests; age for the encryption interop tests) from Debian's packages, and builds
+# cosign.
 # Does nothing for tools already present, so `make test` stays fast on a prepared machine.
 # Needs root (or sudo) only when something is missing. Fails if anything cannot be
 # installed: under IMGX_REAL_TESTS=1 a missing peer fails its tests.
@@ -25,6 +27,16 @@ have bzip2 || need+=(bzip2)
 # basics), not cosign, which only the tests need and which takes minutes to build.
 demo=false
 [ "${1:-}" = "--demo" ] && demo=true
+# Test-only peers, not needed by `make demo`.
+$demo || have age || need+=(age)
+
+# The shells the completion tests source the generated scripts in (tests only).
+if ! $demo; then
+  have bash || need+=(bash)
+  [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
+  have zsh || need+=(zsh)
+  have fish || need+=(fish)
+fi
 
 cosign() {
   $demo && return 0

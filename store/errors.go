@@ -26,6 +26,9 @@ var (
 	ErrIncomplete = errors.New("content graph cannot be read completely")
 	// ErrNoStore: OpenExisting found no store (no OCI layout marker) at the path.
 	ErrNoStore = errors.New("no store")
+	// ErrTagTarget: a name was given for an input's untagged image (load --tag), but the
+	// input does not hold exactly one.
+	ErrTagTarget = errors.New("a name for the untagged image needs exactly one")
 )
 
 // MismatchError reports a blob whose bytes hash to another digest.

@@ -24,6 +24,22 @@ type PruneReport struct {
 	Leftovers  int             `json:"leftovers"`         // staged or temporary files of interrupted writes removed
 	BytesFreed int64           `json:"bytes_freed"`       // total size of both
 	Missing    []digest.Digest `json:"missing,omitempty"` // configs and layers images use that are missing (nothing hidden; 'imgx check' reports them)
+	Artifacts  int             `json:"artifacts"`         // artifact entries removed because no kept image reaches their subject
+	Images     []PrunedImage   `json:"images,omitempty"`  // untagged images removed (PruneOptions.Untagged), in index.json order
+}
+
+// PrunedImage is an untagged image [Store.PruneWith] removed.
+type PrunedImage struct {
+	ID     digest.Digest `json:"id"`     // image ID, as listings show it ("" if its manifest was unreadable)
+	Digest digest.Digest `json:"digest"` // manifest or index digest
+}
+
+// PruneOptions tune [Store.PruneWith].
+type PruneOptions struct {
+	// Untagged also removes the images index.json lists without any name (what docker
+	// calls dangling images: pulled by digest, or left by an interrupted tool), before
+	// the blobs no remaining image reaches. Images named only by a raw ref.name stay.
+	Untagged bool
 }
 
 // Prune removes blobs that no index entry reaches and the leftovers of interrupted writes.
@@ -34,7 +50,34 @@ type PruneReport struct {
 // Prune returns an error wrapping ErrIncomplete that names the image and the blob. A
 // missing config or layer hides nothing and does not stop it (see PruneReport.Missing).
 func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
-	_, rep, err := s.collect(ctx, nil)
+	return s.PruneWith(ctx, PruneOptions{})
+}
+
+// PruneWith is [Store.Prune] with options. With Untagged, the untagged images are
+// removed in the same locked step and under the same rule: if the graph of the images
+// that stay cannot be read completely, nothing is removed, neither images nor blobs.
+func (s *Store) PruneWith(ctx context.Context, opts PruneOptions) (PruneReport, error) {
+	var drop func(Entry) bool
+	ids := map[digest.Digest]digest.Digest{} // read while the manifests are still there
+	if opts.Untagged {
+		drop = func(e Entry) bool {
+			if !e.Ref.IsZero() || e.Name != "" {
+				return false
+			}
+			if id, err := s.ImageID(ctx, e.Desc); err == nil {
+				ids[e.Desc.Digest] = id
+			}
+			return true
+		}
+	}
+	removed, rep, err := s.collect(ctx, drop)
+	seen := map[digest.Digest]bool{}
+	for _, e := range removed {
+		if !seen[e.Desc.Digest] {
+			seen[e.Desc.Digest] = true
+			rep.Images = append(rep.Images, PrunedImage{ID: ids[e.Desc.Digest], Digest: e.Desc.Digest})
+		}
+	}
 	return rep, err
 }
 
@@ -63,8 +106,9 @@ func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, Pr
 		return nil, rep, fmt.Errorf("prune %s: %w: %w; nothing deleted", s.root, ErrIncomplete, err)
 	}
 	var removed []Entry
-	kept := make([]ocispec.Descriptor, 0, len(ix.Manifests))
-	for _, d := range ix.Manifests {
+	images, arts := splitEntries(ix.Manifests)
+	kept := make([]ocispec.Descriptor, 0, len(images))
+	for _, d := range images {
 		if drop != nil {
 			if e := entryOf(d); drop(e) {
 				removed = append(removed, e)
@@ -77,8 +121,15 @@ func (s *Store) collect(ctx context.Context, drop func(Entry) bool) ([]Entry, Pr
 	if err != nil {
 		return nil, rep, fmt.Errorf("prune %s: %w; nothing deleted", s.root, err)
 	}
-	if len(removed) > 0 {
-		ix.Manifests = kept
+	// Artifacts follow their subject: those attached to what the kept images reach stay,
+	// with what they reach; the others go.
+	keptArts, err := s.keptArtifacts(ctx, arts, reach)
+	if err != nil {
+		return nil, rep, fmt.Errorf("prune %s: %w; nothing deleted", s.root, err)
+	}
+	rep.Artifacts = len(arts) - len(keptArts)
+	if len(removed) > 0 || rep.Artifacts > 0 {
+		ix.Manifests = append(kept, keptArts...)
 		if err := s.writeIndex(ix); err != nil {
 			return nil, rep, fmt.Errorf("remove images: %w", err)
 		}
@@ -190,6 +241,8 @@ func (p Problem) Unwrap() error { return p.Err }
 // CheckReport is the result of [Store.Check].
 type CheckReport struct {
 	Images      int       `json:"images"`
+	Artifacts   int       `json:"artifacts"`        // signatures, attestations, SBOMs attached to images
+	Orphans     int       `json:"orphan_artifacts"` // artifacts whose subject no image reaches (prune removes them); not a problem
 	Blobs       int       `json:"blobs"`
 	Bytes       int64     `json:"bytes"`
 	Unreachable int       `json:"unreachable"` // blobs no image uses (prune removes them); not a problem
@@ -246,7 +299,8 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 		return rep, nil
 	}
 	reached := map[digest.Digest]bool{}
-	for _, top := range ix.Manifests {
+	images, arts := splitEntries(ix.Manifests)
+	for _, top := range images {
 		rep.Images++
 		label := entryOf(top).Label()
 		if !oci.IsManifest(top.MediaType) && !oci.IsIndex(top.MediaType) {
@@ -254,6 +308,27 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 				Reason: fmt.Sprintf("index.json lists it as %q, a media type whose references imgx cannot read (prune refuses to run)", top.MediaType)})
 		}
 		s.checkTree(ctx, label, top, bad, reached, &rep)
+	}
+	// Artifacts are checked like images; one whose subject no image reaches is not a
+	// problem (prune removes it), it is counted.
+	subjects := map[digest.Digest]bool{}
+	for d := range reached {
+		subjects[d] = true
+	}
+	attachedTo := map[digest.Digest]bool{}
+	for _, a := range attached(arts, subjects) {
+		attachedTo[a.Desc.Digest] = true
+	}
+	for _, a := range arts {
+		rep.Artifacts++
+		if !a.Kind.Valid() {
+			rep.Problems = append(rep.Problems, Problem{Image: a.Subject.String(), Blob: a.Desc.Digest,
+				Reason: fmt.Sprintf("artifact of unknown kind %q", a.Kind)})
+		}
+		if !attachedTo[a.Desc.Digest] {
+			rep.Orphans++
+		}
+		s.checkTree(ctx, a.label(), a.Desc, bad, reached, &rep)
 	}
 	for _, e := range entries {
 		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())

@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/internal/testutil"
+	"github.com/imgx/imgx/ref"
 )
 
 // gcFixture is a store with two tagged images and one unreferenced blob, so that a
@@ -130,29 +131,105 @@ func TestHostilePruneIncompleteGraph(t *testing.T) {
 		}, []string{"odd:1", "application/vnd.example.unknown+json"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newGCFixture(t)
-			tt.break_(t, f)
-			before := testutil.TreeHash(t, f.s.Root())
-			rep, err := f.s.Prune(context.Background())
-			if err == nil {
-				t.Fatalf("Prune succeeded (deleted %d blobs), want an error", len(rep.Blobs))
+		for _, untagged := range []bool{false, true} {
+			name := tt.name
+			if untagged {
+				name += "/untagged" // prune --untagged: an untagged image it would remove
 			}
-			if !errors.Is(err, ErrIncomplete) {
-				t.Errorf("Prune error %q does not wrap ErrIncomplete", err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Prune error %q does not name %q", err, w)
+			t.Run(name, func(t *testing.T) {
+				f := newGCFixture(t)
+				if untagged {
+					f.addUntagged(t, "layer of an untagged image")
 				}
-			}
-			if len(rep.Blobs) != 0 || rep.BytesFreed != 0 {
-				t.Errorf("report claims deletions: %+v", rep)
-			}
-			if after := testutil.TreeHash(t, f.s.Root()); after != before {
-				t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
-			}
-		})
+				tt.break_(t, f)
+				before := testutil.TreeHash(t, f.s.Root())
+				rep, err := f.s.PruneWith(context.Background(), PruneOptions{Untagged: untagged})
+				if err == nil {
+					t.Fatalf("Prune succeeded (deleted %d blobs), want an error", len(rep.Blobs))
+				}
+				if !errors.Is(err, ErrIncomplete) {
+					t.Errorf("Prune error %q does not wrap ErrIncomplete", err)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("Prune error %q does not name %q", err, w)
+					}
+				}
+				if len(rep.Blobs) != 0 || rep.BytesFreed != 0 || len(rep.Images) != 0 {
+					t.Errorf("report claims deletions: %+v", rep)
+				}
+				if after := testutil.TreeHash(t, f.s.Root()); after != before {
+					t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
+				}
+			})
+		}
+	}
+}
+
+// addUntagged commits an image without a name (as pull by digest or save --flatten's
+// temporary leave them) and returns its manifest.
+func (f *gcFixture) addUntagged(t *testing.T, layer string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	tx, _ := f.s.Begin(ctx)
+	d := stageImage(t, tx, []byte(layer))
+	tx.Tag(ref.Ref{}, d)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestPruneUntagged: prune --untagged removes the images index.json lists without a
+// name, then every blob no remaining image reaches; blobs a tagged image shares with a
+// removed one stay. Plain prune keeps untagged images.
+func TestPruneUntagged(t *testing.T) {
+	ctx := context.Background()
+	f := newGCFixture(t)
+	u := f.addUntagged(t, "layer of an untagged image")
+	um := f.manifest(u)
+	// An untagged image sharing app 1's layer (another config): the layer stays.
+	a1 := f.manifest(f.app1)
+	tx, _ := f.s.Begin(ctx)
+	cfg, _ := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":["`+a1.Layers[0].Digest.String()+`"]}}`))
+	sm := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: a1.Layers}
+	sm.SchemaVersion = 2
+	smb, _ := json.Marshal(sm)
+	shared, _ := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, smb)
+	tx.Tag(ref.Ref{}, shared)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.s.Prune(ctx)
+	if err != nil || len(rep.Images) != 0 || !f.s.Has(u.Digest) {
+		t.Fatalf("plain prune: %+v, %v; the untagged image must stay", rep, err)
+	}
+	rep, err = f.s.PruneWith(ctx, PruneOptions{Untagged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Images) != 2 || rep.Images[0].Digest != u.Digest || rep.Images[0].ID != um.Config.Digest || rep.Images[1].Digest != shared.Digest {
+		t.Errorf("images removed %+v, want %s (ID %s) and %s", rep.Images, u.Digest, um.Config.Digest, shared.Digest)
+	}
+	if !f.s.Has(a1.Layers[0].Digest) {
+		t.Error("the layer app 1 shares with a removed image was removed")
+	}
+	for _, d := range []digest.Digest{u.Digest, um.Config.Digest, um.Layers[0].Digest, shared.Digest, cfg.Digest} {
+		if f.s.Has(d) {
+			t.Errorf("blob %s of the untagged image is still there", d)
+		}
+	}
+	for _, d := range []ocispec.Descriptor{f.app1, f.app2} {
+		if _, err := f.s.ImageID(ctx, d); err != nil {
+			t.Errorf("tagged image %s damaged: %v", d.Digest, err)
+		}
+	}
+	entries, _ := f.s.Entries()
+	if len(entries) != 2 {
+		t.Errorf("index.json lists %d entries, want app:1 and app:2", len(entries))
+	}
+	if c, err := f.s.Check(ctx); err != nil || !c.OK() {
+		t.Errorf("check after prune --untagged: %+v, %v", c, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,7 +70,12 @@ func entryOf(d ocispec.Descriptor) Entry {
 //   - no ref.name: the containerd name.
 //
 // A name that is not a valid reference is returned raw, with a zero Ref.
+// entryRefCalls counts entry parses: the many-tags test checks that a commit parses each
+// entry a bounded number of times (work, not wall-clock time, which a shared machine skews).
+var entryRefCalls atomic.Int64
+
 func entryRef(d ocispec.Descriptor) (ref.Ref, string) {
+	entryRefCalls.Add(1)
 	name, full := d.Annotations[annotationRefNameKey], d.Annotations[AnnotationFullName]
 	var fr ref.Ref
 	if full != "" {
@@ -98,6 +104,9 @@ func (s *Store) Entries() ([]Entry, error) {
 	}
 	out := make([]Entry, 0, len(ix.Manifests))
 	for _, d := range ix.Manifests {
+		if isArtifactEntry(d) {
+			continue // not an image; see Artifacts
+		}
 		out = append(out, entryOf(d))
 	}
 	return out, nil
@@ -137,7 +146,12 @@ func setTags(ix *ocispec.Index, tags []tagOp) {
 			}
 		}
 	}
+	var arts []ocispec.Descriptor // kept as they are, after the images
 	for _, d := range ix.Manifests {
+		if isArtifactEntry(d) {
+			arts = append(arts, d)
+			continue
+		}
 		er, raw := entryRef(d)
 		e := &entry{d: d, untagged: er.IsZero() && raw == ""}
 		if !er.IsZero() {
@@ -170,7 +184,7 @@ func setTags(ix *ocispec.Index, tags []tagOp) {
 			kept = append(kept, e.d)
 		}
 	}
-	ix.Manifests = kept
+	ix.Manifests = append(kept, arts...)
 }
 
 // Tag points r at desc, which must be committed (with everything it reaches).
@@ -204,7 +218,7 @@ func (s *Store) Untag(ctx context.Context, r ref.Ref) (ocispec.Descriptor, bool,
 		found := false
 		kept := ix.Manifests[:0]
 		for _, d := range ix.Manifests {
-			if er, _ := entryRef(d); !er.IsZero() && er.String() == r.String() {
+			if er, _ := entryRef(d); !isArtifactEntry(d) && !er.IsZero() && er.String() == r.String() {
 				removed, found = d, true
 				continue
 			}
@@ -242,7 +256,7 @@ func (s *Store) Remove(ctx context.Context, match func(Entry) bool, prune bool) 
 	err := s.updateIndex(func(ix *ocispec.Index) error {
 		kept := ix.Manifests[:0]
 		for _, d := range ix.Manifests {
-			if e := entryOf(d); match(e) {
+			if e := entryOf(d); !isArtifactEntry(d) && match(e) {
 				removed = append(removed, e)
 				continue
 			}
@@ -272,6 +286,15 @@ func (r Resolved) Matches(e Entry) bool {
 		return e.Ref.IsZero() && e.Name == r.Name
 	}
 	return e.Desc.Digest == r.Desc.Digest
+}
+
+// ShortID is the form of an image ID that listings (imgx images) and messages show: its
+// first 12 hex digits, as docker shows them. Resolve takes it back.
+func ShortID(id digest.Digest) string {
+	if h := id.Encoded(); len(h) > 12 {
+		return h[:12]
+	}
+	return id.Encoded()
 }
 
 // ImageID returns the ID docker shows for an image: its config digest for a manifest;
@@ -327,6 +350,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 			return Resolved{}, fmt.Errorf("image %s: an image ID prefix needs at least 4 hex digits: %w", in, ErrNotFound)
 		}
 		matches := map[digest.Digest]Entry{}
+		ids := map[digest.Digest]digest.Digest{}
 		for _, e := range entries {
 			id, err := s.ImageID(ctx, e.Desc)
 			if err != nil {
@@ -335,6 +359,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 			if strings.HasPrefix(id.Encoded(), prefix) || strings.HasPrefix(e.Desc.Digest.Encoded(), prefix) {
 				if _, ok := matches[e.Desc.Digest]; !ok {
 					matches[e.Desc.Digest] = e
+					ids[e.Desc.Digest] = id
 				}
 			}
 		}
@@ -347,7 +372,7 @@ func (s *Store) Resolve(ctx context.Context, in string) (Resolved, error) {
 		default:
 			var names []string
 			for d, e := range matches {
-				names = append(names, fmt.Sprintf("%s (%s)", d.Encoded()[:12], e.Display()))
+				names = append(names, fmt.Sprintf("%s (%s)", ShortID(ids[d]), e.Display()))
 			}
 			sort.Strings(names)
 			return Resolved{}, fmt.Errorf("image ID prefix %s matches %d images: %s: %w", in, len(matches), strings.Join(names, ", "), ErrAmbiguous)

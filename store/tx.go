@@ -25,11 +25,12 @@ type Tx struct {
 	s    *Store
 	live *flock.Flock
 
-	mu      sync.Mutex
-	staged  map[digest.Digest]bool // staged by this or an earlier (interrupted) tx; true if written by this tx
-	tags    []tagOp
-	records []record
-	done    bool
+	mu        sync.Mutex
+	staged    map[digest.Digest]bool // staged by this or an earlier (interrupted) tx; true if written by this tx
+	tags      []tagOp
+	artifacts []Artifact
+	records   []record
+	done      bool
 
 	syncs   sync.WaitGroup // background fsync+rename of large staged blobs
 	syncErr error
@@ -242,6 +243,57 @@ func (tx *Tx) Tag(r ref.Ref, desc ocispec.Descriptor) {
 	tx.mu.Unlock()
 }
 
+// NameUntagged gives r to the one image this transaction adds without a name, instead
+// of leaving it untagged (load --tag): in the same commit, so the name never points at
+// an image that was not committed. An image that is also tagged in the transaction is
+// named already. Without exactly one untagged image it changes nothing and returns
+// [TagTargetError]'s error.
+func (tx *Tx) NameUntagged(r ref.Ref) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	named := map[digest.Digest]bool{}
+	images := map[digest.Digest]bool{}
+	for _, op := range tx.tags {
+		images[op.desc.Digest] = true
+		if !op.ref.IsZero() {
+			named[op.desc.Digest] = true
+		}
+	}
+	target := -1
+	untagged := map[digest.Digest]bool{}
+	for i, op := range tx.tags {
+		if op.ref.IsZero() && !named[op.desc.Digest] {
+			if !untagged[op.desc.Digest] {
+				target = i
+			}
+			untagged[op.desc.Digest] = true
+		}
+	}
+	if err := TagTargetError(len(images), len(untagged)); err != nil {
+		return err
+	}
+	tx.tags[target].ref = r
+	return nil
+}
+
+// TagTargetError is nil when an input of n images, untagged of them without a name, has
+// exactly one image to name; otherwise an error wrapping ErrTagTarget that says why.
+func TagTargetError(n, untagged int) error {
+	if untagged == 1 {
+		return nil
+	}
+	images := "1 image"
+	if n != 1 {
+		images = fmt.Sprintf("%d images", n)
+	}
+	switch untagged {
+	case 0:
+		return fmt.Errorf("the input holds %s, none untagged: %w", images, ErrTagTarget)
+	default:
+		return fmt.Errorf("the input holds %s, %d untagged: %w", images, untagged, ErrTagTarget)
+	}
+}
+
 // Commit checks that every tagged image is complete (all blobs it reaches are committed
 // or staged), then moves the staged blobs into blobs/ and updates index.json in one locked
 // step. If the check fails nothing changes and the error wraps ErrMissingBlob.
@@ -273,6 +325,11 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			return fmt.Errorf("image %s: %w", t.ref.Familiar(), err)
 		}
 	}
+	for _, a := range tx.artifacts {
+		if err := tx.walk(ctx, a.Desc, need); err != nil {
+			return fmt.Errorf("%s: %w", a.label(), err)
+		}
+	}
 	for d := range need {
 		if tx.s.Has(d) {
 			if tx.staged[d] {
@@ -287,9 +344,10 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	if err := syncDir(filepath.Dir(tx.s.BlobPath(digest.FromString("")))); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if len(tx.tags) > 0 {
+	if len(tx.tags) > 0 || len(tx.artifacts) > 0 {
 		if err := tx.s.updateIndexLocked(func(ix *ocispec.Index) error {
 			setTags(ix, tx.tags)
+			addArtifacts(ix, tx.artifacts)
 			return nil
 		}); err != nil {
 			return fmt.Errorf("commit: %w", err)

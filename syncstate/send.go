@@ -66,7 +66,9 @@ type SendResult struct {
 // is written (unless opts.Always); the state records the bundle only after publish
 // returned, so a failed run leaves it as it was and the next one ships everything still
 // missing. A state file that cannot be written afterwards is an error wrapping
-// [ErrNotRecorded] (the bundle is published nonetheless).
+// [ErrNotRecorded] (the bundle is published nonetheless). When publish fails after the
+// bundle was made (say some destinations of a fan-out failed), Send returns the result
+// with publish's error and records nothing.
 func Send(ctx context.Context, s *store.Store, images []store.Resolved, publish Publisher, opts SendOptions) (*SendResult, error) {
 	bo := opts.Bundle
 	res := &SendResult{}
@@ -109,6 +111,12 @@ func Send(ctx context.Context, s *store.Store, images []store.Resolved, publish 
 		return err
 	})
 	if err != nil {
+		if res.Bundle != nil {
+			// The bundle was made but publish failed, perhaps only in part (some
+			// destinations of a fan-out): the result comes back for the report, and the
+			// state is not recorded.
+			return res, err
+		}
 		return nil, err
 	}
 	if st == nil {

@@ -103,10 +103,29 @@ func Put(ctx context.Context, b Backend, name string, src io.Reader, opts PutOpt
 	return res, nil
 }
 
+// HashedReader is a source whose sha256 its producer computes once for several uploads
+// of the same bytes (dial.WriteMany writing one bundle to many sticks). [Put] then takes
+// the hash states from it instead of hashing again what it writes: the whole-file sum and
+// the checkpoint sums of the resume state are the same, computed once. The bytes of the
+// partial upload a Put resumes from are still hashed or compared by that Put itself, and
+// a read back (dial.ReadBack) still hashes what each destination holds.
+type HashedReader interface {
+	io.Reader
+	// HashInterval is the distance between two states it keeps; Put uses the reader's
+	// states only when it equals its own checkpoint interval.
+	HashInterval() int64
+	// SHA256State returns the marshalled state (encoding.BinaryMarshaler of
+	// crypto/sha256) after the first n bytes of the stream. It fails unless exactly n
+	// bytes have been read from this reader and n is a multiple of HashInterval or the
+	// end of the stream.
+	SHA256State(n int64) ([]byte, error)
+}
+
 type putter struct {
 	ctx       context.Context
 	u         Upload
 	src       io.Reader
+	shared    HashedReader // set when src hashes for us: p.h is set from it at checkpoints
 	interval  int64
 	saveEvery int
 	prog      progress.Progress
@@ -120,6 +139,11 @@ func (p *putter) run(b Backend, name string, opts PutOptions) (PutResult, error)
 	pending, err := p.resume(opts.NoResume)
 	if err != nil {
 		return PutResult{}, err
+	}
+	// What resume kept was hashed or compared here; what is written from now on is
+	// exactly the shared stream from p.pos, whose hash its producer has.
+	if hr, ok := p.src.(HashedReader); ok && hr.HashInterval() == p.interval {
+		p.shared = hr
 	}
 	resumed := p.pos
 	if opts.Size > 0 {
@@ -151,6 +175,9 @@ func (p *putter) run(b Backend, name string, opts PutOptions) (PutResult, error)
 			return PutResult{}, fmt.Errorf("read source at byte %d: %w", p.pos, rerr)
 		}
 	}
+	if err := p.syncHash(); err != nil {
+		return PutResult{}, err
+	}
 	if err := p.u.Commit(p.ctx); err != nil {
 		return PutResult{}, err
 	}
@@ -163,11 +190,16 @@ func (p *putter) write(data []byte) error {
 	if _, err := p.u.Write(data); err != nil {
 		return err
 	}
-	p.h.Write(data)
+	if p.shared == nil {
+		p.h.Write(data)
+	}
 	p.pos += int64(len(data))
 	p.prog.Add(int64(len(data)))
 	if p.pos%p.interval != 0 {
 		return nil
+	}
+	if err := p.syncHash(); err != nil {
+		return err
 	}
 	p.st.Sums = append(p.st.Sums, p.h.Sum(nil))
 	if len(p.st.Sums)%p.saveEvery != 0 {
@@ -183,6 +215,22 @@ func (p *putter) write(data []byte) error {
 		return err
 	}
 	return p.u.Checkpoint(p.ctx, js)
+}
+
+// syncHash brings p.h to p.pos from the shared source, if any: its state after the
+// bytes written, which this putter did not hash itself.
+func (p *putter) syncHash() error {
+	if p.shared == nil {
+		return nil
+	}
+	state, err := p.shared.SHA256State(p.pos)
+	if err != nil {
+		return fmt.Errorf("shared sha256 at byte %d: %w", p.pos, err)
+	}
+	if err := p.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		return fmt.Errorf("shared sha256 at byte %d: %w", p.pos, err)
+	}
+	return nil
 }
 
 // resume compares src with the partial upload, consumes the matching

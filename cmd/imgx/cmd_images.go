@@ -21,6 +21,7 @@ func init() {
 		filters []string
 		quiet   bool
 		json    bool
+		arts    bool
 	}
 	register(&Command{
 		Name:  "images",
@@ -36,6 +37,7 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 			fs.StringArrayVarP(&o.filters, "filter", "f", nil, "show only images matching label=KEY or label=KEY=VALUE (repeatable)")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print image IDs only")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
+			fs.BoolVar(&o.arts, "artifacts", false, "add a column counting the signatures, attestations and SBOMs attached to each image")
 		},
 		Args: exactArgs(0, "no arguments"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
@@ -65,10 +67,18 @@ the store by other OCI tools (skopeo, umoci) are listed too.`,
 				return nil
 			}
 			tw := newTable(e.Stdout)
-			fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+			head := "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE"
+			if o.arts {
+				head += "\tARTIFACTS"
+			}
+			fmt.Fprintln(tw, head)
 			now := time.Now()
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safetext.Quote(r.Repository), safetext.Quote(r.Tag), shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", safetext.Quote(r.Repository), safetext.Quote(r.Tag), shortID(r.ID), humanAgo(r.Created, now), humanSize(r.Size))
+				if o.arts {
+					fmt.Fprintf(tw, "\t%s", artifactSummary(r.Artifacts))
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		}),
@@ -81,4 +91,24 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// artifactSummary counts artifacts by kind: "2 signature, 1 attestation", or "-".
+func artifactSummary(kinds []string) string {
+	if len(kinds) == 0 {
+		return "-"
+	}
+	n := map[string]int{}
+	var order []string
+	for _, k := range kinds {
+		if n[k] == 0 {
+			order = append(order, k)
+		}
+		n[k]++
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[k], k)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -30,8 +30,8 @@ func init() {
 		Short: "Create a one-layer image from a filesystem tar",
 		Long: `Import reads a filesystem tar (plain, gzip, zstd, xz or bzip2, detected by magic) and
 stores it as a one-layer image, like 'docker import'. --change applies Dockerfile
-instructions to the image config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
-VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
+instructions to the image config: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL,
+ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR. Entries with '..' or absolute names are refused.`,
 		Example: `  imgx import --change 'ENTRYPOINT ["/hello"]' static_hello.tar example/hello:1.0
   tar -C rootfs -c . | imgx import --change 'ENV PATH=/bin' -m 'nightly rootfs' - app:nightly`,
 		Flags: func(fs *pflag.FlagSet) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/ingest"
-	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/transport/dial"
 )
 
@@ -19,6 +17,7 @@ func init() {
 		delete, strict bool
 		json           bool
 		policy         policyFlags
+		decrypt        decryptFlags
 		transport      transportFlags
 	}
 	register(&Command{
@@ -32,7 +31,8 @@ for each one: verifies it (signatures per the trust policy, every digest) and lo
 the store in one atomic step, then moves it to --done (or deletes it with --delete).
 
 A bundle that fails goes to --failed with a NAME.reason file beside it; the others still
-load. A delta whose base was never loaded waits for a later run (with --strict it fails
+load. A name already taken there (or in --done) becomes NAME-2.imgx, NAME-3.imgx, … (a
+split set is renamed whole), each with its own reason file. A delta whose base was never loaded waits for a later run (with --strict it fails
 instead) and says which bundle it needs. A bundle already loaded (same manifest digest)
 is skipped, so re-running after a crash loads nothing twice. One ingest runs per store at
 a time: a second one exits at once with a message (exit 0). If the store's disk is too
@@ -59,6 +59,8 @@ not be read; 2 usage error.`,
 			fs.BoolVar(&o.strict, "strict", false, "fail a delta whose base is not loaded instead of letting it wait")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 			o.policy.add(fs, true)
+			o.policy.addImage(fs)
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -80,6 +82,14 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
+			}
 			opts, err := o.transport.options(e)
 			if err != nil {
 				return err
@@ -90,8 +100,9 @@ not be read; 2 usage error.`,
 			}
 			defer b.Close()
 			rep, err := ingest.Run(ctx, ingest.Options{
-				Store: s, Policy: pol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
-				Delete: o.delete, Strict: o.strict,
+				Store: s, Policy: pol, Images: ipol, Source: b, Dir: rel[0], DoneDir: rel[1], FailedDir: rel[2],
+				DoneName: o.done, FailedName: o.failed,
+				Delete: o.delete, Strict: o.strict, Identities: ids,
 			})
 			if errors.Is(err, ingest.ErrLocked) {
 				fmt.Fprintf(e.Stderr, "imgx: %v; nothing to do\n", err)
@@ -116,32 +127,4 @@ not be read; 2 usage error.`,
 			return nil
 		}),
 	})
-}
-
-func printIngest(e *Env, rep *ingest.Report) {
-	for _, it := range rep.Items {
-		// Names and reasons come from the carrier: escaped before they reach a terminal or log.
-		line := fmt.Sprintf("%-8s %s", it.Outcome, safetext.Quote(it.Name))
-		if it.Sequence > 0 {
-			line += fmt.Sprintf(" (delta %d)", it.Sequence)
-		}
-		if len(it.Images) > 0 {
-			line += ": " + safetext.Quote(strings.Join(it.Images, ", "))
-		}
-		if it.Outcome == ingest.Loaded {
-			line += fmt.Sprintf(", %s written", humanSize(it.Bytes))
-		}
-		if it.Reason != "" && it.Outcome != ingest.Loaded {
-			line += " — " + safetext.Line(it.Reason) // one line per bundle: a newline would forge the next
-		}
-		if it.MovedTo != "" {
-			line += " -> " + safetext.Quote(it.MovedTo)
-		}
-		fmt.Fprintln(e.Stdout, line)
-		for _, w := range it.Warnings {
-			e.Warnf("%s: %s", safetext.Quote(it.Name), w)
-		}
-	}
-	fmt.Fprintf(e.Stdout, "ingest: %d loaded, %d skipped, %d waiting, %d failed; %s written\n",
-		rep.Loaded, rep.Skipped, rep.Waiting, rep.Failed, humanSize(rep.Bytes))
 }

@@ -14,6 +14,15 @@ import (
 	"github.com/imgx/imgx/image"
 )
 
+// artifactView is a signature, attestation or SBOM attached to the image (or to one of
+// its platform manifests), as inspect shows it.
+type artifactView struct {
+	Kind        string `json:"Kind"`
+	Digest      string `json:"Digest"`
+	Subject     string `json:"Subject"`
+	SignerKeyID string `json:"SignerKeyID,omitempty"`
+}
+
 // inspectView is what inspect prints and what --format templates see. Field names follow
 // docker inspect where one exists (.Id, .Config.Labels, .Os, .Architecture).
 type inspectView struct {
@@ -30,6 +39,7 @@ type inspectView struct {
 	RootFS       v1.RootFS         `json:"RootFS"`
 	History      []v1.History      `json:"History"`
 	Manifest     *ocispec.Manifest `json:"Manifest"`
+	Artifacts    []artifactView    `json:"Artifacts"`
 	ConfigFile   *v1.ConfigFile    `json:"-"`
 }
 
@@ -43,7 +53,9 @@ func init() {
 		Usage: "[flags] REF",
 		Short: "Show an image's config and manifest",
 		Long: `Inspect prints the image's config and manifest as JSON, with its image ID (the config
-digest, as 'docker images' shows it) and manifest digest. --format takes a Go template
+digest, as 'docker images' shows it) and manifest digest, and the artifacts attached to
+it (signatures, attestations, SBOMs: kind, digest, subject, and the key ID that verified a
+signature when a policy checked it on load). --format takes a Go template
 over the same fields, with a 'json' function.`,
 		Example: `  imgx inspect example/hello:1.0
   imgx inspect --format '{{ json .Config.Labels }}' example/hello:1.0
@@ -79,6 +91,15 @@ over the same fields, with a 'json' function.`,
 			}
 			if im.Index != nil {
 				v.IndexDigest = im.Index.Digest.String()
+			}
+			top := r.Desc
+			arts, err := s.ArtifactsOf(ctx, top)
+			if err != nil {
+				return err
+			}
+			v.Artifacts = []artifactView{}
+			for _, a := range arts {
+				v.Artifacts = append(v.Artifacts, artifactView{Kind: string(a.Kind), Digest: a.Desc.Digest.String(), Subject: a.Subject.String(), SignerKeyID: a.Signer})
 			}
 			entries, _ := s.Entries()
 			for _, en := range entries {

@@ -17,27 +17,39 @@ func init() {
 	var o struct {
 		prefix      string
 		force, json bool
+		encryption  bool
 	}
 	register(&Command{
 		Name:  "keygen",
 		Usage: "[--output-prefix NAME] [--force]",
-		Short: "Make a signing key pair (cosign format)",
+		Short: "Make a signing key pair (cosign format), or an encryption key (age)",
 		Long: `Keygen makes an ECDSA P-256 key pair in cosign's format: NAME.key, the private key,
 encrypted with a password (mode 0600), and NAME.pub, the public key to give to the sites
 that verify your bundles ('imgx verify --key NAME.pub', or copy it into their trust
 directory). Keys made by 'cosign generate-key-pair' work with imgx and the other way round.
 
 The password is read from IMGX_PASSWORD if it is set (even to the empty string), else
-prompted twice on the terminal; it is never taken from the command line.`,
+prompted twice on the terminal; it is never taken from the command line.
+
+--encryption makes an age X25519 key instead, for encrypted bundles: NAME-encryption.key,
+the identity a receiver gives to 'imgx load --identity-file' (mode 0600, encrypted with
+the password as 'age -p' would; IMGX_PASSWORD set to "" leaves it in the clear, as
+age-keygen writes it), and NAME-encryption.pub, the recipient (age1…) for the sender's
+'imgx save --encrypt-to' or --encrypt-to-file.`,
 		Example: `  imgx keygen --output-prefix release
-  IMGX_PASSWORD=… imgx keygen --output-prefix ci`,
+  IMGX_PASSWORD=… imgx keygen --output-prefix ci
+  imgx keygen --encryption --output-prefix site-a`,
 		Flags: func(fs *pflag.FlagSet) {
-			fs.StringVar(&o.prefix, "output-prefix", "imgx", "write NAME.key and NAME.pub")
+			fs.StringVar(&o.prefix, "output-prefix", "imgx", "write NAME.key and NAME.pub (with --encryption NAME-encryption.key and .pub)")
+			fs.BoolVar(&o.encryption, "encryption", false, "make an age encryption key (identity and recipient) instead of a signing key")
 			fs.BoolVar(&o.force, "force", false, "overwrite existing key files")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
 		},
 		Args: exactArgs(0, "no arguments"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
+			if o.encryption {
+				return keygenEncryption(e, o.prefix, o.force, o.json)
+			}
 			keyPath, pubPath := o.prefix+".key", o.prefix+".pub"
 			if !o.force {
 				for _, p := range []string{keyPath, pubPath} {

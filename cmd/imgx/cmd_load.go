@@ -7,17 +7,19 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/imgx/imgx/archive"
-
 	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/internal/safetext"
+	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/store"
 )
 
 type loadOptions struct {
 	input     string
 	json      bool
 	quiet     bool
+	tag       string
 	policy    policyFlags
+	decrypt   decryptFlags
 	transport transportFlags
 }
 
@@ -50,23 +52,48 @@ Nothing is added unless the whole input was read and every blob checked against 
 digest and size; a rejected input leaves the store exactly as it was. An interrupted
 bundle load keeps the blobs it verified, and a re-run does not write them again.
 
+--tag NAME names the input's one untagged image (an image saved by digest, an OCI layout
+entry without a name) in the same commit that adds it, so only an input the trust policy
+accepted is ever named; an existing NAME moves, as with 'imgx tag'. An input without
+exactly one untagged image is a usage error (exit 2) and adds nothing.
+
 It prints one "Loaded image: NAME:TAG" line per tag applied, and "Loaded image ID: sha256:…" for an
-image without a tag.`,
+image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 		Example: `  imgx load --key release.pub -i release-1.2.imgx
   imgx load -i sftp://deploy@gateway/incoming/app-1.2.imgx
   docker save app:1 | imgx load
   imgx load -i images.tar.gz
-  imgx load -i ./oci-layout-dir --json`,
+  imgx load -i ./oci-layout-dir --json
+  imgx load --tag site/app:1.2 -i app-by-digest.imgx`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.StringVarP(&o.input, "input", "i", "-", "what to load: a file, an OCI layout directory, -, or an sftp://, ftp:// or ftps:// URL")
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
+			fs.StringVar(&o.tag, "tag", "", "name the input's one untagged image NAME:TAG (moved if it exists, as imgx tag does)")
 			o.policy.add(fs, true)
+			o.policy.addImage(fs)
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(0, "no arguments (use -i LOCATION)"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, _ []string) error {
+			var tag ref.Ref
+			if o.tag != "" {
+				t, err := ref.ParseNamed(o.tag)
+				if err != nil {
+					return usagef("--tag: %v", err)
+				}
+				tag = t
+			}
 			pol, err := o.policy.policy()
+			if err != nil {
+				return err
+			}
+			ipol, err := o.policy.images()
+			if err != nil {
+				return err
+			}
+			ids, err := o.decrypt.identities()
 			if err != nil {
 				return err
 			}
@@ -74,75 +101,20 @@ image without a tag.`,
 			if err != nil {
 				return err
 			}
-			in, err := openInput(ctx, e, o.input, &o.transport)
+			src, done, err := openInput(ctx, e, o.input, &o.transport)
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.Name, Dir: in.Dir}
-			if in.Dir == "" {
-				defer in.R.Close()
-				src.R = in.R
+			defer done()
+			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol, Tag: tag, Identities: ids, Images: ipol})
+			if errors.Is(err, store.ErrTagTarget) {
+				return withHint(usageError{fmt.Sprintf("load --tag: %s: %v", safetext.Quote(src.Name), err)},
+					"--tag names the input's only untagged image; nothing was added to the store")
 			}
-			res, err := intake.Load(ctx, s, src, intake.Options{Policy: pol})
 			if err != nil {
-				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(in.Name), err), loadHint(ctx, err))
+				return withHint(fmt.Errorf("load %s: %w", safetext.Quote(src.Name), err), loadHint(ctx, err))
 			}
 			return printLoaded(e, res, &o)
 		}),
 	})
-}
-
-func loadHint(ctx context.Context, err error) string {
-	switch {
-	case ctx.Err() != nil:
-		return "interrupted: blobs already verified stay staged; re-run the same command to resume"
-	case errors.Is(err, intake.ErrUnsignedFormat):
-		return "save it as a signed imgx bundle on the sending side (imgx save --sign-key), or pass --insecure-accept-unsigned to load it unverified; nothing was added to the store"
-	case errors.Is(err, archive.ErrUnknownFormat):
-		return "imgx load reads imgx bundles, docker-archive, oci-archive and OCI layouts (a directory must hold index.json or manifest.json); nothing was added to the store"
-	}
-	return "no image was added to the store; blobs that verified stay staged, so a re-run resumes (imgx prune removes them)"
-}
-
-// printReused tells that a re-run resumed an interrupted load.
-func printReused(e *Env, n int) {
-	if n > 0 {
-		fmt.Fprintf(e.Stdout, "Reused %d staged blobs verified by an interrupted load\n", n)
-	}
-}
-
-func printLoaded(e *Env, res *intake.Result, o *loadOptions) error {
-	for _, w := range res.Warnings {
-		e.Warnf("%s", w)
-	}
-	if res.Archive != nil {
-		for _, n := range res.Archive.Notes {
-			e.Warnf("%s", n)
-		}
-	}
-	if o.json {
-		return writeJSON(e.Stdout, loadDoc(res))
-	}
-	if o.quiet {
-		return nil
-	}
-	for _, id := range res.TrustedBy {
-		fmt.Fprintf(e.Stdout, "Verified signature: %s\n", id)
-	}
-	for i, im := range res.Images {
-		switch {
-		case im.Tag != "":
-			fmt.Fprintf(e.Stdout, "Loaded image: %s\n", safetext.Quote(im.Tag))
-		case res.Archive != nil:
-			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", res.Archive.Images[i].ID)
-		default:
-			fmt.Fprintf(e.Stdout, "Loaded image ID: %s\n", im.Digest)
-		}
-	}
-	if res.Bundle != nil {
-		printReused(e, res.Bundle.BlobsReused)
-	} else if res.Archive != nil {
-		printReused(e, res.Archive.BlobsReused)
-	}
-	return nil
 }

@@ -29,11 +29,15 @@ type lsRow struct {
 	err      error     // Error, classified for --json
 	Images   []string  `json:"images,omitempty"`
 	Error    string    `json:"error,omitempty"`
+	// Encrypted: an age-encrypted file (with --long); without a matching identity only
+	// its name and size are known.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 func init() {
 	var o struct {
 		long, json, all bool
+		decrypt         decryptFlags
 		transport       transportFlags
 	}
 	register(&Command{
@@ -52,6 +56,7 @@ manifest digest, sequence, delta base and images.`,
 			fs.BoolVarP(&o.long, "long", "l", false, "read each bundle's head: digest, sequence, base, images")
 			fs.BoolVarP(&o.all, "all", "a", false, "list every file, not only *.imgx")
 			fs.BoolVar(&o.json, "json", false, "print JSON")
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION"),
@@ -63,6 +68,10 @@ manifest digest, sequence, delta base and images.`,
 			if loc.Scheme == transport.Stdio {
 				return usagef("ls needs a directory, not -")
 			}
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
+			}
 			opts, err := o.transport.options(e)
 			if err != nil {
 				return err
@@ -72,7 +81,7 @@ manifest digest, sequence, delta base and images.`,
 				return fmt.Errorf("ls %s: %w", args[0], err)
 			}
 			defer b.Close()
-			entries, err := ingest.List(ctx, b, ingest.ListOptions{All: o.all, Describe: o.long})
+			entries, err := ingest.List(ctx, b, ingest.ListOptions{All: o.all, Describe: o.long, Identities: ids})
 			if err != nil {
 				return fmt.Errorf("ls %s: %w", args[0], err)
 			}
@@ -125,26 +134,4 @@ manifest digest, sequence, delta base and images.`,
 			return tw.Flush()
 		}),
 	})
-}
-
-// lsRows turns a listing into the rows printed and put in the JSON document.
-func lsRows(entries []ingest.Entry) []lsRow {
-	rows := []lsRow{}
-	for _, en := range entries {
-		r := lsRow{Name: en.Name, Size: en.Size, Modified: en.ModTime, Dir: en.IsDir, err: en.Err}
-		switch {
-		case en.NotBundle:
-			r.Error = "not a bundle"
-		case en.Err != nil:
-			r.Error = en.Err.Error()
-		case en.Bundle != nil:
-			d := en.Bundle
-			r.Manifest, r.SignedBy, r.Sequence, r.Images = d.ManifestDigest.String(), d.SignedBy, &d.Sequence, d.Images
-			if d.Base != nil {
-				r.Base, r.base = d.Base.String(), baseOf(d.Base)
-			}
-		}
-		rows = append(rows, r)
-	}
-	return rows
 }

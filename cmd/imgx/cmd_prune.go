@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	var o struct{ json bool }
+	var o struct{ json, untagged bool }
 	register(&Command{
 		Name:  "prune",
 		Usage: "[flags]",
@@ -23,16 +23,25 @@ It deletes nothing unless it can read every image completely: if index.json, or 
 manifest or index an image reaches, is unreadable, corrupted or does not parse, what
 that image uses is unknown, so prune fails naming the image and blob ('imgx check'
 lists every problem; 'imgx rmi' of the broken image, or a re-load, repairs it). A
-missing config or layer hides nothing: prune goes on and warns about it.`,
-		Example: `  imgx prune`,
-		Flags:   func(fs *pflag.FlagSet) { fs.BoolVar(&o.json, "json", false, "print JSON") },
-		Args:    exactArgs(0, "no arguments"),
+missing config or layer hides nothing: prune goes on and warns about it.
+
+--untagged first removes the images that have no name ('<none>' in 'imgx images': what
+'docker image prune' calls dangling images), then the blobs only they used, in the same
+step and under the same rule (nothing is removed if an image that stays cannot be read).
+It is not the default because an image pulled by digest is untagged on purpose.`,
+		Example: `  imgx prune
+  imgx prune --untagged`,
+		Flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&o.json, "json", false, "print JSON")
+			fs.BoolVar(&o.untagged, "untagged", false, "also remove images without a name (dangling images)")
+		},
+		Args: exactArgs(0, "no arguments"),
 		Run: jsonRun(&o.json, func(ctx context.Context, e *Env, args []string) error {
 			s, err := e.Store()
 			if err != nil {
 				return err
 			}
-			rep, err := s.Prune(ctx)
+			rep, err := s.PruneWith(ctx, store.PruneOptions{Untagged: o.untagged})
 			if err != nil {
 				return err
 			}
@@ -40,6 +49,13 @@ missing config or layer hides nothing: prune goes on and warns about it.`,
 				return e.printJSON(pruneDoc(rep))
 			}
 			warnMissing(e, rep)
+			for _, im := range rep.Images {
+				id := store.ShortID(im.ID)
+				if im.ID == "" {
+					id = im.Digest.String() // its manifest was unreadable: no ID to show
+				}
+				fmt.Fprintf(e.Stdout, "Deleted image: %s\n", id)
+			}
 			for _, d := range rep.Blobs {
 				fmt.Fprintf(e.Stdout, "deleted: %s\n", d)
 			}

@@ -17,6 +17,7 @@ type pullOptions struct {
 	platforms []string
 	json      bool
 	quiet     bool
+	noExtras  bool
 	reg       registryFlags
 }
 
@@ -37,6 +38,12 @@ Every manifest and blob is checked against its digest before the store commits; 
 registry that sends other bytes is an error and nothing is stored. Blobs the store
 already has are not downloaded. A broken download resumes where it stopped (--retries).
 
+The signatures, attestations and SBOMs attached to the image and to each platform
+manifest pulled come along (cosign's sha256-<hex>.sig/.att/.sbom tags and OCI 1.1
+referrers, through the referrers API or its sha256-<hex> tag fallback), at most 64 of
+them and 256 MiB; --exclude-extras leaves them out. They are stored linked to their
+image, and 'imgx save' carries them.
+
 Credentials come from the Docker config the way docker and crane find them:
 $DOCKER_CONFIG/config.json or ~/.docker/config.json, with credential helpers
 (credsStore, credHelpers), then $REGISTRY_AUTH_FILE or podman's auth.json. HTTPS is
@@ -49,6 +56,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 			fs.StringArrayVar(&o.platforms, "platform", nil, "keep only this platform of a multi-platform image (OS/ARCH[/VARIANT]; repeatable)")
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
+			fs.BoolVar(&o.noExtras, "exclude-extras", false, "leave out the signatures, attestations and SBOMs attached to the image")
 			o.reg.add(fs)
 		},
 		Args: exactArgs(1, "one image reference"),
@@ -69,7 +77,7 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 			if err != nil {
 				return err
 			}
-			res, err := registry.Pull(ctx, s, args[0], registry.PullOptions{Options: ro, Platforms: plats})
+			res, err := registry.Pull(ctx, s, args[0], registry.PullOptions{Options: ro, Platforms: plats, ExcludeExtras: o.noExtras})
 			if err != nil {
 				return registryHint(err, registryHost(args[0]))
 			}
@@ -92,6 +100,15 @@ required unless --insecure; --ca-cert adds a CA to the system pool.`,
 			}
 			fmt.Fprintf(e.Stdout, "Blobs: %d (%d downloaded, %s; %d already in the store%s)\n",
 				res.Blobs, res.Fetched, progress.Size(res.FetchedBytes), res.Present, reused)
+			switch {
+			case o.noExtras:
+				fmt.Fprintln(e.Stdout, "Artifacts: not looked for (--exclude-extras)")
+			case len(res.Artifacts) == 0:
+				fmt.Fprintln(e.Stdout, "Artifacts: none attached")
+			}
+			for _, a := range res.Artifacts {
+				fmt.Fprintf(e.Stdout, "Artifact: %s %s of %s (from %s)\n", a.Kind, a.Digest, a.Subject, a.Source)
+			}
 			return nil
 		}),
 	})

@@ -14,6 +14,7 @@ type pushOptions struct {
 	all   bool
 	json  bool
 	quiet bool
+	noExt bool
 	reg   registryFlags
 }
 
@@ -39,6 +40,10 @@ REGISTRY/PREFIX/library/debian:bookworm), the path a containerd or CRI-O registr
 looks up. Untagged images are skipped. A failure does not stop the other images; the
 exit code is 1 if any failed.
 
+The signatures, attestations and SBOMs stored with an image are pushed with it (cosign's
+sha256-<hex>.sig/.att/.sbom tags, OCI referrers by digest), so that 'cosign verify' and
+admission controllers find them at the destination; --exclude-extras leaves them out.
+
 Credentials come from the Docker config (see 'imgx pull --help'). HTTPS is required
 unless --insecure.`,
 		Example: `  imgx push debian:bookworm registry.site.lan:5000/base/debian:bookworm
@@ -49,6 +54,7 @@ unless --insecure.`,
 			fs.BoolVar(&o.all, "all", false, "push every tagged image under REGISTRY/PREFIX")
 			fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors")
+			fs.BoolVar(&o.noExt, "exclude-extras", false, "push the images without their signatures, attestations and SBOMs")
 			o.reg.add(fs)
 		},
 		Args: func(args []string) error {
@@ -89,6 +95,7 @@ unless --insecure.`,
 				return err
 			}
 			defer p.Close()
+			p.ExcludeExtras = o.noExt
 			res, err := p.Push(ctx, src, dst)
 			ro.Progress.Done()
 			if err != nil {
@@ -109,4 +116,11 @@ func printPushed(e *Env, r *registry.PushResult) {
 	fmt.Fprintf(e.Stdout, "Pushed: %s -> %s@%s\n", r.Source, r.Destination, r.Digest)
 	fmt.Fprintf(e.Stdout, "  %s: %d uploaded (%s), %d mounted, %d already there\n",
 		count(r.Blobs, "blob"), r.Uploaded, progress.Size(r.UploadedBytes), r.Mounted, r.Existing)
+	for _, a := range r.Artifacts {
+		where := a.Tag
+		if where == "" {
+			where = "referrer " + a.Digest.String()
+		}
+		fmt.Fprintf(e.Stdout, "  %s %s of %s -> %s\n", a.Kind, a.Digest, a.Subject, where)
+	}
 }

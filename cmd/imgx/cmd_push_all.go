@@ -38,6 +38,7 @@ func pushAll(ctx context.Context, e *Env, s *store.Store, prefix string, o *push
 	} else if err != nil {
 		return err
 	}
+	plan.ExcludeExtras = o.noExt
 	ro, err := o.reg.options(e, prefix)
 	if err != nil {
 		return err

@@ -64,6 +64,16 @@ removes the tags without reading any image.`,
 				}
 				return false
 			}
+			// Deleted: names an image by its ID, as listings and docker rmi do; read now,
+			// while its manifest is still there.
+			ids := map[int]string{}
+			for i, t := range targets {
+				if id, err := s.ImageID(ctx, t.Desc); err == nil {
+					ids[i] = id.String()
+				} else {
+					ids[i] = t.Desc.Digest.String()
+				}
+			}
 			removed, rep, err := s.Remove(ctx, match, !o.noPrune)
 			pruned := !o.noPrune && err == nil
 			if errors.Is(err, store.ErrBusy) {
@@ -79,7 +89,7 @@ removes the tags without reading any image.`,
 			}
 			var untagged, deleted, lines []string // lines: the human output, in order
 			printed := make([]bool, len(removed))
-			for _, t := range targets {
+			for ti, t := range targets {
 				for i, en := range removed {
 					if printed[i] || !t.Matches(en) {
 						continue
@@ -92,7 +102,7 @@ removes the tags without reading any image.`,
 				}
 				if t.Ref.IsZero() && t.Name == "" {
 					deleted = append(deleted, t.Desc.Digest.String())
-					lines = append(lines, "Deleted: "+t.Desc.Digest.String())
+					lines = append(lines, "Deleted: "+ids[ti])
 				}
 			}
 			if o.json {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -16,11 +17,14 @@ import (
 
 type saveOptions struct {
 	format, output, platform string
+	outputs                  []string // -o, repeatable; output is the first
 	json, verify, quiet      bool
 	// imgx bundles
 	signKeys                           []string
 	compress, level, since, sinceState string
-	always, flatten, layerRecipes      bool
+	always, flatten, noExtras          bool
+	layerRecipes                       bool
+	encrypt                            encryptFlags
 	transport                          transportFlags
 }
 
@@ -41,7 +45,9 @@ func init() {
 LOCATION is a path (a USB stick is a directory), - for standard output, or an
 sftp://[user@]host[:port]/path, ftp://… or ftps://… URL. The file appears under its name
 only when complete; an interrupted upload resumes when the same command runs again (imgx
-bundles are reproducible: the same images and key give the same bytes).
+bundles are reproducible: the same images and key give the same bytes). -o may be
+repeated: the file is made once and written to every LOCATION at once, each reported as
+verified (--verify), written or failed; exit 1 if any failed.
 
 Nightly deltas: --since BUNDLE leaves out the layers an earlier bundle (and its chain)
 carried; --since-state FILE does the same from a small state file that save updates after
@@ -50,13 +56,14 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 		Example: `  imgx save app:1.2 web:3 --sign-key release.key -o release-1.2.imgx
   imgx save app:1.2 --flatten --sign-key release.key -o /media/usb/app-flat.imgx
   imgx save app:1.2 --sign-key release.key -o sftp://deploy@gateway/incoming/app-1.2.imgx
+  imgx save app:1.2 --sign-key release.key --verify -o /media/usb1/app.imgx -o /media/usb2/app.imgx
   imgx save --since-state /var/lib/imgx/sent.json --sign-key release.key app:stable \
       -o sftp://deploy@gateway/incoming/nightly-$(date +%Y%m%d).imgx
   imgx save --format docker-archive -o images.tar app:1 web:2     # then: docker load -i images.tar
   imgx save app:1.2 --sign-key release.key | ssh airgap imgx load --key release.pub`,
 		Flags: func(fs *pflag.FlagSet) {
 			fs.Var(newEnum(&o.format, "imgx", "imgx", string(archive.FormatDockerArchive), string(archive.FormatOCIArchive)), "format", "output format: imgx, docker-archive or oci-archive")
-			fs.StringVarP(&o.output, "output", "o", "-", "where to write: a path, -, or an sftp://, ftp:// or ftps:// URL")
+			fs.StringArrayVarP(&o.outputs, "output", "o", nil, "where to write: a path, - (the default), or an sftp://, ftp:// or ftps:// URL; repeatable: the same file to every LOCATION at once")
 			fs.StringVar(&o.platform, "platform", "", "only this platform of multi-platform images (OS/ARCH[/VARIANT])")
 			fs.BoolVar(&o.json, "json", false, "print a JSON summary")
 			fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors, no summary and no progress")
@@ -69,6 +76,8 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			fs.StringVar(&o.sinceState, "since-state", "", "imgx: write a delta against the state FILE and update it after publishing")
 			fs.BoolVar(&o.always, "always", false, "with --since-state: write a bundle even if nothing changed")
 			fs.BoolVar(&o.layerRecipes, "layer-recipes", false, "imgx: with --since or --since-state, ship a rebuilt layer as a recipe over its predecessor when that pays (a format 2.0 bundle)")
+			fs.BoolVar(&o.noExtras, "exclude-extras", false, "leave out the signatures, attestations and SBOMs attached to the images")
+			o.encrypt.add(fs)
 			o.transport.add(fs, true)
 		},
 		Args: minArgs(1, "at least one IMAGE"),
@@ -77,6 +86,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			if o.quiet {
 				o.transport.progress = "none"
 			}
+			o.output = firstOutput(o.outputs)
 			if o.json && (o.output == "-" || o.output == "") {
 				return withHint(usagef("save --json prints the summary on standard output, where the bundle would go"), "give -o FILE or a URL")
 			}
@@ -86,7 +96,7 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			if o.since != "" && o.sinceState != "" {
 				return usagef("--since and --since-state exclude each other")
 			}
-			if err := checkOutput(e, o.output, &o.transport); err != nil {
+			if err := checkOutputs(e, o.outputs, &o.transport); err != nil {
 				return err
 			}
 			s, err := e.Store()
@@ -109,26 +119,30 @@ the last bundle, save says so and writes nothing (exit 0) unless --always.`,
 			}
 			var out *outputResult
 			publish := func(ctx context.Context, size int64, write func(io.Writer) error) (err error) {
-				out, err = writeLocation(ctx, e, o.output, &o.transport, size, o.verify, write)
+				out, err = writeOutputs(ctx, e, o.outputs, &o.transport, size, o.verify, write)
 				return err
 			}
 			if o.format == "imgx" {
 				return saveBundle(ctx, e, s, images, platform, publish, &out, &o)
 			}
+			if o.encrypt.set() {
+				return usagef("encryption applies to imgx bundles (--format imgx)")
+			}
 			var res *archive.SaveResult
 			err = publish(ctx, s.EstimateSize(ctx, images, nil), func(w io.Writer) (err error) {
-				res, err = archive.Save(ctx, s, w, images, archive.SaveOptions{Format: archive.Format(o.format), Platform: platform})
+				res, err = archive.Save(ctx, s, w, images, archive.SaveOptions{Format: archive.Format(o.format), Platform: platform, ExcludeExtras: o.noExtras})
 				return err
 			})
-			switch {
-			case err != nil:
+			switch { // with several -o, err may tell of some destinations failing: out reports each
+			case out == nil:
 				return err
 			case o.json:
-				return e.printJSON(saveArchiveDoc(o.format, images, res, out))
+				return errors.Join(e.printJSON(saveArchiveDoc(o.format, images, res, out)), err)
 			case o.output != "-" && !o.quiet:
-				fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, o.output, count(len(images), "image"), humanSize(out.Size))
+				fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s\n", o.format, outputName(o.outputs), count(len(images), "image"), humanSize(out.Size))
 			}
-			return nil
+			printDestinations(e, out, o.quiet)
+			return err
 		}),
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 
@@ -19,7 +20,7 @@ import (
 func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Resolved, platform *ocispec.Platform,
 	publish syncstate.Publisher, out **outputResult, o *saveOptions) error {
 	opts := syncstate.SendOptions{StatePath: o.sinceState, Name: path.Base(o.output), Always: o.always, Now: timeNow,
-		Bundle: bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform, Flatten: o.flatten,
+		Bundle: bundle.SaveOptions{Compression: bundle.Compression(o.compress), Level: bundle.Level(o.level), Platform: platform, Flatten: o.flatten, ExcludeExtras: o.noExtras,
 			LayerRecipes: o.layerRecipes, SourceDateEpoch: os.Getenv("SOURCE_DATE_EPOCH")},
 		Signers: func() ([]crypto.Signer, error) {
 			keys, err := loadSigners(o.signKeys)
@@ -35,33 +36,61 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if o.since != "" {
 		b, err := bundle.ReadBase(ctx, o.since)
 		if err != nil {
-			return withHint(err, "--since needs the earlier bundle file (only its head is read)")
+			return withHint(err, sinceHint(o.since))
 		}
 		opts.Bundle.Since = b
+	}
+	enc, err := o.encrypt.sealer(o.output, &opts.Bundle)
+	if err != nil {
+		return err
+	}
+	if enc != nil { // the bundle stream goes through age on its way to the location
+		plain := publish
+		publish = func(ctx context.Context, size int64, write func(io.Writer) error) error {
+			if err := plain(ctx, size, func(w io.Writer) error { return enc.save(w, write) }); err != nil {
+				return err
+			}
+			if err := enc.published(); err != nil {
+				e.Warnf("%v", err)
+			}
+			return nil
+		}
 	}
 	r, err := syncstate.Send(ctx, s, images, publish, opts)
 	switch {
 	case errors.Is(err, syncstate.ErrNotRecorded):
 		return withHint(err, "the next run will ship these layers again")
-	case err != nil:
+	case err != nil && (r == nil || *out == nil):
 		return err
+	case err != nil && o.sinceState != "":
+		// Several -o, some failed: Send recorded nothing, so a stick that failed does
+		// not miss these layers next time.
+		e.Warnf("%s not updated: not every destination got the bundle, so the next one carries these layers again", o.sinceState)
+	}
+	switch {
+	case r.Unchanged && o.json:
+		return e.printJSON(unchangedDoc(r.Last))
 	case r.Unchanged:
 		if !o.quiet {
 			fmt.Fprintf(e.Stderr, "Nothing changed since %s: no bundle written (use --always to write one anyway)\n", r.Last)
 		}
 		return nil
 	case o.json:
-		return e.printJSON(saveBundleDoc(r.Bundle, *out))
+		return errors.Join(e.printJSON(saveBundleDoc(r.Bundle, *out)), err)
 	case o.output == "-" || o.quiet:
-		return nil
+		printDestinations(e, *out, true)
+		return err
 	}
 	m := r.Bundle.Manifest
 	kind := "bundle"
 	if m.Base != nil {
 		kind = fmt.Sprintf("delta bundle (on %s; %s expected at the receiver)", m.Base, count(len(m.Expects), "layer"))
 	}
+	if enc != nil {
+		kind = "encrypted " + kind
+	}
 	fmt.Fprintf(e.Stderr, "Wrote %s %s: %s, %s, %s (%s written), manifest %s\n",
-		kind, o.output, count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize((*out).Size), r.Bundle.ManifestDigest)
+		kind, outputName(o.outputs), count(len(m.Images), "image"), count(len(m.Blobs), "blob"), humanSize(m.TotalSize()), humanSize((*out).Size), r.Bundle.ManifestDigest)
 	for _, l := range r.Bundle.Layers {
 		how := "whole"
 		if l.Recipe {
@@ -72,5 +101,6 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	for _, id := range r.Bundle.Signers {
 		fmt.Fprintf(e.Stderr, "Signed by %s\n", id)
 	}
-	return nil
+	printDestinations(e, *out, false)
+	return err
 }

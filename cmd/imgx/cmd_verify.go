@@ -19,6 +19,7 @@ func init() {
 		digestOnly bool
 		fast       bool
 		json       bool
+		decrypt    decryptFlags
 		transport  transportFlags
 	}
 	register(&Command{
@@ -40,9 +41,11 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
   ssh host cat b.imgx | imgx verify --fast --json -`,
 		Flags: func(fs *pflag.FlagSet) {
 			o.policy.add(fs, false)
+			o.policy.addImage(fs)
 			fs.BoolVar(&o.digestOnly, "digest-only", false, "check digests and structure without any trusted key; prints NOT VERIFIED (excludes --key, --threshold, --require-signature and keys in $IMGX_TRUST_DIR)")
 			fs.BoolVar(&o.fast, "fast", false, "skip decompressing layers to check diff IDs")
 			fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+			o.decrypt.add(fs)
 			o.transport.add(fs, false)
 		},
 		Args: exactArgs(1, "LOCATION (a file, -, or an sftp://, ftp://, ftps:// URL)"),
@@ -61,16 +64,20 @@ Exit codes: 0 the bundle verified; 1 any problem; 2 usage error.`,
 					return err
 				}
 			}
-			in, err := openInput(ctx, e, args[0], &o.transport)
+			ipol, err := o.policy.images()
 			if err != nil {
 				return err
 			}
-			src := intake.Input{Name: in.Name, Dir: in.Dir}
-			if in.Dir == "" {
-				defer in.R.Close()
-				src.R = in.R
+			ids, err := o.decrypt.identities()
+			if err != nil {
+				return err
 			}
-			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast})
+			src, done, err := openInput(ctx, e, args[0], &o.transport)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := intake.Verify(ctx, src, intake.VerifyOptions{Policy: pol, DigestOnly: o.digestOnly, Fast: o.fast, Identities: ids, Images: ipol})
 			if rep == nil {
 				return fmt.Errorf("verify %s: %w", safetext.Quote(args[0]), err)
 			}

@@ -29,12 +29,14 @@ type lsFileJSON struct {
 	SignedBy *[]string  `json:"signed_by,omitempty"` // key IDs the signature entries name ([] unsigned): unchecked
 	Images   []string   `json:"images,omitempty"`
 	Error    *jsonError `json:"error,omitempty"`
+	// With --long: an age-encrypted file.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 func lsDoc(rows []lsRow) lsJSON {
 	out := lsJSON{doc, []lsFileJSON{}}
 	for _, r := range rows {
-		f := lsFileJSON{Name: r.Name, Size: r.Size, Dir: r.Dir, Manifest: r.Manifest, Sequence: r.Sequence, Base: r.base, Images: r.Images}
+		f := lsFileJSON{Name: r.Name, Size: r.Size, Dir: r.Dir, Manifest: r.Manifest, Sequence: r.Sequence, Base: r.base, Images: r.Images, Encrypted: r.Encrypted}
 		if r.Manifest != "" {
 			ids := nonNil(r.SignedBy) // [] for an unsigned bundle
 			f.SignedBy = &ids

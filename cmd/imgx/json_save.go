@@ -39,6 +39,8 @@ type loadJSON struct {
 	BlobsSkipped   *int          `json:"blobs_skipped,omitempty"`
 	BytesWritten   int64         `json:"bytes_written"`
 	Warnings       []string      `json:"warnings"`
+	ImagesVerified []string      `json:"images_verified"` // images whose signatures the image-signature policy accepted
+	Artifacts      int           `json:"artifacts"`       // artifacts stored with the images
 }
 
 type loadedJSON struct {
@@ -49,13 +51,12 @@ type loadedJSON struct {
 
 func loadDoc(res *intake.Result) loadJSON {
 	out := loadJSON{jsonDoc: doc, Format: string(res.Kind), Verified: res.Verified, Signers: nonNil(res.TrustedBy),
-		Images: []loadedJSON{}, Warnings: nonNil(res.Warnings)}
-	for i, im := range res.Images {
-		l := loadedJSON{Name: im.Tag, Digest: im.Digest}
-		if res.Archive != nil && i < len(res.Archive.Images) {
-			l.ID = res.Archive.Images[i].ID
-		}
-		out.Images = append(out.Images, l)
+		Images: []loadedJSON{}, Warnings: nonNil(res.Warnings), ImagesVerified: nonNil(res.ImagesVerified)}
+	if res.Bundle != nil && res.Bundle.Manifest != nil {
+		out.Artifacts = len(res.Bundle.Manifest.Artifacts)
+	}
+	for _, im := range res.Images {
+		out.Images = append(out.Images, loadedJSON{Name: im.Tag, ID: im.ID, Digest: im.Digest})
 	}
 	switch {
 	case res.Bundle != nil:
@@ -89,17 +90,29 @@ type saveJSON struct {
 	Blobs          int           `json:"blobs"`
 	Bytes          int64         `json:"bytes"` // bytes of the bundle or archive
 	Signers        []string      `json:"signers"`
-	Output         *outputResult `json:"output"`
+	Output         *outputResult `json:"output,omitempty"` // one -o
+	// Several -o (save_outputs.go): every destination, and how many failed.
+	Destinations []destinationJSON `json:"destinations,omitempty"`
+	Failed       *int              `json:"failed,omitempty"`
+	// --since-state, nothing changed: nothing was written; Last is the last bundle.
+	Unchanged bool      `json:"unchanged,omitempty"`
+	Last      *baseJSON `json:"last,omitempty"`
 	// Layers: with --layer-recipes, how each new layer was shipped and why.
 	Layers []layerShippedJSON `json:"layers,omitempty"`
 }
 
-type layerShippedJSON struct {
-	Digest      digest.Digest `json:"digest"`
-	Base        digest.Digest `json:"base,omitempty"`
-	Shipped     string        `json:"shipped"` // "recipe" or "whole"
-	RecipeBytes int64         `json:"recipe_bytes"`
-	Reason      string        `json:"reason"`
+// unchangedDoc is save's document for a night with nothing to send.
+func unchangedDoc(last *bundle.BaseRef) saveJSON {
+	return saveJSON{jsonDoc: doc, Format: "imgx", Images: []savedJSON{}, Signers: []string{}, Unchanged: true, Last: baseOf(last)}
+}
+
+// withOutputs fills Output, or Destinations and Failed for a save with several -o.
+func (d saveJSON) withOutputs(out *outputResult) saveJSON {
+	d.Output = out
+	if out != nil && out.destinations != nil {
+		d.Output, d.Destinations, d.Failed = nil, out.destinations, &out.failed
+	}
+	return d
 }
 
 type savedJSON struct {
@@ -111,22 +124,16 @@ func saveBundleDoc(res *bundle.SaveResult, out *outputResult) saveJSON {
 	m := res.Manifest
 	seq := m.Sequence
 	d := saveJSON{jsonDoc: doc, Format: "imgx", ManifestDigest: res.ManifestDigest, Sequence: &seq, Base: baseOf(m.Base),
-		Images: []savedJSON{}, Blobs: len(m.Blobs), Bytes: res.Written, Signers: nonNil(res.Signers), Output: out}
+		Images: []savedJSON{}, Blobs: len(m.Blobs), Bytes: res.Written, Signers: nonNil(res.Signers)}.withOutputs(out)
 	for _, im := range m.Images {
 		d.Images = append(d.Images, savedJSON{Name: im.Tag(), Digest: im.Descriptor.Digest})
 	}
-	for _, l := range res.Layers {
-		s := layerShippedJSON{Digest: l.Layer, Base: l.Base, Shipped: "whole", RecipeBytes: l.RecipeSize, Reason: l.Reason}
-		if l.Recipe {
-			s.Shipped = "recipe"
-		}
-		d.Layers = append(d.Layers, s)
-	}
+	d.Layers = layersDoc(res.Layers)
 	return d
 }
 
 func saveArchiveDoc(format string, images []store.Resolved, res *archive.SaveResult, out *outputResult) saveJSON {
-	d := saveJSON{jsonDoc: doc, Format: format, Images: []savedJSON{}, Blobs: res.Blobs, Bytes: res.Bytes, Signers: []string{}, Output: out}
+	d := saveJSON{jsonDoc: doc, Format: format, Images: []savedJSON{}, Blobs: res.Blobs, Bytes: res.Bytes, Signers: []string{}}.withOutputs(out)
 	for _, im := range images {
 		s := savedJSON{Digest: im.Desc.Digest}
 		if !im.Ref.IsZero() {

@@ -33,6 +33,8 @@ type checkJSON struct {
 	Bytes       int64         `json:"bytes"`
 	Unreachable int           `json:"unreachable"`
 	Leftovers   int           `json:"leftovers"`
+	Artifacts   int           `json:"artifacts"`
+	Orphans     int           `json:"orphan_artifacts"`
 	Problems    []problemJSON `json:"problems"`
 }
 
@@ -44,7 +46,7 @@ type problemJSON struct {
 
 func checkDoc(rep store.CheckReport) checkJSON {
 	out := checkJSON{jsonDoc: doc, OK: rep.OK(), Images: rep.Images, Blobs: rep.Blobs, Bytes: rep.Bytes,
-		Unreachable: rep.Unreachable, Leftovers: rep.Leftovers, Problems: []problemJSON{}}
+		Unreachable: rep.Unreachable, Leftovers: rep.Leftovers, Artifacts: rep.Artifacts, Orphans: rep.Orphans, Problems: []problemJSON{}}
 	for _, p := range rep.Problems {
 		pj := problemJSON{Image: p.Image, Blob: p.Blob, jsonError: errJSON(p)}
 		if p.Blob != "" && errors.Is(p, store.ErrNotFound) {
@@ -59,14 +61,16 @@ func checkDoc(rep store.CheckReport) checkJSON {
 
 type pruneJSON struct {
 	jsonDoc
-	Blobs      []digest.Digest `json:"blobs"`
-	Leftovers  int             `json:"leftovers"`
-	BytesFreed int64           `json:"bytes_freed"`
-	Missing    []digest.Digest `json:"missing"`
+	Blobs      []digest.Digest     `json:"blobs"`
+	Leftovers  int                 `json:"leftovers"`
+	BytesFreed int64               `json:"bytes_freed"`
+	Missing    []digest.Digest     `json:"missing"`
+	Images     []store.PrunedImage `json:"images"`
+	Artifacts  int                 `json:"artifacts"`
 }
 
 func pruneDoc(rep store.PruneReport) pruneJSON {
-	return pruneJSON{doc, nonNil(rep.Blobs), rep.Leftovers, rep.BytesFreed, nonNil(rep.Missing)}
+	return pruneJSON{doc, nonNil(rep.Blobs), rep.Leftovers, rep.BytesFreed, nonNil(rep.Missing), nonNil(rep.Images), rep.Artifacts}
 }
 
 // diff

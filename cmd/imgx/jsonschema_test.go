@@ -340,3 +340,28 @@ func TestJSONSchemaCheck(t *testing.T) {
 		t.Error("a command without a section passed")
 	}
 }
+
+// TestJSONSaveDestinations: the document of a save with several -o (destinations,
+// failed, a failed destination's error and code, no output) keeps docs/json.md's
+// contract; the testscript save_many.txtar checks a real run.
+func TestJSONSaveDestinations(t *testing.T) {
+	s, err := loadJSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &outputResult{Location: "a/x.imgx", Size: 3, SHA256: "abc", failed: 1, destinations: []destinationJSON{
+		{Location: "a/x.imgx", Status: "verified", Size: 3, SHA256: "abc"},
+		{Location: "b/x.imgx", Status: "failed", Error: "write b/x.imgx: boom", Code: "other"},
+	}}
+	d := saveJSON{jsonDoc: doc, Format: "imgx", Images: []savedJSON{}, Signers: []string{}}.withOutputs(out)
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.check("save", b); err != nil {
+		t.Error(err)
+	}
+	if strings.Contains(string(b), `"output"`) || !strings.Contains(string(b), `"failed":1`) {
+		t.Errorf("several -o: %s", b)
+	}
+}

@@ -9,29 +9,39 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/imgx/imgx/intake"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/dial"
 	"github.com/imgx/imgx/transport/local"
 )
 
 // openInput opens a LOCATION for reading: "-" is standard input (never a terminal),
-// anything else goes through dial.OpenInput.
-func openInput(ctx context.Context, e *Env, s string, tf *transportFlags) (*dial.Input, error) {
+// anything else goes through dial.OpenInput; the result is what the trust gate (intake)
+// reads, and done closes it.
+func openInput(ctx context.Context, e *Env, s string, tf *transportFlags) (intake.Input, func(), error) {
+	var in *dial.Input
 	loc, err := transport.ParseLocation(s)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	if loc.Scheme == transport.Stdio {
+	switch {
+	case err != nil:
+		return intake.Input{}, nil, usagef("%v", err)
+	case loc.Scheme == transport.Stdio:
 		if f, ok := e.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return nil, withHint(usagef("standard input is a terminal"), "pipe a file in, or give a file or URL")
+			return intake.Input{}, nil, withHint(usagef("standard input is a terminal"), "pipe a file in, or give a file or URL")
 		}
-		return &dial.Input{R: io.NopCloser(e.Stdin), Name: "standard input", Size: -1}, nil
+		in = &dial.Input{R: io.NopCloser(e.Stdin), Name: "standard input", Size: -1}
+	default:
+		opts, err := tf.options(e)
+		if err != nil {
+			return intake.Input{}, nil, err
+		}
+		if in, err = dial.OpenInput(ctx, s, opts); err != nil {
+			return intake.Input{}, nil, err
+		}
 	}
-	opts, err := tf.options(e)
-	if err != nil {
-		return nil, err
+	if in.Dir != "" { // an OCI layout directory is read by path
+		return intake.Input{Name: in.Name, Dir: in.Dir}, func() {}, nil
 	}
-	return dial.OpenInput(ctx, s, opts)
+	return intake.Input{Name: in.Name, R: in.R}, func() { in.R.Close() }, nil
 }
 
 // outputResult describes a finished write to a LOCATION.
@@ -40,6 +50,10 @@ type outputResult struct {
 	Size     int64  `json:"size"`
 	Resumed  int64  `json:"resumed"`
 	SHA256   string `json:"sha256"`
+	// With several -o (save_outputs.go): one entry per destination, and how many failed;
+	// the fields above are then those of a destination that was published.
+	destinations []destinationJSON
+	failed       int
 }
 
 // progressModes are the values of --progress.

@@ -127,6 +127,33 @@ func TestNightlySyncOverSSHD(t *testing.T) {
 		t.Errorf("night 4: %s", out)
 	}
 	t.Logf("bytes shipped per night: %v", shipped)
+
+	// Names taken in done/ and quarantine/ on the server: the next file goes to NAME-2.imgx
+	// with its own reason, and the report names it as given on the command line.
+	data, err := os.ReadFile(filepath.Join(gw, "done", "nightly-1.imgx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(gw, "incoming", "nightly-1.imgx"), data, 0o644)
+	os.WriteFile(filepath.Join(gw, "quarantine", "bad.imgx"), []byte("earlier"), 0o644)
+	os.WriteFile(filepath.Join(gw, "quarantine", "bad.imgx.reason"), []byte("earlier reason"), 0o644)
+	os.WriteFile(filepath.Join(gw, "incoming", "bad.imgx"), []byte("not a bundle"), 0o644)
+	cmd := exec.Command(bin, append([]string{"--store", receiver, "ingest", url + "/incoming", "--done", url + "/done",
+		"--failed", url + "/quarantine", "--key", filepath.Join(work, "release.pub")}, ssh...)...)
+	cmd.Env = env
+	outb, _ := cmd.CombinedOutput()
+	out = string(outb)
+	for _, want := range []string{"-> " + url + "/done/nightly-1-2.imgx", "-> " + url + "/quarantine/bad-2.imgx"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ingest of taken names: want %q in\n%s", want, out)
+		}
+	}
+	if r, err := os.ReadFile(filepath.Join(gw, "quarantine", "bad.imgx.reason")); string(r) != "earlier reason" {
+		t.Errorf("the earlier reason was replaced: %q, %v", r, err)
+	}
+	if r, err := os.ReadFile(filepath.Join(gw, "quarantine", "bad-2.imgx.reason")); err != nil || !strings.Contains(string(r), "reason: ") {
+		t.Errorf("bad-2.imgx.reason: %q, %v", r, err)
+	}
 }
 
 type tarFile struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/imgx/imgx/imagepolicy"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -19,6 +20,43 @@ type policyFlags struct {
 	threshold int
 	require   bool
 	insecure  bool
+
+	imageKeys   []string // --image-key SCOPE=KEYFILE
+	imagePolicy string   // --image-policy FILE
+	imageAttest []string // --image-attestation TYPE
+}
+
+// addImage registers the image-signature policy flags (load, verify, ingest).
+func (p *policyFlags) addImage(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&p.imageKeys, "image-key", nil, "images of repository SCOPE must carry a cosign signature by KEYFILE: SCOPE=KEYFILE, SCOPE a repository, a namespace or * (repeatable)")
+	fs.StringVar(&p.imagePolicy, "image-policy", "", "image-signature policy FILE (containers-policy.json shape, sigstoreSigned requirements)")
+	fs.StringArrayVar(&p.imageAttest, "image-attestation", nil, "with --image-key: images must also carry a signed attestation of this predicate type (spdxjson, cyclonedx, slsaprovenance or a URL; repeatable)")
+}
+
+// images builds the image-signature policy from --image-policy and --image-key, or nil.
+func (p *policyFlags) images() (*imagepolicy.Policy, error) {
+	if p.imagePolicy == "" && len(p.imageKeys) == 0 {
+		if len(p.imageAttest) > 0 {
+			return nil, usagef("--image-attestation needs --image-key")
+		}
+		return nil, nil
+	}
+	pol := &imagepolicy.Policy{}
+	if p.imagePolicy != "" {
+		var err error
+		if pol, err = imagepolicy.LoadFile(p.imagePolicy); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range p.imageKeys {
+		if err := pol.AddKey(k); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range p.imageAttest {
+		pol.RequireAttestation(a)
+	}
+	return pol, nil
 }
 
 // add registers the policy flags; accept adds --insecure-accept-unsigned (load, ingest).

@@ -29,8 +29,14 @@ var secretPrompt = prompt.Secret
 // keyPassword returns the password of a signing key: $IMGX_PASSWORD, else a prompt (twice
 // when confirm is set), else verify.ErrNoPassword.
 func keyPassword(msg string, confirm bool) verify.PasswordFunc {
+	return envSecret(keyPasswordEnv, msg, confirm)
+}
+
+// envSecret returns a secret from the environment variable env if it is set, else from a
+// prompt (twice when confirm is set), else verify.ErrNoPassword.
+func envSecret(env, msg string, confirm bool) verify.PasswordFunc {
 	return func() ([]byte, error) {
-		if pw, ok := os.LookupEnv(keyPasswordEnv); ok {
+		if pw, ok := os.LookupEnv(env); ok {
 			return []byte(pw), nil
 		}
 		pw, err := secretPrompt(msg, confirm)

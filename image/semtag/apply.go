@@ -59,7 +59,12 @@ func Apply(ctx context.Context, s *store.Store, desc ocispec.Descriptor, version
 		return nil, invalid{err}
 	}
 	if d, ok := current[plan.Version]; ok && d.Digest != desc.Digest && !force {
-		return nil, fmt.Errorf("tag %s:%s %w (%s)", base.FamiliarName(), plan.Version, ErrExists, d.Digest)
+		// Named as imgx images lists it (the image ID), not by manifest digest.
+		other := "manifest " + d.Digest.String()
+		if id, err := s.ImageID(ctx, d); err == nil {
+			other = store.ShortID(id)
+		}
+		return nil, fmt.Errorf("tag %s:%s %w (%s)", base.FamiliarName(), plan.Version, ErrExists, other)
 	}
 	tx, err := s.Begin(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/registry"
+	"github.com/imgx/imgx/seal"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/transport"
 	"github.com/imgx/imgx/transport/local"
@@ -28,11 +29,12 @@ const (
 	Busy        = "busy"         // the store or the ingest lock is held by another process
 	NoSpace     = "no_space"     // not enough free space
 	Auth        = "auth"         // a registry refused the credentials or the access
+	Decrypt     = "decrypt"      // encrypted input: no identity given, none matches, or the ciphertext failed authentication
 	Other       = "other"
 )
 
 // All lists every code, in the order docs/json.md documents them.
-var All = []string{Signature, Digest, Truncated, Malformed, UnsafePath, MissingBase, MissingBlob, NotFound, Busy, NoSpace, Auth, Other}
+var All = []string{Signature, Digest, Truncated, Malformed, UnsafePath, MissingBase, MissingBlob, NotFound, Busy, NoSpace, Auth, Decrypt, Other}
 
 var table = []struct {
 	code string
@@ -51,6 +53,7 @@ var table = []struct {
 	{NoSpace, []error{transport.ErrInsufficientSpace}},
 	{Busy, []error{store.ErrBusy}},
 	{Auth, []error{registry.ErrUnauthorized, registry.ErrDenied}},
+	{Decrypt, []error{seal.ErrEncrypted, seal.ErrNoMatch, seal.ErrHeader, seal.ErrCiphertext}},
 	{NotFound, []error{store.ErrNotFound, store.ErrNoStore, registry.ErrNotFound}},
 }
 

@@ -7,7 +7,8 @@
 // location string: [OpenInput] opens one for reading (a local directory as
 // such, volume sets as one file, remote reads resumed after a dropped
 // connection) and [Write] uploads a stream with resume, split volumes,
-// atomic publish and an optional read back. Standard input and output ("-")
+// atomic publish and an optional read back; [WriteMany] does the same for several
+// locations at once, the stream made once and fanned out. Standard input and output ("-")
 // and everything about the terminal stay with the caller; so do secrets and
 // environment variables, which come in through [Options].
 package dial

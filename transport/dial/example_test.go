@@ -39,3 +39,32 @@ func ExampleWrite() {
 	// 13 0
 	// 13 bundle bytes
 }
+
+// Write one stream to several locations at once, as `imgx save -o A -o B` does: fill runs
+// once, each destination gets its own upload and read back, and a failed one does not
+// stop the others.
+func ExampleWriteMany() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "imgx-example-")
+	defer os.RemoveAll(dir)
+	os.Mkdir(filepath.Join(dir, "usb1"), 0o755)
+	os.Mkdir(filepath.Join(dir, "usb2"), 0o755)
+	locs := []string{
+		filepath.Join(dir, "usb1", "event.imgx"),
+		filepath.Join(dir, "usb2", "event.imgx"),
+		filepath.Join(dir, "not-plugged-in", "event.imgx"),
+	}
+	dests, err := dial.WriteMany(ctx, locs, dial.Options{}, dial.ManyOptions{WriteOptions: dial.WriteOptions{Verify: true}}, func(w io.Writer) error {
+		_, err := io.WriteString(w, "bundle bytes\n")
+		return err
+	})
+	for _, d := range dests {
+		fmt.Println(filepath.Base(filepath.Dir(d.Location)), d.Status())
+	}
+	fmt.Println(err)
+	// Output:
+	// usb1 verified
+	// usb2 verified
+	// not-plugged-in failed
+	// 1 of 3 destinations failed
+}

@@ -153,6 +153,26 @@ func (e *WriteError) Unwrap() error { return e.Err }
 // end). A failed upload is a *[WriteError]. A failed read back returns the result together
 // with the error.
 func Write(ctx context.Context, s string, opts Options, wo WriteOptions, fill func(w io.Writer) error) (*transport.PutResult, error) {
+	return write(ctx, s, opts, wo, func(put func(io.Reader) (transport.PutResult, error)) (transport.PutResult, error, error) {
+		pr, pw := io.Pipe()
+		fillErr := make(chan error, 1)
+		go func() {
+			err := fill(pw)
+			pw.CloseWithError(err)
+			fillErr <- err
+		}()
+		res, err := put(pr)
+		pr.CloseWithError(errUploadStopped)
+		if ferr := <-fillErr; ferr != nil && !errors.Is(ferr, errUploadStopped) {
+			return res, ferr, nil
+		}
+		return res, nil, err
+	})
+}
+
+// write is Write with the source left to send: it calls put with the stream and
+// returns what put returned, plus the source's own error (fill's), which wins.
+func write(ctx context.Context, s string, opts Options, wo WriteOptions, send func(put func(io.Reader) (transport.PutResult, error)) (res transport.PutResult, srcErr, err error)) (*transport.PutResult, error) {
 	loc, err := transport.ParseLocation(s)
 	if err != nil {
 		return nil, err
@@ -161,6 +181,9 @@ func Write(ctx context.Context, s string, opts Options, wo WriteOptions, fill fu
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", safetext.Quote(s), err)
 	}
+	if testHookBackend != nil {
+		b = testHookBackend(s, b)
+	}
 	defer b.Close()
 	p, err := opts.progress(name, loc.IsRemote())
 	if err != nil {
@@ -168,24 +191,21 @@ func Write(ctx context.Context, s string, opts Options, wo WriteOptions, fill fu
 	}
 	p.SetTotal(wo.Size)
 
-	pr, pw := io.Pipe()
-	fillErr := make(chan error, 1)
-	go func() {
-		err := fill(pw)
-		pw.CloseWithError(err)
-		fillErr <- err
-	}()
 	po := wo.Put
 	po.Size, po.Progress = wo.Size, p
-	res, err := transport.Put(ctx, b, name, pr, po)
-	pr.CloseWithError(errUploadStopped)
-	if ferr := <-fillErr; ferr != nil && !errors.Is(ferr, errUploadStopped) {
-		return nil, ferr
+	res, srcErr, err := send(func(src io.Reader) (transport.PutResult, error) {
+		return transport.Put(ctx, b, name, src, po)
+	})
+	if srcErr != nil {
+		return nil, srcErr
 	}
 	if err != nil {
 		return nil, &WriteError{Location: s, Name: name, Permanent: b.IsPermanent(err) && !errors.Is(err, context.Canceled), Err: err}
 	}
 	if wo.Verify {
+		if testHookBeforeVerify != nil {
+			testHookBeforeVerify(s)
+		}
 		if err := ReadBack(ctx, b, name, res); err != nil {
 			return &res, fmt.Errorf("verify %s after writing: %w", s, err)
 		}

@@ -151,3 +151,55 @@ func TestCutDataConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestCutStateWrite: a connection cut while a resume state is written must not lose the
+// state saved before it. The state used to be stored in place, so a cut left a truncated
+// file and the next run could not resume at all; it is now written beside and renamed.
+func TestCutStateWrite(t *testing.T) {
+	testserver.RealTests(t)
+	srv := testserver.StartVsftpd(t, false)
+	dir := newDir(t, srv)
+	var armed atomic.Bool
+	opts := Options{Netrc: "none", Login: withCredentials(t, srv), Timeout: 3 * time.Second, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil || addr == srv.Addr || !armed.Load() {
+			return c, err
+		}
+		budget := &atomic.Int64{}
+		budget.Store(100) // the data connection carrying the next state dies early
+		return &cutConn{c, budget}, nil
+	}}
+	b, err := Dial(context.Background(), location(srv, transport.FTP, dir), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	u, err := b.Create(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(transporttest.Data(1, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	first := []byte(`{"checkpoint":1}`)
+	if err := u.Checkpoint(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	second := bytes.Repeat([]byte("s"), 256<<10)
+	if err := u.Checkpoint(ctx, second); err == nil {
+		t.Fatal("a state written through a cut connection was saved")
+	}
+	u.Abort(ctx)
+	armed.Store(false)
+	u2, err := b.Create(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2.Abort(ctx)
+	if got := u2.State(); !bytes.Equal(got, first) && !bytes.Equal(got, second) {
+		t.Fatalf("after the cut the resume state is %d bytes (%.20q…), neither the saved state nor the new one", len(got), got)
+	}
+}

@@ -548,8 +548,19 @@ func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
 	if err := u.finish(); err != nil {
 		return u.fail("write", err)
 	}
-	if err := u.c.Stor(u.statePath, strings.NewReader(string(state))); err != nil {
+	// Written beside and renamed over the old state (RNFR/RNTO replaces a file on servers
+	// that rename with rename(2), as vsftpd and ProFTPD do), so a cut while the state is
+	// written cannot lose the resume point already saved. A server that will not replace
+	// gets the state written in place, as before.
+	next := u.statePath + ".new"
+	if err := u.c.Stor(next, strings.NewReader(string(state))); err != nil {
 		return u.fail("save resume state", err)
+	}
+	if err := u.c.Rename(next, u.statePath); err != nil {
+		if err := u.c.Stor(u.statePath, strings.NewReader(string(state))); err != nil {
+			return u.fail("save resume state", err)
+		}
+		u.c.Delete(next)
 	}
 	return nil
 }
@@ -579,6 +590,7 @@ func (u *upload) Commit(ctx context.Context) error {
 		return u.fail("publish", err)
 	}
 	u.c.Delete(u.statePath)
+	u.c.Delete(u.statePath + ".new") // left by a cut between writing and renaming it
 	u.done = true
 	u.b.release(u.c, nil, u.stop)
 	return nil
@@ -607,6 +619,7 @@ func (u *upload) Discard(ctx context.Context) error {
 	}
 	err = c.Delete(u.tmp)
 	c.Delete(u.statePath)
+	c.Delete(u.statePath + ".new")
 	u.b.put(c, err)
 	return u.b.wrap("discard", u.name, err)
 }

@@ -605,11 +605,22 @@ func (vs *volumeSet) rename(newname string) error {
 		return err
 	}
 	defer to.Close()
+	// Every target volume must be free before the first moves: a stray NAME.002 there
+	// would otherwise leave the set half moved, readable under neither name.
+	for i := range vs.idx.Volumes {
+		if _, err := lstatIn(to, VolumeName(newBase, i+1)); err == nil {
+			return &fs.PathError{Op: "rename", Path: VolumeName(newname, i+1), Err: fs.ErrExist}
+		}
+	}
 	idx := *vs.idx
 	idx.Volumes = slices.Clone(idx.Volumes)
 	for i, v := range idx.Volumes {
 		target := VolumeName(newBase, i+1)
 		if err := renameNoReplace(from, v.Name, to, target); err != nil {
+			// Put back what moved (taken meanwhile): the set stays whole where it was.
+			for j := i - 1; j >= 0; j-- {
+				renameNoReplace(to, idx.Volumes[j].Name, from, vs.idx.Volumes[j].Name)
+			}
 			return err
 		}
 		idx.Volumes[i].Name = target
