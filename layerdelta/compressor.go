@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -74,13 +75,13 @@ func (p Params) Validate() error {
 			return bad("takes no options")
 		}
 	case CompGoGzip, CompKlauspostGz, CompPgzip:
-		if !contains(gzipLevels, p.Level) {
+		if !slices.Contains(gzipLevels, p.Level) {
 			return bad(fmt.Sprintf("level %d", p.Level))
 		}
 		if (p.Compressor == CompPgzip) != (p.BlockSize != 0) {
 			return bad(fmt.Sprintf("block size %d", p.BlockSize))
 		}
-		if p.BlockSize != 0 && !contains(pgzipBlockSizes, p.BlockSize) {
+		if p.BlockSize != 0 && !slices.Contains(pgzipBlockSizes, p.BlockSize) {
 			return bad(fmt.Sprintf("block size %d", p.BlockSize))
 		}
 		if zstdSet {
@@ -90,10 +91,10 @@ func (p Params) Validate() error {
 			return bad("gzip header name or comment longer than 256 bytes")
 		}
 	case CompKlauspostZst:
-		if !contains(zstdLevels, p.Level) {
+		if !slices.Contains(zstdLevels, p.Level) {
 			return bad(fmt.Sprintf("level %d", p.Level))
 		}
-		if !contains(zstdConcurrency, p.Concurrency) {
+		if !slices.Contains(zstdConcurrency, p.Concurrency) {
 			return bad(fmt.Sprintf("concurrency %d", p.Concurrency))
 		}
 		if gzipHeaderSet || p.BlockSize != 0 {
@@ -103,15 +104,6 @@ func (p Params) Validate() error {
 		return fmt.Errorf("%w: unknown compressor %q", ErrParams, p.Compressor)
 	}
 	return nil
-}
-
-func contains(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // NewWriter returns a compressor writing to w with these parameters; Close flushes it
@@ -128,26 +120,14 @@ func (p Params) NewWriter(w io.Writer) (io.WriteCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		z.Name, z.Comment = p.Name, p.Comment
-		if p.ModTime != 0 {
-			z.ModTime = time.Unix(p.ModTime, 0)
-		}
-		if p.OS != nil {
-			z.OS = *p.OS
-		}
+		p.setGzipHeader(&z.Name, &z.Comment, &z.ModTime, &z.OS)
 		return z, nil
 	case CompKlauspostGz:
 		z, err := kgzip.NewWriterLevel(w, p.Level)
 		if err != nil {
 			return nil, err
 		}
-		z.Name, z.Comment = p.Name, p.Comment
-		if p.ModTime != 0 {
-			z.ModTime = time.Unix(p.ModTime, 0)
-		}
-		if p.OS != nil {
-			z.OS = *p.OS
-		}
+		p.setGzipHeader(&z.Name, &z.Comment, &z.ModTime, &z.OS)
 		return z, nil
 	case CompPgzip:
 		z, err := pgzip.NewWriterLevel(w, p.Level)
@@ -158,17 +138,23 @@ func (p Params) NewWriter(w io.Writer) (io.WriteCloser, error) {
 		if err := z.SetConcurrency(p.BlockSize, 2); err != nil {
 			return nil, err
 		}
-		z.Name, z.Comment = p.Name, p.Comment
-		if p.ModTime != 0 {
-			z.ModTime = time.Unix(p.ModTime, 0)
-		}
-		if p.OS != nil {
-			z.OS = *p.OS
-		}
+		p.setGzipHeader(&z.Name, &z.Comment, &z.ModTime, &z.OS)
 		return z, nil
 	default: // CompKlauspostZst, validated above
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevel(p.Level)),
 			zstd.WithEncoderCRC(p.CRC), zstd.WithEncoderConcurrency(p.Concurrency))
+	}
+}
+
+// setGzipHeader sets the header fields the parameters record, on any of the gzip
+// writers (their Header types are distinct but have the same fields).
+func (p Params) setGzipHeader(name, comment *string, modTime *time.Time, os *byte) {
+	*name, *comment = p.Name, p.Comment
+	if p.ModTime != 0 {
+		*modTime = time.Unix(p.ModTime, 0)
+	}
+	if p.OS != nil {
+		*os = *p.OS
 	}
 }
 

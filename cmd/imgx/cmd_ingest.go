@@ -78,15 +78,7 @@ not be read; 2 usage error.`,
 			if err != nil {
 				return err
 			}
-			pol, err := o.policy.policy()
-			if err != nil {
-				return err
-			}
-			ipol, err := o.policy.images()
-			if err != nil {
-				return err
-			}
-			ids, err := o.decrypt.identities()
+			pol, ipol, ids, err := inputTrust(&o.policy, &o.decrypt)
 			if err != nil {
 				return err
 			}

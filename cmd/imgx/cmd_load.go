@@ -85,15 +85,7 @@ image without a tag (its image ID, whose first 12 digits 'imgx images' lists).`,
 				}
 				tag = t
 			}
-			pol, err := o.policy.policy()
-			if err != nil {
-				return err
-			}
-			ipol, err := o.policy.images()
-			if err != nil {
-				return err
-			}
-			ids, err := o.decrypt.identities()
+			pol, ipol, ids, err := inputTrust(&o.policy, &o.decrypt)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/pflag"
 
 	"github.com/imgx/imgx/imagepolicy"
@@ -99,3 +100,18 @@ func loadSigners(paths []string) ([]*verify.PrivateKey, error) {
 
 // timeNow is the clock for records such as the nightly state file.
 var timeNow = time.Now
+
+// inputTrust reads what load and ingest check an input against: the bundle-signature
+// policy, the image-signature policy, and the identities that decrypt it.
+func inputTrust(p *policyFlags, d *decryptFlags) (verify.Policy, *imagepolicy.Policy, []age.Identity, error) {
+	pol, err := p.policy()
+	if err != nil {
+		return verify.Policy{}, nil, nil, err
+	}
+	ipol, err := p.images()
+	if err != nil {
+		return verify.Policy{}, nil, nil, err
+	}
+	ids, err := d.identities()
+	return pol, ipol, ids, err
+}
