@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/opencontainers/go-digest"
 
@@ -100,7 +101,24 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 	m := rd.Manifest
 	rep := &Report{Manifest: m, ManifestDigest: rd.ManifestDigest, Compression: string(rd.Kind),
 		Images: m.Images, Base: m.Base, Expected: len(m.Expects)}
-	problem := func(err error) { rep.Problems = append(rep.Problems, err) }
+	// Layers inflate in background workers (at most inflateWorkers at once) while this
+	// goroutine reads on; their diff ID results are settled in blob order before any later
+	// problem is recorded, so the report reads as if every blob were checked in turn.
+	var pending []pendingCheck
+	settle := func() {
+		for _, pc := range pending {
+			if err := <-pc.res; err != nil {
+				rep.Problems = append(rep.Problems, fmt.Errorf("%s: %w", pc.name, err))
+			} else {
+				rep.LayersUnpacked++
+			}
+		}
+		pending = pending[:0]
+	}
+	problem := func(err error) {
+		settle()
+		rep.Problems = append(rep.Problems, err)
+	}
 
 	rep.Signature, rep.SignatureErr = opts.Policy.Verify(rd.ManifestBytes, rd.Signatures)
 	if rep.SignatureErr != nil {
@@ -116,6 +134,7 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 		return rep, rep.Err()
 	}
 	prog.SetTotal(m.TotalSize())
+	sem := make(chan struct{}, inflateWorkers())
 	kept := memBlobs{}
 	var keptBytes int64
 	var artLayers map[digest.Digest]bool
@@ -161,17 +180,22 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 			want = rd.Graph.DiffIDs[e.Desc.Digest]
 		}
 		unpack := !opts.Fast && want != ""
-		if err := checkBlob(e, rd.tr, unpack, want); err != nil {
+		res, err := startBlob(e, rd.tr, unpack, want, sem)
+		if err != nil {
 			problem(fmt.Errorf("%s: %w", rd.blobName(i), err))
 			if errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLarge) {
 				break
 			}
 			continue
 		}
-		if unpack {
+		switch {
+		case unpack && res == nil: // uncompressed: its digest was its diff ID
 			rep.LayersUnpacked++
+		case unpack:
+			pending = append(pending, pendingCheck{name: rd.blobName(i), res: res})
 		}
 	}
+	settle()
 	if len(rep.Problems) == 0 || rep.BlobsChecked == len(m.Blobs) {
 		if err := rd.finish(); err != nil {
 			var pe *ProblemsError
@@ -203,62 +227,91 @@ func artifactLayers(m *Manifest, meta map[digest.Digest][]byte) map[digest.Diges
 	return out
 }
 
+// pendingCheck is a layer's diff ID check still running in a worker.
+type pendingCheck struct {
+	name string
+	res  <-chan error
+}
+
+// inflateWorkers is how many layers Verify inflates at once: one per core.
+func inflateWorkers() int { return max(1, runtime.GOMAXPROCS(0)) }
+
+// inflateAheadBufs bounds, in readAheadBuf chunks, the compressed bytes one worker may hold
+// not yet inflated. It is what lets the reader hand a layer over and go on to the next one
+// while the worker is still inflating: with only a few chunks the reader would wait on each
+// layer's inflater in turn and the workers would barely overlap. Memory: at most
+// inflateWorkers × inflateAheadBufs MiB of compressed input.
+const inflateAheadBufs = 16
+
 // checkBlob hashes a blob entry and, when unpack is set, compares its uncompressed digest
-// with diffID. A compressed layer is handed over in 1 MiB chunks to a goroutine that
-// decompresses it while this one reads and hashes the next chunk. An uncompressed layer
-// whose digest is sha256 is not hashed twice: once its digest verifies, its diff ID is
-// that digest.
+// with diffID, waiting for the result. See startBlob.
 func checkBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest) error {
+	res, err := startBlob(e, src, unpack, diffID, make(chan struct{}, 1))
+	if err != nil || res == nil {
+		return err
+	}
+	return <-res
+}
+
+// startBlob reads and hashes a blob entry to its end and returns the error of its digest
+// and size. When unpack is set and the layer is compressed, it also starts a worker
+// (taking a slot of sem, waiting for one if all are busy) that decompresses the layer and
+// compares its uncompressed digest with diffID: the compressed bytes are handed over in
+// 1 MiB chunks, at most inflateAheadBufs pending, and the worker's result arrives on res
+// (nil res: nothing more to wait for). An uncompressed layer whose digest is sha256 is not
+// hashed twice: once its digest verifies, its diff ID is that digest.
+func startBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest, sem chan struct{}) (res <-chan error, err error) {
 	vr := digestio.NewDescriptorReader(src, e.Desc)
 	if !unpack {
 		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return blobErr(err)
+			return nil, blobErr(err)
 		}
-		return blobErr(vr.Verify())
+		return nil, blobErr(vr.Verify())
 	}
 	bp := aheadPool.Get().(*[]byte)
 	first := (*bp)[:readAheadBuf]
 	n, rerr := fill(vr, first)
 	if rerr != nil && rerr != io.EOF {
 		aheadPool.Put(bp)
-		return blobErr(rerr)
+		return nil, blobErr(rerr)
 	}
 	kind, _ := compress.Detect(bufio.NewReaderSize(bytes.NewReader(first[:min(n, 16)]), 16))
 	if kind == compress.None && e.Desc.Digest.Algorithm() == digest.SHA256 {
 		aheadPool.Put(bp)
 		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return blobErr(err)
+			return nil, blobErr(err)
 		}
 		if err := vr.Verify(); err != nil {
-			return blobErr(err)
+			return nil, blobErr(err)
 		}
 		if e.Desc.Digest != diffID {
-			return diffIDErr(e.Desc.Digest, diffID)
+			return nil, diffIDErr(e.Desc.Digest, diffID)
 		}
-		return nil
+		return nil, nil
 	}
 
-	cp := newChunkPipe(bp, n)
-	res := make(chan error, 1)
+	sem <- struct{}{}
+	cp := newChunkPipeN(bp, n, inflateAheadBufs)
+	out := make(chan error, 1)
 	go func() {
 		err := checkDiffID(cp, diffID)
 		cp.drain() // trailing bytes, or the rest after a failure: let the reader finish
-		res <- err
+		cp.release()
+		<-sem
+		out <- err
 	}()
 	var cerr error
 	if rerr == nil {
 		cerr = cp.pump(vr)
 	}
 	cp.closeWrite()
-	derr := <-res
-	cp.release()
 	if cerr != nil {
-		return blobErr(cerr)
+		return nil, blobErr(cerr)
 	}
 	if err := vr.Verify(); err != nil {
-		return blobErr(err)
+		return nil, blobErr(err)
 	}
-	return derr
+	return out, nil
 }
 
 func checkDiffID(r io.Reader, want digest.Digest) error {
@@ -314,21 +367,26 @@ type chunkPipe struct {
 	full, free chan *[]byte
 	cur        *[]byte
 	rest       []byte
-	all        []*[]byte
+	all        []*[]byte // every buffer the pipe holds; only the writer adds to it
+	max        int
 }
 
 const chunkPipeBufs = 3
 
-// newChunkPipe starts a pipe whose first chunk, if first is not nil, is (*first)[:n],
-// already read.
-func newChunkPipe(first *[]byte, n int) *chunkPipe {
-	cp := &chunkPipe{full: make(chan *[]byte, chunkPipeBufs), free: make(chan *[]byte, chunkPipeBufs)}
+// newChunkPipe starts a pipe of chunkPipeBufs buffers whose first chunk, if first is not
+// nil, is (*first)[:n], already read.
+func newChunkPipe(first *[]byte, n int) *chunkPipe { return newChunkPipeN(first, n, chunkPipeBufs) }
+
+// newChunkPipeN is newChunkPipe with up to bufs buffers, taken from the pool only as the
+// writer gets ahead of the reader.
+func newChunkPipeN(first *[]byte, n, bufs int) *chunkPipe {
+	cp := &chunkPipe{full: make(chan *[]byte, bufs), free: make(chan *[]byte, bufs), max: bufs}
 	if first != nil {
 		*first = (*first)[:n]
 		cp.all = append(cp.all, first)
 		cp.full <- first
 	}
-	for len(cp.all) < chunkPipeBufs {
+	for len(cp.all) < min(bufs, chunkPipeBufs) {
 		b := aheadPool.Get().(*[]byte)
 		cp.all = append(cp.all, b)
 		cp.free <- b
@@ -336,10 +394,25 @@ func newChunkPipe(first *[]byte, n int) *chunkPipe {
 	return cp
 }
 
+// next returns a free buffer, taking a new one from the pool while under max.
+func (cp *chunkPipe) next() *[]byte {
+	select {
+	case b := <-cp.free:
+		return b
+	default:
+	}
+	if len(cp.all) < cp.max {
+		b := aheadPool.Get().(*[]byte)
+		cp.all = append(cp.all, b)
+		return b
+	}
+	return <-cp.free
+}
+
 // pump reads r chunk by chunk into the pipe until r ends; it returns r's error, not io.EOF.
 func (cp *chunkPipe) pump(r io.Reader) error {
 	for {
-		b := <-cp.free
+		b := cp.next()
 		*b = (*b)[:readAheadBuf]
 		n, err := fill(r, *b)
 		*b = (*b)[:n]
