@@ -25,6 +25,7 @@ type layerSpec struct {
 	seed   uint64
 	size   int
 	random bool
+	mixed  bool // random words: compresses about 3:1 and inflates slowly, like real layers
 	gzip   bool
 }
 
@@ -38,6 +39,17 @@ func layerTar(t testing.TB, l layerSpec) []byte {
 		r := rand.New(rand.NewPCG(l.seed, 1))
 		for i := range data {
 			data[i] = byte(r.Uint32())
+		}
+	} else if l.mixed {
+		r := rand.New(rand.NewPCG(l.seed, 2))
+		words := strings.Fields("the quick brown fox jumps over lazy dog usr lib bin share etc var opt local python3 site packages include libc so conf")
+		for i := 0; i < len(data); {
+			w := words[r.IntN(len(words))]
+			i += copy(data[i:], w)
+			if i < len(data) {
+				data[i] = " /\n"[r.IntN(3)]
+				i++
+			}
 		}
 	} else {
 		line := []byte("the quick brown fox jumps over the lazy dog " + strings.Repeat("x", int(l.seed%17)) + "\n")
