@@ -3,9 +3,7 @@ package syncstate
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
@@ -15,11 +13,10 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/bundle"
+	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/internal/testserver"
-	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
 
@@ -52,46 +49,7 @@ func filesTar(prefix string, n, night int, changed ...int) []byte {
 func nightlyImage(t *testing.T, s *store.Store, tag string, tars ...[]byte) store.Resolved {
 	t.Helper()
 	ctx := context.Background()
-	tx, err := s.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Discard()
-	var cfg ocispec.Image
-	cfg.OS, cfg.Architecture, cfg.RootFS.Type = "linux", "amd64", "layers"
-	var lds []ocispec.Descriptor
-	for _, raw := range tars {
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.FromBytes(raw))
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
-		zw.Write(raw)
-		zw.Close()
-		d, err := tx.PutBytes(ctx, ocispec.MediaTypeImageLayerGzip, gz.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		lds = append(lds, d)
-	}
-	cb, _ := json.Marshal(cfg)
-	cd, err := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: lds}
-	m.SchemaVersion = 2
-	mb, _ := json.Marshal(m)
-	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ref.ParseNamed(tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.Tag(r, md)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	storetest.TarImage(t, s, tag, tars...)
 	res, err := s.Resolve(ctx, tag)
 	if err != nil {
 		t.Fatal(err)
