@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgx/imgx/seal"
 )
 
 // Base is what a delta bundle builds on: the identity it records and the blobs the
@@ -99,7 +102,13 @@ func readManifestFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	h, err := ReadHead(ctx, f)
+	br := bufio.NewReader(f)
+	if p, _ := br.Peek(seal.PeekSize); seal.IsEncrypted(p) {
+		// A sender holds recipients, not identities: it can never read its own
+		// encrypted bundles, so say so rather than "not a bundle".
+		return nil, fmt.Errorf("%w (a sender cannot read an encrypted base: make deltas with --since-state, whose state file keeps what the base carried, or give an unencrypted copy)", seal.ErrEncrypted)
+	}
+	h, err := ReadHead(ctx, br)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func saveBundle(ctx context.Context, e *Env, s *store.Store, images []store.Reso
 	if o.since != "" {
 		b, err := bundle.ReadBase(ctx, o.since)
 		if err != nil {
-			return withHint(err, sinceHint(o.since))
+			return withHint(err, sinceHint(err))
 		}
 		opts.Bundle.Since = b
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 
@@ -62,16 +61,11 @@ func encryptedReason(err error) string {
 	return "unreadable"
 }
 
-// sinceHint explains a --since base that could not be read; an encrypted base cannot be
-// read by a sender, which holds recipients, not identities.
-func sinceHint(base string) string {
-	if f, err := os.Open(base); err == nil {
-		defer f.Close()
-		p := make([]byte, seal.PeekSize)
-		n, _ := io.ReadFull(f, p)
-		if seal.IsEncrypted(p[:n]) {
-			return base + " is encrypted: make deltas with --since-state (its state file keeps what the base carried), or give --since an unencrypted copy"
-		}
+// sinceHint explains a --since base that could not be read, unless the library already
+// said why (an encrypted base).
+func sinceHint(err error) string {
+	if errors.Is(err, seal.ErrEncrypted) {
+		return ""
 	}
 	return "--since needs the earlier bundle file (only its head is read)"
 }

@@ -24,8 +24,8 @@ func (h hintError) Error() string { return h.err.Error() }
 func (h hintError) Unwrap() error { return h.err }
 
 func withHint(err error, hint string) error {
-	if err == nil {
-		return nil
+	if err == nil || hint == "" {
+		return err
 	}
 	return hintError{err, hint}
 }
