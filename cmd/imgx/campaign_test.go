@@ -820,3 +820,35 @@ func TestSaveSFTPResumesAfterSIGKILL(t *testing.T) {
 	c.reusedBytes += res.Output.Resumed
 	c.report()
 }
+
+// imgxRunner runs imgx (bin) with a home of its own (no Docker or containers credentials
+// of the user's); env may be extended between runs.
+type imgxRunner struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+func newImgxRunner(t *testing.T, bin, home string) *imgxRunner {
+	return &imgxRunner{t: t, bin: bin, env: append(os.Environ(), "HOME="+home,
+		"DOCKER_CONFIG="+filepath.Join(home, "docker"), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=")}
+}
+
+// run fails the test unless imgx's exit status is what wantOK says; it returns the
+// combined output.
+func (r *imgxRunner) run(wantOK bool, args ...string) string {
+	r.t.Helper()
+	return r.runInput(wantOK, "", args...)
+}
+
+// runInput is run with stdin.
+func (r *imgxRunner) runInput(wantOK bool, stdin string, args ...string) string {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, args...)
+	cmd.Env, cmd.Stdin = r.env, strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if (err == nil) != wantOK {
+		r.t.Fatalf("imgx %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}

@@ -36,17 +36,8 @@ func TestRegistryRealE2E(t *testing.T) {
 	work := t.TempDir()
 	sender, receiver := filepath.Join(work, "sender"), filepath.Join(work, "receiver")
 	home := filepath.Join(work, "home")
-	env := append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, "docker"), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=")
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("imgx %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	runner := newImgxRunner(t, bin, home)
+	run := runner.run
 	skopeoDigest := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command("skopeo", append([]string{"inspect", "--raw"}, args...)...).Output()
@@ -191,13 +182,7 @@ func TestRegistryRealE2E(t *testing.T) {
 	// imgx login: a wrong password stores nothing; the right one goes to the Docker config.
 	login := func(wantOK bool, pw string) string {
 		t.Helper()
-		cmd := exec.Command(bin, "login", "--ca-cert", secure.CAFile, "-u", "site", "--password-stdin", secure.Addr)
-		cmd.Env, cmd.Stdin = env, strings.NewReader(pw+"\n")
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("imgx login: %v\n%s", err, out)
-		}
-		return string(out)
+		return runner.runInput(wantOK, pw+"\n", "login", "--ca-cert", secure.CAFile, "-u", "site", "--password-stdin", secure.Addr)
 	}
 	if out := login(false, "nope"); !strings.Contains(out, "nothing was stored") {
 		t.Errorf("bad login:\n%s", out)
@@ -233,7 +218,7 @@ func TestRegistryRealE2E(t *testing.T) {
 	}
 	run(false, "--store", sender, "push", "--progress", "none", "--ca-cert", secure.CAFile, "app:1", dst)
 	writeDockerConfig(t, filepath.Join(home, "docker"), map[string]any{"credsStore": "imgxtest"})
-	env = append(env, "PATH="+helperDir+":"+os.Getenv("PATH"))
+	runner.env = append(runner.env, "PATH="+helperDir+":"+os.Getenv("PATH"))
 	run(true, "--store", filepath.Join(work, "helper"), "pull", "--progress", "none", "--ca-cert", secure.CAFile, dst)
 
 	// A registry that serves corrupted bytes: flip a byte of app:1's top layer on its disk.

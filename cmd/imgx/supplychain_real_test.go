@@ -76,17 +76,8 @@ func TestSupplyChainRoundTrip(t *testing.T) {
 	work := t.TempDir()
 	origin := filepath.Join(work, "origin")
 	sender := filepath.Join(work, "sender")
-	env := append(os.Environ(), "HOME="+work, "DOCKER_CONFIG="+filepath.Join(work, "docker"), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=")
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("imgx %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	runner := newImgxRunner(t, bin, work)
+	run := runner.run
 	s, err := store.Open(origin)
 	if err != nil {
 		t.Fatal(err)
@@ -195,17 +186,8 @@ func TestSupplyChainSigstoreBundles(t *testing.T) {
 	cos := newCosignTool(t)
 	bin := imgxBin(t)
 	work := t.TempDir()
-	env := append(os.Environ(), "HOME="+work, "DOCKER_CONFIG="+filepath.Join(work, "docker"), "REGISTRY_AUTH_FILE=", "XDG_RUNTIME_DIR=")
-	run := func(wantOK bool, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		if (err == nil) != wantOK {
-			t.Fatalf("imgx %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	runner := newImgxRunner(t, bin, work)
+	run := runner.run
 	origin := filepath.Join(work, "origin")
 	s, err := store.Open(origin)
 	if err != nil {
