@@ -320,7 +320,7 @@ func (b *builder) manifest(ctx context.Context, desc ocispec.Descriptor) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	var diffIDs []digest.Digest
-	if isImageConfig(m.Config.MediaType) {
+	if oci.IsImageConfig(m.Config.MediaType) {
 		cfg, err := b.readBlob(ctx, m.Config)
 		if err != nil {
 			return fmt.Errorf("config: %w", err)
@@ -348,10 +348,6 @@ func (b *builder) manifest(ctx context.Context, desc ocispec.Descriptor) error {
 		b.byConfig[m.Config.Digest] = ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
 	}
 	return nil
-}
-
-func isImageConfig(mt string) bool {
-	return mt == ocispec.MediaTypeImageConfig || mt == oci.DockerConfig
 }
 
 func isUncompressedLayer(mt string) bool {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -235,21 +234,16 @@ func (p *plan) add(ctx context.Context, im store.Resolved, opts SaveOptions) err
 		}
 		return nil
 	}
-	man, err := p.dockerTarget(ctx, desc, opts.Platform)
+	// The one image a docker-archive entry describes: desc itself, or the platform's
+	// image of an index, chosen as everywhere else (image.Load).
+	img, err := image.Load(ctx, p.s, desc, opts.Platform)
+	if errors.Is(err, image.ErrNotImage) {
+		return fmt.Errorf("%w: docker-archive cannot hold it (use oci-archive)", err)
+	}
 	if err != nil {
 		return err
 	}
-	data, err := p.s.ReadBlob(ctx, man)
-	if err != nil {
-		return err
-	}
-	m, err := oci.ParseManifest(data)
-	if err != nil {
-		return fmt.Errorf("manifest %s: %w", man.Digest, err)
-	}
-	if !isImageConfig(m.Config.MediaType) {
-		return fmt.Errorf("manifest %s: config type %s is not a container image: docker-archive cannot hold it (use oci-archive)", man.Digest, m.Config.MediaType)
-	}
+	man, m := img.Desc, img.Manifest
 	i, ok := p.byMan[man.Digest]
 	if !ok {
 		e := dockerEntry{Config: blobName(m.Config.Digest), RepoTags: []string{}, Layers: []string{}}
@@ -275,62 +269,6 @@ func (p *plan) add(ctx context.Context, im store.Resolved, opts SaveOptions) err
 		p.repos[repo][im.Ref.Tag()] = m.Config.Digest.Encoded()
 	}
 	return nil
-}
-
-// dockerTarget is the image manifest a docker-archive entry describes: desc itself, or the
-// chosen platform of an index.
-func (p *plan) dockerTarget(ctx context.Context, desc ocispec.Descriptor, want *ocispec.Platform) (ocispec.Descriptor, error) {
-	for depth := 0; oci.IsIndex(desc.MediaType); depth++ {
-		if depth > 4 {
-			return desc, fmt.Errorf("index %s: nested too deeply", desc.Digest)
-		}
-		data, err := p.s.ReadBlob(ctx, desc)
-		if err != nil {
-			return desc, err
-		}
-		ix, err := oci.ParseIndex(data)
-		if err != nil {
-			return desc, fmt.Errorf("index %s: %w", desc.Digest, err)
-		}
-		if want == nil {
-			want = &ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-		}
-		var pick, first *ocispec.Descriptor
-		for i, m := range ix.Manifests {
-			if !oci.IsManifest(m.MediaType) && !oci.IsIndex(m.MediaType) {
-				continue
-			}
-			if m.Platform != nil && m.Platform.OS == "unknown" {
-				continue // attestations
-			}
-			if first == nil {
-				first = &ix.Manifests[i]
-			}
-			if m.Platform != nil && m.Platform.OS == want.OS && m.Platform.Architecture == want.Architecture &&
-				(want.Variant == "" || m.Platform.Variant == want.Variant) {
-				pick = &ix.Manifests[i]
-				break
-			}
-		}
-		switch {
-		case pick != nil:
-			desc = *pick
-		case isDefaultPlatform(want) && first != nil:
-			desc = *first
-		default:
-			return desc, fmt.Errorf("index %s has no image for platform %s", desc.Digest, platformString(want))
-		}
-	}
-	if !oci.IsManifest(desc.MediaType) {
-		return desc, fmt.Errorf("%s has media type %s, not an image", desc.Digest, desc.MediaType)
-	}
-	return desc, nil
-}
-
-// isDefaultPlatform reports whether want is the default (this machine's) platform, for which the first
-// image is an acceptable fallback; an explicit platform must match.
-func isDefaultPlatform(want *ocispec.Platform) bool {
-	return want.OS == runtime.GOOS && want.Architecture == runtime.GOARCH && want.Variant == ""
 }
 
 // walk adds what d reaches to the plan through the store's one graph walker

@@ -6,10 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
 
@@ -144,5 +148,43 @@ func TestSaveBadFormat(t *testing.T) {
 	s := newStore(t)
 	if _, err := Save(context.Background(), s, io.Discard, nil, SaveOptions{Format: "zip"}); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+// A tagged artifact (a manifest whose config is not an image config) has no place in a
+// docker-archive: the refusal says so and names the way out, whatever else its config
+// holds.
+func TestSaveDockerArchiveRefusesArtifact(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Discard()
+	cd, err := tx.PutBytes(ctx, "application/vnd.example.chart.config.v1+json", []byte(`{"name":"chart"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, err := tx.PutBytes(ctx, "application/vnd.example.chart.content.v1.tar+gzip", []byte("chart bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
+	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ref.ParseNamed("example/chart:1")
+	tx.Tag(r, md)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Save(ctx, s, io.Discard, resolveAll(t, s, "example/chart:1"), SaveOptions{Format: FormatDockerArchive})
+	if err == nil || !strings.Contains(err.Error(), "docker-archive cannot hold it (use oci-archive)") {
+		t.Fatalf("docker-archive of an artifact: %v", err)
+	}
+	if _, err := Save(ctx, s, io.Discard, resolveAll(t, s, "example/chart:1"), SaveOptions{Format: FormatOCIArchive}); err != nil {
+		t.Fatalf("oci-archive of an artifact: %v", err)
 	}
 }

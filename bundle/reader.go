@@ -483,7 +483,7 @@ func buildGraph(m *Manifest, meta map[digest.Digest][]byte) (*graph, error) {
 		for _, l := range mf.Layers {
 			ref(mname, l)
 		}
-		if mf.Config.MediaType != ocispec.MediaTypeImageConfig && mf.Config.MediaType != oci.DockerConfig {
+		if !oci.IsImageConfig(mf.Config.MediaType) {
 			return // an artifact: its config is opaque
 		}
 		cb, ok := meta[mf.Config.Digest]

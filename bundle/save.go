@@ -458,7 +458,7 @@ func layoutFiles(m *Manifest, meta map[digest.Digest][]byte, platform *ocispec.P
 			md = c
 		}
 		mf, err := oci.ParseManifest(meta[md.Digest])
-		if err != nil || (mf.Config.MediaType != ocispec.MediaTypeImageConfig && mf.Config.MediaType != oci.DockerConfig) {
+		if err != nil || !oci.IsImageConfig(mf.Config.MediaType) {
 			continue // an artifact, not an image docker can load
 		}
 		i, ok := dockerIdx[md.Digest]

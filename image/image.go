@@ -44,6 +44,9 @@ func (im *Image) Size() int64 {
 	return n
 }
 
+// ErrNotImage marks a manifest whose config is not a container image's: an artifact.
+var ErrNotImage = errors.New("not a container image")
+
 // ErrPlatform marks a request for a platform the image does not have.
 var ErrPlatform = errors.New("no image for platform")
 
@@ -84,6 +87,9 @@ func Load(ctx context.Context, f Fetcher, desc ocispec.Descriptor, p *ocispec.Pl
 		return nil, fmt.Errorf("manifest %s: %w", im.Desc.Digest, err)
 	}
 	im.Manifest, im.RawManifest = m, data
+	if !oci.IsImageConfig(m.Config.MediaType) {
+		return nil, fmt.Errorf("manifest %s: config type %s: %w", im.Desc.Digest, m.Config.MediaType, ErrNotImage)
+	}
 	if im.RawConfig, err = store.ReadSmall(ctx, f, m.Config); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

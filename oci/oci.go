@@ -26,6 +26,12 @@ func IsManifest(mt string) bool {
 	return mt == ocispec.MediaTypeImageManifest || mt == DockerManifest
 }
 
+// IsImageConfig reports whether mt is a container image's config media type (OCI or
+// Docker); any other config makes the manifest an artifact.
+func IsImageConfig(mt string) bool {
+	return mt == ocispec.MediaTypeImageConfig || mt == DockerConfig
+}
+
 // IsIndex reports whether mt is an index (manifest list) media type.
 func IsIndex(mt string) bool {
 	return mt == ocispec.MediaTypeImageIndex || mt == DockerManifestList
