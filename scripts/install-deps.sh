@@ -29,6 +29,8 @@ demo=false
 [ "${1:-}" = "--demo" ] && demo=true
 # Test-only peers, not needed by `make demo`.
 $demo || have age || need+=(age)
+# Issue 17's benchmark builds its Debian base layers as builders do (scripts/debian-layers.sh).
+$demo || have debootstrap || need+=(debootstrap)
 
 # The shells the completion tests source the generated scripts in (tests only).
 if ! $demo; then
