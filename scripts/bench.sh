@@ -37,6 +37,8 @@ export WORK BENCH_TMP=$WORK
 PIDS=()
 cleanup() {
 	local p
+	# The servers, and the generator's background jobs if a step failed while they ran.
+	PIDS+=($(jobs -p))
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
