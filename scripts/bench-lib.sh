@@ -9,7 +9,8 @@
 #   bench_ratio A B            A/B with 2 decimals
 #   bench_ge A B / bench_le    exit status of A >= B / A <= B (floating point)
 #   bench_mb BYTES             BYTES in MB (10^6), no decimals
-#   bench_machine              one line: cores, CPU model, memory, kernel
+#   bench_machine              one line: cores, CPU model (and SHA-NI), memory, kernel
+#   bench_load                 the 1-minute load average
 #
 # bench_time writes its scratch files to $BENCH_TMP (default /tmp).
 declare -gA SECS RSS
@@ -45,6 +46,9 @@ bench_mb() { awk -v b="$1" 'BEGIN{ printf "%.0f", b/1e6 }'; }
 bench_machine() {
 	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	grep -qw sha_ni /proc/cpuinfo && cpu="$cpu, SHA-NI"
 	printf '%s cores (%s), %s MB RAM, Linux %s' "$(nproc)" "${cpu:-unknown CPU}" \
 		"$(awk '/^MemTotal/ { printf "%.0f", $2/1024 }' /proc/meminfo)" "$(uname -r)"
 }
+
+bench_load() { cut -d' ' -f1 /proc/loadavg; }

@@ -47,6 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 log() { echo "== $(date -u +%T) $*" >&2; }
 
+LOAD_START=$(bench_load)
 log "building imgx and the floor in $WORK"
 (cd "$ROOT" && go build -o "$WORK/imgx" ./cmd/imgx && go build -o "$WORK/benchfloor" ./internal/benchfloor)
 export IMGX=$WORK/imgx FLOOR=$WORK/benchfloor
@@ -235,7 +236,7 @@ for k in "${!SECS[@]}"; do MED[$k]=$(bench_median "${SECS[$k]}"); done
 mb() { echo "$((${RSS[$1]:-0} / 1024))"; }
 echo
 echo "imgx benchmark (issue 18), $(date -u +%Y-%m-%dT%H:%MZ), $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev)"
-echo "machine: $(bench_machine)"
+echo "machine: $(bench_machine); load average $LOAD_START at the start, $(bench_load) at the end"
 echo "image bench/app:1: $SIZE MB of layer content in 6 gzip layers (5 of /usr files, 1 of $RAND MB random), $(bench_mb "$BLOB_BYTES") MB of blobs;" \
 	"signed bundle $(bench_mb "$BUNDLE_BYTES") MB; ingest: 10 bundles of $((SIZE / 40)) MB images, $(bench_mb "$TEN_BYTES") MB"
 echo "medians of $REPS runs; floor = internal/benchfloor on $(nproc) workers (read + SHA-256 + write + fsync of the same bytes; verify: read + SHA-256)"
@@ -244,7 +245,7 @@ printf '| %-26s | %7s | %8s | %7s | %8s | %-44s | %7s | %-14s | %-24s | %-5s |\n
 	operation "imgx s" "peak RSS" "floor s" "of floor" "peer" "peer s" ratio goal holds
 printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
 	"$(printf -- '-%.0s' {1..26})" ------- -------- ------- -------- "$(printf -- '-%.0s' {1..44})" ------- -------------- ------------------------ -----
-ALL=PASS
+MISSED=()
 # line LABEL KEY FLOORKEY PEERLABEL PEERKEY GOALTEXT MINRATIO MAXRSS_MB
 # ratio = peer / imgx ("x faster"); MINRATIO the goal's lower bound, MAXRSS_MB the RSS goal (0: none).
 line() {
@@ -253,7 +254,7 @@ line() {
 	r=$(bench_ratio "${MED[$pk]}" "${MED[$k]}")
 	bench_ge "$r" "$min" || holds=MISS
 	[ "$maxrss" = 0 ] || [ "$(mb "$k")" -le "$maxrss" ] || holds=MISS
-	[ $holds = PASS ] || ALL=MISS
+	[ $holds = PASS ] || MISSED+=("$label")
 	printf '| %-26s | %7s | %5s MB | %7s | %8s | %-44s | %7s | %-14s | %-24s | %-5s |\n' "$label" "${MED[$k]}" "$(mb "$k")" \
 		"${MED[$fk]}" "$(bench_ratio "${MED[$fk]}" "${MED[$k]}")" "$plabel" "${MED[$pk]}" "${r}x faster" "$goal" "$holds"
 }
@@ -263,7 +264,7 @@ if [ -n "${MED[verify]:-}" ] && [ -n "${MED[load]:-}" ]; then
 	r=$(bench_ratio "${MED[verify]}" "${MED[load]}") holds=PASS
 	bench_le "$r" 2 || holds=MISS
 	[ "$(mb verify)" -le 100 ] || holds=MISS
-	[ $holds = PASS ] || ALL=MISS
+	[ $holds = PASS ] || MISSED+=("verify")
 	printf '| %-26s | %7s | %5s MB | %7s | %8s | %-44s | %7s | %-14s | %-24s | %-5s |\n' "verify (full, diff IDs)" "${MED[verify]}" "$(mb verify)" \
 		"${MED[floor_hash]}" "$(bench_ratio "${MED[floor_hash]}" "${MED[verify]}")" "imgx load of the same bundle" "${MED[load]}" \
 		"${r}x load" "<= 2x load, RSS <= 100" "$holds"
@@ -277,7 +278,7 @@ line "pull from docker-registry" imgx_pull floor_store "skopeo copy docker://->o
 line "ingest of ten bundles" ingest floor_ten "ten imgx load -i FILE" ten_loads "keep (>= 1x), RSS <= 100" 1 100
 echo
 echo "of floor: floor seconds / imgx seconds (1.00 = as fast as the floor); ratio: peer seconds / imgx seconds."
-echo "goals: $ALL$([ $ALL = PASS ] && echo ' (all hold)' || echo ' (at least one misses)')"
+if [ ${#MISSED[@]} = 0 ]; then echo "goals: all hold"; else echo "goals: ${#MISSED[@]} missed: $(IFS=,; echo "${MISSED[*]}" | sed 's/,/, /g')"; fi
 echo
 echo "raw seconds per run (in run order), median, peak RSS (highest run):"
 for k in floor_store floor_bundle floor_hash floor_ten save skopeo_save load skopeo_load verify sftp_ship openssh_ship sftp_recv openssh_recv \
@@ -285,4 +286,7 @@ for k in floor_store floor_bundle floor_hash floor_ten save skopeo_save load sko
 	[ -n "${SECS[$k]:-}" ] || continue
 	printf '  %-13s %-30s median %7s  %5s MB\n' "$k" "${SECS[$k]# }" "${MED[$k]}" "$(mb "$k")"
 done
+mbs() { awk -v b="$1" -v s="${MED[$2]:-0}" 'BEGIN{ if (s > 0) printf "%.0f", b/1e6/s; else printf "-" }'; }
+echo "floor throughput (MB/s): store $(mbs "$BLOB_BYTES" floor_store), bundle $(mbs "$BUNDLE_BYTES" floor_bundle)," \
+	"hash only $(mbs "$BUNDLE_BYTES" floor_hash), ten bundles $(mbs "$TEN_BYTES" floor_ten)"
 [ -z "${SKOPEO_ZST:-}" ] || echo "sizes: skopeo oci-archive + zstd $(bench_mb "$SKOPEO_ZST") MB, imgx bundle $(bench_mb "$BUNDLE_BYTES") MB"
