@@ -37,8 +37,6 @@ export WORK BENCH_TMP=$WORK
 PIDS=()
 cleanup() {
 	local p
-	# The servers, and the generator's background jobs if a step failed while they ran.
-	PIDS+=($(jobs -p))
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$WORK"
@@ -48,87 +46,29 @@ trap 'exit 130' INT TERM
 log() { echo "== $(date -u +%T) $*" >&2; }
 
 LOAD_START=$(bench_load)
-log "building imgx and the floor in $WORK"
-(cd "$ROOT" && go build -o "$WORK/imgx" ./cmd/imgx && go build -o "$WORK/benchfloor" ./internal/benchfloor)
+log "building imgx, the floor and the image generator in $WORK"
+(cd "$ROOT" && go build -o "$WORK/imgx" ./cmd/imgx && go build -o "$WORK/benchfloor" ./internal/benchfloor &&
+	go build -o "$WORK/benchimage" ./internal/benchimage)
 export IMGX=$WORK/imgx FLOOR=$WORK/benchfloor
 # No trust directory or SSH config of the user's.
 unset IMGX_TRUST_DIR
 export IMGX_STORE=$WORK/store XDG_CONFIG_HOME=$WORK/config IMGX_PASSWORD=bench
 "$IMGX" keygen --output-prefix "$WORK/k" >/dev/null
 
-# --- the image --------------------------------------------------------------------------
-# Like the issue's: six gzip layers, five of real files (a tar of /usr, as one file per
-# layer, compressed by gzip -1) and one of incompressible random bytes (200 of 1570 MB).
-# The issue's layers compressed to 728 MB; /usr here gives about 900 MB (printed below).
-# Ten more small one-layer images (SIZE/40 MB each, also /usr) are the ingest row's bundles.
+# --- the images ---------------------------------------------------------------------------
+# Like the issue's (internal/benchimage): bench/app:1 has five gzip layers of real files (this
+# machine's /usr/share, /usr/bin, /usr/lib as tar entries) and one gzip layer of
+# incompressible random bytes (200 of every 1570 MB); the issue's image had 728 MB of blobs,
+# /usr here gives about 820 MB (printed below). Ten small one-layer images
+# (bench/small1:1 …, SIZE/40 MB each, more /usr files) are the ingest row's bundles.
 RAND=$((SIZE * 200 / 1570))
-COMP=$((SIZE - RAND))
-log "generating a ${SIZE} MB image (5 gzip layers of /usr files, 1 gzip layer of ${RAND} MB random)"
+log "generating the images: ${SIZE} MB in 6 gzip layers (5 of /usr files, 1 of ${RAND} MB random), 10 small ones"
 G=$WORK/gen
-mkdir -p "$G"
-# layer DIR OUT: the tar of DIR, gzip -1, as OUT.blob; its diff ID in OUT.diff.
-layer() {
-	tar -C "$1" -cf "$2.tar" .
-	openssl dgst -sha256 -r "$2.tar" | cut -c1-64 >"$2.diff"
-	gzip -1 -c "$2.tar" >"$2.blob"
-	rm -rf "$2.tar" "$1"
-}
-# layout DIR NAME PREFIX...: an OCI layout at DIR with one image NAME of the given layers.
-layout() {
-	local dir=$1 name=$2 p d cfg man m descs=() diffs=()
-	shift 2
-	mkdir -p "$dir/blobs/sha256"
-	for p in "$@"; do
-		d=$(openssl dgst -sha256 -r "$p.blob" | cut -c1-64)
-		descs+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$(stat -c %s "$p.blob")}")
-		diffs+=("\"sha256:$(cat "$p.diff")\"")
-		mv "$p.blob" "$dir/blobs/sha256/$d"
-	done
-	cfg="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$(IFS=,; echo "${diffs[*]}")]}}"
-	d=$(printf '%s' "$cfg" | openssl dgst -sha256 -r | cut -c1-64)
-	printf '%s' "$cfg" >"$dir/blobs/sha256/$d"
-	man="{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$d\",\"size\":${#cfg}},\"layers\":[$(IFS=,; echo "${descs[*]}")]}"
-	m=$(printf '%s' "$man" | openssl dgst -sha256 -r | cut -c1-64)
-	printf '%s' "$man" >"$dir/blobs/sha256/$m"
-	echo '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci-layout"
-	echo "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$m\",\"size\":${#man},\"annotations\":{\"org.opencontainers.image.ref.name\":\"$name\"}}]}" >"$dir/index.json"
-}
-# SIZE MB of /usr as a tar stream, cut into the five layers' contents and the ten small
-# images' (head ends tar early, hence || true; the sizes are checked below).
-PART=$((COMP * 1000000 / 5)) SMALL=$((SIZE * 1000000 / 40))
-(tar -C / -cf - usr/share usr/bin usr/lib 2>/dev/null || true) | head -c $((PART * 5 + SMALL * 10)) >"$G/usr.tar" || true
-[ "$(stat -c %s "$G/usr.tar")" = $((PART * 5 + SMALL * 10)) ] || { echo "bench: /usr holds too few bytes for SIZE=$SIZE" >&2; exit 1; }
-# cut_bytes FILE OFFSET COUNT OUT
-cut_bytes() { dd if="$1" of="$4" bs=1M iflag=skip_bytes,count_bytes skip="$2" count="$3" status=none; }
-for i in 1 2 3 4 5; do
-	mkdir -p "$G/l$i"
-	cut_bytes "$G/usr.tar" $(((i - 1) * PART)) "$PART" "$G/l$i/usr.tar"
-done
-for i in $(seq 10); do
-	mkdir -p "$G/s$i"
-	cut_bytes "$G/usr.tar" $((5 * PART + (i - 1) * SMALL)) "$SMALL" "$G/s$i/usr.tar"
-done
-rm "$G/usr.tar"
-mkdir -p "$G/l6"
-head -c $((RAND * 1000000)) /dev/urandom >"$G/l6/random.bin"
-# Two layers at a time: the machine has few cores and gzip uses one.
-jobs=()
-for i in 1 2 3 4 5 6 $(seq -f 's%g' 10); do
-	[[ $i == s* ]] && src=$G/$i || src=$G/l$i
-	layer "$src" "$G/b$i" &
-	jobs+=($!)
-	if [ ${#jobs[@]} -ge "$(nproc)" ]; then wait "${jobs[0]}"; jobs=("${jobs[@]:1}"); fi
-done
-for j in "${jobs[@]}"; do wait "$j"; done
-layout "$G/big" bench/app:1 "$G"/b1 "$G"/b2 "$G"/b3 "$G"/b4 "$G"/b5 "$G"/b6
-"$IMGX" load -q -i "$G/big"
+"$WORK/benchimage" -o "$G/layout" -size "$SIZE" -blobs "$G/app-blobs"
+"$IMGX" load -q -i "$G/layout"
 # The image's blob files in the store (what save reads): the floor of save reads the same.
-mapfile -t STORE_BLOBS < <(cd "$G/big/blobs/sha256" && for f in *; do echo "$IMGX_STORE/blobs/sha256/$f"; done)
+mapfile -t STORE_BLOBS < <(sed "s#^#$IMGX_STORE/blobs/sha256/#" "$G/app-blobs")
 BLOB_BYTES=$(du -cb "${STORE_BLOBS[@]}" | tail -n1 | cut -f1)
-for i in $(seq 10); do
-	layout "$G/small$i" "bench/small$i:1" "$G/bs$i"
-	"$IMGX" load -q -i "$G/small$i"
-done
 rm -rf "$G"
 
 log "making the bundles that load, verify and receive read"
