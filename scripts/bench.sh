@@ -218,7 +218,7 @@ line "pull from docker-registry" imgx_pull floor_store "skopeo copy docker://->o
 line "ingest of ten bundles" ingest floor_ten "ten imgx load -i FILE" ten_loads "keep (>= 1x), RSS <= 100" 1 100
 echo
 echo "of floor: floor seconds / imgx seconds (1.00 = as fast as the floor); ratio: peer seconds / imgx seconds."
-if [ ${#MISSED[@]} = 0 ]; then echo "goals: all hold"; else echo "goals: ${#MISSED[@]} missed: $(IFS=,; echo "${MISSED[*]}" | sed 's/,/, /g')"; fi
+if [ ${#MISSED[@]} = 0 ]; then echo "goals: all hold"; else echo "goals: ${#MISSED[@]} missed: $(printf '%s; ' "${MISSED[@]}" | sed 's/; $//')"; fi
 echo
 echo "raw seconds per run (in run order), median, peak RSS (highest run):"
 for k in floor_store floor_bundle floor_hash floor_ten save skopeo_save load skopeo_load verify sftp_ship openssh_ship sftp_recv openssh_recv \
