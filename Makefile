@@ -55,6 +55,9 @@ demo: build
 	./scripts/install-deps.sh --demo
 	./scripts/demo.sh
 
+# One table of imgx against its peers and the floor (docs/benchmarks.md): about 6 minutes
+# on an idle 2-core machine (26 when shared, load average 16). SIZE=300 make bench for a
+# quick run, ROWS=save,load,verify for some rows.
 bench: build
 	./scripts/bench.sh
 

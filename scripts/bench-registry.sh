@@ -16,6 +16,10 @@
 # runs) and whether the digests agree. Needs: go, skopeo, jq, GNU time (/usr/bin/time),
 # docker-registry. Work files go to $BENCH_DIR (default a temp dir; needs about 5x SIZE_MB
 # of free disk), removed at the end unless BENCH_KEEP=1.
+# BENCH_STORE=DIR BENCH_NAME=NAME: push and pull image NAME of the existing imgx store DIR
+# instead of generating one (scripts/bench.sh does, with its image); DIR is only read.
+# The last lines, "result KEY SECONDS... rss_kb KB" (KEY imgx_push, skopeo_push,
+# imgx_pull, skopeo_pull), are for scripts/bench.sh.
 set -euo pipefail
 
 SIZE_MB=${1:-1024}
@@ -27,7 +31,7 @@ WORK=${BENCH_DIR:-$(mktemp -d /tmp/imgx-bench-registry.XXXXXX)}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 REGCTL=$ROOT/scripts/registry-test.sh
-NAME=bench/big:1
+NAME=${BENCH_NAME:-bench/big:1}
 
 for t in go skopeo jq /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "bench-registry: $t is required" >&2; exit 1; }
@@ -54,17 +58,21 @@ reg_stop() {
 	rm -rf "$1"
 }
 
-echo "== building imgx and generating a ${SIZE_MB} MB image with ${LAYERS} layers in $WORK"
 (cd "$ROOT" && go build -o "$WORK/imgx" ./cmd/imgx)
 IMGX=$WORK/imgx
-
-# The generator (as in bench-archive.sh) writes an OCI layout: random file contents
-# (incompressible, like most real layers) in gzip layers at level 0, so no tool spends
-# time compressing.
-(cd "$ROOT" && go run ./internal/benchlayout "$WORK/layout" "$SIZE_MB" "$LAYERS")
-STORE=$WORK/store-src
-IMGX_STORE=$STORE "$IMGX" load -q -i "$WORK/layout"
-rm -rf "$WORK/layout"
+if [ -n "${BENCH_STORE:-}" ]; then
+	STORE=$BENCH_STORE
+	echo "== image $NAME of the store $STORE"
+else
+	echo "== generating a ${SIZE_MB} MB image with ${LAYERS} layers in $WORK"
+	# The generator (as in bench-archive.sh) writes an OCI layout: random file contents
+	# (incompressible, like most real layers) in gzip layers at level 0, so no tool spends
+	# time compressing.
+	(cd "$ROOT" && go run ./internal/benchlayout "$WORK/layout" "$SIZE_MB" "$LAYERS")
+	STORE=$WORK/store-src
+	IMGX_STORE=$STORE "$IMGX" load -q -i "$WORK/layout"
+	rm -rf "$WORK/layout"
+fi
 # The digest every copy must keep; skopeo reads the store by the name imgx recorded.
 SRC_DIGEST=$(skopeo inspect "oci:$STORE:$NAME" | jq -r .Digest)
 # MB/s counts the bytes a copy moves: manifest, config and layers.
@@ -78,7 +86,7 @@ echo "   skopeo $skopeo_ver, imgx --jobs $JOBS, $REPS runs each"
 # timed KEY CMD...: runs CMD under GNU time after a sync; stdout to $WORK/out.KEY, records
 # seconds and peak RSS (KB), prints the run's line, appends MB/s to MBPS[KEY] and keeps the
 # highest RSS in RSS[KEY].
-declare -A MBPS RSS
+declare -A MBPS RSS SECS
 timed() {
 	local key=$1 s kb m
 	shift
@@ -91,6 +99,7 @@ timed() {
 	read -r s kb < <(tail -n1 "$WORK/time.$key")
 	m=$(rate "$s")
 	MBPS[$key]="${MBPS[$key]:-} $m"
+	SECS[$key]="${SECS[$key]:-} $s"
 	[ "${RSS[$key]:-0}" -ge "$kb" ] || RSS[$key]=$kb
 	printf '   %-12s run %d  %7.2f s  %6s MB/s  %5d MB RSS' "$key" "$run" "$s" "$m" $((kb / 1024))
 }
@@ -145,7 +154,7 @@ pull_imgx() {
 	synced
 	echo
 	if [ "$run" = 1 ]; then
-		check "imgx pull (reported)" "$SRC_DIGEST" "$(jq -r .descriptor.digest "$WORK/out.imgx_pull")"
+		check "imgx pull (reported)" "$SRC_DIGEST" "$(jq -r .digest "$WORK/out.imgx_pull")"
 		check "imgx pull (skopeo inspect of the store)" "$SRC_DIGEST" \
 			"$(skopeo inspect "oci:$WORK/pull-imgx:$PULL_ADDR/bench/a:1" | jq -r .Digest)"
 	fi
@@ -188,4 +197,7 @@ echo "imgx push is $(ratio imgx_push skopeo_push)x skopeo (median MB/s; >1: imgx
 echo "imgx pull is $(ratio imgx_pull skopeo_pull)x skopeo (median MB/s; >1: imgx faster)"
 echo "peak RSS: imgx push $((RSS[imgx_push] / 1024)) MB, pull $((RSS[imgx_pull] / 1024)) MB; skopeo push $((RSS[skopeo_push] / 1024)) MB, pull $((RSS[skopeo_pull] / 1024)) MB"
 echo "digests: $([ $DIGESTS_OK = yes ] && echo OK || echo MISMATCH)"
+for k in imgx_push skopeo_push imgx_pull skopeo_pull; do
+	echo "result $k${SECS[$k]} rss_kb ${RSS[$k]}"
+done
 [ $DIGESTS_OK = yes ]
