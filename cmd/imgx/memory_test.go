@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,93 +124,45 @@ func highWaterMark(t *testing.T) int64 {
 	return 0
 }
 
+// bigLayer is one layer of writeBigLayout's image.
+type bigLayer struct {
+	mb           int
+	compressible bool
+	gzip         bool
+}
+
 // writeBigLayout writes an OCI layout at dir holding one image, name, of about 2 GB of
 // layer blobs, and returns their total size. Each layer is generated as it is written
 // (ChaCha8 bytes, some spread over 16 byte values so that they compress about 2:1),
-// hashed on the way for its digest and diff ID.
+// hashed on the way for its digest and diff ID; the layers are made in parallel.
 func writeBigLayout(t *testing.T, dir, name string) int64 {
 	t.Helper()
 	blobs := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	type layerSpec struct {
-		mb           int
-		compressible bool
-		gzip         bool
-	}
-	shapes := []layerSpec{
-		{1312, false, true}, // a gzip layer of incompressible files
+	shapes := []bigLayer{
+		{1408, false, true}, // a gzip layer of incompressible files
 		{256, true, true},   // a gzip layer of text-like files
 		{384, false, false}, // save stores its frames raw (they do not shrink)
-		{192, true, false},  // save compresses it
-
+		{96, true, false},   // save compresses it
 	}
-	var total int64
-	var layers []ocispec.Descriptor
-	var diffIDs []string
+	layers := make([]ocispec.Descriptor, len(shapes))
+	diffIDs := make([]string, len(shapes))
+	errs := make([]error, len(shapes))
+	var wg sync.WaitGroup
 	for i, sp := range shapes {
-		tmp := filepath.Join(dir, fmt.Sprintf("layer%d", i))
-		f, err := os.Create(tmp)
-		if err != nil {
-			t.Fatal(err)
+		wg.Go(func() {
+			layers[i], diffIDs[i], errs[i] = writeBigLayer(blobs, i, sp)
+		})
+	}
+	wg.Wait()
+	var total int64
+	for i := range shapes {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
 		}
-		bh := sha256.New()
-		bw := bufio.NewWriterSize(io.MultiWriter(f, bh), 1<<20)
-		var w io.Writer = bw
-		var zw *gzip.Writer
-		if sp.gzip {
-			level := gzip.BestSpeed
-			if !sp.compressible {
-				level = gzip.NoCompression // what gzip makes of random data anyway, at copy speed
-			}
-			if zw, err = gzip.NewWriterLevel(bw, level); err != nil {
-				t.Fatal(err)
-			}
-			w = zw
-		}
-		dh := sha256.New()
-		tw := tar.NewWriter(io.MultiWriter(w, dh))
-		rng := rand.NewChaCha8([32]byte{byte(i), 'i', 'm', 'g', 'x'})
-		const fileSize = 32 << 20
-		for n := 0; n < sp.mb<<20; n += fileSize {
-			if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data/f%04d", n/fileSize), Mode: 0o644, Size: fileSize, Typeflag: tar.TypeReg,
-				ModTime: time.Unix(1700000000, 0)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := fillFile(tw, rng, fileSize, sp.compressible); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := tw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if zw != nil {
-			if err := zw.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := bw.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
-		d := hex.EncodeToString(bh.Sum(nil))
-		if err := os.Rename(tmp, filepath.Join(blobs, d)); err != nil {
-			t.Fatal(err)
-		}
-		mt := ocispec.MediaTypeImageLayer
-		if sp.gzip {
-			mt = ocispec.MediaTypeImageLayerGzip
-		}
-		layers = append(layers, ocispec.Descriptor{MediaType: mt, Digest: digest.NewDigestFromBytes(digest.SHA256, bh.Sum(nil)), Size: fi.Size()})
-		diffIDs = append(diffIDs, digest.NewDigestFromBytes(digest.SHA256, dh.Sum(nil)).String())
-		total += fi.Size()
+		total += layers[i].Size
 	}
 	put := func(v any) ocispec.Descriptor {
 		b, err := json.Marshal(v)
@@ -240,6 +192,68 @@ func writeBigLayout(t *testing.T, dir, name string) int64 {
 		t.Fatal(err)
 	}
 	return total
+}
+
+// writeBigLayer writes layer i of writeBigLayout into blobs and returns its descriptor
+// and diff ID.
+func writeBigLayer(blobs string, i int, sp bigLayer) (ocispec.Descriptor, string, error) {
+	tmp := filepath.Join(blobs, fmt.Sprintf("tmp%d", i))
+	f, err := os.Create(tmp)
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	defer f.Close()
+	bh := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(f, bh), 1<<20)
+	var w io.Writer = bw
+	var zw *gzip.Writer
+	if sp.gzip {
+		level := gzip.BestSpeed
+		if !sp.compressible {
+			level = gzip.NoCompression // what gzip makes of random data anyway, at copy speed
+		}
+		if zw, err = gzip.NewWriterLevel(bw, level); err != nil {
+			return ocispec.Descriptor{}, "", err
+		}
+		w = zw
+	}
+	dh := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(w, dh))
+	rng := rand.NewChaCha8([32]byte{byte(i), 'i', 'm', 'g', 'x'})
+	const fileSize = 32 << 20
+	for n := 0; n < sp.mb<<20; n += fileSize {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data/f%04d", n/fileSize), Mode: 0o644, Size: fileSize, Typeflag: tar.TypeReg,
+			ModTime: time.Unix(1700000000, 0)}); err != nil {
+			return ocispec.Descriptor{}, "", err
+		}
+		if err := fillFile(tw, rng, fileSize, sp.compressible); err != nil {
+			return ocispec.Descriptor{}, "", err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return ocispec.Descriptor{}, "", err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	d := digest.NewDigestFromBytes(digest.SHA256, bh.Sum(nil))
+	if err := os.Rename(tmp, filepath.Join(blobs, d.Encoded())); err != nil {
+		return ocispec.Descriptor{}, "", err
+	}
+	mt := ocispec.MediaTypeImageLayer
+	if sp.gzip {
+		mt = ocispec.MediaTypeImageLayerGzip
+	}
+	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: fi.Size()}, digest.NewDigestFromBytes(digest.SHA256, dh.Sum(nil)).String(), nil
 }
 
 // fillFile writes n generated bytes to w: ChaCha8 output, or with compressible, that
