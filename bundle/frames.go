@@ -52,10 +52,16 @@ const (
 // blobs still compress on every worker.
 const chunkSize = 4 << 20
 
+// rawOverhead is what a raw frame of chunkSize bytes adds: the frame header (magic, one
+// descriptor byte, a 4-byte content size) and a 3-byte header per block.
+const rawOverhead = 9 + 3*(chunkSize/maxRawBlock)
+
 // segmentWriter is where the tar stream goes: Cut ends the current frame (at an entry
-// boundary) and sets how the next bytes are encoded.
+// boundary) and sets how the next bytes are encoded. ReadFrom copies a blob's bytes
+// straight into the frame being filled (no intermediate buffer).
 type segmentWriter interface {
 	io.Writer
+	io.ReaderFrom
 	Cut(next frameMode) error
 	Close() error
 }
@@ -66,17 +72,28 @@ type plainWriter struct{ io.Writer }
 func (plainWriter) Cut(frameMode) error { return nil }
 func (plainWriter) Close() error        { return nil }
 
+// ReadFrom copies r with a buffer of one chunk: few large writes downstream.
+func (p plainWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{p.Writer}, r, make([]byte, 1<<20))
+}
+
 // frameWriter writes the tar stream as a sequence of independent zstd frames, encoded by
-// a few workers in parallel and written in order. Memory is bounded by the buffer pool.
+// a few workers in parallel and written in order. Memory is bounded by the buffer pool:
+// workers+2 frame buffers of a chunk each, and as many output buffers for the frames
+// that are compressed.
+//
+// A raw frame (already compressed data) is laid out in its buffer as it will be written,
+// block headers included, as the bytes come in: it is written from there with no copy
+// and takes no worker.
 type frameWriter struct {
 	out   io.Writer
 	level zstd.EncoderLevel
 
-	buf  []byte
+	buf  *frameBuf
 	mode frameMode
 
-	free    chan []byte    // input buffers
-	outs    chan []byte    // output buffers
+	free    chan *frameBuf // frame buffers
+	outs    chan []byte    // output buffers of compressed frames
 	jobs    chan *frameJob // to the workers
 	ordered chan *frameJob // to the output goroutine, in stream order
 	wg      sync.WaitGroup
@@ -87,10 +104,17 @@ type frameWriter struct {
 	n   int64 // compressed bytes written
 }
 
-type frameJob struct {
-	in   []byte
+// frameBuf is one frame being filled: the data itself (modeCompress), or the whole raw
+// frame with its headers (modeRaw).
+type frameBuf struct {
+	b    []byte
+	n    int // data bytes in b
 	mode frameMode
-	out  []byte
+}
+
+type frameJob struct {
+	fb   *frameBuf // the raw frame to write; nil once a compressed frame is encoded
+	out  []byte    // the encoded frame (modeCompress)
 	err  error
 	done chan struct{}
 }
@@ -102,7 +126,7 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel, workers int) *frameW
 	fw := &frameWriter{
 		out:     out,
 		level:   level,
-		free:    make(chan []byte, workers+2),
+		free:    make(chan *frameBuf, workers+2),
 		outs:    make(chan []byte, workers+2),
 		jobs:    make(chan *frameJob, workers),
 		ordered: make(chan *frameJob, workers+1),
@@ -121,30 +145,43 @@ func newFrameWriter(out io.Writer, level zstd.EncoderLevel, workers int) *frameW
 	return fw
 }
 
-func (fw *frameWriter) getBuf() []byte {
-	b := <-fw.free
-	if b == nil {
-		b = make([]byte, 0, chunkSize)
+func (fw *frameWriter) getBuf() *frameBuf {
+	fb := <-fw.free
+	if fb == nil {
+		fb = &frameBuf{b: make([]byte, 0, chunkSize+rawOverhead)}
 	}
-	return b[:0]
+	fb.b, fb.n = fb.b[:0], 0
+	return fb
 }
 
 func (fw *frameWriter) worker() {
 	defer fw.wg.Done()
-	var enc *zstd.Encoder
+	var enc, probe *zstd.Encoder
 	for j := range fw.jobs {
-		j.out = fw.getOut()
-		if j.mode == modeRaw {
-			j.out = appendRawFrame(j.out[:0], j.in)
-		} else {
-			if enc == nil {
-				enc, j.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(fw.level), zstd.WithEncoderConcurrency(1),
-					zstd.WithWindowSize(chunkSize), zstd.WithLowerEncoderMem(true))
-			}
-			if j.err == nil {
-				j.out = enc.EncodeAll(j.in, j.out[:0])
-			}
+		j.out = <-fw.outs
+		if j.out == nil {
+			// Room for the worst case, a frame of raw blocks: no growing, no garbage.
+			j.out = make([]byte, 0, chunkSize+rawOverhead+64)
 		}
+		if enc == nil {
+			enc, j.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(fw.level), zstd.WithEncoderConcurrency(1),
+				zstd.WithWindowSize(chunkSize), zstd.WithLowerEncoderMem(true))
+		}
+		if probe == nil && j.err == nil {
+			probe, j.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+				zstd.WithWindowSize(probeSize), zstd.WithLowerEncoderMem(true))
+		}
+		switch {
+		case j.err != nil:
+		case incompressible(probe, j.fb.b, j.out[:0]):
+			j.out = appendRawFrame(j.out[:0], j.fb.b)
+		default:
+			j.out = enc.EncodeAll(j.fb.b, j.out[:0])
+		}
+		// The input is no longer needed: the next frame can be filled while this one
+		// waits for its turn to be written.
+		fw.free <- j.fb
+		j.fb = nil
 		close(j.done)
 	}
 }
@@ -155,8 +192,12 @@ func (fw *frameWriter) output() {
 		<-j.done
 		err := j.err
 		if err == nil && fw.failed() == nil {
+			b := j.out
+			if j.fb != nil { // a raw frame, written from its buffer
+				b = j.fb.b
+			}
 			var n int
-			n, err = fw.out.Write(j.out)
+			n, err = fw.out.Write(b)
 			fw.mu.Lock()
 			fw.n += int64(n)
 			fw.mu.Unlock()
@@ -164,14 +205,12 @@ func (fw *frameWriter) output() {
 		if err != nil {
 			fw.fail(err)
 		}
-		fw.free <- j.in[:0]
-		fw.outs <- j.out[:0]
+		if j.fb != nil {
+			fw.free <- j.fb
+		} else {
+			fw.outs <- j.out[:0]
+		}
 	}
-}
-
-// getOut returns a reusable output buffer; there are as many as input buffers.
-func (fw *frameWriter) getOut() []byte {
-	return <-fw.outs
 }
 
 func (fw *frameWriter) fail(err error) {
@@ -189,13 +228,48 @@ func (fw *frameWriter) failed() error {
 }
 
 func (fw *frameWriter) dispatch() {
-	if len(fw.buf) == 0 {
+	fb := fw.buf
+	if fb.n == 0 {
 		return
 	}
-	j := &frameJob{in: fw.buf, mode: fw.mode, done: make(chan struct{})}
+	j := &frameJob{fb: fb, done: make(chan struct{})}
 	fw.ordered <- j
-	fw.jobs <- j
+	if fb.mode == modeRaw {
+		finishRawFrame(fb.b, fb.n)
+		close(j.done)
+	} else {
+		fw.jobs <- j
+	}
 	fw.buf = fw.getBuf()
+}
+
+// space returns where the next data bytes go in the current frame: up to the end of the
+// chunk, and in a raw frame up to the end of the block (its header is reserved first).
+func (fw *frameWriter) space() []byte {
+	fb := fw.buf
+	if fb.n == 0 && len(fb.b) == 0 {
+		fb.mode = fw.mode
+		if fb.mode == modeRaw {
+			fb.b = append(fb.b, make([]byte, 9)...) // frame header, finished at dispatch
+		}
+	}
+	room := chunkSize - fb.n
+	if fb.mode == modeRaw {
+		if fb.n%maxRawBlock == 0 && len(fb.b) == rawFrameLen(fb.n) {
+			fb.b = append(fb.b, 0, 0, 0) // block header, finished at dispatch
+		}
+		room = min(room, maxRawBlock-fb.n%maxRawBlock)
+	}
+	return fb.b[len(fb.b) : len(fb.b)+room]
+}
+
+// filled records k data bytes written into space() and dispatches a full frame.
+func (fw *frameWriter) filled(k int) {
+	fw.buf.b = fw.buf.b[:len(fw.buf.b)+k]
+	fw.buf.n += k
+	if fw.buf.n == chunkSize {
+		fw.dispatch()
+	}
 }
 
 func (fw *frameWriter) Write(p []byte) (int, error) {
@@ -204,19 +278,37 @@ func (fw *frameWriter) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	for len(p) > 0 {
-		room := chunkSize - len(fw.buf)
-		k := min(room, len(p))
-		fw.buf = append(fw.buf, p[:k]...)
+		k := copy(fw.space(), p)
 		p = p[k:]
-		if len(fw.buf) == chunkSize {
-			fw.dispatch()
-		}
+		fw.filled(k)
 	}
 	return n, nil
 }
 
+// ReadFrom reads r to its end straight into the frames.
+func (fw *frameWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if err := fw.failed(); err != nil {
+			return total, err
+		}
+		k, err := r.Read(fw.space())
+		total += int64(k)
+		fw.filled(k)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 func (fw *frameWriter) Cut(next frameMode) error {
 	fw.dispatch()
+	if fw.buf.n == 0 {
+		fw.buf.b = fw.buf.b[:0] // a reserved header of the old mode
+	}
 	fw.mode = next
 	return fw.failed()
 }
@@ -243,6 +335,59 @@ const (
 	maxRawBlock    = 128 << 10
 	skippableMagic = 0x184D2A50 // low nibble varies
 )
+
+// Probing: a frame is stored raw when probeCount samples of probeSize bytes, spread over
+// it, shrink by less than 1/probeMargin at zstd's fastest level. Random or encrypted
+// data in an uncompressed layer then costs a copy instead of a full encoding pass (which
+// would store the same bytes anyway), for about 1.5% of the frame's encoding time.
+const (
+	probeSize   = 16 << 10
+	probeCount  = 4
+	probeMargin = 32 // 3%
+)
+
+// incompressible reports whether p looks incompressible from samples; scratch is a
+// buffer it may use.
+func incompressible(probe *zstd.Encoder, p, scratch []byte) bool {
+	if len(p) < probeCount*probeSize*2 {
+		return false // small frames (headers, metadata) are encoded whole
+	}
+	in, out := 0, 0
+	for i := range probeCount {
+		off := (len(p) - probeSize) * i / (probeCount - 1)
+		sample := p[off : off+probeSize]
+		scratch = probe.EncodeAll(sample, scratch[:0])
+		in += len(sample)
+		out += len(scratch)
+	}
+	return out >= in-in/probeMargin
+}
+
+// rawFrameLen is the length of a raw frame holding n bytes, without its last block's
+// header when n ends a block: what a frameBuf holds before more data opens the next block.
+func rawFrameLen(n int) int {
+	return 9 + 3*((n+maxRawBlock-1)/maxRawBlock) + n
+}
+
+// finishRawFrame fills in the headers reserved in a raw frame laid out by frameWriter:
+// the same bytes as appendRawFrame of its n data bytes.
+func finishRawFrame(b []byte, n int) {
+	binary.LittleEndian.PutUint32(b, zstdMagic)
+	b[4] = 0xA0
+	binary.LittleEndian.PutUint32(b[5:], uint32(n))
+	pos := 9
+	for left := n; left > 0; {
+		k := min(left, maxRawBlock)
+		last := uint32(0)
+		if k == left {
+			last = 1
+		}
+		h := last | uint32(k)<<3
+		b[pos], b[pos+1], b[pos+2] = byte(h), byte(h>>8), byte(h>>16)
+		pos += 3 + k
+		left -= k
+	}
+}
 
 // appendRawFrame appends a zstd frame holding p in raw (stored) blocks: valid zstd that
 // costs a memcpy to write and to read.

@@ -505,19 +505,35 @@ func alreadyCompressed(mt string) bool {
 
 func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, mbytes []byte,
 	sigs map[string][]byte, p *savePlan, prog progress.Progress) error {
-	tw := tar.NewWriter(sw)
+	// The tar stream is written here, not through a tar.Writer, so that a blob's bytes go
+	// from the file straight into the frame that carries them (sw.ReadFrom): archive/tar
+	// would copy them through a 32 KiB buffer. The headers are archive/tar's own.
 	mtime := m.Created
-	put := func(name string, size int64, r io.Reader) error {
-		h := &tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg}
-		if err := tw.WriteHeader(h); err != nil {
+	entry := func(name string, size int64, body func() (int64, error)) error {
+		var hb bytes.Buffer
+		tw := tar.NewWriter(&hb)
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
-		if _, err := io.Copy(tw, r); err != nil {
+		if _, err := sw.Write(hb.Bytes()); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
-		return tw.Flush()
+		n, err := body()
+		if err == nil && n != size {
+			err = fmt.Errorf("%d bytes, want %d", n, size)
+		}
+		if err == nil {
+			_, err = sw.Write(zeroBlocks[:-size&(blockSize-1)])
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
 	}
-	if err := writeHead(tw, put, mbytes, sigs); err != nil {
+	put := func(name string, size int64, r io.Reader) error {
+		return entry(name, size, func() (int64, error) { return io.Copy(sw, r) })
+	}
+	if err := writeHead(nil, put, mbytes, sigs); err != nil {
 		return err
 	}
 	if err := sw.Cut(modeCompress); err != nil {
@@ -546,7 +562,11 @@ func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, m
 		if err != nil {
 			return err
 		}
-		err = put(blobPath(d.Digest), d.Size, progress.Reader(rc, prog))
+		// A blob longer than its descriptor is an error of the store's verifying reader
+		// (and of entry's count, for other sources).
+		err = entry(blobPath(d.Digest), d.Size, func() (int64, error) {
+			return sw.ReadFrom(progress.Reader(rc, prog))
+		})
 		rc.Close()
 		if err != nil {
 			return err
@@ -555,11 +575,14 @@ func writeBundle(ctx context.Context, s source, sw segmentWriter, m *Manifest, m
 	if err := sw.Cut(modeCompress); err != nil {
 		return err
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return nil
+	// The end of the archive: two zero blocks, as tar.Writer.Close writes them.
+	_, err := sw.Write(zeroBlocks[:])
+	return err
 }
+
+const blockSize = 512
+
+var zeroBlocks [2 * blockSize]byte
 
 // writeHead writes the manifest and the signatures, sorted by name.
 func writeHead(tw *tar.Writer, put func(string, int64, io.Reader) error, mbytes []byte, sigs map[string][]byte) error {

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -114,7 +115,15 @@ func (s *Signature) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal signature bundle: %w", err)
 	}
-	return b, nil
+	// protojson adds spaces at random, fixed per binary (its output is deliberately
+	// unstable), so two builds of imgx wrote different signature bytes, hence different
+	// bundles, for the same manifest and key: an upload interrupted before an upgrade
+	// could not resume after it. Compact JSON is the same from every build.
+	var c bytes.Buffer
+	if err := json.Compact(&c, b); err != nil {
+		return nil, fmt.Errorf("marshal signature bundle: %w", err)
+	}
+	return c.Bytes(), nil
 }
 
 // Sign signs message (the bundle manifest bytes) and returns a Sigstore
