@@ -418,14 +418,19 @@ func (tx *Tx) publishLocked() error {
 	if err != nil {
 		return err
 	}
+	// Publish nothing unless every file was written: a record that cannot be written
+	// must not leave the tags it came with visible, as if the load half-happened.
 	for i, p := range files {
-		switch {
-		case p.err != nil && i == 0:
-			return fmt.Errorf("write index.json: %w", p.err)
-		case p.err != nil:
+		if p.err != nil {
+			if i == 0 {
+				return fmt.Errorf("write index.json: %w", p.err)
+			}
 			r := tx.records[i-1]
 			return fmt.Errorf("record %s/%s: %w", r.kind, r.key, p.err)
-		case p.f == nil: // no index change
+		}
+	}
+	for i, p := range files {
+		if p.f == nil { // no index change
 			continue
 		}
 		// Commit syncs the file again (its data is on disk already: quick), renames it
