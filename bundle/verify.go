@@ -320,22 +320,11 @@ func checkDiffID(r io.Reader, want digest.Digest) error {
 		return fmt.Errorf("%w: decompress layer: %w", ErrImage, err)
 	}
 	defer dec.Close()
-	// Hash in a third goroutine: decompressing is the slowest stage, give it a core.
+	// io.Copy takes the gzip reader's WriteTo, which hashes straight out of the inflate
+	// window: no copy into buffers of ours, no goroutine to hand them to (cores are
+	// already busy inflating other layers; hashing costs an eighth of inflating).
 	h := sha256.New()
-	hp := newChunkPipe(nil, 0)
-	hashed := make(chan struct{})
-	go func() {
-		for b := range hp.full {
-			h.Write(*b)
-			hp.free <- b
-		}
-		close(hashed)
-	}()
-	err = hp.pump(dec)
-	hp.closeWrite()
-	<-hashed
-	hp.release()
-	if err != nil {
+	if _, err := io.Copy(h, dec); err != nil {
 		return fmt.Errorf("%w: decompress layer (%s): %w", ErrImage, kind, err)
 	}
 	if got := digest.NewDigest(digest.SHA256, h); got != want {
@@ -371,14 +360,12 @@ type chunkPipe struct {
 	max        int
 }
 
+// chunkPipeBufs is how many buffers a chunkPipe takes from the pool at the start.
 const chunkPipeBufs = 3
 
-// newChunkPipe starts a pipe of chunkPipeBufs buffers whose first chunk, if first is not
-// nil, is (*first)[:n], already read.
-func newChunkPipe(first *[]byte, n int) *chunkPipe { return newChunkPipeN(first, n, chunkPipeBufs) }
-
-// newChunkPipeN is newChunkPipe with up to bufs buffers, taken from the pool only as the
-// writer gets ahead of the reader.
+// newChunkPipeN starts a pipe of up to bufs buffers, taken from the pool only as the writer
+// gets ahead of the reader, whose first chunk, if first is not nil, is (*first)[:n],
+// already read.
 func newChunkPipeN(first *[]byte, n, bufs int) *chunkPipe {
 	cp := &chunkPipe{full: make(chan *[]byte, bufs), free: make(chan *[]byte, bufs), max: bufs}
 	if first != nil {

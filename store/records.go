@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-
-	"github.com/imgx/imgx/internal/atomicfile"
 )
 
 // Records are small facts committed together with a transaction, such as "bundle
@@ -34,19 +32,6 @@ func (tx *Tx) Record(kind, key string, data []byte) error {
 type record struct {
 	kind, key string
 	data      []byte
-}
-
-func (s *Store) writeRecordsLocked(recs []record) error {
-	for _, r := range recs {
-		dir := filepath.Join(s.root, recordsDir, r.kind)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, r.key), r.data, 0o644); err != nil {
-			return fmt.Errorf("record %s/%s: %w", r.kind, r.key, err)
-		}
-	}
-	return nil
 }
 
 // GetRecord returns the data recorded under kind/key, or an error wrapping ErrNotFound.

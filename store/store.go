@@ -228,6 +228,15 @@ func (s *Store) Index() (*ocispec.Index, error) {
 }
 
 func (s *Store) writeIndex(ix *ocispec.Index) error {
+	b, err := encodeIndex(ix)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.indexPath(), b)
+}
+
+// encodeIndex is index.json's bytes for ix.
+func encodeIndex(ix *ocispec.Index) ([]byte, error) {
 	ix.SchemaVersion = 2
 	ix.MediaType = ocispec.MediaTypeImageIndex
 	if ix.Manifests == nil {
@@ -237,9 +246,9 @@ func (s *Store) writeIndex(ix *ocispec.Index) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(ix); err != nil {
-		return err
+		return nil, err
 	}
-	return writeFileAtomic(s.indexPath(), buf.Bytes())
+	return buf.Bytes(), nil
 }
 
 // updateIndex applies fn to index.json under the store lock and writes it atomically.

@@ -442,6 +442,42 @@ func TestRecordsCommitWithTx(t *testing.T) {
 	}
 }
 
+// TestCommitPublishesNothingWhenARecordFails: index.json and the records are written
+// before any is renamed, so a record that cannot be written (here its kind directory is
+// a file) fails the commit without the tag becoming visible and leaves no temporary file.
+func TestCommitPublishesNothingWhenARecordFails(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := os.MkdirAll(filepath.Join(s.Root(), recordsDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Root(), recordsDir, "bundles"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(s.indexPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := s.Begin(ctx)
+	md := stageImage(t, tx, []byte("layer"))
+	tx.Tag(mustRef(t, "app:1"), md)
+	tx.Record("bundles", "abc123", []byte("loaded"))
+	if err := tx.Commit(ctx); err == nil {
+		t.Fatal("Commit succeeded with a record it could not write")
+	} else if !strings.Contains(err.Error(), "record bundles/abc123") {
+		t.Errorf("Commit = %v, want it to name the record", err)
+	}
+	tx.Discard()
+	after, _ := os.ReadFile(s.indexPath())
+	if !bytes.Equal(before, after) {
+		t.Errorf("index.json changed by a failed commit:\n%s", after)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(s.Root(), ".*.tmp-*"))
+	if len(tmps) > 0 {
+		t.Errorf("temporary files left: %v", tmps)
+	}
+}
+
 // emptyReads returns an empty read between chunks, as io.Pipe does for an empty Write
 // (tar.Writer makes some): the hashing pipeline must not reuse a buffer still being hashed.
 type emptyReads struct {

@@ -32,7 +32,8 @@ type Tx struct {
 	records   []record
 	done      bool
 
-	syncs   sync.WaitGroup // background fsync+rename of large staged blobs
+	syncs   sync.WaitGroup // background fsync+rename of staged blobs
+	syncSem chan struct{}  // a slot per background sync running (maxSyncs)
 	syncErr error
 	written int64
 }
@@ -59,7 +60,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	if err := l.RLock(); err != nil {
 		return nil, fmt.Errorf("lock store %s: %w", s.root, err)
 	}
-	return &Tx{s: s, live: l, staged: map[digest.Digest]bool{}}, nil
+	return &Tx{s: s, live: l, staged: map[digest.Digest]bool{}, syncSem: make(chan struct{}, maxSyncs)}, nil
 }
 
 // Has reports whether blob d is committed or already staged (by this transaction or by
@@ -163,20 +164,17 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	tx.staged[want.Digest] = true
 	tx.written += n
 	tx.mu.Unlock()
-	// fsync, close and rename into the staging pool. For large blobs this runs in the
-	// background, overlapping the disk flush with hashing and writing the next blob;
-	// Commit, Open, Discard and Suspend wait for it. Only a synced blob is ever renamed
-	// to its staged name, so a resumed load never trusts a torn file.
-	if n < asyncSyncMin {
-		if err := finishStage(f, tx.s.stagedPath(want.Digest)); err != nil {
-			tx.forget(want.Digest)
-			return want, fmt.Errorf("stage blob %s: %w", want.Digest, err)
-		}
-		return want, nil
-	}
+	// fsync, close and rename into the staging pool, in the background: the disk flush
+	// overlaps with hashing and writing the next blob (for a manifest or config of a few
+	// KB the fsync is all the cost, and a load stages one of each per image). Commit, Open,
+	// Discard and Suspend wait for it; at most maxSyncs run at once, so that a bundle of
+	// thousands of small blobs holds no more open files. Only a synced blob is ever
+	// renamed to its staged name, so a resumed load never trusts a torn file.
+	tx.syncSem <- struct{}{}
 	tx.syncs.Add(1)
 	go func(d digest.Digest) {
 		defer tx.syncs.Done()
+		defer func() { <-tx.syncSem }()
 		if err := finishStage(f, tx.s.stagedPath(d)); err != nil {
 			tx.forget(d)
 			tx.mu.Lock()
@@ -189,8 +187,8 @@ func (tx *Tx) Put(ctx context.Context, r io.Reader, want ocispec.Descriptor) (oc
 	return want, nil
 }
 
-// asyncSyncMin is the blob size from which Put syncs in the background.
-const asyncSyncMin = 1 << 20
+// maxSyncs bounds the staged blobs a transaction syncs in the background at once.
+const maxSyncs = 16
 
 var errAlreadyStaged = errors.New("already staged")
 
@@ -341,19 +339,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			return fmt.Errorf("commit blob %s: %w", d, err)
 		}
 	}
-	if err := syncDir(filepath.Dir(tx.s.BlobPath(digest.FromString("")))); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if len(tx.tags) > 0 || len(tx.artifacts) > 0 {
-		if err := tx.s.updateIndexLocked(func(ix *ocispec.Index) error {
-			setTags(ix, tx.tags)
-			addArtifacts(ix, tx.artifacts)
-			return nil
-		}); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-	}
-	if err := tx.s.writeRecordsLocked(tx.records); err != nil {
+	if err := tx.publishLocked(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	// Blobs this transaction staged that no tagged image uses (an incomplete index's
@@ -364,6 +350,99 @@ func (tx *Tx) Commit(ctx context.Context) error {
 		}
 	}
 	tx.discardLocked(false)
+	return nil
+}
+
+// publishLocked makes the blob renames durable, then index.json, then the records, each
+// step only once the one before is on disk: index.json never names a blob a crash could
+// lose, and a record (which tells ingest a bundle is loaded) never outlives the images
+// it stands for. What does not need that order is done at once: the new index.json and
+// the records are written and synced to their temporary files while the blobs directory
+// syncs, so of the five fsyncs only three wait on one another (blobs directory, store
+// directory after the index.json rename, records directory after theirs).
+func (tx *Tx) publishLocked() error {
+	var ix []byte
+	if len(tx.tags) > 0 || len(tx.artifacts) > 0 {
+		cur, err := tx.s.Index()
+		if err != nil {
+			return err
+		}
+		setTags(cur, tx.tags)
+		addArtifacts(cur, tx.artifacts)
+		if ix, err = encodeIndex(cur); err != nil {
+			return err
+		}
+	}
+	type prep struct {
+		f   *atomicfile.File
+		err error
+	}
+	files := make([]prep, 1+len(tx.records)) // index.json (if any), then the records in order
+	var wg sync.WaitGroup
+	start := func(i int, path string, mkdir bool, data []byte) {
+		wg.Go(func() {
+			if mkdir {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					files[i].err = err
+					return
+				}
+			}
+			f, err := atomicfile.Create(path, 0o644)
+			if err == nil {
+				if _, err = f.Write(data); err == nil {
+					err = f.Sync()
+				}
+				if err != nil {
+					f.Abort()
+					f = nil
+				}
+			}
+			files[i] = prep{f, err}
+		})
+	}
+	if ix != nil {
+		start(0, tx.s.indexPath(), false, ix)
+	}
+	for i, r := range tx.records {
+		start(1+i, filepath.Join(tx.s.root, recordsDir, r.kind, r.key), true, r.data)
+	}
+	err := syncDir(filepath.Dir(tx.s.BlobPath(digest.FromString(""))))
+	wg.Wait()
+	defer func() {
+		for _, p := range files {
+			if p.f != nil {
+				p.f.Abort() // no-op once committed
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	// Publish nothing unless every file was written: a record that cannot be written
+	// must not leave the tags it came with visible, as if the load half-happened.
+	for i, p := range files {
+		if p.err != nil {
+			if i == 0 {
+				return fmt.Errorf("write index.json: %w", p.err)
+			}
+			r := tx.records[i-1]
+			return fmt.Errorf("record %s/%s: %w", r.kind, r.key, p.err)
+		}
+	}
+	for i, p := range files {
+		if p.f == nil { // no index change
+			continue
+		}
+		// Commit syncs the file again (its data is on disk already: quick), renames it
+		// and syncs its directory.
+		if err := p.f.Commit(); err != nil {
+			if i == 0 {
+				return err
+			}
+			r := tx.records[i-1]
+			return fmt.Errorf("record %s/%s: %w", r.kind, r.key, err)
+		}
+	}
 	return nil
 }
 
