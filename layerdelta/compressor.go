@@ -255,8 +255,12 @@ func Reproduce(orig io.ReaderAt, blobSize int64, open func() (io.ReadCloser, err
 	head := make([]byte, 512)
 	n, _ := orig.ReadAt(head, 0)
 	head = head[:n]
+	return reproduceFrom(Candidates(head), orig, blobSize, open)
+}
+
+func reproduceFrom(cands []Params, orig io.ReaderAt, blobSize int64, open func() (io.ReadCloser, error)) (Params, error) {
 	var tried []string
-	for _, p := range Candidates(head) {
+	for _, p := range cands {
 		ok, err := tryParams(p, orig, blobSize, open)
 		if err != nil {
 			return Params{}, err

@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +53,13 @@ type entry struct {
 }
 
 func main() {
+	if p := os.Getenv("BENCH_PPROF"); p != "" && len(os.Args) == 5 && strings.HasPrefix(os.Args[1], "-") {
+		// BENCH_PPROF=DIR writes a CPU profile of each build/rebuild child to DIR.
+		f, err := os.Create(filepath.Join(p, fmt.Sprintf("%s-%d.pprof", strings.TrimPrefix(os.Args[1], "-"), os.Getpid())))
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	if len(os.Args) == 5 && os.Args[1] == "-build" {
 		childBuild(os.Args[2], os.Args[3], os.Args[4])
 		return
@@ -328,20 +337,20 @@ func measure(work, name string, base, rebuilt, changed []entry) {
 	fmt.Printf("   layers: base %s compressed (%s tar), new %s compressed (%s tar); compressor found: %s\n",
 		mb(size(bg)), mb(size(bt)), mb(today), mb(size(nt)), res.Params)
 	fmt.Printf("   today's layer delta (whole new blob)     %s  1.000x\n", mb(today))
-	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [file-level %s, CDC %s]\n", res.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileSize), mb(res.CDCSize))
+	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [estimated before compression: file-level %s, CDC %s]\n", res.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileEstimate), mb(res.CDCEstimate))
 	fmt.Printf("   zstd -3 --patch-from (uncompressed)      %s  %.3fx\n", mb(size(patch)), float64(size(patch))/float64(today))
 	fmt.Printf("   changed files only, tar.gz / tar.zst     %s / %s  (recipe = %.2fx the zst)\n", mb(size(ct+".gz")), mb(size(ct+".zst")), float64(res.RecipeSize)/float64(size(ct+".zst")))
 	fmt.Printf("   times: build recipe %.1fs (incl. compressor search), rebuild+verify %.1fs, gzip of the new layer %.1fs, zstd --patch-from %.1fs\n",
 		buildTime.Seconds(), rebuildTime.Seconds(), gzTime.Seconds(), patchTime.Seconds())
 	fmt.Printf("   peak RSS: build %d MB, rebuild %d MB\n", buildRSS>>10, rebuildRSS>>10)
 	fmt.Printf("   rebuilt blob digest verified: %s\n", tin.Digest)
-	bundles(dir, bt, nt, bg, ng)
+	bundles(dir, bt, nt, bg, ng, res.Params)
 }
 
 // bundles measures the delta bundle end to end: the image's previous version shipped in
 // a full bundle and loaded at the receiver, then tonight's version as today's delta and
 // as a --layer-recipes delta, each saved and loaded (times and bytes).
-func bundles(dir, bt, nt, bg, ng string) {
+func bundles(dir, bt, nt, bg, ng string, params layerdelta.Params) {
 	ctx := context.Background()
 	src, err := store.Open(filepath.Join(dir, "sender"))
 	check(err)
@@ -352,18 +361,65 @@ func bundles(dir, bt, nt, bg, ng string) {
 	check(err)
 	addImage(ctx, src, "bench/app:nightly", nt, ng)
 	today, recipes := filepath.Join(dir, "today.imgx"), filepath.Join(dir, "recipes.imgx")
-	tSave := saveTo(ctx, src, today, bundle.SaveOptions{Since: base})
-	rSave := saveTo(ctx, src, recipes, bundle.SaveOptions{Since: base, LayerRecipes: true, TempDir: dir})
 	load := func(name, p string) time.Duration {
-		dst, err := store.Open(filepath.Join(dir, "receiver-"+name))
+		sd := filepath.Join(dir, "receiver-"+name)
+		check(os.RemoveAll(sd))
+		dst, err := store.Open(sd)
 		check(err)
 		loadFrom(ctx, dst, full)
 		return loadFrom(ctx, dst, p)
 	}
-	tLoad, rLoad := load("today", today), load("recipes", recipes)
-	fmt.Printf("   delta bundle, today:          %s, save %.1fs, load %.1fs\n", mb(size(today)), tSave.Seconds(), tLoad.Seconds())
-	fmt.Printf("   delta bundle, layer recipes:  %s, save %.1fs, load %.1fs  (%.3fx the bytes, save %.1fx, load %.1fx)\n",
-		mb(size(recipes)), rSave.Seconds(), rLoad.Seconds(), float64(size(recipes))/float64(size(today)), rSave.Seconds()/tSave.Seconds(), rLoad.Seconds()/tLoad.Seconds())
+	// Three rounds, interleaved (the machine is shared): medians.
+	var tSave, rSave, tLoad, rLoad, fInflate, fCompress []time.Duration
+	for range rounds {
+		tSave = append(tSave, saveTo(ctx, src, today, bundle.SaveOptions{Since: base}))
+		rSave = append(rSave, saveTo(ctx, src, recipes, bundle.SaveOptions{Since: base, LayerRecipes: true, TempDir: dir}))
+		tLoad = append(tLoad, load("today", today))
+		rLoad = append(rLoad, load("recipes", recipes))
+		fi, fc := floor(bg, nt, params)
+		fInflate, fCompress = append(fInflate, fi), append(fCompress, fc)
+	}
+	ts, rs, tl, rl := median(tSave), median(rSave), median(tLoad), median(rLoad)
+	fl := median(fInflate) + median(fCompress)
+	fmt.Printf("   floor (one inflate of the base %.2fs + one %s pass over the new tar %.2fs): %.2fs\n",
+		median(fInflate).Seconds(), params, median(fCompress).Seconds(), fl.Seconds())
+	fmt.Printf("   delta bundle, today:          %s, save %.2fs, load %.2fs\n", mb(size(today)), ts.Seconds(), tl.Seconds())
+	fmt.Printf("   delta bundle, layer recipes:  %s, save %.2fs, load %.2fs  (%.3fx the bytes, save %.1fx, load %.1fx)\n",
+		mb(size(recipes)), rs.Seconds(), rl.Seconds(), float64(size(recipes))/float64(size(today)), rs.Seconds()/ts.Seconds(), rl.Seconds()/tl.Seconds())
+	fmt.Printf("   layer recipes vs the floor:   save %.2fx, load %.2fx  (medians of %d, interleaved)\n", rs.Seconds()/fl.Seconds(), rl.Seconds()/fl.Seconds(), rounds)
+}
+
+const rounds = 3
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// floor times what an exact rebuild cannot avoid: one decompression of the base blob and
+// one compression of the new tar with the parameters that reproduce it.
+func floor(baseBlob, newTar string, p layerdelta.Params) (inflate, comp time.Duration) {
+	f, err := os.Open(baseBlob)
+	check(err)
+	t0 := time.Now()
+	r, _, err := compress.NewReader(f, compress.Options{})
+	check(err)
+	_, err = io.Copy(io.Discard, r)
+	check(err)
+	r.Close()
+	f.Close()
+	inflate = time.Since(t0)
+	in, err := os.Open(newTar)
+	check(err)
+	defer in.Close()
+	t0 = time.Now()
+	zw, err := p.NewWriter(io.Discard)
+	check(err)
+	_, err = io.Copy(zw, in)
+	check(err)
+	check(zw.Close())
+	return inflate, time.Since(t0)
 }
 
 func addImage(ctx context.Context, s *store.Store, tag, tarPath, blobPath string) {
@@ -548,11 +604,13 @@ func reproducible(blob string) bool {
 
 // result is what the build child reports.
 type result struct {
-	Params     layerdelta.Params
-	Method     string
-	RecipeSize int64
-	FileSize   int64
-	CDCSize    int64
+	Params       layerdelta.Params
+	Method       string
+	RecipeSize   int64
+	FileSize     int64
+	CDCSize      int64
+	FileEstimate int64
+	CDCEstimate  int64
 }
 
 func (r result) String() string { return r.Params.String() }
@@ -594,7 +652,7 @@ func childBuild(target, base, out string) {
 	res, err := layerdelta.Build(context.Background(), tin, []layerdelta.Input{bin}, rf, layerdelta.BuildOptions{TempDir: filepath.Dir(out)})
 	check(err)
 	check(rf.Close())
-	b, err := json.Marshal(result{Params: res.Params, Method: res.Meta.Method, RecipeSize: res.RecipeSize, FileSize: res.FileSize, CDCSize: res.CDCSize})
+	b, err := json.Marshal(result{Params: res.Params, Method: res.Meta.Method, RecipeSize: res.RecipeSize, FileSize: res.FileSize, CDCSize: res.CDCSize, FileEstimate: res.FileEstimate, CDCEstimate: res.CDCEstimate})
 	check(err)
 	check(os.WriteFile(out+".json", b, 0o644))
 }
