@@ -64,6 +64,14 @@ func main() {
 		childBuild(os.Args[2], os.Args[3], os.Args[4])
 		return
 	}
+	if len(os.Args) == 5 && os.Args[1] == "-floor" {
+		// -floor BASE_BLOB NEW_TAR RESULT_JSON: the floor with the parameters a build found.
+		var res result
+		readJSON(os.Args[4], &res)
+		i, c := floor(os.Args[2], os.Args[3], res.Params)
+		fmt.Printf("floor: inflate %.2fs + %s %.2fs = %.2fs\n", i.Seconds(), res.Params, c.Seconds(), (i + c).Seconds())
+		return
+	}
 	if len(os.Args) == 5 && os.Args[1] == "-rebuild" {
 		childRebuild(os.Args[2], os.Args[3], os.Args[4])
 		return
