@@ -62,10 +62,9 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 	}
 	defer os.RemoveAll(tmp)
 
-	// The target is decompressed once, into a growing file: the first compressor
-	// candidate (the likely one) compresses it as it appears, on its own core, while this
-	// goroutine decompresses and indexes the bases. Only when that candidate fails are the
-	// others tried, one after another, over the finished tar.
+	// The target is decompressed once, into a growing file: the compressor candidates,
+	// most likely first, compress it as it appears, on their own core, while this
+	// goroutine decompresses and indexes the bases.
 	tg, err := newGrowingFile(tmp, "layer-*.tar")
 	if err != nil {
 		return nil, err
@@ -80,15 +79,17 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 		cands = append([]Params{*opts.Hint}, slices.DeleteFunc(cands, func(p Params) bool { return p == *opts.Hint })...)
 	}
 	type trial struct {
-		ok  bool
-		err error
+		params Params
+		err    error
 	}
 	first := make(chan trial, 1)
 	go func() {
-		ok, err := tryParams(cands[0], target.Blob, target.Size, func() (io.ReadCloser, error) {
+		// Each wrong candidate stops at its first differing block, usually within the
+		// tar's first megabytes, so the search stays ahead of the decompression.
+		p, err := reproduceFrom(cands, target.Blob, target.Size, func() (io.ReadCloser, error) {
 			return io.NopCloser(ctxReader{tctx, tg.reader()}), nil
 		})
-		first <- trial{ok, err}
+		first <- trial{p, err}
 	}()
 	waitFirst := func() trial {
 		t := <-first
@@ -164,19 +165,11 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 		cops = ops
 	}
 
-	var params Params
-	if t := waitFirst(); t.err != nil {
+	t := waitFirst()
+	if t.err != nil {
 		return nil, fmt.Errorf("layer %s: %w", target.Digest, t.err)
-	} else if t.ok {
-		params = cands[0]
-	} else {
-		params, err = reproduceFrom(cands[1:], target.Blob, target.Size, func() (io.ReadCloser, error) {
-			return io.NopCloser(io.NewSectionReader(tt, 0, tl.TarSize)), nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
-		}
 	}
+	params := t.params
 	meta.Params = params
 
 	res := &BuildResult{Params: params}
