@@ -1,6 +1,7 @@
 package layerdelta
 
 import (
+	"bufio"
 	"bytes"
 	stdgzip "compress/gzip"
 	"errors"
@@ -269,11 +270,17 @@ func gzipHeader(head []byte) Params {
 // errMismatch stops a candidate at the first byte that differs from the original.
 var errMismatch = errors.New("compressed bytes differ")
 
-// compareWriter compares what a candidate writes with the original blob.
+// compareWriter compares what a candidate writes with the original blob, read ahead in
+// large pieces: the deflate writers write a few hundred bytes at a time, and one pread
+// per write cost more than the comparison.
 type compareWriter struct {
-	orig io.ReaderAt
+	orig *bufio.Reader
 	off  int64
 	buf  []byte
+}
+
+func newCompareWriter(orig io.ReaderAt, size int64) *compareWriter {
+	return &compareWriter{orig: bufio.NewReaderSize(io.NewSectionReader(orig, 0, size), 1<<20)}
 }
 
 func (c *compareWriter) Write(p []byte) (int, error) {
@@ -281,9 +288,9 @@ func (c *compareWriter) Write(p []byte) (int, error) {
 		c.buf = make([]byte, len(p))
 	}
 	b := c.buf[:len(p)]
-	n, err := c.orig.ReadAt(b, c.off)
+	n, err := io.ReadFull(c.orig, b)
 	if n < len(p) || !bytes.Equal(b[:n], p) {
-		if err == nil || err == io.EOF {
+		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
 			return 0, errMismatch
 		}
 		return 0, err
@@ -328,7 +335,7 @@ func tryParams(p Params, orig io.ReaderAt, blobSize int64, open func() (io.ReadC
 		return false, fmt.Errorf("open uncompressed layer: %w", err)
 	}
 	defer src.Close()
-	cw := &compareWriter{orig: orig}
+	cw := newCompareWriter(orig, blobSize)
 	zw, err := p.NewWriter(cw)
 	if err != nil {
 		return false, err

@@ -1,6 +1,7 @@
 package layerdelta
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -121,7 +122,10 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 
 	blobHash := sha256.New()
 	blobCount := &countWriter{}
-	zw, err := m.Params.NewWriter(io.MultiWriter(out, blobHash, blobCount))
+	// The deflate writers write a few hundred bytes at a time; out is often a pipe to the
+	// store, where each write is a hand-over between goroutines.
+	bw := bufio.NewWriterSize(io.MultiWriter(out, blobHash, blobCount), 256<<10)
+	zw, err := m.Params.NewWriter(bw)
 	if err != nil {
 		return m, err
 	}
@@ -140,6 +144,9 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 		return m, err
 	}
 	if err := zw.Close(); err != nil {
+		return m, fmt.Errorf("rebuilding layer %s: %w", m.Target.Digest, err)
+	}
+	if err := bw.Flush(); err != nil {
 		return m, fmt.Errorf("rebuilding layer %s: %w", m.Target.Digest, err)
 	}
 	// Each base must have verified in full (a recipe that copies only a prefix of a wrong
