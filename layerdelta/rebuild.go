@@ -75,6 +75,13 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 
 	// Every base is opened first (a missing one is named before any work), then all are
 	// decompressed in the background while the rebuild reads what is already there.
+	// Closed last: the decompressing goroutines read them until they stop.
+	var rcs []io.ReadCloser
+	defer func() {
+		for _, rc := range rcs {
+			rc.Close()
+		}
+	}()
 	bases := make([]*growingFile, 0, len(m.Bases))
 	bctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -83,12 +90,6 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 		wg.Wait()
 		for _, g := range bases {
 			g.Close()
-		}
-	}()
-	var rcs []io.ReadCloser
-	defer func() {
-		for _, rc := range rcs {
-			rc.Close()
 		}
 	}()
 	for _, b := range m.Bases {
