@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -28,9 +27,6 @@ type BuildOptions struct {
 	TempDir string // for the uncompressed tars and candidate recipes; "" = os.TempDir()
 	// Method forces "file" or "cdc"; "" computes both and builds the one estimated smaller.
 	Method string
-	// Hint, if valid, is tried first (the parameters that reproduced the base layer: a
-	// nightly rebuild is most often compressed as the night before).
-	Hint *Params
 }
 
 // BuildResult describes the recipe [Build] wrote.
@@ -75,9 +71,6 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 	head := make([]byte, 512)
 	hn, _ := target.Blob.ReadAt(head, 0)
 	cands := Candidates(head[:hn])
-	if opts.Hint != nil && opts.Hint.Validate() == nil {
-		cands = append([]Params{*opts.Hint}, slices.DeleteFunc(cands, func(p Params) bool { return p == *opts.Hint })...)
-	}
 	type trial struct {
 		params Params
 		err    error
