@@ -2,10 +2,12 @@ package bundle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 
@@ -198,13 +200,10 @@ func planRecipes(ctx context.Context, s *store.Store, m *Manifest, since *Base, 
 		carried[d.Digest] = true
 	}
 	held := func(d digest.Digest) bool { return since.Carried[d] && s.Has(d) }
-	// layersOf reads an image manifest's layers; nil for anything else or what the store
-	// no longer holds (no candidate then). The previous image may be known by digest
+	// readMeta reads a manifest or index blob and checks its digest; nil for what the
+	// store no longer holds (no candidate then). The previous image may be known by digest
 	// only (a state file's tags), so its bytes are read and checked here.
-	layersOf := func(d digest.Digest, mt string) []ocispec.Descriptor {
-		if mt != "" && !oci.IsManifest(mt) {
-			return nil
-		}
+	readMeta := func(d digest.Digest) []byte {
 		f, err := s.Open(ctx, d)
 		if err != nil {
 			return nil
@@ -214,22 +213,79 @@ func planRecipes(ctx context.Context, s *store.Store, m *Manifest, since *Base, 
 		if err != nil || len(b) > maxMetaBlob || digest.FromBytes(b) != d {
 			return nil
 		}
-		mf, err := oci.ParseManifest(b)
-		if err != nil {
-			return nil
+		return b
+	}
+	// layersOf reads the layers of an image by platform: "" for a single manifest, the
+	// platform (os/architecture/variant/os.version) of each manifest of an index, so that
+	// a multi-platform image saved whole pairs each platform with its own previous layers.
+	// A platform listed twice in an index is left out (which previous one is ambiguous).
+	layersOf := func(d digest.Digest, mt string) map[string][]ocispec.Descriptor {
+		out := map[string][]ocispec.Descriptor{}
+		if mt != "" && !oci.IsManifest(mt) && !oci.IsIndex(mt) {
+			return out
 		}
-		return mf.Layers
+		b := readMeta(d)
+		if b == nil {
+			return out
+		}
+		if mt == "" { // known by digest only: an index lists manifests
+			var sniff struct {
+				MediaType string            `json:"mediaType"`
+				Manifests []json.RawMessage `json:"manifests"`
+			}
+			if json.Unmarshal(b, &sniff) != nil {
+				return out
+			}
+			if mt = ocispec.MediaTypeImageManifest; sniff.Manifests != nil || oci.IsIndex(sniff.MediaType) {
+				mt = ocispec.MediaTypeImageIndex
+			}
+		}
+		if oci.IsManifest(mt) {
+			if mf, err := oci.ParseManifest(b); err == nil {
+				out[""] = mf.Layers
+			}
+			return out
+		}
+		idx, err := oci.ParseIndex(b)
+		if err != nil {
+			return out
+		}
+		seen := map[string]bool{}
+		for _, md := range idx.Manifests {
+			if md.Platform == nil || !oci.IsManifest(md.MediaType) {
+				continue
+			}
+			p := md.Platform
+			key := p.OS + "/" + p.Architecture + "/" + p.Variant + "/" + p.OSVersion
+			if seen[key] {
+				delete(out, key)
+				continue
+			}
+			seen[key] = true
+			mb := readMeta(md.Digest)
+			if mb == nil {
+				continue
+			}
+			if mf, err := oci.ParseManifest(mb); err == nil {
+				out[key] = mf.Layers
+			}
+		}
+		return out
 	}
 	replace := map[digest.Digest]ocispec.Descriptor{} // layer -> recipe blob
 	var recipes []LayerRecipe
 	decided := map[digest.Digest]bool{}
 	for _, im := range m.Images {
 		cur := layersOf(im.Descriptor.Digest, im.Descriptor.MediaType)
-		var prev []ocispec.Descriptor
+		prev := map[string][]ocispec.Descriptor{}
 		if pd, ok := since.Images[im.Ref]; ok && im.Ref != "" {
 			prev = layersOf(pd.Digest, pd.MediaType)
 		}
-		for _, pr := range layerdelta.PairLayers(cur, prev, held) {
+		var pairs []layerdelta.Pairing
+		for _, key := range slices.Sorted(maps.Keys(cur)) { // sorted: the same bundle bytes each time
+			pairs = append(pairs, layerdelta.PairLayers(cur[key], prev[key], held)...)
+		}
+		for _, pr := range pairs {
 			l := pr.Layer
 			if decided[l.Digest] || !carried[l.Digest] {
 				continue

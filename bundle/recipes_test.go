@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -21,6 +22,7 @@ import (
 	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/layerdelta"
+	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -29,10 +31,19 @@ import (
 // 3 and 17 (a rebuild with two changed assets).
 func appTar(t testing.TB, v int) []byte {
 	t.Helper()
+	return appTarIn(t, "app", v)
+}
+
+// appTarIn is appTar with its files in dir, with contents of their own.
+func appTarIn(t testing.TB, dir string, v int) []byte {
+	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	for i := range 40 {
-		seed := uint64(i)
+		seed := uint64(i) + uint64(len(dir))<<32
+		if dir == "app" {
+			seed = uint64(i)
+		}
 		if i == 3 || i == 17 {
 			seed += uint64(1000 * v)
 		}
@@ -41,7 +52,7 @@ func appTar(t testing.TB, v int) []byte {
 		for j := range data {
 			data[j] = byte(r.Uint32())
 		}
-		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("app/asset-%02d", i), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)),
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("%s/asset-%02d", dir, i), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)),
 			ModTime: time.Unix(1700000000+int64(86400*v), 0), Format: tar.FormatPAX})
 		tw.Write(data)
 	}
@@ -289,5 +300,84 @@ func TestHostileLayerRecipeMutations(t *testing.T) {
 		if _, err := Load(ctx, dst, bytes.NewReader(b), LoadOptions{Policy: policyNone}); err != nil {
 			t.Fatalf("undamaged delta: %v", err)
 		}
+	}
+}
+
+// indexImage stores a two-platform image (amd64, arm64), each platform an image of the
+// given layer tars with the platform's name appended to every file (so their layers
+// differ), under one index, and tags the index.
+func indexImage(t testing.TB, s *store.Store, tag string, tars func(platform string) [][]byte) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	var idx ocispec.Index
+	idx.SchemaVersion, idx.MediaType = 2, ocispec.MediaTypeImageIndex
+	for _, arch := range []string{"amd64", "arm64"} {
+		md := addTarImage(t, s, "example/tmp:"+arch, tars(arch)...)
+		md.Platform = &ocispec.Platform{OS: "linux", Architecture: arch}
+		idx.Manifests = append(idx.Manifests, md)
+	}
+	b, _ := json.Marshal(idx)
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Discard()
+	d, err := tx.PutBytes(ctx, ocispec.MediaTypeImageIndex, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ref.ParseNamed(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Tag(r, d)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A multi-platform image saved without --platform gets a recipe for each platform's
+// rebuilt layer, over that platform's previous layer (none before: an index had no
+// candidates), and the receiver ends with the sender's index.
+func TestLayerRecipesMultiPlatform(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	dir := t.TempDir()
+	tars := func(v int) func(string) [][]byte {
+		return func(platform string) [][]byte {
+			return [][]byte{layerTar(t, layerSpec{seed: uint64(len(platform)), size: 64 << 10, random: true}), appTarIn(t, "app-"+platform, v)}
+		}
+	}
+	indexImage(t, src, "example/multi:nightly", tars(1))
+	full := save(t, src, []string{"example/multi:nightly"}, SaveOptions{})
+	fullPath := filepath.Join(dir, "night-1.imgx")
+	if err := os.WriteFile(fullPath, full, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := ReadBase(ctx, fullPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := indexImage(t, src, "example/multi:nightly", tars(2))
+	var buf bytes.Buffer
+	res, err := Save(ctx, src, []string{"example/multi:nightly"}, &buf, SaveOptions{Since: base, LayerRecipes: true, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Manifest.Recipes) != 2 {
+		t.Fatalf("%d recipes for two platforms' rebuilt layers, decisions %+v", len(res.Manifest.Recipes), res.Layers)
+	}
+	dst := newStore(t)
+	if _, err := Load(ctx, dst, bytes.NewReader(full), LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lr, err := Load(ctx, dst, bytes.NewReader(buf.Bytes()), LoadOptions{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	got, err := dst.Resolve(ctx, "example/multi:nightly")
+	if err != nil || got.Desc.Digest != want.Digest || lr.LayersRebuilt != 2 {
+		t.Fatalf("receiver has %v (%v, %d layers rebuilt), sender %s", got.Desc.Digest, err, lr.LayersRebuilt, want.Digest)
 	}
 }

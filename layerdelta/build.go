@@ -25,7 +25,7 @@ type Input struct {
 // BuildOptions tune [Build].
 type BuildOptions struct {
 	TempDir string // for the uncompressed tars and candidate recipes; "" = os.TempDir()
-	// Method forces "file" or "cdc"; "" builds both and keeps the smaller.
+	// Method forces "file" or "cdc"; "" computes both and builds the one estimated smaller.
 	Method string
 }
 
@@ -35,7 +35,10 @@ type BuildResult struct {
 	RecipeSize int64 // bytes written
 	// Sizes of each candidate recipe (0 when not built), for measurements.
 	FileSize, CDCSize int64
-	Params            Params
+	// Estimated bytes of each method's recipe (literal bytes + 8 per operation; -1 when
+	// not computed); the smaller is built.
+	FileEstimate, CDCEstimate int64
+	Params                    Params
 }
 
 // minFileMatch is the smallest file content worth a copy operation rather than literal
@@ -55,19 +58,44 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 	}
 	defer os.RemoveAll(tmp)
 
-	tt, tl, err := decompressTo(ctx, target, tmp)
+	// The target is decompressed once, into a growing file: the compressor candidates,
+	// most likely first, compress it as it appears, on their own core, while this
+	// goroutine decompresses and indexes the bases.
+	tg, err := newGrowingFile(tmp, "layer-*.tar")
 	if err != nil {
-		return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+		return nil, err
 	}
-	defer tt.Close()
-	params, err := Reproduce(target.Blob, target.Size, func() (io.ReadCloser, error) {
-		return io.NopCloser(io.NewSectionReader(tt, 0, tl.TarSize)), nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+	defer tg.Close()
+	tctx, cancel := context.WithCancel(ctx)
+	go inflateInto(tctx, tg, io.NewSectionReader(target.Blob, 0, target.Size), Layer{Digest: target.Digest, Size: target.Size, MediaType: target.MediaType}, 0, nil)
+	head := make([]byte, 512)
+	hn, _ := target.Blob.ReadAt(head, 0)
+	cands := Candidates(head[:hn])
+	type trial struct {
+		params Params
+		err    error
 	}
+	first := make(chan trial, 1)
+	go func() {
+		// Each wrong candidate stops at its first differing block, usually within the
+		// tar's first megabytes, so the search stays ahead of the decompression.
+		p, err := reproduceFrom(cands, target.Blob, target.Size, func() (io.ReadCloser, error) {
+			return io.NopCloser(ctxReader{tctx, tg.reader()}), nil
+		})
+		first <- trial{p, err}
+	}()
+	waitFirst := func() trial {
+		t := <-first
+		first <- t
+		return t
+	}
+	defer func() { // both goroutines end before tg is closed
+		cancel()
+		waitFirst()
+		_ = tg.wait()
+	}()
 
-	meta := Meta{Target: tl, Params: params}
+	meta := Meta{}
 	files := map[[32]byte]loc{}
 	chunkIx := map[[32]byte]loc{}
 	for i, b := range bases {
@@ -102,6 +130,40 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 			return nil, err
 		}
 	}
+	if err := tg.wait(); err != nil {
+		return nil, err
+	}
+	tl := tg.layer
+	tt := tg.f
+	meta.Target = tl
+
+	// Operations of both methods, while the trial may still run; only the recipe with
+	// fewer estimated bytes is written (each literal byte costs about one, each operation
+	// a few).
+	var fops, cops []Op
+	if opts.Method != "cdc" {
+		ops, err := fileOps(tt, tl.TarSize, files)
+		if err != nil && opts.Method == "file" {
+			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+		}
+		if err == nil {
+			fops = ops
+		}
+	}
+	if opts.Method != "file" {
+		ops, err := cdcOps(tt, tl.TarSize, chunkIx)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+		}
+		cops = ops
+	}
+
+	t := waitFirst()
+	if t.err != nil {
+		return nil, fmt.Errorf("layer %s: %w", target.Digest, t.err)
+	}
+	params := t.params
+	meta.Params = params
 
 	res := &BuildResult{Params: params}
 	var best *os.File
@@ -158,22 +220,14 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 		}
 		return nil
 	}
-	if opts.Method != "cdc" {
-		ops, err := fileOps(tt, tl.TarSize, files)
-		if err == nil {
-			if err := try("file", ops); err != nil {
-				return nil, err
-			}
-		} else if opts.Method == "file" {
-			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
+	res.FileEstimate, res.CDCEstimate = estimate(fops), estimate(cops)
+	switch {
+	case fops != nil && (cops == nil || res.FileEstimate <= res.CDCEstimate):
+		if err := try("file", fops); err != nil {
+			return nil, err
 		}
-	}
-	if opts.Method != "file" {
-		ops, err := cdcOps(tt, tl.TarSize, chunkIx)
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
-		}
-		if err := try("cdc", ops); err != nil {
+	case cops != nil:
+		if err := try("cdc", cops); err != nil {
 			return nil, err
 		}
 	}
@@ -347,4 +401,19 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// estimate is the approximate size of a recipe of ops before compression; -1 for none.
+func estimate(ops []Op) int64 {
+	if ops == nil {
+		return -1
+	}
+	var n int64
+	for _, o := range ops {
+		n += 8
+		if !o.Copy {
+			n += o.N
+		}
+	}
+	return n
 }

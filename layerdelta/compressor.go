@@ -1,6 +1,7 @@
 package layerdelta
 
 import (
+	"bufio"
 	"bytes"
 	stdgzip "compress/gzip"
 	"errors"
@@ -12,6 +13,9 @@ import (
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
+
+	pgzip125 "github.com/imgx/imgx/layerdelta/internal/kc11512/pgzip"
+	zstd115 "github.com/imgx/imgx/layerdelta/internal/kc11512/zstd"
 )
 
 // Compressor names accepted in a recipe.
@@ -21,6 +25,10 @@ const (
 	CompKlauspostGz  = "klauspost-gzip" // github.com/klauspost/compress/gzip
 	CompKlauspostZst = "klauspost-zstd" // github.com/klauspost/compress/zstd stream encoder
 	CompPgzip        = "pgzip"          // github.com/klauspost/pgzip (containers/image: podman, skopeo, buildah; umoci)
+	// The versions Debian 12's umoci and skopeo are built with (compress v1.15.12, pgzip
+	// v1.2.5), carried in internal/kc11512: their output differs from today's library.
+	CompPgzip125        = "pgzip-1.2.5"
+	CompKlauspostZst115 = "klauspost-zstd-1.15.12"
 )
 
 // Params are the compressor parameters that turn a layer's uncompressed tar into its
@@ -43,11 +51,11 @@ type Params struct {
 
 func (p Params) String() string {
 	switch p.Compressor {
-	case CompKlauspostZst:
+	case CompKlauspostZst, CompKlauspostZst115:
 		return fmt.Sprintf("%s level %d crc=%v concurrency=%d", p.Compressor, p.Level, p.CRC, p.Concurrency)
 	case CompNone:
 		return p.Compressor
-	case CompPgzip:
+	case CompPgzip, CompPgzip125:
 		return fmt.Sprintf("%s level %d block %d", p.Compressor, p.Level, p.BlockSize)
 	}
 	return fmt.Sprintf("%s level %d", p.Compressor, p.Level)
@@ -58,7 +66,8 @@ var (
 	// zstdLevels are klauspost's EncoderLevel values: fastest, default, better, best.
 	zstdLevels      = []int{int(zstd.SpeedFastest), int(zstd.SpeedDefault), int(zstd.SpeedBetterCompression), int(zstd.SpeedBestCompression)}
 	zstdConcurrency = []int{1, 2, 4, 8, 16}
-	pgzipBlockSizes = []int{1 << 20, 512 << 10, 250000}
+	// pgzip's default (containers/image), umoci's 256 KiB, and two others seen.
+	pgzipBlockSizes = []int{1 << 20, 256 << 10, 512 << 10, 250000}
 )
 
 // ErrParams is wrapped by every refusal of compressor parameters.
@@ -74,11 +83,11 @@ func (p Params) Validate() error {
 		if p.Level != 0 || gzipHeaderSet || zstdSet || p.BlockSize != 0 {
 			return bad("takes no options")
 		}
-	case CompGoGzip, CompKlauspostGz, CompPgzip:
+	case CompGoGzip, CompKlauspostGz, CompPgzip, CompPgzip125:
 		if !slices.Contains(gzipLevels, p.Level) {
 			return bad(fmt.Sprintf("level %d", p.Level))
 		}
-		if (p.Compressor == CompPgzip) != (p.BlockSize != 0) {
+		if isPgzip(p.Compressor) != (p.BlockSize != 0) {
 			return bad(fmt.Sprintf("block size %d", p.BlockSize))
 		}
 		if p.BlockSize != 0 && !slices.Contains(pgzipBlockSizes, p.BlockSize) {
@@ -90,7 +99,7 @@ func (p Params) Validate() error {
 		if len(p.Name) > 256 || len(p.Comment) > 256 {
 			return bad("gzip header name or comment longer than 256 bytes")
 		}
-	case CompKlauspostZst:
+	case CompKlauspostZst, CompKlauspostZst115:
 		if !slices.Contains(zstdLevels, p.Level) {
 			return bad(fmt.Sprintf("level %d", p.Level))
 		}
@@ -140,11 +149,26 @@ func (p Params) NewWriter(w io.Writer) (io.WriteCloser, error) {
 		}
 		p.setGzipHeader(&z.Name, &z.Comment, &z.ModTime, &z.OS)
 		return z, nil
+	case CompPgzip125:
+		z, err := pgzip125.NewWriterLevel(w, p.Level)
+		if err != nil {
+			return nil, err
+		}
+		if err := z.SetConcurrency(p.BlockSize, 2); err != nil {
+			return nil, err
+		}
+		p.setGzipHeader(&z.Name, &z.Comment, &z.ModTime, &z.OS)
+		return z, nil
+	case CompKlauspostZst115:
+		return zstd115.NewWriter(w, zstd115.WithEncoderLevel(zstd115.EncoderLevel(p.Level)),
+			zstd115.WithEncoderCRC(p.CRC), zstd115.WithEncoderConcurrency(p.Concurrency))
 	default: // CompKlauspostZst, validated above
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevel(p.Level)),
 			zstd.WithEncoderCRC(p.CRC), zstd.WithEncoderConcurrency(p.Concurrency))
 	}
 }
+
+func isPgzip(c string) bool { return c == CompPgzip || c == CompPgzip125 }
 
 // setGzipHeader sets the header fields the parameters record, on any of the gzip
 // writers (their Header types are distinct but have the same fields).
@@ -163,25 +187,46 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 // Candidates lists the parameters [Reproduce] tries for a blob that starts with head
-// (its first bytes), most likely first: the defaults of docker, buildkit and containerd.
+// (its first bytes), most likely first: the defaults of docker, buildkit and containerd
+// (Go gzip), then of containers/image (pgzip, klauspost zstd) and umoci (pgzip with 256
+// KiB blocks), at today's library versions and at those Debian 12 builds with.
 func Candidates(head []byte) []Params {
 	switch {
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		hdr := gzipHeader(head)
+		// Every gzip writer here sets the header's XFL byte from the level as Go's does:
+		// 2 for level 9, 4 for level 1, 0 otherwise; that rules most levels out. (6 is
+		// the default, -1, in all of them.)
+		levels := []int{-1, 2, 3, 4, 5, 7, 8}
+		if len(head) >= 9 {
+			switch head[8] {
+			case 2:
+				levels = []int{9}
+			case 4:
+				levels = []int{1}
+			}
+		}
 		var out []Params
-		order := []int{-1, 9, 1, 2, 3, 4, 5, 7, 8} // 6 == -1 (default) in both writers
-		for _, comp := range []string{CompGoGzip, CompKlauspostGz, CompPgzip} {
-			for _, l := range order {
-				p := hdr
-				p.Compressor, p.Level = comp, l
-				if comp == CompPgzip {
-					for _, bs := range pgzipBlockSizes {
-						p.BlockSize = bs
-						out = append(out, p)
-					}
-					continue
-				}
+		add := func(comp string, level, block int) {
+			p := hdr
+			p.Compressor, p.Level, p.BlockSize = comp, level, block
+			if !slices.Contains(out, p) {
 				out = append(out, p)
+			}
+		}
+		// The defaults first, then every level of each writer.
+		add(CompGoGzip, levels[0], 0)
+		add(CompPgzip125, levels[0], 1<<20)
+		add(CompPgzip125, levels[0], 256<<10)
+		add(CompPgzip, levels[0], 1<<20)
+		add(CompKlauspostGz, levels[0], 0)
+		for _, l := range levels {
+			add(CompGoGzip, l, 0)
+			add(CompKlauspostGz, l, 0)
+			for _, comp := range []string{CompPgzip, CompPgzip125} {
+				for _, bs := range pgzipBlockSizes {
+					add(comp, l, bs)
+				}
 			}
 		}
 		return out
@@ -191,7 +236,9 @@ func Candidates(head []byte) []Params {
 			// Concurrency changes speed, not bytes (checked by
 			// TestReproduceKnownCompressors with 4): one candidate per level and CRC.
 			for _, crc := range []bool{true, false} {
-				out = append(out, Params{Compressor: CompKlauspostZst, Level: l, CRC: crc, Concurrency: 1})
+				for _, comp := range []string{CompKlauspostZst, CompKlauspostZst115} {
+					out = append(out, Params{Compressor: comp, Level: l, CRC: crc, Concurrency: 1})
+				}
 			}
 		}
 		return out
@@ -223,11 +270,17 @@ func gzipHeader(head []byte) Params {
 // errMismatch stops a candidate at the first byte that differs from the original.
 var errMismatch = errors.New("compressed bytes differ")
 
-// compareWriter compares what a candidate writes with the original blob.
+// compareWriter compares what a candidate writes with the original blob, read ahead in
+// large pieces: the deflate writers write a few hundred bytes at a time, and one pread
+// per write cost more than the comparison.
 type compareWriter struct {
-	orig io.ReaderAt
+	orig *bufio.Reader
 	off  int64
 	buf  []byte
+}
+
+func newCompareWriter(orig io.ReaderAt, size int64) *compareWriter {
+	return &compareWriter{orig: bufio.NewReaderSize(io.NewSectionReader(orig, 0, size), 1<<20)}
 }
 
 func (c *compareWriter) Write(p []byte) (int, error) {
@@ -235,9 +288,9 @@ func (c *compareWriter) Write(p []byte) (int, error) {
 		c.buf = make([]byte, len(p))
 	}
 	b := c.buf[:len(p)]
-	n, err := c.orig.ReadAt(b, c.off)
+	n, err := io.ReadFull(c.orig, b)
 	if n < len(p) || !bytes.Equal(b[:n], p) {
-		if err == nil || err == io.EOF {
+		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
 			return 0, errMismatch
 		}
 		return 0, err
@@ -255,8 +308,12 @@ func Reproduce(orig io.ReaderAt, blobSize int64, open func() (io.ReadCloser, err
 	head := make([]byte, 512)
 	n, _ := orig.ReadAt(head, 0)
 	head = head[:n]
+	return reproduceFrom(Candidates(head), orig, blobSize, open)
+}
+
+func reproduceFrom(cands []Params, orig io.ReaderAt, blobSize int64, open func() (io.ReadCloser, error)) (Params, error) {
 	var tried []string
-	for _, p := range Candidates(head) {
+	for _, p := range cands {
 		ok, err := tryParams(p, orig, blobSize, open)
 		if err != nil {
 			return Params{}, err
@@ -278,7 +335,7 @@ func tryParams(p Params, orig io.ReaderAt, blobSize int64, open func() (io.ReadC
 		return false, fmt.Errorf("open uncompressed layer: %w", err)
 	}
 	defer src.Close()
-	cw := &compareWriter{orig: orig}
+	cw := newCompareWriter(orig, blobSize)
 	zw, err := p.NewWriter(cw)
 	if err != nil {
 		return false, err

@@ -123,6 +123,10 @@ var paramCases = []Params{
 	{Compressor: CompPgzip, Level: -1, BlockSize: 1 << 20},
 	{Compressor: CompPgzip, Level: 9, BlockSize: 250000},
 	{Compressor: CompNone},
+	{Compressor: CompPgzip125, Level: -1, BlockSize: 256 << 10},
+	{Compressor: CompPgzip125, Level: 1, BlockSize: 1 << 20},
+	{Compressor: CompKlauspostZst115, Level: int(zstd.SpeedDefault), CRC: true, Concurrency: 4},
+	{Compressor: CompKlauspostZst115, Level: int(zstd.SpeedBetterCompression), CRC: false, Concurrency: 1},
 }
 
 func TestReproduceKnownCompressors(t *testing.T) {

@@ -1,6 +1,7 @@
 package layerdelta
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -71,56 +73,89 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 	}
 	defer os.RemoveAll(tmp)
 
-	bases := make([]*os.File, len(m.Bases))
+	// Every base is opened first (a missing one is named before any work), then all are
+	// decompressed in the background while the rebuild reads what is already there.
+	// Closed last: the decompressing goroutines read them until they stop.
+	var rcs []io.ReadCloser
 	defer func() {
-		for _, f := range bases {
-			if f != nil {
-				f.Close()
-			}
+		for _, rc := range rcs {
+			rc.Close()
 		}
 	}()
+	bases := make([]*growingFile, 0, len(m.Bases))
+	bctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, g := range bases {
+			g.Close()
+		}
+	}()
+	for _, b := range m.Bases {
+		rc, err := open(ctx, b.Digest)
+		if errors.Is(err, fs.ErrNotExist) {
+			return m, &MissingBaseError{Layer: b.Digest, Target: m.Target.Digest, LoadFirst: opts.LoadFirst}
+		}
+		if err != nil {
+			return m, fmt.Errorf("base layer %s: %w", b.Digest, err)
+		}
+		rcs = append(rcs, rc)
+	}
 	for i, b := range m.Bases {
-		f, err := materializeBase(ctx, open, b, m.Target.Digest, tmp, opts.LoadFirst)
+		g, err := newGrowingFile(tmp, "base-*.tar")
 		if err != nil {
 			return m, err
 		}
-		bases[i] = f
+		bases = append(bases, g)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inflateInto(bctx, g, rcs[i], Layer{Digest: b.Digest}, b.TarSize, func(got Layer) error {
+				if got.TarSize != b.TarSize || got.DiffID != b.DiffID {
+					return fmt.Errorf("%w: base layer %s uncompresses to %s (%d bytes), recipe says %s (%d bytes)",
+						ErrMismatch, b.Digest, got.DiffID, got.TarSize, b.DiffID, b.TarSize)
+				}
+				return nil
+			})
+		}()
 	}
 
 	blobHash := sha256.New()
 	blobCount := &countWriter{}
-	zw, err := m.Params.NewWriter(io.MultiWriter(out, blobHash, blobCount))
+	// The deflate writers write a few hundred bytes at a time; out is often a pipe to the
+	// store, where each write is a hand-over between goroutines.
+	bw := bufio.NewWriterSize(io.MultiWriter(out, blobHash, blobCount), 256<<10)
+	zw, err := m.Params.NewWriter(bw)
 	if err != nil {
 		return m, err
 	}
 	diffHash := sha256.New()
 	tarOut := io.MultiWriter(zw, diffHash)
-	buf := make([]byte, 256<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return m, err
+	// A failed operation whose cause is a base that does not match the recipe's head is
+	// reported as that mismatch (the root cause), once the bases finished checking.
+	if err := copyOps(ctx, rd, bases, tarOut, m); err != nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrMismatch) {
+			for _, g := range bases {
+				if berr := g.wait(); errors.Is(berr, ErrMismatch) {
+					return m, berr
+				}
+			}
 		}
-		op, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return m, err
-		}
-		var src io.Reader = rd
-		if op.Copy {
-			src = io.NewSectionReader(bases[op.Base], op.Offset, op.N)
-		}
-		n, err := io.CopyBuffer(tarOut, io.LimitReader(src, op.N), buf)
-		if err != nil {
-			return m, fmt.Errorf("rebuilding layer %s: %w", m.Target.Digest, err)
-		}
-		if n != op.N {
-			return m, malformed("operation yielded %d of %d bytes", n, op.N)
-		}
+		return m, err
 	}
 	if err := zw.Close(); err != nil {
 		return m, fmt.Errorf("rebuilding layer %s: %w", m.Target.Digest, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return m, fmt.Errorf("rebuilding layer %s: %w", m.Target.Digest, err)
+	}
+	// Each base must have verified in full (a recipe that copies only a prefix of a wrong
+	// base is still refused as such).
+	for _, g := range bases {
+		if err := g.wait(); err != nil {
+			return m, err
+		}
 	}
 	if got := digest.NewDigestFromBytes(digest.SHA256, diffHash.Sum(nil)); got != m.Target.DiffID {
 		return m, fmt.Errorf("%w: layer %s: rebuilt tar has diff ID %s, recipe says %s", ErrMismatch, m.Target.Digest, got, m.Target.DiffID)
@@ -133,41 +168,34 @@ func Rebuild(ctx context.Context, recipe io.Reader, open BaseOpener, out io.Writ
 	return m, nil
 }
 
-// materializeBase decompresses a base layer into dir, checking it is the layer the
-// recipe names (diff ID and size), and returns it open for random reads.
-func materializeBase(ctx context.Context, open BaseOpener, b Layer, target digest.Digest, dir, loadFirst string) (*os.File, error) {
-	rc, err := open(ctx, b.Digest)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &MissingBaseError{Layer: b.Digest, Target: target, LoadFirst: loadFirst}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("base layer %s: %w", b.Digest, err)
-	}
-	defer rc.Close()
-	dr, closeFn, err := decompress(rc)
-	if err != nil {
-		return nil, fmt.Errorf("base layer %s: %w", b.Digest, err)
-	}
-	defer closeFn()
-	f, err := os.CreateTemp(dir, "base-*.tar")
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	// One byte more than claimed tells a longer base from an exact one.
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxReader{ctx, dr}, b.TarSize+1))
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("base layer %s: decompress: %w", b.Digest, err)
-	}
-	if got := digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil)); n != b.TarSize || got != b.DiffID {
-		f.Close()
-		return nil, fmt.Errorf("%w: base layer %s uncompresses to %s (%d bytes), recipe says %s (%d bytes)",
-			ErrMismatch, b.Digest, got, n, b.DiffID, b.TarSize)
-	}
-	return f, nil
-}
-
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// copyOps writes the tar the recipe's operations describe to out.
+func copyOps(ctx context.Context, rd *Reader, bases []*growingFile, out io.Writer, m *Meta) error {
+	buf := make([]byte, 256<<10)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		op, err := rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var src io.Reader = rd
+		if op.Copy {
+			src = io.NewSectionReader(bases[op.Base], op.Offset, op.N)
+		}
+		n, err := io.CopyBuffer(out, io.LimitReader(src, op.N), buf)
+		if err != nil {
+			return fmt.Errorf("rebuilding layer %s: %w", m.Target.Digest, err)
+		}
+		if n != op.N {
+			return malformed("operation yielded %d of %d bytes", n, op.N)
+		}
+	}
+}

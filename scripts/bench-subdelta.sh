@@ -6,7 +6,7 @@
 # prints the bytes of today's layer delta (the whole new blob), of the sub-layer recipe,
 # of `zstd --patch-from` and of only the changed files, and the times; then how many layers
 # of a small corpus a known compressor reproduces (library compressors, GNU gzip, the zstd
-# CLI, and layers written by umoci and skopeo when installed).
+# CLI, and layers written by umoci, skopeo and podman when installed).
 #
 #   scripts/bench-subdelta.sh [SIZE_MB]     (default 80)
 #
@@ -45,7 +45,21 @@ if command -v umoci >/dev/null; then
 		echo "== skopeo: the same image recompressed to zstd by containers/image"
 		skopeo copy -q --dest-compress-format zstd "oci:$L:t" "oci:$WORK/skopeo-zstd-layout:t"
 		LAYOUTS+=("$WORK/skopeo-zstd-layout")
+		echo "== skopeo: and back to gzip (pgzip through containers/image)"
+		skopeo copy -q --dest-compress-format gzip --dest-compress "oci:$WORK/skopeo-zstd-layout:t" "oci:$WORK/skopeo-gzip-layout:t"
+		LAYOUTS+=("$WORK/skopeo-gzip-layout")
 	fi
+fi
+if command -v podman >/dev/null; then
+	echo "== podman: an image imported from a tar of /usr/share/doc, pushed to an OCI layout"
+	tar -C / -cf "$WORK/podman-src.tar" usr/share/doc 2>/dev/null || true
+	if podman import -q "$WORK/podman-src.tar" localhost/imgx-bench-subdelta:t >/dev/null 2>&1 &&
+		podman push -q --format oci localhost/imgx-bench-subdelta:t "oci:$WORK/podman-layout:t" >/dev/null 2>&1; then
+		LAYOUTS+=("$WORK/podman-layout")
+	else
+		echo "   (podman could not import/push here; skipped)"
+	fi
+	podman rmi -f localhost/imgx-bench-subdelta:t >/dev/null 2>&1 || true
 fi
 mkdir -p "$WORK/fixture-layout"
 tar -C "$WORK/fixture-layout" -xf "$ROOT/testdata/archives/skopeo-oci.tar"

@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,8 +53,23 @@ type entry struct {
 }
 
 func main() {
+	if p := os.Getenv("BENCH_PPROF"); p != "" && len(os.Args) == 5 && strings.HasPrefix(os.Args[1], "-") {
+		// BENCH_PPROF=DIR writes a CPU profile of each build/rebuild child to DIR.
+		f, err := os.Create(filepath.Join(p, fmt.Sprintf("%s-%d.pprof", strings.TrimPrefix(os.Args[1], "-"), os.Getpid())))
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	if len(os.Args) == 5 && os.Args[1] == "-build" {
 		childBuild(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "-floor" {
+		// -floor BASE_BLOB NEW_TAR RESULT_JSON: the floor with the parameters a build found.
+		var res result
+		readJSON(os.Args[4], &res)
+		i, c := floor(os.Args[2], os.Args[3], res.Params)
+		fmt.Printf("floor: inflate %.2fs + %s %.2fs = %.2fs\n", i.Seconds(), res.Params, c.Seconds(), (i + c).Seconds())
 		return
 	}
 	if len(os.Args) == 5 && os.Args[1] == "-rebuild" {
@@ -328,20 +345,20 @@ func measure(work, name string, base, rebuilt, changed []entry) {
 	fmt.Printf("   layers: base %s compressed (%s tar), new %s compressed (%s tar); compressor found: %s\n",
 		mb(size(bg)), mb(size(bt)), mb(today), mb(size(nt)), res.Params)
 	fmt.Printf("   today's layer delta (whole new blob)     %s  1.000x\n", mb(today))
-	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [file-level %s, CDC %s]\n", res.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileSize), mb(res.CDCSize))
+	fmt.Printf("   sub-layer recipe (%-4s, kept)            %s  %.3fx   [estimated before compression: file-level %s, CDC %s]\n", res.Method, mb(res.RecipeSize), float64(res.RecipeSize)/float64(today), mb(res.FileEstimate), mb(res.CDCEstimate))
 	fmt.Printf("   zstd -3 --patch-from (uncompressed)      %s  %.3fx\n", mb(size(patch)), float64(size(patch))/float64(today))
 	fmt.Printf("   changed files only, tar.gz / tar.zst     %s / %s  (recipe = %.2fx the zst)\n", mb(size(ct+".gz")), mb(size(ct+".zst")), float64(res.RecipeSize)/float64(size(ct+".zst")))
 	fmt.Printf("   times: build recipe %.1fs (incl. compressor search), rebuild+verify %.1fs, gzip of the new layer %.1fs, zstd --patch-from %.1fs\n",
 		buildTime.Seconds(), rebuildTime.Seconds(), gzTime.Seconds(), patchTime.Seconds())
 	fmt.Printf("   peak RSS: build %d MB, rebuild %d MB\n", buildRSS>>10, rebuildRSS>>10)
 	fmt.Printf("   rebuilt blob digest verified: %s\n", tin.Digest)
-	bundles(dir, bt, nt, bg, ng)
+	bundles(dir, bt, nt, bg, ng, res.Params)
 }
 
 // bundles measures the delta bundle end to end: the image's previous version shipped in
 // a full bundle and loaded at the receiver, then tonight's version as today's delta and
 // as a --layer-recipes delta, each saved and loaded (times and bytes).
-func bundles(dir, bt, nt, bg, ng string) {
+func bundles(dir, bt, nt, bg, ng string, params layerdelta.Params) {
 	ctx := context.Background()
 	src, err := store.Open(filepath.Join(dir, "sender"))
 	check(err)
@@ -352,18 +369,96 @@ func bundles(dir, bt, nt, bg, ng string) {
 	check(err)
 	addImage(ctx, src, "bench/app:nightly", nt, ng)
 	today, recipes := filepath.Join(dir, "today.imgx"), filepath.Join(dir, "recipes.imgx")
-	tSave := saveTo(ctx, src, today, bundle.SaveOptions{Since: base})
-	rSave := saveTo(ctx, src, recipes, bundle.SaveOptions{Since: base, LayerRecipes: true, TempDir: dir})
-	load := func(name, p string) time.Duration {
-		dst, err := store.Open(filepath.Join(dir, "receiver-"+name))
+	load := func(name, p string) cost {
+		sd := filepath.Join(dir, "receiver-"+name)
+		check(os.RemoveAll(sd))
+		dst, err := store.Open(sd)
 		check(err)
 		loadFrom(ctx, dst, full)
 		return loadFrom(ctx, dst, p)
 	}
-	tLoad, rLoad := load("today", today), load("recipes", recipes)
-	fmt.Printf("   delta bundle, today:          %s, save %.1fs, load %.1fs\n", mb(size(today)), tSave.Seconds(), tLoad.Seconds())
-	fmt.Printf("   delta bundle, layer recipes:  %s, save %.1fs, load %.1fs  (%.3fx the bytes, save %.1fx, load %.1fx)\n",
-		mb(size(recipes)), rSave.Seconds(), rLoad.Seconds(), float64(size(recipes))/float64(size(today)), rSave.Seconds()/tSave.Seconds(), rLoad.Seconds()/tLoad.Seconds())
+	// Three rounds, interleaved (the machine is shared): medians of wall time and of CPU
+	// time (user+sys of this process, all threads), which another helper's load does not
+	// inflate.
+	var tSave, rSave, tLoad, rLoad, fInflate, fCompress, fl []cost
+	for range rounds {
+		tSave = append(tSave, saveTo(ctx, src, today, bundle.SaveOptions{Since: base}))
+		rSave = append(rSave, saveTo(ctx, src, recipes, bundle.SaveOptions{Since: base, LayerRecipes: true, TempDir: dir}))
+		tLoad = append(tLoad, load("today", today))
+		rLoad = append(rLoad, load("recipes", recipes))
+		var fi, fc time.Duration
+		c := measured(func() { fi, fc = floor(bg, nt, params) })
+		fInflate, fCompress, fl = append(fInflate, cost{wall: fi}), append(fCompress, cost{wall: fc}), append(fl, c)
+	}
+	ts, rs, tl, rl, f := medians(tSave), medians(rSave), medians(tLoad), medians(rLoad), medians(fl)
+	fmt.Printf("   floor (one inflate of the base %.2fs + one %s pass over the new tar %.2fs): %s\n",
+		medians(fInflate).wall.Seconds(), params, medians(fCompress).wall.Seconds(), f)
+	fmt.Printf("   delta bundle, today:          %s, save %.2fs, load %.2fs  (cpu %.2fs / %.2fs)\n", mb(size(today)), ts.wall.Seconds(), tl.wall.Seconds(), ts.cpu.Seconds(), tl.cpu.Seconds())
+	fmt.Printf("   delta bundle, layer recipes:  %s, save %.2fs, load %.2fs  (%.3fx the bytes, save %.1fx, load %.1fx)\n",
+		mb(size(recipes)), rs.wall.Seconds(), rl.wall.Seconds(), float64(size(recipes))/float64(size(today)), rs.wall.Seconds()/ts.wall.Seconds(), rl.wall.Seconds()/tl.wall.Seconds())
+	fmt.Printf("   layer recipes, cpu:           save %.2fs, load %.2fs  (save %.1fx, load %.1fx today's cpu)\n", rs.cpu.Seconds(), rl.cpu.Seconds(), rs.cpu.Seconds()/ts.cpu.Seconds(), rl.cpu.Seconds()/tl.cpu.Seconds())
+	fmt.Printf("   layer recipes vs the floor:   save %.2fx, load %.2fx wall; %.2fx, %.2fx cpu  (medians of %d, interleaved)\n",
+		rs.wall.Seconds()/f.wall.Seconds(), rl.wall.Seconds()/f.wall.Seconds(), rs.cpu.Seconds()/f.cpu.Seconds(), rl.cpu.Seconds()/f.cpu.Seconds(), rounds)
+}
+
+// cost is the wall and CPU time of one operation.
+type cost struct{ wall, cpu time.Duration }
+
+func (c cost) String() string {
+	return fmt.Sprintf("%.2fs wall, %.2fs cpu", c.wall.Seconds(), c.cpu.Seconds())
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func measured(fn func()) cost {
+	c0, t0 := cpuTime(), time.Now()
+	fn()
+	return cost{wall: time.Since(t0), cpu: cpuTime() - c0}
+}
+
+func medians(cs []cost) cost {
+	var w, c []time.Duration
+	for _, x := range cs {
+		w, c = append(w, x.wall), append(c, x.cpu)
+	}
+	return cost{median(w), median(c)}
+}
+
+const rounds = 3
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// floor times what an exact rebuild cannot avoid: one decompression of the base blob and
+// one compression of the new tar with the parameters that reproduce it.
+func floor(baseBlob, newTar string, p layerdelta.Params) (inflate, comp time.Duration) {
+	f, err := os.Open(baseBlob)
+	check(err)
+	t0 := time.Now()
+	r, _, err := compress.NewReader(f, compress.Options{})
+	check(err)
+	_, err = io.Copy(io.Discard, r)
+	check(err)
+	r.Close()
+	f.Close()
+	inflate = time.Since(t0)
+	in, err := os.Open(newTar)
+	check(err)
+	defer in.Close()
+	t0 = time.Now()
+	zw, err := p.NewWriter(io.Discard)
+	check(err)
+	_, err = io.Copy(zw, in)
+	check(err)
+	check(zw.Close())
+	return inflate, time.Since(t0)
 }
 
 func addImage(ctx context.Context, s *store.Store, tag, tarPath, blobPath string) {
@@ -396,24 +491,24 @@ func addImage(ctx context.Context, s *store.Store, tag, tarPath, blobPath string
 	check(tx.Commit(ctx))
 }
 
-func saveTo(ctx context.Context, s *store.Store, p string, opts bundle.SaveOptions) time.Duration {
+func saveTo(ctx context.Context, s *store.Store, p string, opts bundle.SaveOptions) cost {
 	f, err := os.Create(p)
 	check(err)
 	defer f.Close()
-	t0 := time.Now()
-	_, err = bundle.Save(ctx, s, []string{"bench/app:nightly"}, f, opts)
-	check(err)
-	return time.Since(t0)
+	return measured(func() {
+		_, err = bundle.Save(ctx, s, []string{"bench/app:nightly"}, f, opts)
+		check(err)
+	})
 }
 
-func loadFrom(ctx context.Context, s *store.Store, p string) time.Duration {
+func loadFrom(ctx context.Context, s *store.Store, p string) cost {
 	f, err := os.Open(p)
 	check(err)
 	defer f.Close()
-	t0 := time.Now()
-	_, err = bundle.Load(ctx, s, f, bundle.LoadOptions{})
-	check(err)
-	return time.Since(t0)
+	return measured(func() {
+		_, err = bundle.Load(ctx, s, f, bundle.LoadOptions{})
+		check(err)
+	})
 }
 
 // corpus counts how many layers a known compressor reproduces: the scenario tars and two
@@ -548,11 +643,13 @@ func reproducible(blob string) bool {
 
 // result is what the build child reports.
 type result struct {
-	Params     layerdelta.Params
-	Method     string
-	RecipeSize int64
-	FileSize   int64
-	CDCSize    int64
+	Params       layerdelta.Params
+	Method       string
+	RecipeSize   int64
+	FileSize     int64
+	CDCSize      int64
+	FileEstimate int64
+	CDCEstimate  int64
 }
 
 func (r result) String() string { return r.Params.String() }
@@ -594,7 +691,7 @@ func childBuild(target, base, out string) {
 	res, err := layerdelta.Build(context.Background(), tin, []layerdelta.Input{bin}, rf, layerdelta.BuildOptions{TempDir: filepath.Dir(out)})
 	check(err)
 	check(rf.Close())
-	b, err := json.Marshal(result{Params: res.Params, Method: res.Meta.Method, RecipeSize: res.RecipeSize, FileSize: res.FileSize, CDCSize: res.CDCSize})
+	b, err := json.Marshal(result{Params: res.Params, Method: res.Meta.Method, RecipeSize: res.RecipeSize, FileSize: res.FileSize, CDCSize: res.CDCSize, FileEstimate: res.FileEstimate, CDCEstimate: res.CDCEstimate})
 	check(err)
 	check(os.WriteFile(out+".json", b, 0o644))
 }
