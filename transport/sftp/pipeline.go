@@ -186,10 +186,10 @@ func newWriteBehind(f io.WriterAt, off int64, size, depth int) *writeBehind {
 }
 
 // failure is the first failed request's error, if any, and its size.
-func (w *writeBehind) failure() (error, int) {
+func (w *writeBehind) failure() (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.err, w.errLen
+	return w.errLen, w.err
 }
 
 // safe is the end of the prefix that the server acknowledged without a gap.
@@ -206,7 +206,7 @@ func (w *writeBehind) safe() int64 {
 // an earlier request is returned instead of taking more.
 func (w *writeBehind) write(p []byte) error {
 	for len(p) > 0 {
-		if err, _ := w.failure(); err != nil {
+		if _, err := w.failure(); err != nil {
 			return err
 		}
 		if w.cur == nil {
@@ -266,11 +266,11 @@ func (w *writeBehind) send() {
 // failure.
 func (w *writeBehind) flush() error {
 	if len(w.cur) > 0 {
-		if err, _ := w.failure(); err == nil {
+		if _, err := w.failure(); err == nil {
 			w.send()
 		}
 	}
 	w.wg.Wait()
-	err, _ := w.failure()
+	_, err := w.failure()
 	return err
 }

@@ -62,8 +62,10 @@ type Options struct {
 	// MaxPacket overrides the read/write request size; 0 picks 255 KiB
 	// for OpenSSH 8.6 and later and less for other servers.
 	MaxPacket int
-	// Concurrency is the number of requests in flight per file; 0 means 64.
-	// Writes keep at most 8 MiB in flight whatever it says.
+	// Concurrency is the number of requests in flight per file; 0 means 16
+	// (4 MiB with 255 KiB requests: the SSH channel window is 2 MiB, more only
+	// queues on the server and costs memory). Writes keep at most 8 MiB in
+	// flight whatever it says.
 	Concurrency int
 	// Timeout bounds connecting and the SSH handshake; 0 means 30s.
 	Timeout time.Duration
@@ -124,7 +126,7 @@ func packetSize(serverVersion string, limits *bool, override int) int {
 // Defaults of Options.Concurrency and the bytes in flight, measured against
 // OpenSSH 9.2 on loopback (docs/benchmarks.md).
 const (
-	defaultConcurrency = 64
+	defaultConcurrency = 16
 	// maxWriteBehind bounds the bytes of write requests in flight: the retry layer
 	// resends them from its replay buffer (16 MiB by default) after a reconnect.
 	maxWriteBehind = 8 << 20
@@ -608,7 +610,7 @@ func (u *upload) writeErr(err error) error {
 	var se *sftp.StatusError
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
 		// OpenSSH reports a full disk as a bare "Failure": say why.
-		_, size := u.wb.failure()
+		size, _ := u.wb.failure()
 		if free, ferr := u.b.FreeSpace(u.ctx, path.Dir(u.name)); ferr == nil && free < int64(size) {
 			err = fmt.Errorf("%w: disk full on the server (%s free)", err, progress.Size(free))
 		}
