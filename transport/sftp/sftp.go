@@ -1,6 +1,7 @@
 package sftp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -213,14 +214,17 @@ func (c *connection) failed(err error) {
 	c.kill()
 }
 
-// watchConn remembers when bytes last arrived.
+// watchConn remembers when bytes last arrived. It reads the socket in chunks of
+// up to 256 KiB: x/crypto/ssh reads through a 4 KiB bufio.Reader, two read calls
+// per 32 KiB SSH packet.
 type watchConn struct {
 	net.Conn
+	br   *bufio.Reader
 	last atomic.Int64 // unix nanoseconds
 }
 
 func (w *watchConn) Read(p []byte) (int, error) {
-	n, err := w.Conn.Read(p)
+	n, err := w.br.Read(p)
 	if n > 0 {
 		w.last.Store(time.Now().UnixNano())
 	}
@@ -416,6 +420,7 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 		return nil, fmt.Errorf("sftp %s: %w", b.loc, err)
 	}
 	tcp := &watchConn{Conn: raw}
+	tcp.br = bufio.NewReaderSize(raw, 256<<10)
 	tcp.last.Store(time.Now().UnixNano())
 	// The handshake has its own timeout but must also end with ctx.
 	stop := context.AfterFunc(ctx, func() { tcp.Close() })
