@@ -795,10 +795,11 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (r *reader) Close() error {
-	r.stop()
-	err := r.f.Close() // waits for the reads in flight, whose answers go nowhere
+	// The reads still in flight are waited for while the guard can still end them
+	// with ctx; their answers go nowhere.
 	r.ra.Close()
-	return err
+	r.stop()
+	return r.f.Close()
 }
 
 // Stat implements transport.Backend.
