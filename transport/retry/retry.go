@@ -400,33 +400,67 @@ type upload struct {
 	failures int
 }
 
-// replay keeps the last max bytes written, for resending.
+// replay keeps the last max bytes written, for resending: a ring, so each byte is
+// copied in once (the slice it replaced moved the kept bytes down every time it grew
+// past twice max, and held up to twice max).
 type replay struct {
 	max   int
-	buf   []byte
-	start int64 // offset of buf[0]
+	ring  []byte // grows in order from ring[0] until it holds max bytes, then wraps
+	n     int    // bytes kept, at most max
+	head  int    // where the next byte goes, once the ring is full
+	start int64  // offset of the oldest byte kept
 }
 
 func (r *replay) add(p []byte) {
-	if len(p) >= r.max {
-		r.start += int64(len(r.buf) + len(p) - r.max)
-		r.buf = append(r.buf[:0], p[len(p)-r.max:]...)
-		return
+	switch {
+	case r.max <= 0:
+		r.start += int64(len(p))
+	case len(p) >= r.max:
+		if len(r.ring) < r.max {
+			r.ring = make([]byte, r.max)
+		}
+		copy(r.ring, p[len(p)-r.max:])
+		r.start += int64(r.n + len(p) - r.max)
+		r.n, r.head = r.max, 0
+	case len(r.ring) < r.max && r.n+len(p) <= r.max:
+		// Still growing: the bytes are in order from ring[0].
+		r.ring = append(r.ring[:r.n], p...)
+		r.n += len(p)
+		r.head = r.n % r.max
+	case len(r.ring) < r.max:
+		full := make([]byte, r.max)
+		keep := r.max - len(p)
+		copy(full, r.ring[r.n-keep:r.n])
+		copy(full[keep:], p)
+		r.start += int64(r.n - keep)
+		r.ring, r.n, r.head = full, r.max, 0
+	default:
+		k := copy(r.ring[r.head:], p)
+		copy(r.ring, p[k:])
+		r.head = (r.head + len(p)) % r.max
+		r.start += int64(max(0, r.n+len(p)-r.max))
+		r.n = min(r.n+len(p), r.max)
 	}
-	if len(r.buf)+len(p) > 2*r.max { // compact now and then, not on every write
-		drop := len(r.buf) + len(p) - r.max
-		r.start += int64(drop)
-		r.buf = append(r.buf[:0], r.buf[drop:]...)
-	}
-	r.buf = append(r.buf, p...)
 }
 
 // since returns the bytes from off to the end, if still kept.
 func (r *replay) since(off int64) ([]byte, bool) {
-	if off < r.start || off > r.start+int64(len(r.buf)) {
+	if off < r.start || off > r.start+int64(r.n) {
 		return nil, false
 	}
-	return r.buf[off-r.start:], true
+	skip := int(off - r.start)
+	out := make([]byte, r.n-skip)
+	if len(out) == 0 {
+		return out, true
+	}
+	l := len(r.ring)
+	begin := ((r.head-r.n+skip)%l + l) % l
+	if len(r.ring) < r.max {
+		begin = skip // growing: in order from ring[0]
+	}
+	k := copy(out, r.ring[begin:])
+	copy(out[k:], r.ring)
+	return out, true
 }
 
 // recover reconnects and brings the server's temporary file to exactly

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -111,5 +112,35 @@ func TestReplay(t *testing.T) {
 	r.add([]byte("0123456789"))
 	if got, ok := r.since(23); !ok || string(got) != "6789" {
 		t.Fatalf("after a big write: %q %v", got, ok)
+	}
+}
+
+// TestReplayRing: any sequence of writes keeps exactly the last max bytes, whatever
+// their sizes and however the ring wraps.
+func TestReplayRing(t *testing.T) {
+	for _, max := range []int{1, 5, 16} {
+		for _, sizes := range [][]int{{1, 1, 1, 1, 1, 1, 1}, {3, 4, 5, 6}, {16, 1, 2}, {0, 7, 9, 2, 30, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}} {
+			r := replay{max: max, start: 100}
+			var all []byte
+			for i, n := range sizes {
+				p := make([]byte, n)
+				for j := range p {
+					p[j] = byte(len(all) + j)
+				}
+				all = append(all, p...)
+				r.add(p)
+				end := int64(100 + len(all))
+				oldest := end - int64(min(max, len(all)))
+				for off := oldest; off <= end; off++ {
+					got, ok := r.since(off)
+					if !ok || !bytes.Equal(got, all[off-100:]) {
+						t.Fatalf("max %d sizes %v after write %d: since(%d) = %v %v, want %v", max, sizes, i, off, got, ok, all[off-100:])
+					}
+				}
+				if _, ok := r.since(oldest - 1); ok && oldest > 100 {
+					t.Fatalf("max %d sizes %v: since(%d) kept a byte older than the last %d", max, sizes, oldest-1, max)
+				}
+			}
+		}
 	}
 }

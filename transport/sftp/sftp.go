@@ -1,6 +1,7 @@
 package sftp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -59,10 +60,13 @@ type Options struct {
 	Password func(user, addr string) ([]byte, error)
 	// Ciphers in order of preference; nil prefers aes128-gcm.
 	Ciphers []string
-	// MaxPacket overrides the read/write request size; 0 picks 128 KiB
+	// MaxPacket overrides the read/write request size; 0 picks 255 KiB
 	// for OpenSSH 8.6 and later and less for other servers.
 	MaxPacket int
-	// Concurrency is the number of requests in flight per file; 0 means 64.
+	// Concurrency is the number of requests in flight per file; 0 means 16
+	// (4 MiB with 255 KiB requests: the SSH channel window is 2 MiB, more only
+	// queues on the server and costs memory). Writes keep at most 8 MiB in
+	// flight whatever it says.
 	Concurrency int
 	// Timeout bounds connecting and the SSH handshake; 0 means 30s.
 	Timeout time.Duration
@@ -79,15 +83,26 @@ var DefaultCiphers = []string{
 	"aes128-ctr", "aes192-ctr", "aes256-ctr",
 }
 
+// maxOpenSSHPacket is what OpenSSH's sftp-server reads and writes in one request
+// since 8.6 (its limits@openssh.com answer: 256 KiB messages less 1 KiB of headers),
+// and what OpenSSH's own sftp client asks of it.
+const maxOpenSSHPacket = 255 << 10
+
 // packetSize picks the largest read and write size the server is known to
-// serve in full: pkg/sftp's concurrent reads lose data when a server sends
-// less than asked. OpenSSH's sftp-server serves 255 KiB reads since 8.6
-// and 64 KiB before; the SFTP draft only promises about 32 KiB.
-func packetSize(serverVersion string, override int) int {
+// serve in full (a short answer costs a round trip). OpenSSH's sftp-server
+// serves 255 KiB since 8.6 and 64 KiB reads before; the SFTP draft only
+// promises about 32 KiB. serverVersion is the SSH banner. limits says whether
+// the sftp-server that answered advertises limits@openssh.com, which
+// OpenSSH's does since 8.6 whatever SSH server is in front of it (Dropbear
+// runs OpenSSH's sftp-server); it is unknown (nil) before the session starts.
+func packetSize(serverVersion string, limits *bool, override int) int {
 	if override > 0 {
 		return override
 	}
 	const guaranteed = 32 << 10
+	if limits != nil && *limits {
+		return maxOpenSSHPacket
+	}
 	_, v, ok := strings.Cut(serverVersion, "OpenSSH_")
 	if !ok {
 		return guaranteed
@@ -98,11 +113,25 @@ func packetSize(serverVersion string, override int) int {
 	}
 	switch {
 	case major > 8 || major == 8 && minor >= 6:
-		return 128 << 10
+		if limits != nil {
+			// It should have advertised limits@openssh.com and did not: another
+			// sftp subsystem behind OpenSSH's sshd.
+			return guaranteed
+		}
+		return maxOpenSSHPacket
 	default:
 		return 64 << 10
 	}
 }
+
+// Defaults of Options.Concurrency and the bytes in flight, measured against
+// OpenSSH 9.2 on loopback (docs/benchmarks.md).
+const (
+	defaultConcurrency = 16
+	// maxWriteBehind bounds the bytes of write requests in flight: the retry layer
+	// resends them from its replay buffer (16 MiB by default) after a reconnect.
+	maxWriteBehind = 8 << 20
+)
 
 // Backend is a directory on an SFTP server. It reconnects on the next
 // call after the connection was lost.
@@ -117,6 +146,33 @@ type Backend struct {
 	mu     sync.Mutex
 	conn   *connection
 	closed bool
+
+	// cut maps a temporary file to the end of the prefix its last upload had
+	// acknowledged without a gap, when requests failed with others in flight: the
+	// bytes after it may have holes, and the next Create cuts them off.
+	cutMu sync.Mutex
+	cut   map[string]int64
+}
+
+// noteCut records that tmp may hold unacknowledged bytes after safe.
+func (b *Backend) noteCut(tmp string, safe int64) {
+	b.cutMu.Lock()
+	defer b.cutMu.Unlock()
+	if b.cut == nil {
+		b.cut = map[string]int64{}
+	}
+	if old, ok := b.cut[tmp]; !ok || safe < old {
+		b.cut[tmp] = safe
+	}
+}
+
+// takeCut returns and forgets the recorded safe end of tmp.
+func (b *Backend) takeCut(tmp string) (int64, bool) {
+	b.cutMu.Lock()
+	defer b.cutMu.Unlock()
+	safe, ok := b.cut[tmp]
+	delete(b.cut, tmp)
+	return safe, ok
 }
 
 type connection struct {
@@ -124,6 +180,9 @@ type connection struct {
 	sftp *sftp.Client
 	tcp  *watchConn
 	dead chan struct{}
+	// packet is the size of one read or write request; readDepth and writeDepth
+	// how many of them a file keeps in flight.
+	packet, readDepth, writeDepth int
 	// broken is set when the connection was found or made unusable,
 	// before dead closes, so the next operation dials a new one.
 	broken atomic.Bool
@@ -155,14 +214,17 @@ func (c *connection) failed(err error) {
 	c.kill()
 }
 
-// watchConn remembers when bytes last arrived.
+// watchConn remembers when bytes last arrived. It reads the socket in chunks of
+// up to 256 KiB: x/crypto/ssh reads through a 4 KiB bufio.Reader, two read calls
+// per 32 KiB SSH packet.
 type watchConn struct {
 	net.Conn
+	br   *bufio.Reader
 	last atomic.Int64 // unix nanoseconds
 }
 
 func (w *watchConn) Read(p []byte) (int, error) {
-	n, err := w.Conn.Read(p)
+	n, err := w.br.Read(p)
 	if n > 0 {
 		w.last.Store(time.Now().UnixNano())
 	}
@@ -358,6 +420,7 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 		return nil, fmt.Errorf("sftp %s: %w", b.loc, err)
 	}
 	tcp := &watchConn{Conn: raw}
+	tcp.br = bufio.NewReaderSize(raw, 256<<10)
 	tcp.last.Store(time.Now().UnixNano())
 	// The handshake has its own timeout but must also end with ctx.
 	stop := context.AfterFunc(ctx, func() { tcp.Close() })
@@ -378,19 +441,35 @@ func (b *Backend) connect(ctx context.Context) (*connection, error) {
 	client := ssh.NewClient(sc, chans, reqs)
 	conc := b.opts.Concurrency
 	if conc <= 0 {
-		conc = 64
+		conc = defaultConcurrency
 	}
-	sc2, err := sftp.NewClient(client,
-		sftp.MaxPacketUnchecked(packetSize(string(sc.ServerVersion()), b.opts.MaxPacket)),
-		sftp.UseConcurrentWrites(true),
-		sftp.UseConcurrentReads(true),
-		sftp.MaxConcurrentRequestsPerFile(conc),
-	)
+	start := func(packet int) (*sftp.Client, error) {
+		return sftp.NewClient(client,
+			sftp.MaxPacketUnchecked(packet),
+			sftp.UseConcurrentWrites(true),
+			sftp.UseConcurrentReads(true),
+			sftp.MaxConcurrentRequestsPerFile(conc),
+		)
+	}
+	// The packet size is fixed when the session starts, before the server's
+	// extensions are known: start with the banner's guess and start again in the
+	// rare case the sftp-server says otherwise.
+	packet := packetSize(string(sc.ServerVersion()), nil, b.opts.MaxPacket)
+	sc2, err := start(packet)
+	if err == nil {
+		_, limits := sc2.HasExtension("limits@openssh.com")
+		if p := packetSize(string(sc.ServerVersion()), &limits, b.opts.MaxPacket); p != packet {
+			sc2.Close()
+			packet = p
+			sc2, err = start(packet)
+		}
+	}
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("sftp %s: start sftp subsystem: %w", b.loc, err)
 	}
-	c := &connection{ssh: client, sftp: sc2, tcp: tcp, dead: make(chan struct{})}
+	c := &connection{ssh: client, sftp: sc2, tcp: tcp, dead: make(chan struct{}),
+		packet: packet, readDepth: conc, writeDepth: max(1, min(conc, maxWriteBehind/packet))}
 	go func() {
 		client.Wait()
 		close(c.dead)
@@ -459,7 +538,20 @@ func (b *Backend) Create(ctx context.Context, name string) (transport.Upload, er
 		f.Close()
 		return nil, b.wrap("create", name, err)
 	}
-	u := &upload{ctx: ctx, b: b, c: c, f: f, stop: stop, name: name, tmp: tmp, statePath: b.path(transport.StateName(name)), off: fi.Size()}
+	off := fi.Size()
+	if safe, ok := b.takeCut(tmp); ok && safe < off {
+		// The last upload of this file in this process failed with writes in flight:
+		// what lies after its acknowledged prefix may have holes.
+		if err := f.Truncate(safe); err != nil {
+			b.noteCut(tmp, safe)
+			stop()
+			c.failed(err)
+			f.Close()
+			return nil, b.wrap("create", name, err)
+		}
+		off = safe
+	}
+	u := &upload{ctx: ctx, b: b, c: c, f: f, stop: stop, name: name, tmp: tmp, statePath: b.path(transport.StateName(name)), off: off}
 	if u.off > 0 {
 		if sf, err := c.sftp.Open(u.statePath); err == nil {
 			u.state, _ = io.ReadAll(io.LimitReader(sf, 64<<20))
@@ -477,11 +569,15 @@ type upload struct {
 	stop          func() bool // ends the guard that kills c with ctx
 	name, tmp     string
 	statePath     string
-	off           int64
+	off           int64 // bytes accepted by Write, in flight or stored
 	state         []byte
 	written, done bool
+	wb            *writeBehind // the requests in flight; nil before the first Write
 }
 
+// Write hands p to the requests in flight and returns while the server may still be
+// writing it: a failure shows at a later Write, Checkpoint or Commit, and the retry
+// layer resends from the prefix that was stored (see Create).
 func (u *upload) Write(p []byte) (int, error) {
 	if u.done {
 		return 0, transport.ErrClosed
@@ -490,17 +586,41 @@ func (u *upload) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	u.written = true
-	n, err := u.f.WriteAt(p, u.off)
-	u.off += int64(n)
+	if u.wb == nil {
+		u.wb = newWriteBehind(u.f, u.off, u.c.packet, u.c.writeDepth)
+	}
+	if err := u.wb.write(p); err != nil {
+		return 0, u.writeErr(err)
+	}
+	u.off += int64(len(p))
+	return len(p), nil
+}
+
+// flush waits for the writes in flight. After a failure it notes where the gapless
+// prefix ends, so the next Create of the file cuts off what may have holes.
+func (u *upload) flush() error {
+	if u.wb == nil {
+		return nil
+	}
+	err := u.wb.flush()
+	if err != nil {
+		u.b.noteCut(u.tmp, u.wb.safe())
+	}
+	return err
+}
+
+// writeErr describes a failed write request.
+func (u *upload) writeErr(err error) error {
 	u.c.failed(err)
 	var se *sftp.StatusError
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure {
 		// OpenSSH reports a full disk as a bare "Failure": say why.
-		if free, ferr := u.b.FreeSpace(u.ctx, path.Dir(u.name)); ferr == nil && free < int64(len(p)) {
+		size, _ := u.wb.failure()
+		if free, ferr := u.b.FreeSpace(u.ctx, path.Dir(u.name)); ferr == nil && free < int64(size) {
 			err = fmt.Errorf("%w: disk full on the server (%s free)", err, progress.Size(free))
 		}
 	}
-	return n, u.b.wrap("write", u.name, err)
+	return u.b.wrap("write", u.name, err)
 }
 
 func (u *upload) Offset() int64 { return u.off }
@@ -518,14 +638,17 @@ func (u *upload) Truncate(ctx context.Context, size int64) error {
 	return nil
 }
 
-// Checkpoint: WriteAt returns once the server acknowledged every packet,
-// so the data is on the server; only the state is left to store.
+// Checkpoint waits until the server acknowledged every write request, so the data
+// is on the server, and stores the state.
 func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
 	if u.done {
 		return transport.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := u.flush(); err != nil {
+		return u.writeErr(err)
 	}
 	// Written beside and renamed over the old state where the server can (OpenSSH's
 	// posix-rename), so a kill between truncating and writing cannot lose the resume
@@ -557,6 +680,9 @@ func (u *upload) Commit(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := u.flush(); err != nil {
+		return u.writeErr(err)
 	}
 	if v, ok := u.c.sftp.HasExtension("fsync@openssh.com"); ok && v == "1" {
 		if err := u.f.Sync(); err != nil {
@@ -596,6 +722,7 @@ func (u *upload) Abort(context.Context) error {
 		return transport.ErrClosed
 	}
 	u.done = true
+	u.flush()
 	u.stop()
 	u.f.Close()
 	return nil
@@ -604,6 +731,7 @@ func (u *upload) Abort(context.Context) error {
 func (u *upload) Discard(ctx context.Context) error {
 	if !u.done {
 		u.done = true
+		u.flush()
 		u.stop()
 		u.f.Close()
 	}
@@ -635,18 +763,13 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 		c.failed(err)
 		return nil, b.wrap("open", name, err)
 	}
-	if offset > 0 {
-		if _, err := f.Seek(offset, io.SeekStart); err != nil {
-			stop()
-			f.Close()
-			return nil, b.wrap("seek", name, err)
-		}
-	}
-	return transport.ContextReader(ctx, &reader{f: f, b: b, c: c, stop: stop, name: name}), nil
+	ra := newReadAhead(f, offset, c.packet, c.readDepth)
+	return transport.ContextReader(ctx, &reader{f: f, ra: ra, b: b, c: c, stop: stop, name: name}), nil
 }
 
 type reader struct {
 	f    *sftp.File
+	ra   *readAhead
 	b    *Backend
 	c    *connection
 	stop func() bool // ends the guard that kills c with ctx
@@ -654,7 +777,7 @@ type reader struct {
 }
 
 func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.f.Read(p)
+	n, err := r.ra.Read(p)
 	if err == io.EOF {
 		return n, err
 	}
@@ -662,9 +785,9 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, r.b.wrap("read", r.name, err)
 }
 
-// WriteTo keeps pkg/sftp's concurrent reads.
+// WriteTo hands the read-ahead buffers to w without a copy.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
-	n, err := r.f.WriteTo(w)
+	n, err := r.ra.WriteTo(w)
 	if errors.Is(err, sftp.ErrSSHFxConnectionLost) {
 		r.c.kill() // not a failure of w, which may be a local disk
 	}
@@ -672,6 +795,9 @@ func (r *reader) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (r *reader) Close() error {
+	// The reads still in flight are waited for while the guard can still end them
+	// with ctx; their answers go nowhere.
+	r.ra.Close()
 	r.stop()
 	return r.f.Close()
 }

@@ -1,6 +1,7 @@
 package sftp
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -118,17 +119,34 @@ Host *
 }
 
 func TestPacketSize(t *testing.T) {
-	for v, want := range map[string]int{
-		"SSH-2.0-OpenSSH_9.2p1 Debian-2": 128 << 10,
-		"SSH-2.0-OpenSSH_8.6":            128 << 10,
-		"SSH-2.0-OpenSSH_8.4p1":          64 << 10,
-		"SSH-2.0-OpenSSH_7.4":            64 << 10,
-		"SSH-2.0-Go":                     32 << 10,
-		"SSH-2.0-dropbear_2022.83":       32 << 10,
+	yes, no := true, false
+	for _, tc := range []struct {
+		banner string
+		limits *bool // nil: before the session started
+		want   int
+	}{
+		{"SSH-2.0-OpenSSH_9.2p1 Debian-2", nil, 255 << 10},
+		{"SSH-2.0-OpenSSH_9.2p1 Debian-2", &yes, 255 << 10},
+		{"SSH-2.0-OpenSSH_8.6", &yes, 255 << 10},
+		{"SSH-2.0-dropbear_2022.83", &yes, 255 << 10}, // OpenSSH's sftp-server behind Dropbear
+		{"SSH-2.0-OpenSSH_9.2p1 Debian-2", &no, 32 << 10},
+		{"SSH-2.0-OpenSSH_8.4p1", nil, 64 << 10},
+		{"SSH-2.0-OpenSSH_8.4p1", &no, 64 << 10},
+		{"SSH-2.0-OpenSSH_7.4", nil, 64 << 10},
+		{"SSH-2.0-Go", nil, 32 << 10},
+		{"SSH-2.0-Go", &no, 32 << 10},
+		{"SSH-2.0-dropbear_2022.83", nil, 32 << 10},
 	} {
-		if got := packetSize(v, 0); got != want {
-			t.Errorf("%s: %d, want %d", v, got, want)
+		limits := "unknown"
+		if tc.limits != nil {
+			limits = fmt.Sprint(*tc.limits)
 		}
+		if got := packetSize(tc.banner, tc.limits, 0); got != tc.want {
+			t.Errorf("%s, limits@openssh.com %s: %d, want %d", tc.banner, limits, got, tc.want)
+		}
+	}
+	if got := packetSize("SSH-2.0-OpenSSH_9.2p1", &yes, 4096); got != 4096 {
+		t.Errorf("override: %d", got)
 	}
 }
 
