@@ -8,7 +8,7 @@
 // writes; requests are 255 KiB where the sftp-server is OpenSSH 8.6 or later
 // (what it and OpenSSH's own sftp client use), and aes128-gcm is the
 // preferred cipher. On the measured machine that brings pkg/sftp to about
-// OpenSSH's own speed (scripts/bench-sftp.sh). A short answer to a read
+// OpenSSH's own speed (ROWS=sftp scripts/bench.sh). A short answer to a read
 // (which the protocol allows) costs a round trip, never a byte.
 //
 // Authentication uses ssh-agent ([Options.AgentSocket]) and key files: those
