@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark sub-layer deltas (issue 17, package layerdelta) on two rebuilt layers made from
-# this host's files: (A) a ~SIZE_MB base layer from /usr/lib/x86_64-linux-gnu rebuilt with
-# three "packages" upgraded, one added and the dpkg status edited; (B) an application layer
-# with a new imgx binary (same source, other -ldflags) and two changed assets. For each it
+# real builds: (A) a Debian base layer made by debootstrap and rebuilt with apt-get upgrade
+# and one package added (scripts/debian-layers.sh; where that cannot run, a ~SIZE_MB layer
+# modelled from /usr/lib with three "packages" upgraded); (B) an application layer with a
+# new imgx binary (built from an earlier commit) and two changed assets. For each it
 # prints the bytes of today's layer delta (the whole new blob), of the sub-layer recipe,
 # of `zstd --patch-from` and of only the changed files, and the times; then how many layers
 # of a small corpus a known compressor reproduces (library compressors, GNU gzip, the zstd
@@ -24,9 +25,28 @@ for t in go zstd gzip tar /usr/bin/time; do
 	command -v "$t" >/dev/null || { echo "bench-subdelta: $t is required (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-echo "== building imgx twice (-X main.Version=nightly-1 / nightly-2) in $WORK"
-(cd "$ROOT" && go build -ldflags "-X main.Version=nightly-1" -o "$WORK/imgx-1" ./cmd/imgx)
-(cd "$ROOT" && go build -ldflags "-X main.Version=nightly-2" -o "$WORK/imgx-2" ./cmd/imgx)
+# Scenario B's two nights: imgx built from an earlier commit (BENCH_OLD_REV, default ten
+# commits back) and from this tree, as a nightly build of an app would differ. Without
+# the history (a tarball), the same source with another -ldflags, which is the best case.
+OLD_REV=${BENCH_OLD_REV:-HEAD~10}
+(cd "$ROOT" && go build -o "$WORK/imgx-2" ./cmd/imgx)
+if mkdir -p "$WORK/old-src" && git -C "$ROOT" archive "$OLD_REV" 2>/dev/null | tar -x -C "$WORK/old-src" &&
+	(cd "$WORK/old-src" && go build -o "$WORK/imgx-1" ./cmd/imgx) 2>/dev/null; then
+	echo "== scenario B's binaries: imgx at $OLD_REV ($(git -C "$ROOT" rev-parse --short "$OLD_REV")) and at this tree"
+else
+	echo "== scenario B's binaries: no $OLD_REV to build (no git history): the same source with -X main.Version=nightly-1 (best case)"
+	(cd "$ROOT" && go build -ldflags "-X main.Version=nightly-1" -o "$WORK/imgx-1" ./cmd/imgx)
+fi
+rm -rf "$WORK/old-src"
+
+# Scenario A from real Debian layers (scripts/debian-layers.sh: debootstrap, then apt-get
+# upgrade in a chroot), cached in BENCH_DEBIAN; modelled from host files when that cannot
+# run here (no root, no debootstrap, no mirror), which the output then says.
+export BENCH_DEBIAN=${BENCH_DEBIAN:-${XDG_CACHE_HOME:-$HOME/.cache}/imgx-bench/debian}
+if ! "$ROOT/scripts/debian-layers.sh" "$BENCH_DEBIAN"; then
+	echo "bench-subdelta: no Debian layers (scripts/debian-layers.sh failed): scenario A is modelled" >&2
+	unset BENCH_DEBIAN
+fi
 (cd "$ROOT" && go build -o "$WORK/benchsubdelta" ./internal/benchsubdelta)
 
 LAYOUTS=()

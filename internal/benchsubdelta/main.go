@@ -91,11 +91,19 @@ func main() {
 	}
 	check(os.MkdirAll(work, 0o755))
 
-	fmt.Printf("== scenario A: a %d MB base layer from /usr/lib/x86_64-linux-gnu, rebuilt with 3 packages upgraded, 1 added, dpkg status edited\n", sizeMB)
-	baseA, newA, changedA := scenarioA(int64(sizeMB) << 20)
-	measure(work, "A", baseA, newA, changedA)
+	if deb := os.Getenv("BENCH_DEBIAN"); deb != "" {
+		// Real layers, as builders make them (scripts/debian-layers.sh).
+		changes, _ := os.ReadFile(filepath.Join(deb, "base-2.changes"))
+		fmt.Printf("== scenario A: a Debian bookworm base layer (debootstrap minbase), rebuilt with apt-get upgrade and ca-certificates added (%d packages unpacked)\n",
+			strings.Count(string(changes), "Unpacking "))
+		measureDebian(work, "A", filepath.Join(deb, "base-1.tar"), filepath.Join(deb, "base-2.tar"))
+	} else {
+		fmt.Printf("== scenario A (MODELLED, no BENCH_DEBIAN): a %d MB base layer from /usr/lib/x86_64-linux-gnu, rebuilt with 3 packages upgraded, 1 added, dpkg status edited\n", sizeMB)
+		baseA, newA, changedA := scenarioA(int64(sizeMB) << 20)
+		measure(work, "A", baseA, newA, changedA)
+	}
 
-	fmt.Println("== scenario B: an application layer, new imgx binary (other -ldflags) and two changed assets")
+	fmt.Println("== scenario B: an application layer, new imgx binary (the next build of imgx) and two changed assets")
 	baseB, newB, changedB := scenarioB(v1, v2)
 	measure(work, "B", baseB, newB, changedB)
 
@@ -308,6 +316,73 @@ func measure(work, name string, base, rebuilt, changed []entry) {
 	writeTar(bt, base)
 	writeTar(nt, rebuilt)
 	writeTar(ct, changed)
+	measureTars(dir, bt, nt, ct)
+}
+
+// measureDebian is scenario A from real layer tars (scripts/debian-layers.sh): the
+// changed files are the entries of the rebuilt tar that the base lacks or holds with
+// other content.
+func measureDebian(work, name, baseTar, newTar string) {
+	dir := filepath.Join(work, name)
+	check(os.MkdirAll(dir, 0o755))
+	bt, nt, ct := filepath.Join(dir, "base.tar"), filepath.Join(dir, "new.tar"), filepath.Join(dir, "changed.tar")
+	check(os.Symlink(baseTar, bt))
+	check(os.Symlink(newTar, nt))
+	n, total := changedTar(bt, nt, ct)
+	fmt.Printf("   changed entries: %d of %d (new or other content, link or mode)\n", n, total)
+	measureTars(dir, bt, nt, ct)
+}
+
+// tarKey is what makes an entry unchanged: its header fields that land in the tar and
+// its content.
+func tarKey(h *tar.Header, sum [32]byte) string {
+	return fmt.Sprintf("%c %o %d:%d %s %x", h.Typeflag, h.Mode, h.Uid, h.Gid, h.Linkname, sum)
+}
+
+// changedTar writes to out the entries of newTar that baseTar does not hold as they are,
+// and returns how many of how many.
+func changedTar(baseTar, newTar, out string) (changed, total int) {
+	have := map[string]string{}
+	eachEntry(baseTar, func(h *tar.Header, data []byte) { have[h.Name] = tarKey(h, sha256.Sum256(data)) })
+	f, err := os.Create(out)
+	check(err)
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	eachEntry(newTar, func(h *tar.Header, data []byte) {
+		total++
+		if have[h.Name] == tarKey(h, sha256.Sum256(data)) {
+			return
+		}
+		changed++
+		check(tw.WriteHeader(h))
+		_, err := tw.Write(data)
+		check(err)
+	})
+	check(tw.Close())
+	return changed, total
+}
+
+// eachEntry calls fn with every entry of a tar file and its content.
+func eachEntry(path string, fn func(*tar.Header, []byte)) {
+	f, err := os.Open(path)
+	check(err)
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		check(err)
+		data, err := io.ReadAll(tr)
+		check(err)
+		fn(h, data)
+	}
+}
+
+// measureTars prints scenario figures for a base tar, its rebuilt successor and the tar of
+// only the changed files, all in dir.
+func measureTars(dir, bt, nt, ct string) {
 	gz := layerdelta.Params{Compressor: layerdelta.CompGoGzip, Level: -1} // docker, buildkit, containerd default
 	bg, ng := bt+".gz", nt+".gz"
 	compressFile(bt, bg, gz)
