@@ -14,7 +14,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"imgx": func() { os.Exit(Main()) },
+		"imgx":         func() { os.Exit(Main()) },
+		"imgx-peakrss": peakRSSMain,
 	})
 }
 
