@@ -25,7 +25,9 @@ type Input struct {
 // BuildOptions tune [Build].
 type BuildOptions struct {
 	TempDir string // for the uncompressed tars and candidate recipes; "" = os.TempDir()
-	// Method forces "file" or "cdc"; "" computes both and builds the one estimated smaller.
+	// Method forces "file" (whole file contents) or "cdc" (content-defined chunks of the
+	// tar stream); "" computes both, and whole files then chunks of what is left
+	// ("file+cdc"), and builds the one estimated smaller.
 	Method string
 }
 
@@ -33,7 +35,8 @@ type BuildOptions struct {
 type BuildResult struct {
 	Meta       Meta
 	RecipeSize int64 // bytes written
-	// Sizes of each candidate recipe (0 when not built), for measurements.
+	// Sizes of each candidate recipe (0 when not built), for measurements; FileSize is
+	// the "file" or "file+cdc" one.
 	FileSize, CDCSize int64
 	// Estimated bytes of each method's recipe (literal bytes + 8 per operation; -1 when
 	// not computed); the smaller is built.
@@ -150,12 +153,20 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 			fops = ops
 		}
 	}
+	fileMethod := "file"
 	if opts.Method != "file" {
 		ops, err := cdcOps(tt, tl.TarSize, chunkIx)
 		if err != nil {
 			return nil, fmt.Errorf("layer %s: %w", target.Digest, err)
 		}
 		cops = ops
+		if fops != nil {
+			// Whole files first, then chunks inside what is left: better than either
+			// alone when most files are unchanged and the changed ones are upgrades.
+			if ops, err := refine(tt, fops, chunkIx); err == nil && estimate(ops) < estimate(fops) {
+				fops, fileMethod = ops, "file+cdc"
+			}
+		}
 	}
 
 	t := waitFirst()
@@ -205,7 +216,7 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 			f.Close()
 			return err
 		}
-		if method == "file" {
+		if method != "cdc" {
 			res.FileSize = size
 		} else {
 			res.CDCSize = size
@@ -223,7 +234,7 @@ func Build(ctx context.Context, target Input, bases []Input, w io.Writer, opts B
 	res.FileEstimate, res.CDCEstimate = estimate(fops), estimate(cops)
 	switch {
 	case fops != nil && (cops == nil || res.FileEstimate <= res.CDCEstimate):
-		if err := try("file", fops); err != nil {
+		if err := try(fileMethod, fops); err != nil {
 			return nil, err
 		}
 	case cops != nil:
@@ -292,15 +303,31 @@ func fileOps(tt *os.File, size int64, files map[[32]byte]loc) ([]Op, error) {
 
 // cdcOps copies every content-defined chunk of the target found in a base.
 func cdcOps(tt *os.File, size int64, ix map[[32]byte]loc) ([]Op, error) {
-	var ops opList
-	err := chunks(io.NewSectionReader(tt, 0, size), func(off int64, n int, sum [32]byte) {
-		if l, ok := ix[sum]; ok && l.n == int64(n) {
-			ops.add(Op{Copy: true, Base: l.base, Offset: l.off, N: l.n})
-		} else {
-			ops.add(Op{Offset: off, N: int64(n)})
+	return refine(tt, []Op{{Offset: 0, N: size}}, ix)
+}
+
+// refine copies the content-defined chunks found in a base inside the literal ranges of
+// ops. After file matching, those ranges are the headers and the new contents, and a new
+// content is often an earlier version's bytes moved about (an upgraded library).
+func refine(tt *os.File, ops []Op, ix map[[32]byte]loc) ([]Op, error) {
+	var out opList
+	for _, o := range ops {
+		if o.Copy || o.N < 2*cdcMin {
+			out.add(o)
+			continue
 		}
-	})
-	return ops, err
+		err := chunks(io.NewSectionReader(tt, o.Offset, o.N), func(off int64, n int, sum [32]byte) {
+			if l, ok := ix[sum]; ok && l.n == int64(n) {
+				out.add(Op{Copy: true, Base: l.base, Offset: l.off, N: l.n})
+			} else {
+				out.add(Op{Offset: o.Offset + off, N: int64(n)})
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // countReader counts what archive/tar consumed, which gives each entry's content offset

@@ -261,3 +261,42 @@ func TestBuildRebuildTwoBases(t *testing.T) {
 		t.Fatalf("got %v, want the second base missing", err)
 	}
 }
+
+// An upgraded library (its old bytes moved about, a few changed) among unchanged files:
+// whole files are copied, and the upgraded one's unchanged chunks too ("file+cdc"), so
+// the recipe is far smaller than by whole files alone, and rebuilds exactly.
+func TestBuildFileThenChunks(t *testing.T) {
+	lib := content(4242, 600<<10)
+	upgraded := append(append(append([]byte{}, lib[:200<<10]...), []byte("inserted by the upgrade")...), lib[200<<10:]...)
+	copy(upgraded[400<<10:], "patched")
+	old, now := baseFiles(), baseFiles()
+	old = append(old, file{name: "usr/lib/libbig.so.1", data: lib})
+	now = append(now, file{name: "usr/lib/libbig.so.1", data: upgraded})
+	gz := Params{Compressor: CompGoGzip, Level: -1}
+	base := compress(t, gz, makeTar(t, old, time.Unix(1700000000, 0)))
+	target := compress(t, gz, makeTar(t, now, time.Unix(1700086400, 0)))
+	build := func(method string) (*BuildResult, []byte) {
+		var rec bytes.Buffer
+		res, err := Build(context.Background(), input(target), []Input{input(base)}, &rec, BuildOptions{TempDir: t.TempDir(), Method: method})
+		if err != nil {
+			t.Fatalf("Build %q: %v", method, err)
+		}
+		return res, rec.Bytes()
+	}
+	files, _ := build("file")
+	both, rec := build("")
+	if both.Meta.Method != "file+cdc" {
+		t.Fatalf("method %q, want file+cdc (file %d B, cdc %d B)", both.Meta.Method, both.FileSize, both.CDCSize)
+	}
+	if both.RecipeSize*4 > files.RecipeSize {
+		t.Fatalf("file+cdc recipe %d B, whole files only %d B: want under a quarter", both.RecipeSize, files.RecipeSize)
+	}
+	var out bytes.Buffer
+	if _, err := Rebuild(context.Background(), bytes.NewReader(rec), opener(base), &out, RebuildOptions{TempDir: t.TempDir()}); err != nil {
+		t.Fatalf("Rebuild: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), target) {
+		t.Fatal("rebuilt blob differs")
+	}
+	t.Logf("layer %d B: whole files %d B, file+cdc %d B", len(target), files.RecipeSize, both.RecipeSize)
+}
