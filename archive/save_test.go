@@ -13,7 +13,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/store"
 )
 
@@ -171,15 +171,7 @@ func TestSaveDockerArchiveRefusesArtifact(t *testing.T) {
 		t.Fatal(err)
 	}
 	mb, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{ld}})
-	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := ref.ParseNamed("example/chart:1")
-	tx.Tag(r, md)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Commit(t, tx, "example/chart:1", ocispec.MediaTypeImageManifest, mb)
 	_, err = Save(ctx, s, io.Discard, resolveAll(t, s, "example/chart:1"), SaveOptions{Format: FormatDockerArchive})
 	if err == nil || !strings.Contains(err.Error(), "docker-archive cannot hold it (use oci-archive)") {
 		t.Fatalf("docker-archive of an artifact: %v", err)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -22,7 +21,6 @@ import (
 	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/layerdelta"
-	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -308,33 +306,13 @@ func TestHostileLayerRecipeMutations(t *testing.T) {
 // differ), under one index, and tags the index.
 func indexImage(t testing.TB, s *store.Store, tag string, tars func(platform string) [][]byte) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
 	var idx ocispec.Index
-	idx.SchemaVersion, idx.MediaType = 2, ocispec.MediaTypeImageIndex
 	for _, arch := range []string{"amd64", "arm64"} {
 		md := addTarImage(t, s, "example/tmp:"+arch, tars(arch)...)
 		md.Platform = &ocispec.Platform{OS: "linux", Architecture: arch}
 		idx.Manifests = append(idx.Manifests, md)
 	}
-	b, _ := json.Marshal(idx)
-	tx, err := s.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Discard()
-	d, err := tx.PutBytes(ctx, ocispec.MediaTypeImageIndex, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ref.ParseNamed(tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.Tag(r, d)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return storetest.Index(t, s, tag, idx.Manifests...)
 }
 
 // A multi-platform image saved without --platform gets a recipe for each platform's

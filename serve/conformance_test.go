@@ -10,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/internal/testserver"
-	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
 
@@ -112,27 +111,7 @@ func TestConformancePull(t *testing.T) {
 
 // writeIndex commits an image index of manifests under name.
 func writeIndex(t testing.TB, st *store.Store, name string, manifests ...ocispec.Descriptor) ocispec.Descriptor {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := st.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Discard()
-	data, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: manifests})
-	d, err := tx.PutBytes(ctx, ocispec.MediaTypeImageIndex, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ref.ParseNamed(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.Tag(r, d)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return storetest.Index(t, st, name, manifests...)
 }
 
 // imageConfig returns the config descriptor of an image manifest.

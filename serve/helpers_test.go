@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/image"
+	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/ref"
 	"github.com/imgx/imgx/store"
 )
@@ -170,17 +171,5 @@ func writeArtifactWithLayer(t testing.TB, st *store.Store, mediaType string, lay
 		t.Fatal(err)
 	}
 	data, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{l}})
-	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ref.ParseNamed(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.Tag(r, md)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return md
+	return storetest.Commit(t, tx, name, ocispec.MediaTypeImageManifest, data)
 }

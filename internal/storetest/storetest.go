@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgx/imgx/ref"
@@ -50,7 +51,34 @@ func TarImage(t testing.TB, s *store.Store, tag string, tars ...[]byte) ocispec.
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: lds}
 	m.SchemaVersion = 2
 	mb, _ := json.Marshal(m)
-	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
+	return Commit(t, tx, tag, ocispec.MediaTypeImageManifest, mb)
+}
+
+// Index stores an image index of manifests (already in s), tags it and returns its
+// descriptor.
+func Index(t testing.TB, s *store.Store, tag string, manifests ...ocispec.Descriptor) ocispec.Descriptor {
+	t.Helper()
+	data, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: manifests})
+	return Tagged(t, s, tag, ocispec.MediaTypeImageIndex, data)
+}
+
+// Tagged stores data as a blob of mediaType, tags it and returns its descriptor.
+func Tagged(t testing.TB, s *store.Store, tag, mediaType string, data []byte) ocispec.Descriptor {
+	t.Helper()
+	tx, err := s.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Discard()
+	return Commit(t, tx, tag, mediaType, data)
+}
+
+// Commit adds data as a blob of mediaType to tx (whose other blobs it names), tags it and
+// commits tx; it returns the blob's descriptor.
+func Commit(t testing.TB, tx *store.Tx, tag, mediaType string, data []byte) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	d, err := tx.PutBytes(ctx, mediaType, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +86,9 @@ func TarImage(t testing.TB, s *store.Store, tag string, tars ...[]byte) ocispec.
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx.Tag(r, md)
+	tx.Tag(r, d)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return md
+	return d
 }
