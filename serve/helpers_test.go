@@ -11,7 +11,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -150,8 +149,6 @@ func start(t testing.TB, st *store.Store) string {
 	t.Cleanup(func() { srv.Close(); h.Close() })
 	return srv.URL
 }
-
-var _ = digest.FromString
 
 // writeArtifactWithLayer commits an image manifest with one layer of the given bytes.
 func writeArtifactWithLayer(t testing.TB, st *store.Store, mediaType string, layer []byte, name string) ocispec.Descriptor {
