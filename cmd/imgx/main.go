@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 )
 
@@ -35,11 +36,19 @@ func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop)
-	// IMGX_CPUPROFILE=FILE writes a CPU profile, for the bench scripts and bug reports.
+	// IMGX_CPUPROFILE=FILE writes a CPU profile and IMGX_TRACE=FILE an execution trace (go
+	// tool trace: where a pipeline waits), for the bench scripts and bug reports.
 	if f := os.Getenv("IMGX_CPUPROFILE"); f != "" {
 		if out, err := os.Create(f); err == nil {
 			if pprof.StartCPUProfile(out) == nil {
 				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	if f := os.Getenv("IMGX_TRACE"); f != "" {
+		if out, err := os.Create(f); err == nil {
+			if trace.Start(out) == nil {
+				defer trace.Stop()
 			}
 		}
 	}

@@ -573,6 +573,8 @@ type upload struct {
 	state         []byte
 	written, done bool
 	wb            *writeBehind // the requests in flight; nil before the first Write
+	fl            *flusher     // flushes the written bytes to the server's disk meanwhile
+	flushedAt     int64        // u.off at the last flush asked for
 }
 
 // Write hands p to the requests in flight and returns while the server may still be
@@ -593,6 +595,13 @@ func (u *upload) Write(p []byte) (int, error) {
 		return 0, u.writeErr(err)
 	}
 	u.off += int64(len(p))
+	if u.off-u.flushedAt >= remoteFlushEvery {
+		if u.fl == nil && u.flushedAt == 0 {
+			u.fl = startFlusher(u.c, u.tmp)
+		}
+		u.flushedAt = u.off
+		u.fl.flush()
+	}
 	return len(p), nil
 }
 
@@ -682,8 +691,10 @@ func (u *upload) Commit(ctx context.Context) error {
 		return err
 	}
 	if err := u.flush(); err != nil {
+		u.fl.stop(false)
 		return u.writeErr(err)
 	}
+	u.fl.stop(true)
 	if v, ok := u.c.sftp.HasExtension("fsync@openssh.com"); ok && v == "1" {
 		if err := u.f.Sync(); err != nil {
 			u.c.failed(err)
@@ -722,6 +733,7 @@ func (u *upload) Abort(context.Context) error {
 		return transport.ErrClosed
 	}
 	u.done = true
+	u.fl.stop(false)
 	u.flush()
 	u.stop()
 	u.f.Close()
@@ -731,6 +743,7 @@ func (u *upload) Abort(context.Context) error {
 func (u *upload) Discard(ctx context.Context) error {
 	if !u.done {
 		u.done = true
+		u.fl.stop(false)
 		u.flush()
 		u.stop()
 		u.f.Close()
