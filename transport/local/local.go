@@ -146,10 +146,14 @@ type upload struct {
 	state      []byte
 	written    bool
 	done       bool
+	bg         bgCheckpoint // checkpoints under way
 }
 
 func (u *upload) Write(p []byte) (int, error) {
 	if err := beginWrite(u.ctx, u.done, &u.written); err != nil {
+		return 0, err
+	}
+	if err := u.bg.failed(); err != nil {
 		return 0, err
 	}
 	n, err := u.f.Write(p)
@@ -183,6 +187,9 @@ func (u *upload) Truncate(ctx context.Context, size int64) error {
 	if err := transport.CheckTruncate(u.done, u.written, size, u.off); err != nil {
 		return err
 	}
+	if err := u.bg.wait(); err != nil {
+		return err
+	}
 	if err := u.f.Truncate(size); err != nil {
 		return transport.Permanent(err)
 	}
@@ -193,8 +200,15 @@ func (u *upload) Truncate(ctx context.Context, size int64) error {
 	return nil
 }
 
+// Checkpoint saves state in the background (bgCheckpoint): the upload goes on while the
+// disk syncs.
 func (u *upload) Checkpoint(ctx context.Context, state []byte) error {
-	return checkpoint(ctx, u.done, u.f, u.d, u.stateName, u.display, state)
+	if err := ready(ctx, u.done); err != nil {
+		return err
+	}
+	return u.bg.request(func(st []byte) error {
+		return checkpoint(context.Background(), false, u.f, u.d, u.stateName, u.display, st)
+	}, state)
 }
 
 // checkpoint makes the bytes written to f so far durable, then saves the resume state
@@ -216,6 +230,9 @@ func (u *upload) Commit(ctx context.Context) error {
 	if err := ready(ctx, u.done); err != nil {
 		return err
 	}
+	if err := u.bg.wait(); err != nil {
+		return err
+	}
 	if err := u.f.Sync(); err != nil {
 		return transport.Permanent(fmt.Errorf("sync %s: %w", u.f.Name(), err))
 	}
@@ -231,7 +248,11 @@ func (u *upload) Commit(ctx context.Context) error {
 	return syncDir(u.d)
 }
 
-func (u *upload) Abort(context.Context) error { return abortFiles(&u.done, u.f, u.d) }
+// Abort keeps the partial file and every checkpoint asked for, for the next run.
+func (u *upload) Abort(context.Context) error {
+	_ = u.bg.wait()
+	return abortFiles(&u.done, u.f, u.d)
+}
 
 // beginWrite checks that an upload can take a write and notes that it took one (its
 // partial file can no longer be read back for comparison).
@@ -275,6 +296,7 @@ func (u *upload) Discard(context.Context) error {
 	if err := finishOnce(&u.done); err != nil {
 		return err
 	}
+	_ = u.bg.wait() // no state file written after it is removed
 	u.f.Close()
 	defer u.d.Close()
 	err := unix.Unlinkat(int(u.d.Fd()), u.tmp, 0)
