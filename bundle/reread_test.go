@@ -411,3 +411,14 @@ func TestVerifyRereadStops(t *testing.T) {
 		settled(base)
 	})
 }
+
+// TestVerifyRereadOneCore: with one core the re-reads would only add work; the stream path
+// checks the layers.
+func TestVerifyRereadOneCore(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	data := rawBundle(t, SaveOptions{}, gzLayer(t, layerSpec{seed: 41, size: 64 << 10, mixed: true}), gzLayer(t, layerSpec{seed: 42, size: 64 << 10}))
+	rep, err := Verify(context.Background(), bytes.NewReader(data), VerifyOptions{At: bytes.NewReader(data)})
+	if err != nil || rep.LayerReaders != 0 || rep.LayersUnpacked != 2 {
+		t.Fatalf("Verify = %v: LayerReaders %d, LayersUnpacked %d; want 0 and 2", err, rep.LayerReaders, rep.LayersUnpacked)
+	}
+}

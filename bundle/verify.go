@@ -36,11 +36,12 @@ type VerifyOptions struct {
 	// what an image-signature policy reads. Its error is a problem of the report.
 	CheckImages func(ctx context.Context, blobs BlobOpener, m *Manifest) error
 	// At, if set, reads by offset the same bundle as Verify's r, from its first byte (a
-	// local file: the *os.File r reads). The layers' diff IDs are then checked by parallel
-	// workers that each read the bundle again through At, rather than by inflating what
-	// the one sequential pass reads: see reread.go. Each worker checks the bytes it reads
-	// against the digests the main pass verified, so a source that changes between the
-	// reads fails. Leave it nil for a stream (a pipe, a network source).
+	// local file: the *os.File r reads). With more than one core (GOMAXPROCS), the layers'
+	// diff IDs are then checked by parallel workers that each read the bundle again
+	// through At, rather than by inflating what the one sequential pass reads: see
+	// reread.go. Each worker checks the bytes it reads against the digests the main pass
+	// verified, so a source that changes between the reads fails. Leave it nil for a
+	// stream (a pipe, a network source).
 	At io.ReaderAt
 }
 
@@ -111,9 +112,10 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 	m := rd.Manifest
 	rep := &Report{Manifest: m, ManifestDigest: rd.ManifestDigest, Compression: string(rd.Kind),
 		Images: m.Images, Base: m.Base, Expected: len(m.Expects)}
-	// Layers inflate in background workers (at most inflateWorkers at once) while this
-	// goroutine reads on; their diff ID results are settled in blob order before any later
-	// problem is recorded, so the report reads as if every blob were checked in turn.
+	// Layers inflate in background workers (at most inflateWorkers at once; with At, in
+	// workers that read the bundle again, see reread.go) while this goroutine reads on;
+	// their diff ID results are settled in blob order before any later problem is
+	// recorded, so the report reads as if every blob were checked in turn.
 	var pending []pendingCheck
 	cancelled := false
 	settle := func() {
@@ -197,7 +199,8 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 				continue
 			}
 		}
-		if opts.At != nil && !opts.Fast && again == nil {
+		// On one core re-reading would only add the re-reads' work: the stream path stays.
+		if opts.At != nil && !opts.Fast && again == nil && inflateWorkers() > 1 {
 			skip := func(digest.Digest) bool { return false }
 			if opts.CheckImages != nil {
 				skip = func(d digest.Digest) bool { return artLayers[d] }
