@@ -422,3 +422,25 @@ func TestVerifyRereadOneCore(t *testing.T) {
 		t.Fatalf("Verify = %v: LayerReaders %d, LayersUnpacked %d; want 0 and 2", err, rep.LayerReaders, rep.LayersUnpacked)
 	}
 }
+
+// FuzzVerifyReread: whatever the stream, checking the layers by re-reading it gives the
+// report of the one sequential pass.
+func FuzzVerifyReread(f *testing.F) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // the re-reading path needs two
+	}
+	src := sourceStoreSmall(f)
+	f.Add(save(f, src, []string{"small:1"}, SaveOptions{Compression: None}))
+	f.Add(save(f, src, []string{"small:1"}, SaveOptions{}))
+	f.Add(rawBundle(f, SaveOptions{Compression: None}, gzLayer(f, layerSpec{seed: 51, size: 4 << 10}),
+		rawLayer{ocispec.MediaTypeImageLayerGzip, gzipBytes([]byte("not a tar")), digest.FromString("wrong")},
+		plainLayer(f, layerSpec{seed: 52, size: 2 << 10})))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		seq, _ := Verify(ctx, bytes.NewReader(data), VerifyOptions{})
+		par, _ := Verify(ctx, bytes.NewReader(data), VerifyOptions{At: bytes.NewReader(data)})
+		if a, b := reportSummary(seq), reportSummary(par); a != b {
+			t.Fatalf("reports differ:\nsequential:\n%s\nre-read:\n%s", a, b)
+		}
+	})
+}
