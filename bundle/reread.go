@@ -29,6 +29,13 @@ import (
 // (after the signature check), and they check against what the main pass read: the
 // manifest digest, each layer's descriptor and its diff ID. A worker trusts nothing of
 // its own read: a carrier that returns other bytes the second time fails the layer.
+//
+// The cost: each worker decodes the stream up to its last layer (the raw zstd frames that
+// carry compressed layers decode at memory speed) and hashes its layers' compressed bytes
+// once more, about a tenth more CPU than the one pass; and the file is read once more
+// per worker, from the page cache unless the bundle is larger than it. Memory: per worker,
+// a zstd decoder, an inflater and a few 1 MiB buffers, instead of the 16 MiB pipe each
+// inflater of the stream path may fill.
 
 // layerJob is one layer a worker reads again to check its diff ID.
 type layerJob struct {
