@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -443,4 +446,75 @@ func FuzzVerifyReread(f *testing.F) {
 			t.Fatalf("reports differ:\nsequential:\n%s\nre-read:\n%s", a, b)
 		}
 	})
+}
+
+// eofSignal closes eof once r has returned io.EOF.
+type eofSignal struct {
+	r    io.Reader
+	eof  chan struct{}
+	once sync.Once
+}
+
+func (e *eofSignal) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.once.Do(func() { close(e.eof) })
+	}
+	return n, err
+}
+
+// TestHostileVerifyFileRewritten: a real file rewritten in place after the first pass has
+// read all of it (and found it good), before the workers read its last layer: the layer
+// fails, named, and the report is not OK.
+func TestHostileVerifyFileRewritten(t *testing.T) {
+	withProcs(t, 2)
+	ls := []rawLayer{
+		gzLayer(t, layerSpec{seed: 61, size: 8 << 20, random: true}),
+		gzLayer(t, layerSpec{seed: 62, size: 8 << 20, random: true}),
+		gzLayer(t, layerSpec{seed: 63, size: 8 << 20, random: true}),
+	}
+	data := rawBundle(t, SaveOptions{Compression: None}, ls...)
+	p := filepath.Join(t.TempDir(), "b.imgx")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The last layer is far past what a worker reads ahead when it reaches its first.
+	last := slices.MaxFunc(ls, func(a, b rawLayer) int { return bytes.Index(data, a.blob[:4096]) - bytes.Index(data, b.blob[:4096]) })
+	at := int64(bytes.Index(data, last.blob[:4096]) + len(last.blob)/2)
+	r := &eofSignal{r: f, eof: make(chan struct{})}
+	var rewrite sync.Once
+	rereadWorkerStart = func(int) {
+		select {
+		case <-r.eof:
+		case <-time.After(time.Minute):
+			t.Error("the first pass never reached the end of the file")
+		}
+		rewrite.Do(func() {
+			w, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer w.Close()
+			if _, err := w.WriteAt([]byte{data[at] ^ 0x20}, at); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(func() { rereadWorkerStart = nil })
+	rep, err := Verify(context.Background(), r, VerifyOptions{At: f})
+	if err == nil || rep.OK() {
+		t.Fatal("Verify passed a file that changed under it")
+	}
+	if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), digest.FromBytes(last.blob).String()) || !strings.Contains(err.Error(), "changed while it was verified") {
+		t.Fatalf("Verify = %v\nwant a digest mismatch naming layer %s", err, digest.FromBytes(last.blob))
+	}
+	if rep.BlobsChecked != len(rep.Manifest.Blobs) || rep.LayersUnpacked != 2 {
+		t.Fatalf("checked %d blobs, unpacked %d layers; want all and 2", rep.BlobsChecked, rep.LayersUnpacked)
+	}
 }
