@@ -35,6 +35,14 @@ type VerifyOptions struct {
 	// configs and artifact layers (kept in memory for it, at most maxArtifactMem bytes):
 	// what an image-signature policy reads. Its error is a problem of the report.
 	CheckImages func(ctx context.Context, blobs BlobOpener, m *Manifest) error
+	// At, if set, reads by offset the same bundle as Verify's r, from its first byte (a
+	// local file: the *os.File r reads). With more than one core (GOMAXPROCS), the layers'
+	// diff IDs are then checked by parallel workers that each read the bundle again
+	// through At, rather than by inflating what the one sequential pass reads: see
+	// reread.go. Each worker checks the bytes it reads against the digests the main pass
+	// verified, so a source that changes between the reads fails. Leave it nil for a
+	// stream (a pipe, a network source).
+	At io.ReaderAt
 }
 
 // BlobOpener reads a blob by digest.
@@ -70,6 +78,9 @@ type Report struct {
 	LayersUnpacked int     // layers decompressed and checked against their diff ID
 	Bytes          int64   // blob bytes read
 	Problems       []error `json:"-"`
+	// LayerReaders is how many workers read the bundle again (VerifyOptions.At) to check
+	// diff IDs in parallel; 0 when the one sequential pass handed the layers over.
+	LayerReaders int `json:"-"`
 }
 
 // OK reports whether the bundle passed every check.
@@ -101,13 +112,22 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 	m := rd.Manifest
 	rep := &Report{Manifest: m, ManifestDigest: rd.ManifestDigest, Compression: string(rd.Kind),
 		Images: m.Images, Base: m.Base, Expected: len(m.Expects)}
-	// Layers inflate in background workers (at most inflateWorkers at once) while this
-	// goroutine reads on; their diff ID results are settled in blob order before any later
-	// problem is recorded, so the report reads as if every blob were checked in turn.
+	// Layers inflate in background workers (at most inflateWorkers at once; with At, in
+	// workers that read the bundle again, see reread.go) while this goroutine reads on;
+	// their diff ID results are settled in blob order before any later problem is
+	// recorded, so the report reads as if every blob were checked in turn.
 	var pending []pendingCheck
+	cancelled := false
 	settle := func() {
 		for _, pc := range pending {
 			if err := <-pc.res; err != nil {
+				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+					// Re-reading workers stop on cancellation: one problem says so.
+					if cancelled {
+						continue
+					}
+					cancelled = true
+				}
 				rep.Problems = append(rep.Problems, fmt.Errorf("%s: %w", pc.name, err))
 			} else {
 				rep.LayersUnpacked++
@@ -138,6 +158,10 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 	kept := memBlobs{}
 	var keptBytes int64
 	var artLayers map[digest.Digest]bool
+	// With a source to read again, the workers start at the first layer, once the
+	// manifests and configs are read; they are stopped (and waited for) on any return.
+	var again *rereadCheck
+	defer func() { again.stop() }()
 	for i := range m.Blobs {
 		if err := ctx.Err(); err != nil {
 			problem(err)
@@ -174,6 +198,28 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 				keptBytes += e.Desc.Size
 				continue
 			}
+		}
+		// On one core re-reading would only add the re-reads' work: the stream path stays.
+		if opts.At != nil && !opts.Fast && again == nil && inflateWorkers() > 1 {
+			skip := func(digest.Digest) bool { return false }
+			if opts.CheckImages != nil {
+				skip = func(d digest.Digest) bool { return artLayers[d] }
+			}
+			jobs := rereadJobs(m, rd.Graph, i, skip)
+			again = startReread(ctx, opts.At, m, rd.ManifestDigest, jobs, inflateWorkers())
+			rep.LayerReaders = min(len(jobs), inflateWorkers())
+		}
+		if j := again.job(i); j != nil {
+			// A worker checks its diff ID from its own read; here only its digest.
+			if _, err := startBlob(e, rd.tr, false, "", nil); err != nil {
+				problem(fmt.Errorf("%s: %w", rd.blobName(i), err))
+				if errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLarge) {
+					break
+				}
+				continue
+			}
+			pending = append(pending, pendingCheck{name: rd.blobName(i), res: j.res})
+			continue
 		}
 		var want digest.Digest
 		if rd.Graph != nil && oci.IsLayer(e.Desc.MediaType) {

@@ -44,3 +44,17 @@ func BenchmarkLoadSameBundle(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyReread is BenchmarkVerifyFull with the bundle readable again by offset,
+// as a local file is: the layers are checked by parallel re-readers.
+func BenchmarkVerifyReread(b *testing.B) {
+	bb := benchBundle(b)
+	b.SetBytes(int64(len(bb)))
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := Verify(context.Background(), bytes.NewReader(bb), VerifyOptions{At: bytes.NewReader(bb)})
+		if rep == nil || rep.LayersUnpacked != 6 || rep.LayerReaders < 1 {
+			b.Fatalf("verify: %v", err)
+		}
+	}
+}

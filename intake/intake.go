@@ -76,6 +76,10 @@ type Input struct {
 	Name string
 	R    io.Reader
 	Dir  string
+	// At, if set, reads by offset the same file R reads from its start (a local file):
+	// [Verify] then checks the layers of a bundle with parallel readers of it (see
+	// bundle.VerifyOptions.At). Not for an encrypted input, whose plaintext is a stream.
+	At io.ReaderAt
 }
 
 // Options tune [Load].
@@ -331,7 +335,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		}
 		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
-	kind, br, _, err := detectDecrypt(in.R, opts.Identities)
+	kind, br, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +343,9 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		return nil, fmt.Errorf("%w: it is %s", ErrNotBundle, article(kind))
 	}
 	vo := bundle.VerifyOptions{Policy: opts.Policy, Fast: opts.Fast}
+	if !encrypted {
+		vo.At = in.At // the bundle is the file itself, from its first byte
+	}
 	if opts.Images.Configured() {
 		vo.CheckImages = func(ctx context.Context, blobs bundle.BlobOpener, m *bundle.Manifest) error {
 			_, err := CheckImages(ctx, opts.Images, blobs, m)

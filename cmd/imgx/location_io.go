@@ -41,7 +41,7 @@ func openInput(ctx context.Context, e *Env, s string, tf *transportFlags) (intak
 	if in.Dir != "" { // an OCI layout directory is read by path
 		return intake.Input{Name: in.Name, Dir: in.Dir}, func() {}, nil
 	}
-	return intake.Input{Name: in.Name, R: in.R}, func() { in.R.Close() }, nil
+	return intake.Input{Name: in.Name, R: in.R, At: in.At}, func() { in.R.Close() }, nil
 }
 
 // outputResult describes a finished write to a LOCATION.

@@ -44,6 +44,9 @@ type Input struct {
 	Name string
 	// Size is the file's size, -1 if unknown.
 	Size int64
+	// At, for a local file, reads the same open file by offset, independently of R (see
+	// bundle.VerifyOptions.At); nil for remote files, volume sets and directories.
+	At io.ReaderAt
 }
 
 // OpenInput opens the file at location s (a path, file://, sftp://, ftp:// or ftps:// URL;
@@ -92,12 +95,16 @@ func OpenInput(ctx context.Context, s string, opts Options) (*Input, error) {
 		return nil, err
 	}
 	p.SetTotal(size)
-	return &Input{R: &readCloser{Reader: progress.Reader(rc, p), close: func() error {
+	in := &Input{R: &readCloser{Reader: progress.Reader(rc, p), close: func() error {
 		p.Done()
 		err := rc.Close()
 		b.Close()
 		return err
-	}}, Name: s, Size: size}, nil
+	}}, Name: s, Size: size}
+	if at, ok := rc.(io.ReaderAt); ok && loc.Scheme == transport.File {
+		in.At = at
+	}
+	return in, nil
 }
 
 type readCloser struct {

@@ -82,3 +82,60 @@ func TestWriteFillError(t *testing.T) {
 		t.Fatalf("got %v, want the producer's error", err)
 	}
 }
+
+// TestOpenInputAt: a local file's Input.At reads the file that was opened, by offset,
+// even once its name points elsewhere (a link swapped in after the open); a volume set
+// (NAME.001, …) has none, and its stream reads on as before.
+func TestOpenInputAt(t *testing.T) {
+	data := transporttest.Data(4, 200<<10)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.imgx")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := OpenInput(context.Background(), p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.R.Close()
+	if in.At == nil {
+		t.Fatal("a local file has no Input.At")
+	}
+	other := filepath.Join(dir, "other")
+	os.WriteFile(other, bytes.Repeat([]byte("x"), len(data)), 0o644)
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, p); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 1000)
+	if n, err := in.At.ReadAt(got, 5000); n != len(got) || err != nil || !bytes.Equal(got, data[5000:6000]) {
+		t.Fatalf("ReadAt = %d, %v; the bytes of the file opened: %v", n, err, bytes.Equal(got, data[5000:6000]))
+	}
+	if b, err := io.ReadAll(in.R); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("the stream after ReadAt: %d bytes, %v", len(b), err)
+	}
+
+	vout := filepath.Join(t.TempDir(), "v.imgx")
+	if _, err := Write(context.Background(), vout, Options{Local: local.Options{SplitSize: 64 << 10}}, WriteOptions{}, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(vout + ".002"); err != nil {
+		t.Fatalf("no volume set written: %v", err)
+	}
+	vin, err := OpenInput(context.Background(), vout, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vin.R.Close()
+	if vin.At != nil {
+		t.Fatal("a volume set has an Input.At")
+	}
+	if b, err := io.ReadAll(vin.R); err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("volume set: %d bytes, %v", len(b), err)
+	}
+}

@@ -341,7 +341,29 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 			return nil, err
 		}
 	}
-	return transport.ContextReader(ctx, f), nil
+	return &fileReader{ReadCloser: transport.ContextReader(ctx, f), ctx: ctx, f: f}, nil
+}
+
+// fileReader is what Open returns for a plain file: a stream that stops with ctx, which
+// can also be read by offset (io.ReaderAt) through the same open file, never by its name
+// again, so that a verifier can read it with several independent readers.
+type fileReader struct {
+	io.ReadCloser
+	ctx context.Context
+	f   *os.File
+}
+
+// ReadAt reads the file at off, whatever the stream has read; safe for concurrent use.
+func (r *fileReader) ReadAt(p []byte, off int64) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.f.ReadAt(p, off)
+}
+
+// WriteTo keeps the stream's fast path (embedding alone would hide it).
+func (r *fileReader) WriteTo(w io.Writer) (int64, error) {
+	return r.ReadCloser.(io.WriterTo).WriteTo(w)
 }
 
 // openFile opens the regular file name for reading.
