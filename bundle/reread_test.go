@@ -511,7 +511,9 @@ func TestHostileVerifyFileRewritten(t *testing.T) {
 	if err == nil || rep.OK() {
 		t.Fatal("Verify passed a file that changed under it")
 	}
-	if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), digest.FromBytes(last.blob).String()) || !strings.Contains(err.Error(), "changed while it was verified") {
+	// The main pass checks a worker's layer by size only (the worker hashes what it
+	// reads), so the change shows as that layer's digest mismatch.
+	if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), digest.FromBytes(last.blob).String()) {
 		t.Fatalf("Verify = %v\nwant a digest mismatch naming layer %s", err, digest.FromBytes(last.blob))
 	}
 	if rep.BlobsChecked != len(rep.Manifest.Blobs) || rep.LayersUnpacked != 2 {
