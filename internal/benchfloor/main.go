@@ -138,6 +138,7 @@ func run(args []string, out string, workers int, chunk int64) (result, error) {
 						errs <- fmt.Errorf("writing copy of %s: %w", paths[pc.file], err)
 						return
 					}
+					startWriteback(outs[pc.file], pc.off, pc.len)
 				}
 			}
 		}()
