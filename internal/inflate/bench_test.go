@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -77,14 +78,15 @@ var benchDecoders = []struct {
 
 // BenchmarkInflate decompresses the same input with this package, klauspost/compress/gzip
 // and compress/gzip, and hashes the output with SHA-256 the way verify does (io.Copy,
-// which takes each reader's WriteTo). MB/s are of decompressed output. The input comes
+// which takes each reader's WriteTo). MB/s are of decompressed output.
+// INFLATE_BENCH_ROUNDS=N runs the decoders N times in turn (A/B interleaved). The input comes
 // through a pipe-like reader handing out 1 MiB chunks, as verify's pipe does.
 func BenchmarkInflate(b *testing.B) {
 	gz, err := benchInput()
 	if err != nil {
 		b.Fatal(err)
 	}
-	zr, err := stdgzip.NewReader(bytes.NewReader(gz))
+	zr, err := kgzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,29 +94,37 @@ func BenchmarkInflate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, dec := range benchDecoders {
-		for _, hash := range []bool{false, true} {
-			name := dec.name
-			if hash {
-				name += "+sha256"
-			}
-			b.Run(name, func(b *testing.B) {
-				b.SetBytes(size)
-				for b.Loop() {
-					r, err := dec.new(&chunkReader{data: gz, chunk: 1 << 20})
-					if err != nil {
-						b.Fatal(err)
-					}
-					var w io.Writer = io.Discard
-					if hash {
-						w = sha256.New()
-					}
-					n, err := io.Copy(w, r)
-					if err != nil || n != size {
-						b.Fatalf("%d bytes, %v; want %d", n, err, size)
-					}
+	rounds := 1
+	if n, err := strconv.Atoi(os.Getenv("INFLATE_BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	// Rounds interleave the decoders (the machine is shared: a noisy neighbour then hurts
+	// all of them alike); go test -count would run each one's repeats back to back.
+	for range rounds {
+		for _, dec := range benchDecoders {
+			for _, hash := range []bool{false, true} {
+				name := dec.name
+				if hash {
+					name += "+sha256"
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					b.SetBytes(size)
+					for b.Loop() {
+						r, err := dec.new(&chunkReader{data: gz, chunk: 1 << 20})
+						if err != nil {
+							b.Fatal(err)
+						}
+						var w io.Writer = io.Discard
+						if hash {
+							w = sha256.New()
+						}
+						n, err := io.Copy(w, r)
+						if err != nil || n != size {
+							b.Fatalf("%d bytes, %v; want %d", n, err, size)
+						}
+					}
+				})
+			}
 		}
 	}
 }

@@ -28,8 +28,10 @@ func (d *Reader) huff() (full bool, err error) {
 // fast is the decode loop of libdeflate's decompress_template.h: while at least
 // inFastMin input bytes are buffered and out has room for a longest match plus slack, it
 // decodes without checking either per symbol. A turn starts with bl >= 56 after a
-// refill, enough for a length code with extra bits (15+5) and a distance code with extra
-// bits (15+13), or for three literals.
+// refill and the entry of the next symbol looked up: 56 bits are enough for a length code
+// with extra bits (15+5) and a distance code with extra bits (15+13), or for three
+// literals. The next turn's entry is looked up before a match is copied, so that the
+// table load overlaps the copy.
 func (d *Reader) fast() (eob bool, err error) {
 	lt, dt := d.lit, d.dist
 	in, out := d.in, d.out
@@ -38,11 +40,14 @@ func (d *Reader) fast() (eob bool, err error) {
 	lo := d.lo
 	inEnd := d.iend - inFastMin
 	outEnd := len(out) - maxMatch - fastSlack
-	for ip <= inEnd && op <= outEnd {
-		bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
-		ip += int((63 - bl) >> 3)
-		bl |= 56
-		e := lt[bb&litMask]
+	if ip > inEnd || op > outEnd {
+		return false, nil
+	}
+	bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
+	ip += int((63 - bl) >> 3)
+	bl |= 56
+	e := lt[bb&litMask]
+	for {
 		if e&fLit != 0 {
 			bb >>= e & 63
 			bl -= uint(e & 63)
@@ -60,11 +65,19 @@ func (d *Reader) fast() (eob bool, err error) {
 					bl -= uint(e & 63)
 					out[op] = byte(e >> valShift)
 					op++
+					if ip > inEnd || op > outEnd {
+						break
+					}
+					bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
+					ip += int((63 - bl) >> 3)
+					bl |= 56
+					e = lt[bb&litMask]
 					continue
 				}
 			}
 			// Refill so that a length and a distance fit; the entry looked up stays
-			// valid: a refill only fills bits above bl.
+			// valid: a refill only fills bits above bl. (ip <= inEnd held at the start
+			// of the turn, and a turn refills at most twice.)
 			bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
 			ip += int((63 - bl) >> 3)
 			bl |= 56
@@ -79,6 +92,13 @@ func (d *Reader) fast() (eob bool, err error) {
 					bl -= uint(e & 63)
 					out[op] = byte(e >> valShift)
 					op++
+					if ip > inEnd || op > outEnd {
+						break
+					}
+					bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
+					ip += int((63 - bl) >> 3)
+					bl |= 56
+					e = lt[bb&litMask]
 					continue
 				}
 			}
@@ -116,7 +136,35 @@ func (d *Reader) fast() (eob bool, err error) {
 			d.ip, d.op, d.bb, d.bl = ip, op, bb, bl
 			return false, d.corrupt("distance too far back")
 		}
-		op = copyMatch(out, op, dist, length)
+		// Look up the next symbol before copying (ip <= inEnd held at the start of the
+		// turn; this is the turn's second refill at most).
+		bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
+		ip += int((63 - bl) >> 3)
+		bl |= 56
+		e = lt[bb&litMask]
+
+		src := op - dist
+		if dist >= 8 {
+			// Two words unconditionally (most matches are short), then the rest; up
+			// to 7 bytes past the match are written, inside the slack.
+			binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
+			binary.LittleEndian.PutUint64(out[op+8:], binary.LittleEndian.Uint64(out[src+8:]))
+			if length > 16 {
+				if dist >= length && length > 64 {
+					copy(out[op+16:op+length], out[src+16:src+length])
+				} else {
+					for o, s, end := op+16, src+16, op+length; o < end; o, s = o+8, s+8 {
+						binary.LittleEndian.PutUint64(out[o:], binary.LittleEndian.Uint64(out[s:]))
+					}
+				}
+			}
+			op += length
+		} else {
+			op = copyMatch(out, op, dist, length)
+		}
+		if ip > inEnd || op > outEnd {
+			break
+		}
 	}
 	d.ip, d.op, d.bb, d.bl = ip, op, bb, bl
 	return false, nil
