@@ -173,6 +173,9 @@ func ourGzipResult(gz []byte) ([]byte, error) {
 	return io.ReadAll(zr)
 }
 
+// Tiny buffers: input buffer ends and output slides every few hundred bytes.
+const tinyIn, tinyOut = 40, 600
+
 // sameAsFlate checks that this package and compress/flate agree on raw: same output, and
 // both succeed or both fail. On failure the outputs must be prefixes of each other. It
 // returns the error of this package.
@@ -181,6 +184,10 @@ func sameAsFlate(t testing.TB, raw []byte) error {
 	want, werr := flateResult(raw)
 	got, gerr := rawResult(raw)
 	compareResults(t, "compress/flate", want, werr, got, gerr)
+	d := newReaderSize(bytes.NewReader(raw), tinyIn, tinyOut)
+	d.state = stBlock
+	got, terr := io.ReadAll(d)
+	compareResults(t, "compress/flate (tiny buffers)", want, werr, got, terr)
 	return gerr
 }
 
@@ -189,6 +196,14 @@ func sameAsGzip(t testing.TB, gz []byte) error {
 	want, werr := gzipResult(gz)
 	got, gerr := ourGzipResult(gz)
 	compareResults(t, "compress/gzip", want, werr, got, gerr)
+	d := newReaderSize(bytes.NewReader(gz), tinyIn, tinyOut)
+	d.gzip = true
+	terr := d.header(true)
+	got = nil
+	if terr == nil {
+		got, terr = io.ReadAll(d)
+	}
+	compareResults(t, "compress/gzip (tiny buffers)", want, werr, got, terr)
 	return gerr
 }
 

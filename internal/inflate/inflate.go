@@ -127,11 +127,14 @@ func NewRawReader(r io.Reader) *Reader {
 	return d
 }
 
-func newReader(r io.Reader) *Reader {
+func newReader(r io.Reader) *Reader { return newReaderSize(r, inSize, outSize) }
+
+// newReaderSize lets the tests use tiny buffers, so that every buffer end is met often.
+func newReaderSize(r io.Reader, in, out int) *Reader {
 	return &Reader{
 		r:   r,
-		in:  make([]byte, inSize),
-		out: make([]byte, histSize+outSize+maxMatch+fastSlack),
+		in:  make([]byte, in),
+		out: make([]byte, histSize+out+maxMatch+fastSlack),
 	}
 }
 
@@ -189,7 +192,7 @@ func (d *Reader) Close() error { return nil }
 
 // fill decodes into out until it is nearly full, the stream ends (d.err = io.EOF) or fails.
 func (d *Reader) fill() {
-	if d.rp == d.op && len(d.out)-d.op < outSize/2 {
+	if d.rp == d.op && len(d.out)-d.op < (len(d.out)-histSize)/2 {
 		d.slide()
 	}
 	defer d.hash()

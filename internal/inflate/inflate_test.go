@@ -122,6 +122,15 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("%s: output differs (%d bytes, want %d)", name, len(got), len(data))
 				}
 			}
+			// Tiny input and output buffers: every buffer end, slide and refill path.
+			td := newReaderSize(bytes.NewReader(z), tinyIn, tinyOut)
+			td.gzip = true
+			if err := td.header(true); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := io.ReadAll(td); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("tiny buffers: %d bytes, %v", len(got), err)
+			}
 			// Tiny Read buffers.
 			zr, err := NewReader(bytes.NewReader(z))
 			if err != nil {
