@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"testing/iotest"
 
@@ -235,9 +236,9 @@ func TestGzipFraming(t *testing.T) {
 	}
 }
 
-// TestTruncated cuts a small stream at every byte: always an error, never a panic,
+// TestHostileTruncated cuts a small stream at every byte: always an error, never a panic,
 // and whatever was returned before is a prefix of the real output.
-func TestTruncated(t *testing.T) {
+func TestHostileTruncated(t *testing.T) {
 	data := testData(t)[:3000]
 	data = append(data, bytes.Repeat([]byte("abcabcabd"), 300)...)
 	for _, z := range [][]byte{gz(t, data, 6), gz(t, data, stdgzip.HuffmanOnly), gz(t, data, 0), gz(t, data[:100], 9)} {
@@ -276,5 +277,40 @@ func TestReadError(t *testing.T) {
 	}
 	if _, err := io.Copy(io.Discard, zr); !errors.Is(err, boom) {
 		t.Fatalf("err %v, want boom", err)
+	}
+}
+
+// TestHostileInflateMemory: memory does not grow with what a stream inflates to or
+// claims: a 200 MB stream of zeros (about 200 KB compressed) and a header with a 64 KiB
+// FEXTRA field allocate a bounded amount (the buffers, about 450 KiB).
+func TestHostileInflateMemory(t *testing.T) {
+	var z bytes.Buffer
+	zw, _ := stdgzip.NewWriterLevel(&z, 9)
+	zero := make([]byte, 1<<20)
+	for range 200 {
+		zw.Write(zero)
+	}
+	zw.Close()
+	extra := append([]byte{0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 3, 0xff, 0xff}, make([]byte, 0xffff)...)
+	extra = append(extra, gz(t, []byte("x"), 6)[10:]...)
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		size int64
+	}{{"zeros", z.Bytes(), 200 << 20}, {"extra", extra, 1}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		zr, err := NewReader(bytes.NewReader(tc.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, zr)
+		runtime.ReadMemStats(&after)
+		if err != nil || n != tc.size {
+			t.Fatalf("%s: %d bytes, %v", tc.name, n, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Errorf("%s: %d bytes allocated", tc.name, alloc)
+		}
 	}
 }
