@@ -160,7 +160,7 @@ func (d *Reader) fast() (eob bool, err error) {
 			}
 			op += length
 		} else {
-			op = copyMatch(out, op, dist, length)
+			op = copyNear(out, op, dist, length)
 		}
 		if ip > inEnd || op > outEnd {
 			break
@@ -170,35 +170,28 @@ func (d *Reader) fast() (eob bool, err error) {
 	return false, nil
 }
 
-// copyMatch copies length bytes from dist back to out[op:] and returns the new op. It may
-// write up to 7 bytes past op+length (the slack behind the fast loop's bound; those bytes
-// are overwritten later and never returned).
-func copyMatch(out []byte, op, dist, length int) int {
+// copyNear copies a match of distance 1..7 to out[op:] and returns the new op. It writes
+// 8 bytes at a time, up to 7 bytes past op+length (the slack behind the fast loop's
+// bound; those bytes are overwritten later and never returned).
+func copyNear(out []byte, op, dist, length int) int {
 	src := op - dist
 	end := op + length
-	switch {
-	case dist >= 8:
-		if dist >= length && length > 64 {
-			copy(out[op:end], out[src:src+length])
-			return end
-		}
-		for op < end {
-			binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
-			op += 8
-			src += 8
-		}
-	case dist == 1:
+	if dist == 1 {
 		v := uint64(out[src]) * 0x0101010101010101
 		for op < end {
 			binary.LittleEndian.PutUint64(out[op:], v)
 			op += 8
 		}
-	default:
-		for op < end {
-			out[op] = out[src]
-			op++
-			src++
-		}
+		return end
+	}
+	// The first 16 bytes one at a time; past them the output repeats with a period of
+	// eff, the smallest multiple of dist >= 8, so the rest goes 8 bytes at a time.
+	for i := range min(length, 16) {
+		out[op+i] = out[src+i]
+	}
+	eff := dist * ((8 + dist - 1) / dist)
+	for o := op + 16; o < end; o += 8 {
+		binary.LittleEndian.PutUint64(out[o:], binary.LittleEndian.Uint64(out[o-eff:]))
 	}
 	return end
 }
