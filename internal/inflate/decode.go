@@ -32,6 +32,13 @@ func (d *Reader) huff() (full bool, err error) {
 // with extra bits (15+5) and a distance code with extra bits (15+13), or for three
 // literals. The next turn's entry is looked up before a match is copied, so that the
 // table load overlaps the copy.
+//
+// Input bound: the loop checks ip <= iend-inFastMin, then at most three refills follow
+// before the next check (after the check, at the top of the next turn; after one or two
+// literals; before the copy of the match). Each advances ip by at most 7 and loads 8
+// bytes, so the last load ends by ip+22 <= iend: no load reaches past the bytes read
+// (which would decode whatever stale bytes lie there) or past the buffer (a panic).
+// TestBufferEnds failed with 16.
 func (d *Reader) fast() (eob bool, err error) {
 	lt, dt := d.lit, d.dist
 	in, out := d.in, d.out
@@ -76,8 +83,7 @@ func (d *Reader) fast() (eob bool, err error) {
 				}
 			}
 			// Refill so that a length and a distance fit; the entry looked up stays
-			// valid: a refill only fills bits above bl. (ip <= inEnd held at the start
-			// of the turn, and a turn refills at most twice.)
+			// valid: a refill only fills bits above bl.
 			bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
 			ip += int((63 - bl) >> 3)
 			bl |= 56
@@ -136,8 +142,7 @@ func (d *Reader) fast() (eob bool, err error) {
 			d.ip, d.op, d.bb, d.bl = ip, op, bb, bl
 			return false, d.corrupt("distance too far back")
 		}
-		// Look up the next symbol before copying (ip <= inEnd held at the start of the
-		// turn; this is the turn's second refill at most).
+		// Look up the next symbol before copying.
 		bb |= binary.LittleEndian.Uint64(in[ip:]) << (bl & 63)
 		ip += int((63 - bl) >> 3)
 		bl |= 56

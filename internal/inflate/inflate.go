@@ -8,13 +8,13 @@
 // unverified bytes and break the static builds.
 //
 // The design is libdeflate's (decompress_template.h) and zune-inflate's fast path:
-//   - a 64-bit bit buffer refilled by one little-endian 8-byte load while at least 16
+//   - a 64-bit bit buffer refilled by one little-endian 8-byte load while at least 24
 //     input bytes are buffered;
 //   - one table lookup per symbol: an 11-bit literal/length table (8-bit for distances)
 //     with subtables for longer codes, whose entries carry the literal or the length or
 //     distance base, the number of extra bits and the code length, so a length and its
 //     extra bits are consumed with one shift; up to three literals per refill;
-//   - a fast loop without per-symbol input or output checks, running while 16 input
+//   - a fast loop without per-symbol input or output checks, running while 24 input
 //     bytes and a longest match plus slack of output room are left; a careful one symbol
 //     at a time slow path for the ends of input buffers, output buffers and streams;
 //   - output straight into a large buffer (256 KiB after 32 KiB of history, which is slid
@@ -22,9 +22,11 @@
 //
 // [Reader.WriteTo] writes out of that buffer, so io.Copy(hash, r) hashes without a copy.
 //
-// Guarantees: no cgo, no unsafe, no panic on any input (the tests and FuzzInflate check
-// it against compress/flate and compress/gzip: same output, same success or failure),
-// memory bounded by a fixed ~450 KiB per Reader whatever the input claims (nothing is
+// Guarantees: no cgo, no unsafe, no panic on any input, and no recover hiding one: every
+// index is checked by Go, and the fast loop's bit and buffer budgets are proved in its
+// comments (the tests, FuzzInflate and FuzzGzip check it against compress/flate and
+// compress/gzip: same output, same success or failure, also with tiny buffers),
+// memory bounded by a fixed ~430 KiB per Reader whatever the input claims (nothing is
 // allocated from a length read from the stream; a gzip FEXTRA field is skipped, not
 // kept). The gzip framing follows compress/gzip: header flags, header CRC, trailer CRC-32
 // and size checked ([ErrChecksum]), concatenated members read as one stream, and anything
@@ -55,7 +57,7 @@ const (
 	inSize    = 128 << 10 // input buffer
 	maxMatch  = 258
 	fastSlack = 16  // word copies write up to 7 bytes past a match; literals 3 at a time
-	inFastMin = 16  // bytes the fast loop needs buffered: two 8-byte refills per turn
+	inFastMin = 24  // bytes the fast loop needs buffered at a check: up to three refills follow (see fast)
 	maxReads  = 100 // reads returning 0, nil before giving up, as bufio does
 )
 

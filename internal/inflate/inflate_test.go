@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdgzip "compress/gzip"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -282,7 +283,7 @@ func TestReadError(t *testing.T) {
 
 // TestHostileInflateMemory: memory does not grow with what a stream inflates to or
 // claims: a 200 MB stream of zeros (about 200 KB compressed) and a header with a 64 KiB
-// FEXTRA field allocate a bounded amount (the buffers, about 450 KiB).
+// FEXTRA field allocate a bounded amount (the buffers, about 430 KiB).
 func TestHostileInflateMemory(t *testing.T) {
 	var z bytes.Buffer
 	zw, _ := stdgzip.NewWriterLevel(&z, 9)
@@ -311,6 +312,50 @@ func TestHostileInflateMemory(t *testing.T) {
 		}
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
 			t.Errorf("%s: %d bytes allocated", tc.name, alloc)
+		}
+	}
+}
+
+// scribbler returns reads of at most n bytes and, as io.Reader allows ("it may use all of
+// p as scratch space during the call"), fills the rest of p with 0xff.
+type scribbler struct {
+	r io.Reader
+	n int
+}
+
+func (s scribbler) Read(p []byte) (int, error) {
+	k, err := s.r.Read(p[:min(len(p), s.n)])
+	for i := k; i < len(p); i++ {
+		p[i] = 0xff
+	}
+	return k, err
+}
+
+// TestBufferEnds: bytes past what Read returned are never decoded, whatever the reader
+// left there, and the fast loop never loads past the input buffer: input buffers of
+// 40..80 bytes that reads fill up, or reads of many sizes into a large one, with
+// 600-byte output chunks so that the fast loop is re-entered at every input offset.
+func TestBufferEnds(t *testing.T) {
+	data := testData(t)[:300<<10]
+	for _, lvl := range []int{1, 6, stdgzip.HuffmanOnly} {
+		z := gz(t, data, lvl)
+		check := func(name string, r io.Reader, in int) {
+			t.Helper()
+			zr := newReaderSize(r, in, tinyOut)
+			zr.gzip = true
+			if err := zr.header(true); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(zr)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("level %d, %s: %d bytes, %v", lvl, name, len(got), err)
+			}
+		}
+		for in := 40; in <= 80; in++ {
+			check(fmt.Sprintf("%d-byte input buffer", in), bytes.NewReader(z), in)
+		}
+		for n := 17; n <= 61; n += 4 {
+			check(fmt.Sprintf("reads of %d bytes", n*97), scribbler{bytes.NewReader(z), n * 97}, inSize)
 		}
 	}
 }
