@@ -22,10 +22,12 @@
 //
 // [Reader.WriteTo] writes out of that buffer, so io.Copy(hash, r) hashes without a copy.
 //
-// Guarantees: no cgo, no unsafe, no panic on any input, and no recover hiding one: every
-// index is checked by Go, and the fast loop's bit and buffer budgets are proved in its
-// comments (the tests, FuzzInflate and FuzzGzip check it against compress/flate and
-// compress/gzip: same output, same success or failure, also with tiny buffers),
+// Guarantees: no cgo, no unsafe, no panic on any input: every index is checked by Go, and
+// the fast loop's bit and buffer budgets are proved in its comments (the tests, FuzzInflate
+// and FuzzGzip check it against compress/flate and compress/gzip: same output, same
+// success or failure, also with tiny buffers). Should a bug the fuzzers missed still make
+// an index check fail, the Reader fails with an error wrapping [ErrCorrupt] instead of
+// crashing imgx on a crafted layer; the tests turn that off, so they see the panic itself,
 // memory bounded by a fixed ~430 KiB per Reader whatever the input claims (nothing is
 // allocated from a length read from the stream; a gzip FEXTRA field is skipped, not
 // kept). The gzip framing follows compress/gzip: header flags, header CRC, trailer CRC-32
@@ -192,8 +194,25 @@ func (d *Reader) WriteTo(w io.Writer) (int64, error) {
 // Reader is an io.ReadCloser like compress/gzip's.
 func (d *Reader) Close() error { return nil }
 
+// panicOnBug lets a decoder panic through (tests and fuzzers set it); see contain.
+var panicOnBug bool
+
+// contain turns a panic while decoding (a decoder bug: any input is meant to give data or
+// an error) into the Reader's sticky error, so that a crafted layer gets the error its
+// layer is reported with, not a crash of the process.
+func (d *Reader) contain() {
+	if panicOnBug {
+		return
+	}
+	if v := recover(); v != nil {
+		d.rp, d.op = 0, 0
+		d.err = fmt.Errorf("%w: decoder failure on this input (please report it): %v", ErrCorrupt, v)
+	}
+}
+
 // fill decodes into out until it is nearly full, the stream ends (d.err = io.EOF) or fails.
 func (d *Reader) fill() {
+	defer d.contain()
 	if d.rp == d.op && len(d.out)-d.op < (len(d.out)-histSize)/2 {
 		d.slide()
 	}
