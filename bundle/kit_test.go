@@ -15,7 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/store"
 	"github.com/imgx/imgx/verify"
 )
@@ -106,18 +106,7 @@ func addImage(t testing.TB, s *store.Store, tag string, layers ...layerSpec) oci
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: lds}
 	m.SchemaVersion = 2
 	mb, _ := json.Marshal(m)
-	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ref.ParseNamed(tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.Tag(r, md)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	md := storetest.Commit(t, tx, tag, ocispec.MediaTypeImageManifest, mb)
 	return md
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/imgx/imgx/ref"
+	"github.com/imgx/imgx/internal/storetest"
 	"github.com/imgx/imgx/verify"
 )
 
@@ -80,18 +80,7 @@ func addRawImage(t testing.TB, s *storeT, tag string, layers ...rawLayer) {
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: lds}
 	m.SchemaVersion = 2
 	mb, _ := json.Marshal(m)
-	md, err := tx.PutBytes(ctx, ocispec.MediaTypeImageManifest, mb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := ref.ParseNamed(tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.Tag(r, md)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Commit(t, tx, tag, ocispec.MediaTypeImageManifest, mb)
 }
 
 // rawBundle saves an image of layers as a bundle.
