@@ -209,25 +209,21 @@ func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, erro
 			again = startReread(ctx, opts.At, m, rd.ManifestDigest, jobs, inflateWorkers())
 			rep.LayerReaders = min(len(jobs), inflateWorkers())
 		}
+		var res <-chan error
+		unpack := false
 		if j := again.job(i); j != nil {
 			// A worker checks its digest and diff ID from its own read; here only its
 			// size, so that its bytes are not hashed twice.
-			if err := skipBlob(e, rd.tr); err != nil {
-				problem(fmt.Errorf("%s: %w", rd.blobName(i), err))
-				if errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLarge) {
-					break
-				}
-				continue
+			err = drain(digestio.NewSizeReader(rd.tr, e.Desc.Size))
+			res, unpack = j.res, true
+		} else {
+			var want digest.Digest
+			if rd.Graph != nil && oci.IsLayer(e.Desc.MediaType) {
+				want = rd.Graph.DiffIDs[e.Desc.Digest]
 			}
-			pending = append(pending, pendingCheck{name: rd.blobName(i), res: j.res})
-			continue
+			unpack = !opts.Fast && want != ""
+			res, err = startBlob(e, rd.tr, unpack, want, sem)
 		}
-		var want digest.Digest
-		if rd.Graph != nil && oci.IsLayer(e.Desc.MediaType) {
-			want = rd.Graph.DiffIDs[e.Desc.Digest]
-		}
-		unpack := !opts.Fast && want != ""
-		res, err := startBlob(e, rd.tr, unpack, want, sem)
 		if err != nil {
 			problem(fmt.Errorf("%s: %w", rd.blobName(i), err))
 			if errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooLarge) {
@@ -310,10 +306,7 @@ func checkBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest) e
 func startBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest, sem chan struct{}) (res <-chan error, err error) {
 	vr := digestio.NewDescriptorReader(src, e.Desc)
 	if !unpack {
-		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return nil, blobErr(err)
-		}
-		return nil, blobErr(vr.Verify())
+		return nil, drain(vr)
 	}
 	bp := aheadPool.Get().(*[]byte)
 	first := (*bp)[:readAheadBuf]
@@ -325,11 +318,8 @@ func startBlob(e *blobEntry, src io.Reader, unpack bool, diffID digest.Digest, s
 	kind, _ := compress.Detect(bufio.NewReaderSize(bytes.NewReader(first[:min(n, 16)]), 16))
 	if kind == compress.None && e.Desc.Digest.Algorithm() == digest.SHA256 {
 		aheadPool.Put(bp)
-		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return nil, blobErr(err)
-		}
-		if err := vr.Verify(); err != nil {
-			return nil, blobErr(err)
+		if err := drain(vr); err != nil {
+			return nil, err
 		}
 		if e.Desc.Digest != diffID {
 			return nil, diffIDErr(e.Desc.Digest, diffID)
@@ -384,9 +374,8 @@ func diffIDErr(got, want digest.Digest) error {
 	return fmt.Errorf("%w: uncompressed layer hashes to %s, config says diff ID %s", ErrImage, got, want)
 }
 
-// skipBlob reads a blob entry to its end, checking its size but not its digest.
-func skipBlob(e *blobEntry, src io.Reader) error {
-	vr := digestio.NewSizeReader(src, e.Desc.Size)
+// drain reads a blob entry to its end through vr and returns the error of vr's check.
+func drain(vr *digestio.VerifyReader) error {
 	if _, err := io.Copy(io.Discard, vr); err != nil {
 		return blobErr(err)
 	}
