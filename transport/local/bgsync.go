@@ -18,11 +18,11 @@ import (
 // every checkpoint it reached; a failure is returned by the next Write, Checkpoint,
 // Truncate or Commit.
 type bgCheckpoint struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	busy bool
-	next []byte // the state to save after the running one; nil: none
-	err  error
+	mu      sync.Mutex
+	busy    bool
+	next    []byte // the state to save after the running one; nil: none
+	err     error
+	running sync.WaitGroup // the saving goroutine; request and wait come from one goroutine
 }
 
 // request saves state with run in the background; it returns an earlier failure.
@@ -38,11 +38,13 @@ func (c *bgCheckpoint) request(run func(state []byte) error, state []byte) error
 		return nil
 	}
 	c.busy = true
+	c.running.Add(1)
 	go c.loop(run, state)
 	return nil
 }
 
 func (c *bgCheckpoint) loop(run func([]byte) error, state []byte) {
+	defer c.running.Done()
 	for {
 		err := run(state)
 		c.mu.Lock()
@@ -52,9 +54,6 @@ func (c *bgCheckpoint) loop(run func([]byte) error, state []byte) {
 		if c.next == nil || c.err != nil {
 			c.next = nil
 			c.busy = false
-			if c.cond != nil {
-				c.cond.Broadcast()
-			}
 			c.mu.Unlock()
 			return
 		}
@@ -73,13 +72,6 @@ func (c *bgCheckpoint) failed() error {
 // wait waits until every checkpoint asked for is saved (or one failed) and returns the
 // first failure.
 func (c *bgCheckpoint) wait() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cond == nil {
-		c.cond = sync.NewCond(&c.mu)
-	}
-	for c.busy {
-		c.cond.Wait()
-	}
-	return c.err
+	c.running.Wait()
+	return c.failed()
 }
