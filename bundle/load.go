@@ -59,9 +59,7 @@ type LoadResult struct {
 // invisible, so that a re-run does not write them again (LoadResult.BlobsReused); prune
 // removes them.
 func Load(ctx context.Context, s *store.Store, r io.Reader, opts LoadOptions) (res *LoadResult, err error) {
-	ra := newReadAhead(ctx, r)
-	defer ra.Close()
-	rd, err := openStream(ctx, ra)
+	rd, err := openStream(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
@@ -250,8 +248,9 @@ func checkBase(s *store.Store, m *Manifest) error {
 		ErrMissingBase, m.Base, len(missing), need, missing[0])
 }
 
-// readAhead reads its source in its own goroutine, so that decompression overlaps with
-// hashing and writing. Memory: a few fixed buffers. Close stops the goroutine.
+// readAhead reads its source in its own goroutine, so that reading overlaps with hashing
+// and writing: openStream's, for a plain-tar bundle.
+// Memory: a few fixed buffers. Close stops the goroutine.
 type readAhead struct {
 	ctx  context.Context
 	full chan []byte
@@ -266,24 +265,13 @@ type readAhead struct {
 
 const readAheadBuf = 1 << 20
 
-func newReadAhead(ctx context.Context, r io.Reader) *readAhead { return startReadAhead(ctx, r, nil) }
-
-// newReadAheadCloser is newReadAhead for a source that must be closed once read, such as
-// a decoder: the reading goroutine closes it when it stops, so Close never races a Read.
-func newReadAheadCloser(ctx context.Context, rc io.ReadCloser) *readAhead {
-	return startReadAhead(ctx, rc, rc)
-}
-
-func startReadAhead(ctx context.Context, r io.Reader, c io.Closer) *readAhead {
+func newReadAhead(ctx context.Context, r io.Reader) *readAhead {
 	ra := &readAhead{ctx: ctx, full: make(chan []byte, 4), free: make(chan []byte, 4), errc: make(chan error, 1), stop: make(chan struct{})}
 	for range 4 {
 		ra.free <- (*aheadPool.Get().(*[]byte))[:readAheadBuf]
 	}
 	go func() {
 		defer close(ra.full)
-		if c != nil {
-			defer c.Close()
-		}
 		for {
 			var b []byte
 			select {

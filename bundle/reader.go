@@ -56,11 +56,14 @@ type reader struct {
 // openReader detects compression and reads the head: the manifest and the signatures.
 func openReader(r io.Reader) (*reader, error) { return openStream(context.Background(), r) }
 
-// openStream is openReader that, given a ctx, decompresses in a goroutine of its own
-// (a [readAhead] after the decoder), so that decompression overlaps with hashing and
-// writing: Load and Verify are otherwise bound by one core doing both.
+// openStream is openReader that, given a ctx, reads and decompresses in goroutines of its
+// own, so that both overlap with hashing and writing (Load and Verify are otherwise bound
+// by one core doing everything): a zstd stream frame by frame (compress.Options.Frames),
+// a plain tar through a [readAhead]. Either ends a Read waiting on r when ctx is
+// cancelled, so that a hung source (a failing device, a stalled server) cannot hold up
+// the caller.
 func openStream(ctx context.Context, r io.Reader) (*reader, error) {
-	dec, kind, err := compress.NewReader(r, compress.Options{})
+	dec, kind, err := compress.NewReader(r, compress.Options{Frames: ctx != nil, Context: ctx})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotBundle, err)
 	}
@@ -68,8 +71,8 @@ func openStream(ctx context.Context, r io.Reader) (*reader, error) {
 		dec.Close()
 		return nil, fmt.Errorf("%w: stream is %s-compressed; bundles are zstd or plain tar", ErrNotBundle, kind)
 	}
-	if ctx != nil && kind == compress.Zstd {
-		dec = newReadAheadCloser(ctx, dec)
+	if ctx != nil && kind == compress.None {
+		dec = newReadAhead(ctx, dec)
 	}
 	lim := &dynLimit{r: dec, left: headLimit}
 	rd := &reader{dec: dec, limit: lim, tr: tar.NewReader(lim), Kind: kind,

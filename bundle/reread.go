@@ -177,11 +177,9 @@ func rereadWorker(ctx context.Context, w int, at io.ReaderAt, m *Manifest, manif
 			jobs[next].res <- fmt.Errorf("read again to check its diff ID: %w", err)
 		}
 	}
-	// The read-ahead lets the worker return on ctx even while a ReadAt hangs (a failing
-	// device); its goroutine ends when that ReadAt does.
-	ra := newReadAhead(ctx, &ctxReaderAt{ctx: ctx, at: at})
-	defer ra.Close()
-	rd, err := openStream(ctx, ra)
+	// openStream's goroutines let the worker return on ctx even while a ReadAt hangs (a
+	// failing device); the reading goroutine ends when that ReadAt does.
+	rd, err := openStream(ctx, &ctxReaderAt{ctx: ctx, at: at})
 	if err != nil {
 		fail(err)
 		return

@@ -102,9 +102,7 @@ func (r *Report) Err() error {
 // The error is the report's Err, or a read failure before the manifest.
 func Verify(ctx context.Context, r io.Reader, opts VerifyOptions) (*Report, error) {
 	prog := progress.OrNoop(opts.Progress)
-	ra := newReadAhead(ctx, r)
-	defer ra.Close()
-	rd, err := openStream(ctx, ra)
+	rd, err := openStream(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/imgx/imgx/archive"
 	"github.com/imgx/imgx/bundle"
 	"github.com/imgx/imgx/imagepolicy"
+	"github.com/imgx/imgx/internal/compress"
 	"github.com/imgx/imgx/internal/safetext"
 	"github.com/imgx/imgx/progress"
 	"github.com/imgx/imgx/ref"
@@ -158,7 +159,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(f), r, pol), nil
 	}
-	kind, br, encrypted, err := detectDecrypt(in.R, opts.Identities)
+	kind, br, src, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,8 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 			return r.Signers, nil
 		}
 	}
-	br2, err := bundle.Load(ctx, s, br, lo)
+	// The bundle reader reads big blocks: straight from src, not copied through br.
+	br2, err := bundle.Load(ctx, s, compress.Unbuffer(br, src), lo)
 	if err != nil {
 		return nil, err
 	}
@@ -252,19 +254,20 @@ func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
 // detectDecrypt is detect behind decryption: an age file is opened with ids (and refused,
 // having read no more than its header, without a matching identity), and the format is
 // decided from the plaintext. The trust gate and the readers then see only plaintext.
-func detectDecrypt(r io.Reader, ids []age.Identity) (Kind, *bufio.Reader, bool, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+// src is the reader br reads from, for compress.Unbuffer.
+func detectDecrypt(r io.Reader, ids []age.Identity) (k Kind, br *bufio.Reader, src io.Reader, encrypted bool, err error) {
+	br = bufio.NewReaderSize(r, 1<<20)
 	p, _ := br.Peek(seal.PeekSize)
 	if !seal.IsEncrypted(p) {
-		k, br2, err := detect(br)
-		return k, br2, false, err
+		k, br2, err := detect(br) // br2 is br: it is big enough
+		return k, br2, r, false, err
 	}
 	plain, err := seal.Open(br, ids)
 	if err != nil {
-		return KindUnknown, nil, true, err
+		return KindUnknown, nil, nil, true, err
 	}
 	k, br2, err := detect(plain)
-	return k, br2, true, err
+	return k, br2, plain, true, err
 }
 
 func detect(r io.Reader) (Kind, *bufio.Reader, error) {
@@ -335,7 +338,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		}
 		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
-	kind, br, encrypted, err := detectDecrypt(in.R, opts.Identities)
+	kind, br, src, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +355,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 			return err
 		}
 	}
-	rep, err := bundle.Verify(ctx, br, vo)
+	rep, err := bundle.Verify(ctx, compress.Unbuffer(br, src), vo)
 	if rep == nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,20 @@ const MaxZstdWindow = 1 << 25
 type Options struct {
 	// Limit caps the number of decompressed bytes; 0 means no limit.
 	Limit int64
+	// Frames decodes zstd frame by frame in a goroutine of its own, reading ahead (see
+	// frames.go): for imgx bundles, whose frames are small and independent. Close must be
+	// called to stop the goroutine.
+	Frames bool
+	// Context, with Frames, ends a Read waiting for the source when it is cancelled.
+	Context context.Context
+}
+
+// Unbuffer returns a reader of what br has buffered, then of src, the reader br reads
+// from: big reads then go straight to src instead of being copied through br's buffer.
+// br must not be read from afterwards.
+func Unbuffer(br *bufio.Reader, src io.Reader) io.Reader {
+	head, _ := br.Peek(br.Buffered())
+	return io.MultiReader(bytesReader(head), src)
 }
 
 // NewReader returns a reader of the decompressed stream and the detected kind.
@@ -78,8 +93,14 @@ func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
 		return nil, None, fmt.Errorf("detect compression: %w", err)
 	}
 	var rc io.ReadCloser
-	switch kind {
-	case Gzip:
+	switch {
+	case kind == Zstd && opts.Frames:
+		src := io.Reader(br)
+		if !ok {
+			src = Unbuffer(br, r) // through br, each block would be copied once more
+		}
+		rc = newFrameReader(opts.Context, src)
+	case kind == Gzip:
 		// internal/inflate, not klauspost/compress/gzip: it inflates real layers about
 		// twice as fast, and its WriteTo hashes straight out of its output buffer.
 		zr, err := inflate.NewReader(br)
@@ -87,19 +108,19 @@ func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
 			return nil, kind, fmt.Errorf("gzip: %w", err)
 		}
 		rc = zr
-	case Zstd:
+	case kind == Zstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
 		if err != nil {
 			return nil, kind, fmt.Errorf("zstd: %w", err)
 		}
 		rc = zstdCloser{d: zr}
-	case Xz:
+	case kind == Xz:
 		zr, err := xz.NewReader(br)
 		if err != nil {
 			return nil, kind, fmt.Errorf("xz: %w", err)
 		}
 		rc = io.NopCloser(zr)
-	case Bzip2:
+	case kind == Bzip2:
 		rc = io.NopCloser(bzip2.NewReader(br))
 	default:
 		rc = io.NopCloser(br)
