@@ -132,6 +132,10 @@ for rep in $(seq "$REPS"); do
 			'"$IMGX" save -q bench/app:1 --sign-key "$WORK/k.key" $SSH_FLAGS -o "$SFTP_URL$REMOTE/ship/b.imgx"'
 		bench_time openssh_ship "$FRESH"' && rm -rf "$REMOTE/ship"/* "$REMOTE/ship"/.??*' \
 			'"$IMGX" save -q bench/app:1 --sign-key "$WORK/k.key" -o "$WORK/p.imgx" && echo "put $WORK/p.imgx $REMOTE/ship/p.imgx" | $OPENSSH'
+		# The same with `put -f`: OpenSSH then fsyncs the file on the server, as imgx's ship
+		# does before it reports success (the row above's peer leaves that to writeback).
+		bench_time openssh_ship_f "$FRESH"' && rm -rf "$REMOTE/ship"/* "$REMOTE/ship"/.??*' \
+			'"$IMGX" save -q bench/app:1 --sign-key "$WORK/k.key" -o "$WORK/p.imgx" && echo "put -f $WORK/p.imgx $REMOTE/ship/p.imgx" | $OPENSSH'
 		bench_time sftp_recv "$FRESH" "$L2"' load -q --key "$WORK/k.pub" $SSH_FLAGS -i "$SFTP_URL$REMOTE/recv/b.imgx"'
 		bench_time openssh_recv "$FRESH" \
 			'echo "get $REMOTE/recv/b.imgx $WORK/got.imgx" | $OPENSSH && '"$L2"' load -q --key "$WORK/k.pub" -i "$WORK/got.imgx"'
@@ -210,6 +214,7 @@ if [ -n "${MED[verify]:-}" ] && [ -n "${MED[load]:-}" ]; then
 		"${r}x load" "<= 2x load, RSS <= 100" "$holds"
 fi
 line "ship over SFTP" sftp_ship floor_store "save -o FILE + OpenSSH sftp put (aes128-gcm)" openssh_ship ">= 1.3x" 1.3 0
+line "ship over SFTP, durable" sftp_ship floor_store "save -o FILE + OpenSSH sftp put -f (fsync)" openssh_ship_f ">= 1.3x" 1.3 0
 line "receive over SFTP" sftp_recv floor_bundle "OpenSSH sftp get (aes128-gcm) + load -i FILE" openssh_recv ">= 1.3x" 1.3 0
 line "ship over FTP" ftp_ship floor_store "save -o FILE + curl -T" curl_ship "keep (>= 1x)" 1 0
 line "receive over FTP" ftp_recv floor_bundle "curl + load -i FILE" curl_recv "keep (>= 1x)" 1 0
@@ -221,7 +226,7 @@ echo "of floor: floor seconds / imgx seconds (1.00 = as fast as the floor); rati
 if [ ${#MISSED[@]} = 0 ]; then echo "goals: all hold"; else echo "goals: ${#MISSED[@]} missed: $(printf '%s; ' "${MISSED[@]}" | sed 's/; $//')"; fi
 echo
 echo "raw seconds per run (in run order), median, peak RSS (highest run):"
-for k in floor_store floor_bundle floor_hash floor_ten save skopeo_save load skopeo_load verify sftp_ship openssh_ship sftp_recv openssh_recv \
+for k in floor_store floor_bundle floor_hash floor_ten save skopeo_save load skopeo_load verify sftp_ship openssh_ship openssh_ship_f sftp_recv openssh_recv \
 	ftp_ship curl_ship ftp_recv curl_recv imgx_push skopeo_push imgx_pull skopeo_pull ingest ten_loads; do
 	[ -n "${SECS[$k]:-}" ] || continue
 	printf '  %-13s %-30s median %7s  %5s MB\n' "$k" "${SECS[$k]# }" "${MED[$k]}" "$(mb "$k")"
