@@ -210,7 +210,7 @@ func (g *guard) Read(p []byte) (int, error) {
 				g.zeros++
 			}
 		}
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			g.eof = true
 		}
 	}

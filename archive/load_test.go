@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -298,3 +299,27 @@ func TestPeek(t *testing.T) {
 
 var _ = digest.FromBytes
 var _ = errors.Is
+
+// TestLoadSourceErrorWrappingEOF: a source failing with an error that wraps io.EOF (as
+// x/crypto/ssh's "handshake failed: EOF" does) is a failed read, not the end of the
+// archive: Load returns that error at any cut, and stores nothing.
+func TestLoadSourceErrorWrappingEOF(t *testing.T) {
+	ctx := context.Background()
+	lost := fmt.Errorf("ssh: handshake failed: %w (gave up after 2 retries)", io.EOF)
+	for _, data := range [][]byte{legacyDocker(t, appImage(t)), ociArchive(t, false, appImage(t))} {
+		for _, off := range []int{0, 600, len(data) / 2, len(data) - 1024} {
+			s := newStore(t)
+			r := io.MultiReader(bytes.NewReader(data[:off]), failingReader{lost})
+			if _, err := Load(ctx, s, r, LoadOptions{}); !errors.Is(err, lost) {
+				t.Errorf("cut at %d of %d: Load = %v, want the source's error", off, len(data), err)
+			}
+			if _, err := s.Resolve(ctx, "app:1"); err == nil {
+				t.Errorf("cut at %d of %d: app:1 was stored", off, len(data))
+			}
+		}
+	}
+}
+
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }

@@ -237,7 +237,7 @@ func collect(ctx context.Context, tx *store.Tx, tr tarStream) (*streamSource, er
 			return nil, err
 		}
 		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF { // io.EOF itself: a failing source's error may wrap it
 			return s, nil
 		}
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/imgx/imgx/internal/testutil"
@@ -63,3 +65,33 @@ func TestHostileTruncatedInPadding(t *testing.T) {
 		t.Fatalf("the whole bundle: %v", err)
 	}
 }
+
+// TestSourceErrorWrappingEOF: a source that fails with an error wrapping io.EOF (as
+// x/crypto/ssh's "ssh: handshake failed: EOF" does after a lost server) is a failed read,
+// not the end of the bundle: Load and Verify return that error, at any cut, and do not
+// call the bundle empty or truncated.
+func TestSourceErrorWrappingEOF(t *testing.T) {
+	ctx := context.Background()
+	src := sourceStore(t)
+	k := key(t, 1)
+	pol := verify.Policy{Keys: []verify.PublicKey{k.pub}}
+	lost := fmt.Errorf("sftp: ssh: handshake failed: %w (gave up after 2 retries)", io.EOF)
+	for _, c := range []Compression{Zstd, None} {
+		good := save(t, src, []string{"example/web:2"}, SaveOptions{Compression: c, Signers: []crypto.Signer{k.priv}})
+		for _, off := range []int{0, 100, len(good) / 2, len(good) - 1024, len(good) - 10} {
+			t.Run(fmt.Sprintf("%s cut at %d of %d", c, off, len(good)), func(t *testing.T) {
+				r := func() io.Reader { return io.MultiReader(bytes.NewReader(good[:off]), failReader{lost}) }
+				if _, err := Load(ctx, newStore(t), r(), LoadOptions{Policy: pol}); !errors.Is(err, lost) || errors.Is(err, ErrTruncated) {
+					t.Errorf("Load = %v, want the source's error", err)
+				}
+				if _, err := Verify(ctx, r(), VerifyOptions{Policy: pol}); !errors.Is(err, lost) || errors.Is(err, ErrTruncated) {
+					t.Errorf("Verify = %v, want the source's error", err)
+				}
+			})
+		}
+	}
+}
+
+type failReader struct{ err error }
+
+func (f failReader) Read([]byte) (int, error) { return 0, f.err }

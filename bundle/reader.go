@@ -89,7 +89,7 @@ func (rd *reader) Close() { rd.dec.Close() }
 func (rd *reader) readHead() error {
 	h, err := rd.tr.Next()
 	if err != nil {
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			return fmt.Errorf("%w: empty stream", ErrNotBundle)
 		}
 		if err := rd.wrap(err); errors.Is(err, ErrTruncated) {
@@ -164,7 +164,7 @@ func (rd *reader) nextHeader() (*tar.Header, error) {
 		return nil, nil
 	}
 	h, err := rd.tr.Next()
-	if errors.Is(err, io.EOF) {
+	if err == io.EOF { // io.EOF itself: a failing source's error may wrap it
 		// tar.Reader consumes exactly the two end blocks when it sees them, and reads
 		// nothing ahead: fewer bytes mean the stream stopped early.
 		if rd.limit.n < rd.entryEnd+2*512 {
@@ -327,7 +327,7 @@ func (rd *reader) trailing() error {
 		if i := bytes.IndexFunc(buf[:n], func(r rune) bool { return r != 0 }); i >= 0 {
 			return malformed("data after the end-of-archive marker (at byte %d of the archive): no signature covers it", rd.limit.n-int64(n)+int64(i))
 		}
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
@@ -378,7 +378,7 @@ func checkHeader(h *tar.Header) error {
 func readAllN(r io.Reader, n int64) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
