@@ -41,7 +41,7 @@ const (
 	frameDepth = 1
 	// frameBufs is how many frames, as read, a reader holds at most: those queued, the
 	// one being read and the one being handed out.
-	frameBufs = frameDepth + 2
+	frameBufs = frameDepth + 1
 	// fallbackChunk is the size of the pieces the streaming decoder's output is queued in.
 	fallbackChunk = 1 << 20
 )
@@ -65,10 +65,11 @@ type frameReader struct {
 	bufs  int         // buffers of getBuf made
 	once  sync.Once
 
-	cur  *frame
-	seg  int // cur: the segment being handed out, for a raw frame
-	rest []byte
-	err  error
+	cur   *frame
+	ahead *frame // taken from the queue, not yet ready (a compressed frame being decoded)
+	seg   int    // cur: the segment being handed out, for a raw frame
+	rest  []byte
+	err   error
 }
 
 // outBufs recycles the output buffers of compressed frames.
@@ -91,6 +92,9 @@ func (z *frameReader) getBuf() ([]byte, bool) {
 	}
 	if z.bufs < frameBufs {
 		z.bufs++
+		if b, ok := spareBufs.Get().(*[]byte); ok {
+			return (*b)[:0], true
+		}
 		return make([]byte, 0, frameBufSize), true
 	}
 	select {
@@ -100,6 +104,10 @@ func (z *frameReader) getBuf() ([]byte, bool) {
 		return nil, false
 	}
 }
+
+// spareBufs holds the idle frame buffers of closed readers for the next one: ingest
+// reads bundle after bundle.
+var spareBufs sync.Pool
 
 // putBuf gives back a buffer of getBuf; others (a fallback's) are dropped.
 func (z *frameReader) putBuf(b []byte) {
@@ -129,12 +137,16 @@ func newFrameReader(ctx context.Context, src io.Reader) *frameReader {
 	return z
 }
 
+// Read fills p as far as the frames already decoded go: a raw frame's 128 KiB blocks do
+// not each cost the caller a round (a hand-over to a hasher, a write(2)).
 func (z *frameReader) Read(p []byte) (int, error) {
-	for {
+	n := 0
+	for n < len(p) {
 		if len(z.rest) > 0 {
-			n := copy(p, z.rest)
-			z.rest = z.rest[n:]
-			return n, nil
+			c := copy(p[n:], z.rest)
+			z.rest = z.rest[c:]
+			n += c
+			continue
 		}
 		if f := z.cur; f != nil && z.seg < len(f.segs) {
 			s := f.segs[z.seg]
@@ -150,29 +162,67 @@ func (z *frameReader) Read(p []byte) (int, error) {
 			putOutBuf(f.out)
 			z.cur = nil
 		}
-		if z.err != nil {
-			return 0, z.err
+		if z.err != nil || !z.next(n == 0) {
+			break
 		}
-		var f *frame
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, z.err
+}
+
+// next makes the next decoded frame current. Unless wait, it does so only if that frame
+// is ready now; it reports whether there is a current frame, or else sets z.err at the
+// end of the stream, on cancellation or on a failure.
+func (z *frameReader) next(wait bool) bool {
+	if z.ahead == nil {
 		var ok bool
-		select {
-		case f, ok = <-z.queue:
-		case <-z.ctx.Done():
-			z.err = z.ctx.Err()
-			continue
+		if wait {
+			select {
+			case z.ahead, ok = <-z.queue:
+			case <-z.ctx.Done():
+				z.err = z.ctx.Err()
+				return false
+			}
+		} else {
+			select {
+			case z.ahead, ok = <-z.queue:
+			default:
+				return false
+			}
 		}
 		if !ok {
 			z.err = io.EOF
-			continue
+			return false
 		}
-		<-f.ready
-		z.cur, z.seg, z.rest = f, 0, f.out
 	}
+	if wait {
+		<-z.ahead.ready
+	} else {
+		select {
+		case <-z.ahead.ready:
+		default:
+			return false
+		}
+	}
+	z.cur, z.seg, z.rest, z.ahead = z.ahead, 0, z.ahead.out, nil
+	return true
 }
 
 // Close stops the reading goroutine; a Read of the source under way still completes.
 func (z *frameReader) Close() error {
-	z.once.Do(func() { close(z.stop) })
+	z.once.Do(func() {
+		close(z.stop)
+		for {
+			select {
+			case b := <-z.free:
+				spareBufs.Put(&b)
+			default:
+				return
+			}
+		}
+	})
 	return nil
 }
 
