@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -62,6 +63,29 @@ func streamed(t testing.TB, p []byte) []byte {
 	return b.Bytes()
 }
 
+// mixedFrame is one frame of content raw+comp: raw as a raw block, then comp as the
+// blocks klauspost's EncodeAll makes of it.
+func mixedFrame(t testing.TB, raw, comp []byte) []byte {
+	c := encodeAll(t, comp, zstd.WithEncoderCRC(false))
+	fhd := c[4]
+	hdr := 5 + [4]int{0, 2, 4, 8}[fhd>>6]
+	if fhd&(1<<5) == 0 {
+		hdr++
+	} else if fhd>>6 == 0 {
+		hdr++
+	}
+	if fhd&3 != 0 || fhd&(1<<2) != 0 {
+		t.Fatalf("klauspost frame header %#x: dictionary or checksum", fhd)
+	}
+	f := binary.LittleEndian.AppendUint32(nil, 0xFD2FB528)
+	f = append(f, 0xA0)
+	f = binary.LittleEndian.AppendUint32(f, uint32(len(raw)+len(comp)))
+	h := uint32(len(raw)) << 3 // raw, not last
+	f = append(f, byte(h), byte(h>>8), byte(h>>16))
+	f = append(f, raw...)
+	return append(f, c[hdr:]...)
+}
+
 func skippable(n int) []byte {
 	b := binary.LittleEndian.AppendUint32(nil, 0x184D2A53)
 	b = binary.LittleEndian.AppendUint32(b, uint32(n))
@@ -78,9 +102,14 @@ func streamDecode(in []byte) ([]byte, error) {
 	return io.ReadAll(zstdCloser{d: zr})
 }
 
-// framesDecode decodes in with the frame reader, reading chunk bytes at a time.
-func framesDecode(in []byte, chunk int) ([]byte, error) {
-	z := newFrameReader(context.Background(), bytesReader(in))
+// framesDecode decodes in with the frame reader, reading chunk bytes at a time, from a
+// source that gives at most half of what is asked when half is set.
+func framesDecode(in []byte, chunk int, half bool) ([]byte, error) {
+	src := bytesReader(in)
+	if half {
+		src = iotest.HalfReader(src)
+	}
+	z := newFrameReader(context.Background(), src)
 	defer z.Close()
 	var out []byte
 	buf := make([]byte, chunk)
@@ -100,8 +129,12 @@ func framesDecode(in []byte, chunk int) ([]byte, error) {
 // same output when both succeed, and both fail or neither.
 func checkSame(t testing.TB, in []byte) {
 	want, wantErr := streamDecode(in)
-	for _, chunk := range []int{1 << 20, 7} {
-		got, err := framesDecode(in, chunk)
+	for _, c := range []struct {
+		chunk int
+		half  bool
+	}{{1 << 20, false}, {7, false}, {1 << 20, true}} {
+		chunk := c.chunk
+		got, err := framesDecode(in, chunk, c.half)
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("chunk %d: frame reader error %v, streaming decoder error %v", chunk, err, wantErr)
 		}
@@ -147,6 +180,11 @@ func TestFramesLikeStreamingDecoder(t *testing.T) {
 				}
 			}
 			return b
+		}()},
+		{"raw first block, then compressed ones, then raw frames", func() []byte {
+			// One frame: a full raw block, then the blocks of a klauspost frame. Read as
+			// if all raw, its guessed length runs past its end into the next frames.
+			return cat(mixedFrame(t, random(maxBlockSize), text[:300000]), rawFrame(random(4<<20)), rawFrame(random(10)))
 		}()},
 		{"a frame too big, then raw ones", cat(rawFrame(random(10)), encodeAll(t, big), rawFrame(random(100)))},
 		{"a frame with no content size", cat(rawFrame(random(10)), streamed(t, text[:300000]), rawFrame(random(100)))},
@@ -293,6 +331,7 @@ func FuzzFrames(f *testing.F) {
 	f.Add(encodeAll(f, []byte("checked"), zstd.WithEncoderCRC(true)))
 	f.Add(append(skippable(3), rawFrame([]byte("b"))...))
 	f.Add(streamed(f, []byte("no size")))
+	f.Add(append(mixedFrame(f, bytes.Repeat([]byte{7}, maxBlockSize), bytes.Repeat([]byte("mixed "), 5000)), rawFrame([]byte("next"))...))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkSame(t, in)
 	})
