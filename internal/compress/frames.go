@@ -42,6 +42,9 @@ const (
 	// frameBufs is how many frames, as read, a reader holds at most: those queued, the
 	// one being read and the one being handed out.
 	frameBufs = frameDepth + 1
+	// smallFrame is the content size up to which a compressed frame's output gets a
+	// buffer of its own size rather than a pooled one of maxFrameContent.
+	smallFrame = 256 << 10
 	// fallbackChunk is the size of the pieces the streaming decoder's output is queued in.
 	fallbackChunk = 1 << 20
 )
@@ -385,7 +388,15 @@ func (z *frameReader) readFrame() (f *frame, ok bool, err error) {
 	f.ready = make(chan struct{})
 	go func() {
 		defer close(f.ready)
-		out, err := d.DecodeAll(f.in, (*outBufs.Get().(*[]byte))[:0])
+		// A bundle's metadata frames are small: a pooled 4 MiB buffer each would hold
+		// far more than they need.
+		var dst []byte
+		if fcs > smallFrame {
+			dst = (*outBufs.Get().(*[]byte))[:0]
+		} else {
+			dst = make([]byte, 0, fcs)
+		}
+		out, err := d.DecodeAll(f.in, dst)
 		if err != nil {
 			putOutBuf(out)
 			// The streaming decoder says what is wrong, in its own words: a frame that
