@@ -39,8 +39,9 @@ const (
 	minWindow    = 1 << 10
 	// frameDepth is how many decoded frames may wait for the consumer.
 	frameDepth = 1
-	// frameBufs is how many frames, as read, a reader holds at most: those queued, the
-	// one being read and the one being handed out.
+	// frameBufs is how many frames, as read, a reader holds at most: the one being
+	// handed out and the next, being read or queued. A third measured no faster and
+	// cost the SFTP receive 10 MB of RSS.
 	frameBufs = frameDepth + 1
 	// smallFrame is the content size up to which a compressed frame's output gets a
 	// buffer of its own size rather than a pooled one of maxFrameContent.
