@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -215,4 +216,45 @@ func TestEncryptedNeedsWholeStream(t *testing.T) {
 	if testutil.VisibleTreeHash(t, dst.Root()) != before {
 		t.Fatal("the store changed")
 	}
+}
+
+// TestDetectDecryptDirect: the reader detectDecrypt gives the bundle path reads exactly
+// the input's plaintext, from its first byte, whether detection buffered all of it or
+// only its first MiB, plain or encrypted.
+func TestDetectDecryptDirect(t *testing.T) {
+	k := newAgeKey(t)
+	for _, size := range []int{5000, 3<<20 + 17} {
+		plain := make([]byte, size)
+		for i := range plain {
+			plain[i] = byte(i * 7 / 3)
+		}
+		copy(plain, bundleTarHead(t))
+		for _, enc := range []bool{false, true} {
+			in := plain
+			if enc {
+				in = sealed(t, plain, k.rcpt)
+			}
+			_, _, direct, encrypted, err := detectDecrypt(bytes.NewReader(in), k.ids)
+			if err != nil || encrypted != enc {
+				t.Fatalf("size %d encrypted %v: detectDecrypt = %v, encrypted %v", size, enc, err, encrypted)
+			}
+			got, err := io.ReadAll(direct)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("size %d encrypted %v: read %d bytes (%v), want the %d of the plaintext", size, enc, len(got), err, len(plain))
+			}
+		}
+	}
+}
+
+// bundleTarHead is the start of a tar stream whose first entry is a bundle manifest, so
+// that detection reads like it would for a bundle.
+func bundleTarHead(t *testing.T) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: bundle.ManifestName, Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte("{}"))
+	tw.Flush()
+	return b.Bytes()
 }

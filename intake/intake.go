@@ -159,7 +159,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 		}
 		return archiveResult(in.Name, Kind(f), r, pol), nil
 	}
-	kind, br, src, encrypted, err := detectDecrypt(in.R, opts.Identities)
+	kind, br, direct, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -187,8 +187,7 @@ func Load(ctx context.Context, s *store.Store, in Input, opts Options) (*Result,
 			return r.Signers, nil
 		}
 	}
-	// The bundle reader reads big blocks: straight from src, not copied through br.
-	br2, err := bundle.Load(ctx, s, compress.Unbuffer(br, src), lo)
+	br2, err := bundle.Load(ctx, s, direct, lo)
 	if err != nil {
 		return nil, err
 	}
@@ -254,20 +253,28 @@ func Detect(r io.Reader) (Kind, io.Reader, error) { return detect(r) }
 // detectDecrypt is detect behind decryption: an age file is opened with ids (and refused,
 // having read no more than its header, without a matching identity), and the format is
 // decided from the plaintext. The trust gate and the readers then see only plaintext.
-// src is the reader br reads from, for compress.Unbuffer.
-func detectDecrypt(r io.Reader, ids []age.Identity) (k Kind, br *bufio.Reader, src io.Reader, encrypted bool, err error) {
-	br = bufio.NewReaderSize(r, 1<<20)
-	p, _ := br.Peek(seal.PeekSize)
-	if !seal.IsEncrypted(p) {
-		k, br2, err := detect(br) // br2 is br: it is big enough
-		return k, br2, r, false, err
+// direct reads the same bytes as br, past br's buffer straight from what br reads from:
+// the bundle reader reads big blocks, which br would copy once more.
+func detectDecrypt(r io.Reader, ids []age.Identity) (k Kind, br *bufio.Reader, direct io.Reader, encrypted bool, err error) {
+	outer := bufio.NewReaderSize(r, 1<<20)
+	p, _ := outer.Peek(seal.PeekSize)
+	under := io.Reader(outer) // what detect's reader reads from
+	if seal.IsEncrypted(p) {
+		encrypted = true
+		if under, err = seal.Open(outer, ids); err != nil {
+			return KindUnknown, nil, nil, true, err
+		}
 	}
-	plain, err := seal.Open(br, ids)
-	if err != nil {
-		return KindUnknown, nil, nil, true, err
+	k, br, err = detect(under)
+	switch {
+	case io.Reader(br) == under && br == outer:
+		direct = compress.Unbuffer(br, r) // detect kept outer, which reads r
+	case io.Reader(br) == under:
+		direct = br // a reader of seal's own: what it reads from is not known here
+	default:
+		direct = compress.Unbuffer(br, under)
 	}
-	k, br2, err := detect(plain)
-	return k, br2, plain, true, err
+	return k, br, direct, encrypted, err
 }
 
 func detect(r io.Reader) (Kind, *bufio.Reader, error) {
@@ -338,7 +345,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 		}
 		return nil, fmt.Errorf("%w: it is %s (a directory)", ErrNotBundle, article(k))
 	}
-	kind, br, src, encrypted, err := detectDecrypt(in.R, opts.Identities)
+	kind, _, direct, encrypted, err := detectDecrypt(in.R, opts.Identities)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +362,7 @@ func Verify(ctx context.Context, in Input, opts VerifyOptions) (*bundle.Report, 
 			return err
 		}
 	}
-	rep, err := bundle.Verify(ctx, compress.Unbuffer(br, src), vo)
+	rep, err := bundle.Verify(ctx, direct, vo)
 	if rep == nil {
 		return nil, err
 	}
