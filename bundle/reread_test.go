@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,32 +54,11 @@ func plainLayer(t testing.TB, l layerSpec) rawLayer {
 // given (right or wrong), and tags it.
 func addRawImage(t testing.TB, s *storeT, tag string, layers ...rawLayer) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := s.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Discard()
-	var cfg ocispec.Image
-	cfg.OS, cfg.Architecture, cfg.RootFS.Type = "linux", "amd64", "layers"
-	var lds []ocispec.Descriptor
+	var ls []storetest.Layer
 	for _, l := range layers {
-		d, err := tx.PutBytes(ctx, l.mediaType, l.blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lds = append(lds, d)
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
+		ls = append(ls, storetest.Layer{MediaType: l.mediaType, Blob: l.blob, DiffID: l.diffID})
 	}
-	cb, _ := json.Marshal(cfg)
-	cd, err := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: lds}
-	m.SchemaVersion = 2
-	mb, _ := json.Marshal(m)
-	storetest.Commit(t, tx, tag, ocispec.MediaTypeImageManifest, mb)
+	storetest.Image(t, s, tag, ls...)
 }
 
 // rawBundle saves an image of layers as a bundle.

@@ -22,6 +22,29 @@ import (
 // manifest's descriptor.
 func TarImage(t testing.TB, s *store.Store, tag string, tars ...[]byte) ocispec.Descriptor {
 	t.Helper()
+	var ls []Layer
+	for _, raw := range tars {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(raw)
+		zw.Close()
+		ls = append(ls, Layer{MediaType: ocispec.MediaTypeImageLayerGzip, Blob: gz.Bytes(), DiffID: digest.FromBytes(raw)})
+	}
+	return Image(t, s, tag, ls...)
+}
+
+// Layer is a layer blob as stored, with the diff ID the image's config gives it (right
+// or wrong: tests of the diff ID check store wrong ones).
+type Layer struct {
+	MediaType string
+	Blob      []byte
+	DiffID    digest.Digest
+}
+
+// Image stores an image (linux/amd64) of the given layers, tags it and returns its
+// manifest's descriptor.
+func Image(t testing.TB, s *store.Store, tag string, layers ...Layer) ocispec.Descriptor {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := s.Begin(ctx)
 	if err != nil {
@@ -31,17 +54,13 @@ func TarImage(t testing.TB, s *store.Store, tag string, tars ...[]byte) ocispec.
 	var cfg ocispec.Image
 	cfg.OS, cfg.Architecture, cfg.RootFS.Type = "linux", "amd64", "layers"
 	var lds []ocispec.Descriptor
-	for _, raw := range tars {
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.FromBytes(raw))
-		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
-		zw.Write(raw)
-		zw.Close()
-		d, err := tx.PutBytes(ctx, ocispec.MediaTypeImageLayerGzip, gz.Bytes())
+	for _, l := range layers {
+		d, err := tx.PutBytes(ctx, l.MediaType, l.Blob)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lds = append(lds, d)
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
 	}
 	cb, _ := json.Marshal(cfg)
 	cd, err := tx.PutBytes(ctx, ocispec.MediaTypeImageConfig, cb)
