@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -309,7 +310,7 @@ func TestLoadSourceErrorWrappingEOF(t *testing.T) {
 	for _, data := range [][]byte{legacyDocker(t, appImage(t)), ociArchive(t, false, appImage(t))} {
 		for _, off := range []int{0, 600, len(data) / 2, len(data) - 1024} {
 			s := newStore(t)
-			r := io.MultiReader(bytes.NewReader(data[:off]), failingReader{lost})
+			r := io.MultiReader(bytes.NewReader(data[:off]), iotest.ErrReader(lost))
 			if _, err := Load(ctx, s, r, LoadOptions{}); !errors.Is(err, lost) {
 				t.Errorf("cut at %d of %d: Load = %v, want the source's error", off, len(data), err)
 			}
@@ -319,7 +320,3 @@ func TestLoadSourceErrorWrappingEOF(t *testing.T) {
 		}
 	}
 }
-
-type failingReader struct{ err error }
-
-func (f failingReader) Read([]byte) (int, error) { return 0, f.err }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/imgx/imgx/internal/testutil"
 	"github.com/imgx/imgx/verify"
@@ -80,7 +81,7 @@ func TestSourceErrorWrappingEOF(t *testing.T) {
 		good := save(t, src, []string{"example/web:2"}, SaveOptions{Compression: c, Signers: []crypto.Signer{k.priv}})
 		for _, off := range []int{0, 100, len(good) / 2, len(good) - 1024, len(good) - 10} {
 			t.Run(fmt.Sprintf("%s cut at %d of %d", c, off, len(good)), func(t *testing.T) {
-				r := func() io.Reader { return io.MultiReader(bytes.NewReader(good[:off]), failReader{lost}) }
+				r := func() io.Reader { return io.MultiReader(bytes.NewReader(good[:off]), iotest.ErrReader(lost)) }
 				if _, err := Load(ctx, newStore(t), r(), LoadOptions{Policy: pol}); !errors.Is(err, lost) || errors.Is(err, ErrTruncated) {
 					t.Errorf("Load = %v, want the source's error", err)
 				}
@@ -91,7 +92,3 @@ func TestSourceErrorWrappingEOF(t *testing.T) {
 		}
 	}
 }
-
-type failReader struct{ err error }
-
-func (f failReader) Read([]byte) (int, error) { return 0, f.err }

@@ -78,7 +78,7 @@ type Options struct {
 // br must not be read from afterwards.
 func Unbuffer(br *bufio.Reader, src io.Reader) io.Reader {
 	head, _ := br.Peek(br.Buffered())
-	return io.MultiReader(bytesReader(head), src)
+	return io.MultiReader(bytes.NewReader(head), src)
 }
 
 // NewReader returns a reader of the decompressed stream and the detected kind.
@@ -109,11 +109,11 @@ func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
 		}
 		rc = zr
 	case kind == Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
+		zr, err := newStreamDecoder(br)
 		if err != nil {
 			return nil, kind, fmt.Errorf("zstd: %w", err)
 		}
-		rc = zstdCloser{d: zr}
+		rc = zr
 	case kind == Xz:
 		zr, err := xz.NewReader(br)
 		if err != nil {
@@ -129,6 +129,13 @@ func NewReader(r io.Reader, opts Options) (io.ReadCloser, Kind, error) {
 		rc = &limitReader{rc: rc, left: opts.Limit}
 	}
 	return rc, kind, nil
+}
+
+// newStreamDecoder is klauspost's streaming zstd decoder as imgx sets it up: in the
+// caller's goroutine, low memory, windows up to MaxZstdWindow.
+func newStreamDecoder(r io.Reader) (zstdCloser, error) {
+	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
+	return zstdCloser{d: zr}, err
 }
 
 // zstdCloser is a zstd decoder that names the window limit. The decoder is not embedded,

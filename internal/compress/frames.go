@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -402,7 +403,7 @@ func (z *frameReader) readFrame() (f *frame, ok bool, err error) {
 			putOutBuf(out)
 			// The streaming decoder says what is wrong, in its own words: a frame that
 			// fails here fails there too (FuzzFrames).
-			f.err = streamErr(io.MultiReader(bytesReader(f.in), eofReader{}))
+			f.err = streamErr(bytes.NewReader(f.in))
 			if f.err == nil {
 				f.err = fmt.Errorf("zstd: %w", err)
 			}
@@ -426,14 +427,12 @@ func srcErr(err error) error {
 // fallback decodes the rest of the stream, from prefix (what was read of the frame this
 // path did not take) on, with the streaming decoder, queueing its output in chunks.
 func (z *frameReader) fallback(prefix []byte) {
-	zr, err := zstd.NewReader(io.MultiReader(bytesReader(prefix), z.src), zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
+	d, err := newStreamDecoder(io.MultiReader(bytes.NewReader(prefix), z.src))
 	if err != nil {
 		z.send(&frame{ready: closed, err: err})
 		return
 	}
-	defer zr.Close()
-	d := zstdCloser{d: zr}
+	defer d.Close()
 	for {
 		// Not io.ReadFull: the decoder's own io.ErrUnexpectedEOF (a cut stream) must not
 		// pass for a short last chunk.
@@ -457,30 +456,11 @@ func (z *frameReader) fallback(prefix []byte) {
 
 // streamErr is the error the streaming decoder gives for r, or nil.
 func streamErr(r io.Reader) error {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxWindow(MaxZstdWindow))
+	d, err := newStreamDecoder(r)
 	if err != nil {
 		return err
 	}
-	defer zr.Close()
-	_, err = io.Copy(io.Discard, zstdCloser{d: zr})
+	defer d.Close()
+	_, err = io.Copy(io.Discard, d)
 	return err
-}
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-
-// bytesReader reads b; unlike bytes.Reader it has no WriteTo for io.MultiReader to skip to.
-func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
-
-type sliceReader struct{ b []byte }
-
-func (s *sliceReader) Read(p []byte) (int, error) {
-	if len(s.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, s.b)
-	s.b = s.b[n:]
-	return n, nil
 }

@@ -41,18 +41,18 @@ func BenchmarkFrames(b *testing.B) {
 		b.Run(in.name+"/stream", func(b *testing.B) {
 			b.SetBytes(64 << 20)
 			for b.Loop() {
-				zr, err := zstd.NewReader(bytes.NewReader(in.stream), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+				d, err := newStreamDecoder(bytes.NewReader(in.stream))
 				if err != nil {
 					b.Fatal(err)
 				}
-				drainBench(b, zstdCloser{d: zr})
-				zr.Close()
+				drainBench(b, d)
+				d.Close()
 			}
 		})
 		b.Run(in.name+"/frames", func(b *testing.B) {
 			b.SetBytes(64 << 20)
 			for b.Loop() {
-				z := newFrameReader(context.Background(), bytesReader(in.stream))
+				z := newFrameReader(context.Background(), bytes.NewReader(in.stream))
 				drainBench(b, z)
 				z.Close()
 			}

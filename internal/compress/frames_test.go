@@ -94,18 +94,18 @@ func skippable(n int) []byte {
 
 // streamDecode is the reference: klauspost's streaming decoder, as NewReader sets it up.
 func streamDecode(in []byte) ([]byte, error) {
-	zr, err := zstd.NewReader(bytes.NewReader(in), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
+	d, err := newStreamDecoder(bytes.NewReader(in))
 	if err != nil {
 		return nil, err
 	}
-	defer zr.Close()
-	return io.ReadAll(zstdCloser{d: zr})
+	defer d.Close()
+	return io.ReadAll(d)
 }
 
 // framesDecode decodes in with the frame reader, reading chunk bytes at a time, from a
 // source that gives at most half of what is asked when half is set.
 func framesDecode(in []byte, chunk int, half bool) ([]byte, error) {
-	src := bytesReader(in)
+	var src io.Reader = bytes.NewReader(in)
 	if half {
 		src = iotest.HalfReader(src)
 	}
@@ -241,7 +241,7 @@ func TestFramesSourceError(t *testing.T) {
 	boom := errors.New("connection reset")
 	in := append(rawFrame([]byte("hello")), rawFrame(make([]byte, 1000))...)
 	for _, cut := range []int{len(rawFrame([]byte("hello"))), len(in) - 10} {
-		z := newFrameReader(context.Background(), io.MultiReader(bytes.NewReader(in[:cut]), errReader{boom}))
+		z := newFrameReader(context.Background(), io.MultiReader(bytes.NewReader(in[:cut]), iotest.ErrReader(boom)))
 		got, err := io.ReadAll(z)
 		z.Close()
 		if !errors.Is(err, boom) {
@@ -252,8 +252,6 @@ func TestFramesSourceError(t *testing.T) {
 		}
 	}
 }
-
-type errReader struct{ err error }
 
 // TestFramesContextEndsWait: a Read waiting on a source that hangs returns once the
 // context is cancelled.
@@ -276,8 +274,6 @@ func TestFramesContextEndsWait(t *testing.T) {
 type hangReader chan struct{}
 
 func (h hangReader) Read([]byte) (int, error) { <-h; return 0, io.EOF }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // TestFramesCloseStops: Close ends the reading goroutine even when the consumer stopped
 // reading with frames queued.
